@@ -1,0 +1,33 @@
+package io.github.qednio.engine;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/** Small buffer helpers for the I/O paths. */
+final class Buffers {
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024).asReadOnlyBuffer();
+
+    private Buffers() {
+    }
+
+    /** Writes {@code n} zero bytes at the buffer's position and advances it. */
+    static void putZeros(ByteBuffer dst, int n) {
+        if (dst.hasArray()) {
+            int start = dst.arrayOffset() + dst.position();
+            Arrays.fill(dst.array(), start, start + n, (byte) 0);
+            dst.position(dst.position() + n);
+            return;
+        }
+        int left = n;
+        while (left > 0) {
+            int k = Math.min(left, ZEROS.capacity());
+            dst.put(ZEROS.duplicate().limit(k));
+            left -= k;
+        }
+    }
+
+    /** A view of the next {@code n} bytes of {@code buf}, positioned at 0; {@code buf} is not moved. */
+    static ByteBuffer slice(ByteBuffer buf, int n) {
+        return buf.slice(buf.position(), n);
+    }
+}

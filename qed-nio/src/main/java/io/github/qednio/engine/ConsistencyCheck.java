@@ -1,0 +1,143 @@
+package io.github.qednio.engine;
+
+import io.github.qednio.format.Geometry;
+import java.io.IOException;
+
+/**
+ * One pass of QEMU's {@code qed-check.c} algorithm (notes §11.1) over an image, with correct cluster arithmetic:
+ * QEMU divides by {@code cluster_size - 1} and reports leaks that do not exist (notes §11.4); this does not.
+ * Run with the image's allocation lock held.
+ */
+final class ConsistencyCheck {
+    private final QedImage image;
+    private final Repair repair;
+    private final Geometry geo;
+    private final long fileSize;
+    private final ClusterBitmap used = new ClusterBitmap();
+    private long allocated;
+    private long fragmented;
+    private long corruptions;
+    private long corruptionsFixed;
+    private long checkErrors;
+
+    ConsistencyCheck(QedImage image, Repair repair) {
+        this.image = image;
+        this.repair = repair;
+        this.geo = image.geometry();
+        this.fileSize = image.allocator().fileSize();
+    }
+
+    CheckResult run() throws IOException {
+        Table l1 = image.l1();
+        markTable(l1.offset);
+        boolean l1Changed = false;
+        for (int i = 0; i < l1.length(); i++) {
+            long e = l1.get(i);
+            if (e == Geometry.ENTRY_UNALLOCATED) {
+                continue;
+            }
+            if (!geo.isValidTableOffset(e, fileSize)) {
+                if (fixing()) {
+                    l1.set(i, Geometry.ENTRY_UNALLOCATED);
+                    corruptionsFixed++;
+                    l1Changed = true;
+                } else {
+                    corruptions++;
+                }
+                continue;
+            }
+            int duplicates = markTable(e);
+            if (duplicates > 0) {
+                // QEMU does not scan an L2 table that overlaps something already seen.
+                corruptions += duplicates;
+                continue;
+            }
+            Table l2;
+            try {
+                l2 = image.tableIO().read(e);
+            } catch (IOException ex) {
+                checkErrors++;
+                continue;
+            }
+            if (checkL2(l2)) {
+                image.tableIO().writeAll(l2);
+            }
+        }
+        if (l1Changed) {
+            image.tableIO().writeAll(l1);
+        }
+        long leaks = 0;
+        long leaksFixed = 0;
+        if (checkErrors == 0) {
+            long clusters = fileSize >> geo.clusterBits();
+            leaks = clusters - geo.headerSize() - used.count();
+            if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0) {
+                leaksFixed = reclaimTrailingLeaks(clusters);
+                leaks -= leaksFixed;
+            }
+        }
+        long total = geo.clustersFor(image.size());
+        return new CheckResult(total, allocated, fragmented, corruptions, leaks, checkErrors, corruptionsFixed,
+                leaksFixed);
+    }
+
+    /** Scans one L2 table; returns true if entries were cleared and the table must be written back. */
+    private boolean checkL2(Table l2) {
+        boolean changed = false;
+        long last = 0;
+        for (int j = 0; j < l2.length(); j++) {
+            long v = l2.get(j);
+            if (v == Geometry.ENTRY_UNALLOCATED || v == Geometry.ENTRY_ZERO) {
+                continue;
+            }
+            allocated++;
+            if (last != 0 && last + geo.clusterSize() != v) {
+                fragmented++;
+            }
+            last = v;
+            if (!geo.isValidClusterOffset(v, fileSize)) {
+                if (fixing()) {
+                    l2.set(j, Geometry.ENTRY_UNALLOCATED);
+                    corruptionsFixed++;
+                    changed = true;
+                } else {
+                    corruptions++;
+                }
+                continue;
+            }
+            if (used.testAndSet(v >> geo.clusterBits())) {
+                corruptions++;
+            }
+        }
+        return changed;
+    }
+
+    /** Marks a table's clusters; returns how many were already marked. */
+    private int markTable(long offset) {
+        int duplicates = 0;
+        long first = offset >> geo.clusterBits();
+        for (int k = 0; k < geo.tableSize(); k++) {
+            if (used.testAndSet(first + k)) {
+                duplicates++;
+            }
+        }
+        return duplicates;
+    }
+
+    /** Cuts unreferenced clusters off the end of the file; returns how many. */
+    private long reclaimTrailingLeaks(long clusters) throws IOException {
+        long keep = used.highest() + 1;
+        if (keep >= clusters) {
+            return 0;
+        }
+        long end = keep << geo.clusterBits();
+        image.storage().truncate(end);
+        image.storage().force();
+        image.allocator().reset(end);
+        return clusters - keep;
+    }
+
+    private boolean fixing() {
+        return repair != Repair.NONE;
+    }
+}

@@ -1,0 +1,113 @@
+package io.github.qednio.engine;
+
+import io.github.qednio.format.QedHeader;
+
+/**
+ * What {@link QedImage#create} makes. Immutable; the defaults match {@code qemu-img create -f qed}: 64 KiB
+ * clusters, 4-cluster tables, {@code header_size} 1.
+ *
+ * <pre>{@code
+ * QedImage.create(path, CreateOptions.ofSize(1L << 30).withClusterSize(4096));
+ * QedImage.create(overlay, CreateOptions.overlay("base.raw", BackingFormat.RAW)); // size of the base
+ * }</pre>
+ */
+public final class CreateOptions {
+    /** Marks "take the size from the backing file". */
+    static final long SIZE_FROM_BACKING = -1;
+
+    private final long size;
+    private final long clusterSize;
+    private final long tableSize;
+    private final String backingFile;
+    private final BackingFormat backingFormat;
+    private final boolean allowQemuIncompatible;
+
+    private CreateOptions(long size, long clusterSize, long tableSize, String backingFile,
+                          BackingFormat backingFormat, boolean allowQemuIncompatible) {
+        this.size = size;
+        this.clusterSize = clusterSize;
+        this.tableSize = tableSize;
+        this.backingFile = backingFile;
+        this.backingFormat = backingFormat;
+        this.allowQemuIncompatible = allowQemuIncompatible;
+    }
+
+    /** A standalone image of {@code size} bytes (rounded up to a multiple of 512, as qemu-img does). */
+    public static CreateOptions ofSize(long size) {
+        if (size < 0) {
+            throw new IllegalArgumentException("size " + size + " must not be negative");
+        }
+        return new CreateOptions(size, QedHeader.DEFAULT_CLUSTER_SIZE, QedHeader.DEFAULT_TABLE_SIZE, null, null,
+                false);
+    }
+
+    /**
+     * An overlay over {@code backingFile}, as large as the backing file. The name is stored as given; a relative
+     * name is resolved against the new image's directory.
+     */
+    public static CreateOptions overlay(String backingFile, BackingFormat format) {
+        return new CreateOptions(SIZE_FROM_BACKING, QedHeader.DEFAULT_CLUSTER_SIZE, QedHeader.DEFAULT_TABLE_SIZE,
+                null, null, false).withBackingFile(backingFile, format);
+    }
+
+    public long size() {
+        return size;
+    }
+
+    public long clusterSize() {
+        return clusterSize;
+    }
+
+    public long tableSize() {
+        return tableSize;
+    }
+
+    /** The backing file name as it will be stored, or null. */
+    public String backingFile() {
+        return backingFile;
+    }
+
+    public BackingFormat backingFormat() {
+        return backingFormat;
+    }
+
+    public boolean allowQemuIncompatible() {
+        return allowQemuIncompatible;
+    }
+
+    public CreateOptions withSize(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("size " + bytes + " must not be negative");
+        }
+        return new CreateOptions(bytes, clusterSize, tableSize, backingFile, backingFormat, allowQemuIncompatible);
+    }
+
+    /** Cluster size in bytes: a power of two in [4096, 67108864]. */
+    public CreateOptions withClusterSize(long bytes) {
+        return new CreateOptions(size, bytes, tableSize, backingFile, backingFormat, allowQemuIncompatible);
+    }
+
+    /** Clusters per table: a power of two in [1, 16]. */
+    public CreateOptions withTableSize(long clusters) {
+        return new CreateOptions(size, clusterSize, clusters, backingFile, backingFormat, allowQemuIncompatible);
+    }
+
+    /**
+     * Names a backing file. {@code format} may be null to leave it unrecorded (probed on open); RAW sets
+     * {@code QED_F_BACKING_FORMAT_NO_PROBE}.
+     */
+    public CreateOptions withBackingFile(String name, BackingFormat format) {
+        if (name != null && name.isEmpty()) {
+            throw new IllegalArgumentException("backing file name must not be empty");
+        }
+        return new CreateOptions(size, clusterSize, tableSize, name, format, allowQemuIncompatible);
+    }
+
+    /**
+     * Allow geometries QEMU 7.2 cannot open ({@code table_size} 1; clusters so large that QEMU's size limit
+     * wraps). Off by default: such images are valid QED but useless with QEMU.
+     */
+    public CreateOptions withAllowQemuIncompatible(boolean value) {
+        return new CreateOptions(size, clusterSize, tableSize, backingFile, backingFormat, value);
+    }
+}

@@ -1,0 +1,110 @@
+package io.github.qednio.engine;
+
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A bounded, least-recently-used cache of L2 tables keyed by file offset (QEMU keeps 50 tables, FIFO).
+ *
+ * <p>A table is loaded from disk and updated on disk under the same per-offset lock, so a load can never capture
+ * a half-applied update and then be cached in place of the updated copy. Lookups of cached tables take no
+ * per-offset lock, so readers do not wait on allocations to other tables.
+ */
+final class L2Cache {
+    /** Default capacity: QEMU's {@code QED_DEFAULT_L2_CACHE_SIZE}. */
+    static final int DEFAULT_TABLES = 50;
+    private static final int STRIPES = 64;
+
+    private final TableIO io;
+    private final int capacity;
+    private final Map<Long, Table> tables;
+    private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+
+    L2Cache(TableIO io, int capacity) {
+        this.io = io;
+        this.capacity = Math.max(1, capacity);
+        this.tables = new LinkedHashMap<>(16, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Long, Table> eldest) {
+                return size() > L2Cache.this.capacity;
+            }
+        };
+        for (int i = 0; i < STRIPES; i++) {
+            stripes[i] = new ReentrantLock();
+        }
+    }
+
+    int capacity() {
+        return capacity;
+    }
+
+    /** Returns the table at {@code offset}, reading it from disk on a miss. */
+    Table get(long offset) throws IOException {
+        Table t = cached(offset);
+        if (t != null) {
+            return t;
+        }
+        ReentrantLock lock = stripe(offset);
+        lock.lock();
+        try {
+            t = cached(offset);
+            if (t == null) {
+                t = io.read(offset);
+                put(t);
+            }
+            return t;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Sets entries {@code [first, first + values.length)} of the table at {@code offset} and writes them through. */
+    void update(long offset, int first, long[] values) throws IOException {
+        ReentrantLock lock = stripe(offset);
+        lock.lock();
+        try {
+            Table t = get(offset);
+            for (int i = 0; i < values.length; i++) {
+                t.set(first + i, values[i]);
+            }
+            try {
+                io.writeEntries(t, first, values.length);
+            } catch (IOException e) {
+                // The disk may or may not hold the update; drop the copy so the next use rereads the truth.
+                invalidate(offset);
+                throw e;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Adds a table that was just written whole. */
+    synchronized void put(Table t) {
+        tables.put(t.offset, t);
+    }
+
+    synchronized void invalidate(long offset) {
+        tables.remove(offset);
+    }
+
+    synchronized void clear() {
+        tables.clear();
+    }
+
+    synchronized int size() {
+        return tables.size();
+    }
+
+    private synchronized Table cached(long offset) {
+        return tables.get(offset);
+    }
+
+    private ReentrantLock stripe(long offset) {
+        return stripes[(int) (Long.hashCode(offset) * 0x9E3779B9L >>> 26) & (STRIPES - 1)];
+    }
+}

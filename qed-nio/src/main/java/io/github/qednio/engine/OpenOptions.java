@@ -1,0 +1,145 @@
+package io.github.qednio.engine;
+
+import java.util.Objects;
+
+/**
+ * How to open an image. Immutable; start from {@link #defaults()} or {@link #readOnlyDefaults()}.
+ *
+ * <pre>{@code
+ * OpenOptions opts = OpenOptions.defaults().withCopyOnRead(true).withL2CacheTables(200);
+ * try (QedImage img = QedImage.open(path, opts)) { ... }
+ * }</pre>
+ */
+public final class OpenOptions {
+    /** Default limit on the chain of backing files below an image. */
+    public static final int DEFAULT_MAX_CHAIN_DEPTH = 64;
+    /** Default limit on the bytes of one table kept in memory (the L1 table, and each cached L2 table). */
+    public static final long DEFAULT_MAX_TABLE_BYTES = 64L << 20;
+
+    private static final OpenOptions DEFAULTS = new OpenOptions(false, false, L2Cache.DEFAULT_TABLES,
+            DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT);
+
+    private final boolean readOnly;
+    private final boolean copyOnRead;
+    private final int l2CacheTables;
+    private final long maxTableBytes;
+    private final BackingPolicy backingPolicy;
+    private final int maxChainDepth;
+    private final boolean probeBacking;
+    private final StorageFactory storageFactory;
+
+    private OpenOptions(boolean readOnly, boolean copyOnRead, int l2CacheTables, long maxTableBytes,
+                        BackingPolicy backingPolicy, int maxChainDepth, boolean probeBacking,
+                        StorageFactory storageFactory) {
+        this.readOnly = readOnly;
+        this.copyOnRead = copyOnRead;
+        this.l2CacheTables = l2CacheTables;
+        this.maxTableBytes = maxTableBytes;
+        this.backingPolicy = backingPolicy;
+        this.maxChainDepth = maxChainDepth;
+        this.probeBacking = probeBacking;
+        this.storageFactory = storageFactory;
+    }
+
+    /** Read-write, no copy-on-read, a 50-table L2 cache, backing files followed as QEMU does. */
+    public static OpenOptions defaults() {
+        return DEFAULTS;
+    }
+
+    /** {@link #defaults()} but read-only. */
+    public static OpenOptions readOnlyDefaults() {
+        return DEFAULTS.withReadOnly(true);
+    }
+
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    public boolean copyOnRead() {
+        return copyOnRead;
+    }
+
+    public int l2CacheTables() {
+        return l2CacheTables;
+    }
+
+    public long maxTableBytes() {
+        return maxTableBytes;
+    }
+
+    public BackingPolicy backingPolicy() {
+        return backingPolicy;
+    }
+
+    public int maxChainDepth() {
+        return maxChainDepth;
+    }
+
+    public boolean probeBacking() {
+        return probeBacking;
+    }
+
+    public StorageFactory storageFactory() {
+        return storageFactory;
+    }
+
+    /** Open the image read-only: nothing is ever written to it, not even a header bit. */
+    public OpenOptions withReadOnly(boolean value) {
+        return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory);
+    }
+
+    /** Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. */
+    public OpenOptions withCopyOnRead(boolean value) {
+        return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory);
+    }
+
+    /** Maximum number of L2 tables cached in memory (at least 1; default 50 as in QEMU). */
+    public OpenOptions withL2CacheTables(int tables) {
+        if (tables < 1) {
+            throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
+        }
+        return new OpenOptions(readOnly, copyOnRead, tables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory);
+    }
+
+    /** Refuse images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB). */
+    public OpenOptions withMaxTableBytes(long bytes) {
+        if (bytes < 4096) {
+            throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
+        }
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory);
+    }
+
+    /** Which backing files may be followed (default {@link BackingPolicy#FOLLOW}). */
+    public OpenOptions withBackingPolicy(BackingPolicy policy) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
+                maxChainDepth, probeBacking, storageFactory);
+    }
+
+    /** Maximum number of backing files below the image (default 64). */
+    public OpenOptions withMaxChainDepth(int depth) {
+        if (depth < 0) {
+            throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
+        }
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
+                probeBacking, storageFactory);
+    }
+
+    /**
+     * Whether a backing file without {@code QED_F_BACKING_FORMAT_NO_PROBE} may be probed (QED by its magic,
+     * otherwise raw). When false such images are refused. Default true, as QEMU.
+     */
+    public OpenOptions withProbeBacking(boolean value) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                value, storageFactory);
+    }
+
+    /** Where the image's bytes come from; tests use this to inject faults. */
+    public OpenOptions withStorageFactory(StorageFactory factory) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, Objects.requireNonNull(factory));
+    }
+}

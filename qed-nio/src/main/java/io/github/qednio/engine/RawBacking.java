@@ -1,0 +1,49 @@
+package io.github.qednio.engine;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/** A raw backing file, opened read-only. */
+final class RawBacking implements Backing {
+    private final Storage storage;
+    private final Path path;
+
+    RawBacking(Storage storage, Path path) {
+        this.storage = storage;
+        this.path = path;
+    }
+
+    @Override
+    public void read(ByteBuffer dst, long position) throws IOException {
+        long pos = position;
+        while (dst.hasRemaining()) {
+            int n = storage.read(dst, pos);
+            if (n < 0) {
+                Buffers.putZeros(dst, dst.remaining());
+                return;
+            }
+            pos += n;
+        }
+    }
+
+    @Override
+    public long size() throws IOException {
+        return storage.size();
+    }
+
+    @Override
+    public BackingFormat format() {
+        return BackingFormat.RAW;
+    }
+
+    @Override
+    public Path path() {
+        return path;
+    }
+
+    @Override
+    public void close() throws IOException {
+        storage.close();
+    }
+}

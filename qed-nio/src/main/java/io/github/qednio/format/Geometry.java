@@ -1,0 +1,132 @@
+package io.github.qednio.format;
+
+/**
+ * Cluster and table geometry of a QED image, with the address arithmetic of spec section "Address translation".
+ *
+ * <p>Constructed only from valid values ({@link QedHeader#validate}): cluster size a power of two in [4 KiB,
+ * 64 MiB], table size a power of two in [1, 16], header size at least 1 with {@code header_size * cluster_size}
+ * below 2^32. All arithmetic here is overflow-safe for those ranges.
+ */
+public final class Geometry {
+    /** A table entry meaning "not allocated": read the backing file, or zeros. */
+    public static final long ENTRY_UNALLOCATED = 0;
+    /** An L2 entry meaning "zero cluster": reads as zeros and masks the backing file. Invalid in L1. */
+    public static final long ENTRY_ZERO = 1;
+
+    private final int clusterSize;
+    private final int tableSize;
+    private final int headerSize;
+    private final int clusterBits;
+    private final int entryBits;
+    private final long clusterMask;
+
+    public Geometry(int clusterSize, int tableSize, int headerSize) {
+        this.clusterSize = clusterSize;
+        this.tableSize = tableSize;
+        this.headerSize = headerSize;
+        this.clusterBits = Integer.numberOfTrailingZeros(clusterSize);
+        this.entryBits = clusterBits + Integer.numberOfTrailingZeros(tableSize) - 3;
+        this.clusterMask = clusterSize - 1L;
+    }
+
+    public int clusterSize() {
+        return clusterSize;
+    }
+
+    public int tableSize() {
+        return tableSize;
+    }
+
+    public int headerSize() {
+        return headerSize;
+    }
+
+    /** log2(cluster_size). */
+    public int clusterBits() {
+        return clusterBits;
+    }
+
+    /** Bytes in one L1 or L2 table: {@code table_size * cluster_size} (at most 1 GiB). */
+    public long tableBytes() {
+        return (long) tableSize * clusterSize;
+    }
+
+    /** Entries in one table: {@code table_size * cluster_size / 8}. */
+    public int entriesPerTable() {
+        return 1 << entryBits;
+    }
+
+    /** Bytes of the header area: {@code header_size * cluster_size}. */
+    public long headerBytes() {
+        return (long) headerSize << clusterBits;
+    }
+
+    /** Guest bytes one L2 table maps: {@code entries * cluster_size}. */
+    public long bytesPerL2() {
+        return 1L << (entryBits + clusterBits);
+    }
+
+    /**
+     * {@code N^2 * cluster_size}, the largest image size the spec allows, saturated at {@link Long#MAX_VALUE}
+     * (QEMU wraps to 0 here for clusters of 4 MiB and more, notes §14.2).
+     */
+    public long maxImageSize() {
+        int bits = 2 * entryBits + clusterBits;
+        return bits >= 63 ? Long.MAX_VALUE : 1L << bits;
+    }
+
+    /** True if QEMU 7.2 can open an image of this geometry with a non-zero size (notes §14.1, §14.2). */
+    public boolean isQemuCompatible() {
+        return tableSize > 1 && 2 * entryBits + clusterBits < 64;
+    }
+
+    public int l1Index(long guestOffset) {
+        return (int) (guestOffset >>> (entryBits + clusterBits));
+    }
+
+    public int l2Index(long guestOffset) {
+        return (int) ((guestOffset >>> clusterBits) & ((1L << entryBits) - 1));
+    }
+
+    public long offsetInCluster(long offset) {
+        return offset & clusterMask;
+    }
+
+    public long roundDownToCluster(long offset) {
+        return offset & ~clusterMask;
+    }
+
+    /** Rounds up to a whole cluster; the result fits because offsets here are below 2^63 - cluster_size. */
+    public long roundUpToCluster(long offset) {
+        return (offset + clusterMask) & ~clusterMask;
+    }
+
+    /** Number of clusters needed to hold {@code bytes}. */
+    public long clustersFor(long bytes) {
+        return (bytes >>> clusterBits) + ((bytes & clusterMask) != 0 ? 1 : 0);
+    }
+
+    /**
+     * Spec/QEMU {@code qed_check_cluster_offset}: cluster-aligned and in {@code [header_size * cs, fileSize)}.
+     *
+     * @param fileSize the file length rounded down to a whole cluster
+     */
+    public boolean isValidClusterOffset(long offset, long fileSize) {
+        return (offset & clusterMask) == 0 && offset >= headerBytes() && offset < fileSize;
+    }
+
+    /**
+     * Spec/QEMU {@code qed_check_table_offset}: the table's first and last cluster are valid cluster offsets. Unlike
+     * QEMU 7.2 this accepts {@code table_size} 1 (QEMU's overflow guard rejects every such table, notes §14.1).
+     */
+    public boolean isValidTableOffset(long offset, long fileSize) {
+        long last = offset + (long) (tableSize - 1) * clusterSize;
+        return last >= offset && isValidClusterOffset(offset, fileSize) && isValidClusterOffset(last, fileSize);
+    }
+
+    @Override
+    public String toString() {
+        return "Geometry[cluster_size=" + clusterSize + ", table_size=" + tableSize + ", header_size=" + headerSize
+                + "]";
+    }
+}
