@@ -39,7 +39,9 @@ import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
  * appends at the cluster-rounded end of the file; an allocating write puts data before the L2 update, writes a new
  * L2 table whole and flushes it before L1 points at it, and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
- * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first.
+ * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first. Unlike QEMU, which
+ * sets the bit only for images without a backing file, this sets it for every image, so that a table write torn
+ * by a crash is always repaired on the next open; the result stays readable by QEMU.
  *
  * <p>Thread safety: all methods may be called from many threads. Reads and writes to allocated clusters run in
  * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads.
@@ -79,10 +81,11 @@ public final class QedImage implements Closeable {
         this.backingName = backingName;
     }
 
+    /** Upper bound on the memory the L2 cache may hold, whatever the table size and the configured count. */
+    private static final long MAX_CACHE_BYTES = 256L << 20;
+
     private static int cacheTables(OpenOptions options, Geometry geo) {
-        // Never let the cache hold more than 16 maximum-size tables' worth of memory.
-        long budget = Math.max(options.maxTableBytes() * 16, geo.tableBytes());
-        return (int) Math.max(1, Math.min(options.l2CacheTables(), budget / geo.tableBytes()));
+        return (int) Math.max(1, Math.min(options.l2CacheTables(), MAX_CACHE_BYTES / geo.tableBytes()));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
