@@ -253,6 +253,49 @@ class MalformedHeaderTest {
         }
     }
 
+    @Test
+    void backingNameEndsAtTheFirstNulByteAsInQemu(@TempDir Path dir) throws IOException {
+        Path image = nulTerminatedBackingImage(dir);
+        try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            assertThat(img.backingFileName()).isEqualTo("base.raw");
+            assertThat(read(img, 0, 512)).containsOnly(0x55);
+        }
+    }
+
+    @Test
+    void qemuEndsTheBackingNameAtTheFirstNulByteToo(@TempDir Path dir) throws IOException {
+        Qemu.assumeAvailable();
+        Path image = nulTerminatedBackingImage(dir);
+        Qemu.io("-r", "-f", "qed", "-c", "read -P 0x55 0 512", image.toString()).assertSuccess();
+    }
+
+    static List<Malformed> emptyBackingNames() {
+        return List.of(
+                bad("backing name size 0", f -> withBacking(f, 64, 0), null),
+                bad("backing name of 4095 NUL bytes", f -> withBacking(f, 64, 4095), null));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("emptyBackingNames")
+    void emptyBackingNameMeansNoBackingFileAsInQemu(Malformed c, @TempDir Path dir) throws IOException {
+        Path image = malformedImage(dir, c.mutation());
+        for (OpenOptions o : List.of(OpenOptions.readOnlyDefaults(), OpenOptions.defaults())) {
+            try (QedImage img = QedImage.open(image, o)) {
+                assertThat(img.backingFileName()).isNull();
+                assertThat(img.backingFile()).isNull();
+                assertThat(read(img, 0, 512)).containsOnly(0);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("emptyBackingNames")
+    void qemuTreatsAnEmptyBackingNameAsNoBackingFile(Malformed c, @TempDir Path dir) throws IOException {
+        Qemu.assumeAvailable();
+        Path image = malformedImage(dir, c.mutation());
+        Qemu.io("-r", "-f", "qed", "-c", "read -P 0 0 512", image.toString()).assertSuccess();
+    }
+
     // ------------------------------------------------------------------------------------------- helpers
 
     private static void assertRefused(Path image, String field, List<String> messageParts) throws IOException {
@@ -287,6 +330,18 @@ class MalformedHeaderTest {
         }
         assertThat(get32(image, 8)).as("table_size on disk").isEqualTo(1);
         return image;
+    }
+
+    /** An image whose 16-byte backing name is {@code "base.raw\0junk..."}, next to a raw base of 0x55 bytes. */
+    private static Path nulTerminatedBackingImage(Path dir) throws IOException {
+        byte[] base = new byte[(int) SIZE / 64];
+        Arrays.fill(base, (byte) 0x55);
+        Files.write(dir.resolve("base.raw"), base);
+        return malformedImage(dir, f -> {
+            withBacking(f, 64, 16);
+            put64(f, 16, QedHeader.QED_F_BACKING_FILE | QedHeader.QED_F_BACKING_FORMAT_NO_PROBE);
+            putBytes(f, 64, "base.raw\0junk.x".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        });
     }
 
     private static byte[] read(QedImage img, long pos, int len) throws IOException {
