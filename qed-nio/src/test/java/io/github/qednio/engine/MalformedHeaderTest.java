@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -340,7 +341,7 @@ class MalformedHeaderTest {
         return malformedImage(dir, f -> {
             withBacking(f, 64, 16);
             put64(f, 16, QedHeader.QED_F_BACKING_FILE | QedHeader.QED_F_BACKING_FORMAT_NO_PROBE);
-            putBytes(f, 64, "base.raw\0junk.x".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            putBytes(f, 64, "base.raw\0junk.x".getBytes(StandardCharsets.US_ASCII));
         });
     }
 

@@ -10,8 +10,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -57,6 +59,44 @@ class ReferenceImagesTest {
         assertThat(Files.size(raw)).as("qemu-img convert size").isEqualTo(entry.virtualSize());
         assertThat(fileSha256(raw)).as("SHA-256 of qemu-img convert -O raw %s (stale manifest?)", entry.file())
                 .isEqualTo(entry.sha256());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("images")
+    void engineCheckFindsEveryReferenceImageClean(Entry entry, @TempDir Path dir) throws Exception {
+        Path image = TestImages.extract(entry, dir);
+        try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            CheckResult r = img.check(Repair.NONE);
+            assertThat(r.isClean()).as("%s", r).isTrue();
+        }
+    }
+
+    @Test
+    void writesToTheHeaderSizeTwoImageGoPastItsL1AndQemuFindsItClean(@TempDir Path dir) throws Exception {
+        Qemu.assumeAvailable();
+        Entry entry = images().stream().filter(e -> e.headerSize() == 2).findFirst().orElseThrow();
+        Path image = TestImages.extract(entry, dir);
+        Path raw = Qemu.convertToRaw(image, dir.resolve("model.raw"));
+        byte[] headerArea = new byte[(int) (2 * entry.clusterSize())];
+        try (FileChannel ch = FileChannel.open(image)) {
+            ch.read(ByteBuffer.wrap(headerArea), 0);
+        }
+        byte[] data = new byte[3 * (int) entry.clusterSize() + 1000];
+        Arrays.fill(data, (byte) 0x3c);
+        long at = entry.virtualSize() / 2 - 700;
+        try (QedImage img = QedImage.open(image, OpenOptions.defaults())) {
+            img.write(ByteBuffer.wrap(data), at);
+        }
+        try (FileChannel ch = FileChannel.open(raw, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(data), at);
+        }
+        byte[] headerAfter = new byte[headerArea.length];
+        try (FileChannel ch = FileChannel.open(image)) {
+            ch.read(ByteBuffer.wrap(headerAfter), 0);
+        }
+        assertThat(headerAfter).as("the two header clusters").isEqualTo(headerArea);
+        Qemu.assertCheckClean(image);
+        Qemu.assertIdentical(image, raw);
     }
 
     @Test
