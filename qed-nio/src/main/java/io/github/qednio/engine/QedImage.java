@@ -122,8 +122,17 @@ public final class QedImage implements Closeable {
             String backingName = null;
             if (header.hasFeature(QED_F_BACKING_FILE)) {
                 backingName = readBackingName(storage, header, name);
-                backing = chain.openBacking(file, backingName, header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE),
-                        options);
+                if (backingName.isEmpty()) {
+                    backingName = null; // as in QEMU, an empty name means no backing file
+                } else {
+                    try {
+                        backing = chain.openBacking(file, backingName,
+                                header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
+                    } catch (java.nio.file.InvalidPathException e) {
+                        throw new QedFormatException("backing_filename", name + ": backing file name '"
+                                + backingName + "' is not a valid path: " + e.getMessage());
+                    }
+                }
             }
             Table l1 = new TableIO(storage, geo).read(header.l1TableOffset());
             QedImage img = new QedImage(file, storage, options, header, geo, l1, backing, backingName, length);
@@ -141,8 +150,16 @@ public final class QedImage implements Closeable {
     private static String readBackingName(Storage storage, QedHeader header, String name) throws IOException {
         ByteBuffer nb = ByteBuffer.allocate((int) header.backingFilenameSize());
         storage.readFully(nb, header.backingFilenameOffset());
+        // QEMU reads the name as a C string: it ends at the first NUL byte, if any.
+        nb.flip();
+        for (int i = 0; i < nb.limit(); i++) {
+            if (nb.get(i) == 0) {
+                nb.limit(i);
+                break;
+            }
+        }
         try {
-            return StandardCharsets.UTF_8.newDecoder().decode(nb.flip()).toString();
+            return StandardCharsets.UTF_8.newDecoder().decode(nb).toString();
         } catch (java.nio.charset.CharacterCodingException e) {
             throw new QedFormatException("backing_filename", name + ": backing file name at offset "
                     + header.backingFilenameOffset() + " (" + header.backingFilenameSize()
