@@ -176,7 +176,11 @@ public final class QedImage implements Closeable {
         return create(file, options, OpenOptions.defaults());
     }
 
-    /** Creates a new image and opens it with {@code openOptions} (which must not be read-only). */
+    /**
+     * Creates a new image and opens it with {@code openOptions} (which must not be read-only). If the new image's
+     * backing chain cannot be opened with those options (a missing file, the policy, a cycle), the new file is
+     * deleted and the error is thrown.
+     */
     public static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
         byte[] name = options.backingFile() == null ? new byte[0]
                 : options.backingFile().getBytes(StandardCharsets.UTF_8);
@@ -203,7 +207,17 @@ public final class QedImage implements Closeable {
             s.write(ByteBuffer.allocate(1), end - 1);
             s.force();
         }
-        return open(file, openOptions.withReadOnly(false));
+        try {
+            return open(file, openOptions.withReadOnly(false));
+        } catch (IOException | RuntimeException e) {
+            // The chain cannot be opened (missing backing file, policy, cycle): do not leave a half-usable image.
+            try {
+                java.nio.file.Files.deleteIfExists(file);
+            } catch (IOException | RuntimeException d) {
+                e.addSuppressed(d);
+            }
+            throw e;
+        }
     }
 
     private static QedHeader newHeader(CreateOptions o, long requestedSize, int nameLength) {

@@ -1,0 +1,277 @@
+package io.github.qednio.engine;
+
+import static io.github.qednio.engine.ChainFixtures.pattern;
+import static io.github.qednio.engine.ChainFixtures.qemuRead;
+import static io.github.qednio.engine.ChainFixtures.readAll;
+import static io.github.qednio.engine.ChainFixtures.writeFile;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.github.qednio.format.QedFormatException;
+import io.github.qednio.format.QedHeader;
+import io.github.qednio.testing.Qemu;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Which backing files an image may reach, and how they are opened: policy, cycles, depth, probing, sharing. */
+class BackingPolicyTest {
+    private static final int M = 1024 * 1024;
+    private static final byte[] SECRET = "TOP SECRET host data".getBytes(StandardCharsets.US_ASCII);
+
+    @TempDir
+    Path tmp;
+
+    private static OpenOptions policy(BackingPolicy p) {
+        return OpenOptions.readOnlyDefaults().withBackingPolicy(p);
+    }
+
+    /** {@code image} (standalone, 1 MiB) naming {@code backing} without opening it. */
+    private static Path imageNaming(Path image, String backing, BackingFormat format) throws IOException {
+        QedImage.create(image, CreateOptions.ofSize(M).withClusterSize(4096)).close();
+        BackingOperations.rebaseUnsafe(image, backing, format);
+        return image;
+    }
+
+    @Test
+    void followOpensABackingFileAnywhere() throws IOException {
+        Path outside = writeFile(tmp.resolve("base.raw"), pattern(M, 1));
+        Path top = imageNaming(Files.createDirectories(tmp.resolve("vm")).resolve("top.qed"), "../base.raw",
+                BackingFormat.RAW);
+        try (QedImage img = QedImage.open(top, policy(BackingPolicy.FOLLOW))) {
+            assertThat(img.backingFile()).isEqualTo(top.getParent().resolve("../base.raw"));
+            assertThat(readAll(img)).isEqualTo(Files.readAllBytes(outside));
+        }
+    }
+
+    @Test
+    void confineAcceptsBackingFilesInsideTheTopDirectoryTree() throws IOException {
+        Path vm = Files.createDirectories(tmp.resolve("vm/bases"));
+        writeFile(vm.resolve("base.raw"), pattern(M, 2));
+        Path mid = imageNaming(vm.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
+        Path top = imageNaming(tmp.resolve("vm/top.qed"), "bases/../bases/mid.qed", BackingFormat.QED);
+        try (QedImage img = QedImage.open(top, policy(BackingPolicy.CONFINE))) {
+            assertThat(img.backingImage().backingFile().normalize()).isEqualTo(mid.resolveSibling("base.raw"));
+        }
+    }
+
+    @Test
+    void confineRefusesDotDotEscapes() throws IOException {
+        writeFile(tmp.resolve("secret.raw"), SECRET);
+        Path top = imageNaming(Files.createDirectories(tmp.resolve("vm")).resolve("top.qed"), "../secret.raw",
+                BackingFormat.RAW);
+        assertThatThrownBy(() -> QedImage.open(top, policy(BackingPolicy.CONFINE)))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("confine")
+                .hasMessageContaining(tmp.toRealPath().resolve("secret.raw").toString());
+    }
+
+    @Test
+    void confineRefusesSymlinksThatLeadOutsideAtAnyDepth() throws IOException {
+        writeFile(tmp.resolve("secret.raw"), SECRET);
+        Path vm = Files.createDirectories(tmp.resolve("vm"));
+        Files.createSymbolicLink(vm.resolve("link.raw"), tmp.resolve("secret.raw"));
+        Path direct = imageNaming(vm.resolve("direct.qed"), "link.raw", BackingFormat.RAW);
+        assertThatThrownBy(() -> QedImage.open(direct, policy(BackingPolicy.CONFINE)))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("confine");
+        // The escape one level down is caught too; FOLLOW still reads it.
+        Path top = imageNaming(vm.resolve("top.qed"), "direct.qed", BackingFormat.QED);
+        assertThatThrownBy(() -> QedImage.open(top, policy(BackingPolicy.CONFINE)))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("link.raw");
+        try (QedImage img = QedImage.open(top, policy(BackingPolicy.FOLLOW))) {
+            ByteBuffer b = ByteBuffer.allocate(SECRET.length);
+            img.readFully(b, 0);
+            assertThat(b.array()).isEqualTo(SECRET);
+        }
+    }
+
+    @Test
+    void confineIsReappliedToASharedChainOpenedUnderFollow() throws IOException {
+        writeFile(tmp.resolve("secret.raw"), SECRET);
+        Path vm = Files.createDirectories(tmp.resolve("vm"));
+        imageNaming(vm.resolve("base.qed"), tmp.resolve("secret.raw").toString(), BackingFormat.RAW);
+        Path first = imageNaming(vm.resolve("first.qed"), "base.qed", BackingFormat.QED);
+        Path second = imageNaming(vm.resolve("second.qed"), "base.qed", BackingFormat.QED);
+        try (QedImage open = QedImage.open(first, policy(BackingPolicy.FOLLOW))) {
+            assertThat(SharedBackings.references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
+            assertThatThrownBy(() -> QedImage.open(second, policy(BackingPolicy.CONFINE)))
+                    .isInstanceOf(QedFormatException.class).hasMessageContaining("confine");
+            assertThat(SharedBackings.references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
+            assertThatThrownBy(() -> QedImage.open(second, policy(BackingPolicy.FOLLOW).withMaxChainDepth(1)))
+                    .isInstanceOf(QedFormatException.class).hasMessageContaining("deeper than the limit of 1");
+        }
+    }
+
+    @Test
+    void denyRefusesImagesWithABackingFileOnly() throws IOException {
+        writeFile(tmp.resolve("base.raw"), pattern(M, 3));
+        Path top = imageNaming(tmp.resolve("top.qed"), "base.raw", BackingFormat.RAW);
+        assertThatThrownBy(() -> QedImage.open(top, policy(BackingPolicy.DENY)))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("deny");
+        Path alone = tmp.resolve("alone.qed");
+        QedImage.create(alone, CreateOptions.ofSize(M)).close();
+        QedImage.open(alone, policy(BackingPolicy.DENY)).close();
+        assertThatThrownBy(() -> QedImage.create(tmp.resolve("new.qed"), CreateOptions.overlay("base.raw",
+                BackingFormat.RAW), OpenOptions.defaults().withBackingPolicy(BackingPolicy.DENY)))
+                .isInstanceOf(QedFormatException.class);
+        assertThat(tmp.resolve("new.qed")).as("a refused create leaves no file").doesNotExist();
+    }
+
+    @Test
+    void cyclesAreRefused() throws IOException {
+        Path a = imageNaming(tmp.resolve("a.qed"), "b.qed", BackingFormat.QED);
+        imageNaming(tmp.resolve("b.qed"), "a.qed", BackingFormat.QED);
+        assertThatThrownBy(() -> QedImage.open(a, OpenOptions.readOnlyDefaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
+        Path self = imageNaming(tmp.resolve("self.qed"), "./self.qed", BackingFormat.QED);
+        assertThatThrownBy(() -> QedImage.open(self, OpenOptions.readOnlyDefaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
+    }
+
+    @Test
+    void chainsDeeperThanTheLimitAreRefused() throws IOException {
+        int depth = OpenOptions.DEFAULT_MAX_CHAIN_DEPTH;
+        writeFile(tmp.resolve("img" + depth + ".raw"), pattern(4096, 4));
+        for (int i = depth - 1; i >= 0; i--) {
+            String below = "img" + (i + 1) + (i + 1 == depth ? ".raw" : ".qed");
+            imageNaming(tmp.resolve("img" + i + ".qed"), below, i + 1 == depth ? BackingFormat.RAW
+                    : BackingFormat.QED);
+        }
+        // img0 has exactly 64 backing files below it: allowed by default, refused with a limit of 63.
+        try (QedImage img = QedImage.open(tmp.resolve("img0.qed"), OpenOptions.readOnlyDefaults())) {
+            ByteBuffer b = ByteBuffer.allocate(4096);
+            img.readFully(b, 0);
+            assertThat(b.array()).isEqualTo(pattern(4096, 4));
+        }
+        assertThatThrownBy(() -> QedImage.open(tmp.resolve("img0.qed"), OpenOptions.readOnlyDefaults()
+                .withMaxChainDepth(depth - 1))).isInstanceOf(QedFormatException.class)
+                .hasMessageContaining("deeper than the limit of " + (depth - 1));
+        Path deeper = imageNaming(tmp.resolve("deeper.qed"), "img0.qed", BackingFormat.QED);
+        assertThatThrownBy(() -> QedImage.open(deeper, OpenOptions.readOnlyDefaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("deeper than the limit of " + depth);
+    }
+
+    @Test
+    void aMissingBackingFileIsNamedWithTheImageThatNamesIt() throws IOException {
+        Path mid = imageNaming(tmp.resolve("mid.qed"), "gone.raw", BackingFormat.RAW);
+        Path top = imageNaming(tmp.resolve("top.qed"), "mid.qed", BackingFormat.QED);
+        assertThatThrownBy(() -> QedImage.open(top, OpenOptions.readOnlyDefaults()))
+                .isInstanceOfSatisfying(NoSuchFileException.class, e -> {
+                    assertThat(e.getFile()).isEqualTo(tmp.resolve("gone.raw").toString());
+                    assertThat(e.getOtherFile()).isEqualTo(mid.toString());
+                });
+        assertThatThrownBy(() -> QedImage.create(tmp.resolve("new.qed"), CreateOptions.overlay("nothere.qed",
+                null))).isInstanceOfSatisfying(NoSuchFileException.class,
+                    e -> assertThat(e.getFile()).isEqualTo(tmp.resolve("nothere.qed").toString()));
+    }
+
+    @Test
+    void backingNamesOver4KiBAreRefusedAtCreateAtOpenAndAtRebase() throws IOException {
+        String longName = "d/".repeat(2048) + "base.raw"; // 4104 bytes
+        assertThatThrownBy(() -> QedImage.create(tmp.resolve("c.qed"), CreateOptions.overlay(longName,
+                BackingFormat.RAW))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("4104 bytes").hasMessageContaining("at most 4095");
+        assertThat(tmp.resolve("c.qed")).doesNotExist();
+
+        Path img = imageNaming(tmp.resolve("o.qed"), "base.raw", BackingFormat.RAW);
+        assertThatThrownBy(() -> BackingOperations.rebaseUnsafe(img, longName, BackingFormat.RAW))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 4095");
+        // Forge what another writer could leave: a name length of 4096 (QEMU needs it below 4096). The length
+        // alone must be refused, before anything is read or resolved.
+        try (FileChannel ch = FileChannel.open(img, StandardOpenOption.WRITE)) {
+            ByteBuffer size = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(4096).flip();
+            ch.write(size, 60); // backing_filename_size
+        }
+        assertThatThrownBy(() -> QedImage.open(img, OpenOptions.readOnlyDefaults()))
+                .isInstanceOfSatisfying(QedFormatException.class,
+                    e -> assertThat(e.field()).isEqualTo("backing_filename_size"))
+                .hasMessageContaining("4096").hasMessageContaining(String.valueOf(
+                        QedHeader.MAX_BACKING_FILENAME_SIZE));
+    }
+
+    @Test
+    void aRawBackingFileHoldingAQedHeaderIsReadAsRawWhenNoProbeIsSet() throws IOException {
+        Path secret = writeFile(tmp.resolve("secret.txt"), SECRET);
+        // What a guest could write into its raw disk: a QED header whose backing file is a host secret.
+        Path evil = imageNaming(tmp.resolve("evil.raw"), secret.toString(), BackingFormat.RAW);
+        byte[] evilBytes = Files.readAllBytes(evil);
+        Path safe = imageNaming(tmp.resolve("safe.qed"), "evil.raw", BackingFormat.RAW);
+        Path probed = imageNaming(tmp.resolve("probed.qed"), "evil.raw", null);
+
+        try (QedImage img = QedImage.open(safe, OpenOptions.readOnlyDefaults())) {
+            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            byte[] seen = readAll(img);
+            assertThat(Arrays.copyOf(seen, evilBytes.length)).isEqualTo(evilBytes);
+            assertThat(new String(seen, StandardCharsets.ISO_8859_1)).doesNotContain("TOP SECRET");
+        }
+        // Without the bit the file is probed, as QEMU does, and the secret shows: what NO_PROBE prevents.
+        try (QedImage img = QedImage.open(probed, OpenOptions.readOnlyDefaults())) {
+            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+            assertThat(Arrays.copyOf(readAll(img), SECRET.length)).isEqualTo(SECRET);
+        }
+        assertThatThrownBy(() -> QedImage.open(probed, OpenOptions.readOnlyDefaults().withProbeBacking(false)))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("probing is disabled");
+    }
+
+    /** Notes §9.5: the attack QEMU falls for. We never parse qcow2, so even a probed file is just raw bytes. */
+    @Test
+    void aRawBackingFileHoldingAQcow2HeaderNeverLeadsToItsBackingFile() throws IOException {
+        Qemu.assumeAvailable();
+        Path secret = writeFile(tmp.resolve("secret.txt"), SECRET);
+        Path evil = tmp.resolve("evil.raw");
+        Qemu.img("create", "-q", "-f", "qcow2", "-b", secret.toString(), "-F", "raw", evil.toString(), "1M")
+                .assertSuccess();
+        byte[] evilBytes = Files.readAllBytes(evil);
+        Path safe = imageNaming(tmp.resolve("safe.qed"), "evil.raw", BackingFormat.RAW);
+        Path probed = imageNaming(tmp.resolve("probed.qed"), "evil.raw", null);
+
+        for (Path top : new Path[] {safe, probed}) {
+            try (QedImage img = QedImage.open(top, OpenOptions.readOnlyDefaults())) {
+                assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+                byte[] seen = readAll(img);
+                assertThat(Arrays.copyOf(seen, 4)).containsExactly('Q', 'F', 'I', 0xfb);
+                assertThat(Arrays.copyOf(seen, evilBytes.length)).isEqualTo(evilBytes);
+            }
+        }
+        assertThat(Arrays.copyOf(qemuRead(safe), 4)).as("QEMU with NO_PROBE").containsExactly('Q', 'F', 'I', 0xfb);
+        assertThat(Arrays.copyOf(qemuRead(probed), SECRET.length)).as("QEMU probes qcow2 and follows it")
+                .isEqualTo(SECRET);
+    }
+
+    @Test
+    void backingImagesAreSharedReadOnlyAndClosedWithTheirLastOverlay() throws IOException {
+        writeFile(tmp.resolve("base.raw"), pattern(M, 5));
+        Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
+        Path a = imageNaming(tmp.resolve("a.qed"), "mid.qed", BackingFormat.QED);
+        Path b = imageNaming(tmp.resolve("b.qed"), tmp.resolve("mid.qed").toString(), BackingFormat.QED);
+        Path midReal = mid.toRealPath();
+        Path rawReal = tmp.resolve("base.raw").toRealPath();
+
+        QedImage first = QedImage.open(a, OpenOptions.defaults());
+        QedImage second = QedImage.open(b, OpenOptions.readOnlyDefaults());
+        QedImage shared = first.backingImage();
+        assertThat(second.backingImage()).isSameAs(shared);
+        assertThat(shared.isReadOnly()).isTrue();
+        assertThatThrownBy(() -> shared.write(ByteBuffer.allocate(1), 0)).isInstanceOf(AccessDeniedException.class);
+        assertThat(SharedBackings.references(midReal)).isEqualTo(2);
+        assertThat(SharedBackings.references(rawReal)).as("opened once, by the shared mid").isEqualTo(1);
+
+        shared.close(); // owned by the overlays: does nothing
+        first.close();
+        assertThat(shared.isOpen()).isTrue();
+        assertThat(Arrays.copyOf(readAll(second), 16)).isEqualTo(Arrays.copyOf(pattern(M, 5), 16));
+        second.close();
+        assertThat(shared.isOpen()).isFalse();
+        assertThat(SharedBackings.references(midReal)).isZero();
+        assertThat(SharedBackings.references(rawReal)).isZero();
+    }
+}
