@@ -86,6 +86,20 @@ final class BackingChain {
         }
     }
 
+    /** The format to record for a new overlay whose caller did not state one: probed, if probing is allowed. */
+    static BackingFormat formatForCreate(Path image, String name, OpenOptions options) throws IOException {
+        if (!options.probeBacking()) {
+            throw new IllegalArgumentException(image + ": the format of backing file '" + name + "' must be given"
+                    + " when probing is disabled (OpenOptions.withProbeBacking)");
+        }
+        Path p = resolve(image, name);
+        if (!Files.exists(p)) {
+            throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name
+                    + "' does not exist");
+        }
+        return probe(p, options);
+    }
+
     Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
         if (detached) {
             return new DetachedBacking(image, resolve(image, name), noProbe ? BackingFormat.RAW : null);

@@ -190,6 +190,11 @@ public final class QedImage implements Closeable {
                     + " long: QED images (as QEMU reads them) allow at most " + QedHeader.MAX_BACKING_FILENAME_SIZE
                     + " bytes");
         }
+        if (options.backingFile() != null && options.backingFormat() == null) {
+            // Decide the format once, now, so that a raw base is recorded as raw and never probed again (§9.5).
+            options = options.withBackingFile(options.backingFile(),
+                    BackingChain.formatForCreate(file, options.backingFile(), openOptions));
+        }
         long size = options.size();
         if (size == CreateOptions.SIZE_FROM_BACKING) {
             if (options.backingFile() == null) {

@@ -248,6 +248,37 @@ class BackingPolicyTest {
     }
 
     @Test
+    void createWithoutAFormatProbesOnceAndRecordsARawBaseAsRaw() throws IOException {
+        // Probed at create: raw, so recorded as raw (NO_PROBE), and never probed again on open.
+        byte[] raw = pattern(M, 6);
+        writeFile(tmp.resolve("base.raw"), raw);
+        try (QedImage img = QedImage.create(tmp.resolve("ov.qed"), CreateOptions.overlay("base.raw", null))) {
+            assertThat(img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)).isTrue();
+            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+        }
+        QedImage.create(tmp.resolve("base.qed"), CreateOptions.ofSize(M)).close();
+        try (QedImage img = QedImage.create(tmp.resolve("ov2.qed"), CreateOptions.overlay("base.qed", null))) {
+            assertThat(img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)).isFalse();
+            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+        }
+        assertThatThrownBy(() -> QedImage.create(tmp.resolve("ov3.qed"), CreateOptions.overlay("base.raw", null),
+                OpenOptions.defaults().withProbeBacking(false))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("must be given");
+        assertThat(tmp.resolve("ov3.qed")).doesNotExist();
+    }
+
+    @Test
+    void safeRebaseOntoAChainThatContainsTheOverlayIsRefused() throws IOException {
+        writeFile(tmp.resolve("base.raw"), pattern(M, 7));
+        Path a = imageNaming(tmp.resolve("a.qed"), "base.raw", BackingFormat.RAW);
+        imageNaming(tmp.resolve("b.qed"), "a.qed", BackingFormat.QED);
+        byte[] before = Files.readAllBytes(a);
+        assertThatThrownBy(() -> BackingOperations.rebase(a, "b.qed", BackingFormat.QED, OpenOptions.defaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
+        assertThat(Files.readAllBytes(a)).isEqualTo(before);
+    }
+
+    @Test
     void backingImagesAreSharedReadOnlyAndClosedWithTheirLastOverlay() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 5));
         Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
