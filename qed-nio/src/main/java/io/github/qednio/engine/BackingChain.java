@@ -5,6 +5,7 @@ import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,8 +62,14 @@ final class BackingChain {
     }
 
     /** Resolves a stored backing name: absolute as is, relative against the image's directory. */
-    static Path resolve(Path image, String name) {
-        Path p = image.getFileSystem().getPath(name);
+    static Path resolve(Path image, String name) throws QedFormatException {
+        Path p;
+        try {
+            p = image.getFileSystem().getPath(name);
+        } catch (InvalidPathException e) {
+            throw new QedFormatException("backing_file", image + ": backing file name '" + name
+                    + "' is not a valid path: " + e.getReason());
+        }
         if (p.isAbsolute()) {
             return p;
         }
@@ -100,7 +107,11 @@ final class BackingChain {
         return probe(p, options);
     }
 
+    /** Opens the backing file an image's header names; null for an empty name, which QEMU also ignores. */
     Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
+        if (name.isEmpty()) {
+            return null;
+        }
         if (detached) {
             return new DetachedBacking(image, resolve(image, name), noProbe ? BackingFormat.RAW : null);
         }

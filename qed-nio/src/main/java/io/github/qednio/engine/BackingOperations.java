@@ -82,7 +82,7 @@ public final class BackingOperations {
         BackingFormat baseFormat;
         // A full open applies the policy to the chain; the backing file is then released before it is written.
         try (QedImage top = QedImage.open(overlay, ro)) {
-            if (top.backingFileName() == null) {
+            if (top.backingFile() == null) {
                 throw new IOException(overlay + ": has no backing file to commit into");
             }
             basePath = top.backingFile();

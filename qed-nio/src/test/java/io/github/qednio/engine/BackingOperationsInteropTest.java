@@ -80,15 +80,18 @@ class BackingOperationsInteropTest {
     }
 
     @Test
-    void commitIntoQedBaseEqualsQemuImgCommit() throws IOException {
+    void commitIntoSmallerQedBaseEqualsQemuImgCommit() throws IOException {
         qedBaseOverRaw();
-        overlay("ov.qed", "base.qed", BackingFormat.QED, 2 * M);
+        overlay("ov.qed", "base.qed", BackingFormat.QED, 3 * M);
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
 
         BackingOperations.commit(ours.resolve("ov.qed"), OpenOptions.defaults());
         Qemu.img("commit", "-q", "-f", "qed", theirs.resolve("ov.qed").toString()).assertSuccess();
 
+        try (QedImage base = QedImage.open(ours.resolve("base.qed"), OpenOptions.readOnlyDefaults())) {
+            assertThat(base.size()).as("grown to the overlay's size, as qemu-img commit does").isEqualTo(3 * M);
+        }
         assertThat(qemuIdentical(ours.resolve("base.qed"), "qed", theirs.resolve("base.qed"), "qed")).isTrue();
         assertThat(qemuIdentical(ours.resolve("base.qed"), "qed", ours.resolve("ov.qed"), "qed")).isTrue();
         assertThat(qemuIdentical(ours.resolve("base.qed"), "qed", start.resolve("base.qed"), "qed"))

@@ -279,6 +279,34 @@ class BackingPolicyTest {
     }
 
     @Test
+    void anEmptyBackingNameMeansNoBackingFileAsInQemu() throws IOException {
+        Path img = tmp.resolve("e.qed");
+        try (QedImage i = QedImage.create(img, CreateOptions.ofSize(M))) {
+            i.write(ByteBuffer.wrap(new byte[] {7}), 0);
+        }
+        try (FileChannel ch = FileChannel.open(img, StandardOpenOption.WRITE)) {
+            ByteBuffer h = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(QedHeader.QED_F_BACKING_FILE);
+            ch.write(h.flip(), 16); // features
+            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(64).putInt(0).flip(), 56);
+        }
+        try (QedImage i = QedImage.open(img, OpenOptions.readOnlyDefaults().withProbeBacking(false))) {
+            assertThat(i.backingFile()).isNull();
+            assertThat(Arrays.copyOf(readAll(i), 2)).containsExactly(7, 0);
+        }
+        assertThatThrownBy(() -> BackingOperations.commit(img, OpenOptions.defaults()))
+                .isInstanceOf(IOException.class).hasMessageContaining("has no backing file");
+    }
+
+    @Test
+    void aBackingNameThatIsNotAPathIsAFormatError() throws IOException {
+        Path img = imageNaming(tmp.resolve("n.qed"), "a\0b", BackingFormat.RAW);
+        assertThatThrownBy(() -> QedImage.open(img, OpenOptions.readOnlyDefaults()))
+                .isInstanceOfSatisfying(QedFormatException.class,
+                    e -> assertThat(e.field()).isEqualTo("backing_file"))
+                .hasMessageContaining("not a valid path");
+    }
+
+    @Test
     void backingImagesAreSharedReadOnlyAndClosedWithTheirLastOverlay() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 5));
         Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
