@@ -138,7 +138,7 @@ final class BackingChain {
         List<Path> below = new ArrayList<>(images);
         below.add(real);
         return SharedBackings.acquire(new SharedBackings.Key(real, f, options.storageFactory(),
-                        options.maxTableBytes()), new SharedBackings.Link(image, name, real, probed),
+                        options.maxTableBytes()), new SharedBackings.Link(image, name, real, probed), p,
                 () -> f == BackingFormat.RAW ? new RawBacking(ro.storageFactory().open(p, true), p)
                         : new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false))),
                 chain -> checkShared(chain, below, options));

@@ -3,6 +3,7 @@ package io.github.qednio.engine;
 import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -235,7 +236,7 @@ public final class BackingOperations {
         if (name.isEmpty()) {
             throw new IllegalArgumentException(overlay + ": the new backing file name is empty (use null for none)");
         }
-        int n = name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        int n = name.getBytes(StandardCharsets.UTF_8).length;
         if (n > QedHeader.MAX_BACKING_FILENAME_SIZE) {
             throw new IllegalArgumentException(overlay + ": backing file name of " + n + " bytes is too long: QED"
                     + " images (as QEMU reads them) allow at most " + QedHeader.MAX_BACKING_FILENAME_SIZE + " bytes");

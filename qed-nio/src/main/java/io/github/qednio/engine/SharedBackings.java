@@ -69,7 +69,8 @@ final class SharedBackings {
      * Returns a handle on the backing file for {@code key}: the open one, after {@code validator} accepts its
      * chain, or a new one from {@code opener}. Each handle must be closed once.
      */
-    static Backing acquire(Key key, Link link, Opener opener, Validator validator) throws IOException {
+    static Backing acquire(Key key, Link link, Path resolved, Opener opener, Validator validator)
+            throws IOException {
         synchronized (OPEN) {
             Entry e = OPEN.get(key);
             if (e != null) {
@@ -85,7 +86,7 @@ final class SharedBackings {
                 OPEN.put(key, e);
             }
             e.references++;
-            return new Handle(e, link);
+            return new Handle(e, link, resolved);
         }
     }
 
@@ -136,11 +137,14 @@ final class SharedBackings {
     static final class Handle implements Backing {
         private final Entry entry;
         private final Link link;
+        /** The path as this overlay resolved the name (the entry may have been opened through another). */
+        private final Path path;
         private final AtomicBoolean closed = new AtomicBoolean();
 
-        private Handle(Entry entry, Link link) {
+        private Handle(Entry entry, Link link, Path path) {
             this.entry = entry;
             this.link = link;
+            this.path = path;
         }
 
         @Override
@@ -160,7 +164,7 @@ final class SharedBackings {
 
         @Override
         public Path path() {
-            return entry.backing.path();
+            return path;
         }
 
         @Override

@@ -307,11 +307,48 @@ class BackingPolicyTest {
     }
 
     @Test
+    void sharedBackingFilesSurviveConcurrentOpensAndCloses() throws Exception {
+        byte[] base = pattern(M, 8);
+        writeFile(tmp.resolve("base.raw"), base);
+        Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
+        Path[] tops = new Path[4];
+        for (int i = 0; i < tops.length; i++) {
+            tops[i] = imageNaming(tmp.resolve("top" + i + ".qed"), "mid.qed", BackingFormat.QED);
+        }
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(8);
+        try {
+            var futures = new java.util.ArrayList<java.util.concurrent.Future<?>>();
+            for (int t = 0; t < 8; t++) {
+                int seed = t;
+                futures.add(pool.submit(() -> {
+                    for (int k = 0; k < 25; k++) {
+                        int pos = (seed * 7919 + k * 4099) % (M - 64);
+                        try (QedImage img = QedImage.open(tops[(seed + k) % tops.length],
+                                OpenOptions.readOnlyDefaults())) {
+                            ByteBuffer b = ByteBuffer.allocate(64);
+                            img.readFully(b, pos);
+                            assertThat(b.array()).isEqualTo(Arrays.copyOfRange(base, pos, pos + 64));
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (var f : futures) {
+                f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(SharedBackings.references(mid.toRealPath())).isZero();
+        assertThat(SharedBackings.references(tmp.resolve("base.raw").toRealPath())).isZero();
+    }
+
+    @Test
     void backingImagesAreSharedReadOnlyAndClosedWithTheirLastOverlay() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 5));
         Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
         Path a = imageNaming(tmp.resolve("a.qed"), "mid.qed", BackingFormat.QED);
-        Path b = imageNaming(tmp.resolve("b.qed"), tmp.resolve("mid.qed").toString(), BackingFormat.QED);
+        Path b = imageNaming(tmp.resolve("b.qed"), "./mid.qed", BackingFormat.QED);
         Path midReal = mid.toRealPath();
         Path rawReal = tmp.resolve("base.raw").toRealPath();
 
@@ -319,6 +356,8 @@ class BackingPolicyTest {
         QedImage second = QedImage.open(b, OpenOptions.readOnlyDefaults());
         QedImage shared = first.backingImage();
         assertThat(second.backingImage()).isSameAs(shared);
+        assertThat(first.backingFile()).isEqualTo(tmp.resolve("mid.qed"));
+        assertThat(second.backingFile()).as("as b names it").isEqualTo(tmp.resolve("./mid.qed"));
         assertThat(shared.isReadOnly()).isTrue();
         assertThatThrownBy(() -> shared.write(ByteBuffer.allocate(1), 0)).isInstanceOf(AccessDeniedException.class);
         assertThat(SharedBackings.references(midReal)).isEqualTo(2);
