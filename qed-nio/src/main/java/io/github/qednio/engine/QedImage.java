@@ -885,7 +885,7 @@ public final class QedImage implements Closeable {
         if (sharedBacking) {
             return;
         }
-        closeShared();
+        closeNow();
     }
 
     /** Marks this image as a backing file shared between overlays (see {@link SharedBackings}). */
@@ -894,7 +894,7 @@ public final class QedImage implements Closeable {
     }
 
     /** Closes the image even if it is a shared backing file; called when its last overlay lets go. */
-    void closeShared() throws IOException {
+    void closeNow() throws IOException {
         synchronized (this) {
             if (closed) {
                 return;

@@ -111,7 +111,7 @@ final class SharedBackings {
         }
         if (toClose != null) {
             if (toClose.image() != null) {
-                toClose.image().closeShared();
+                toClose.image().closeNow();
             } else {
                 toClose.close();
             }
