@@ -67,8 +67,9 @@ final class BackingChain {
         try {
             p = image.getFileSystem().getPath(name);
         } catch (InvalidPathException e) {
-            throw new QedFormatException("backing_file", image + ": backing file name '" + name
-                    + "' is not a valid path: " + e.getReason());
+            // A NUL byte, for example: the header holds a name no file system accepts.
+            throw new QedFormatException("backing_filename", image + ": backing file name '"
+                    + name.replace("\0", "\\0") + "' is not a valid path: " + e.getReason());
         }
         if (p.isAbsolute()) {
             return p;
@@ -129,6 +130,10 @@ final class BackingChain {
         if (!Files.exists(p)) {
             throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name + "' of "
                     + image + " does not exist");
+        }
+        if (Files.isDirectory(p)) {
+            throw new QedFormatException("backing_filename", image + ": backing file name '" + name
+                    + "' resolves to " + p + ", a directory");
         }
         Path real = p.toRealPath();
         boolean probed = format == null;

@@ -14,7 +14,7 @@ import java.util.Objects;
  * elsewhere, opens what it needs, and leaves every image closed and consistent.
  *
  * <pre>{@code
- * BackingOperations.snapshot(Path.of("base.qed"), Path.of("snap.qed"));          // base.qed is now read-only
+ * BackingOperations.snapshot(Path.of("base.qed"), Path.of("snap.qed"));          // base.qed: the frozen base
  * // ... write to snap.qed ...
  * BackingOperations.commit(Path.of("snap.qed"), OpenOptions.defaults());          // push the changes down
  * BackingOperations.rebase(Path.of("snap.qed"), "other.raw", BackingFormat.RAW, OpenOptions.defaults());

@@ -298,12 +298,16 @@ class BackingPolicyTest {
     }
 
     @Test
-    void aBackingNameThatIsNotAPathIsAFormatError() throws IOException {
+    void aBackingNameThatIsNotAPathOrNamesADirectoryIsAFormatError() throws IOException {
         Path img = imageNaming(tmp.resolve("n.qed"), "a\0b", BackingFormat.RAW);
         assertThatThrownBy(() -> QedImage.open(img, OpenOptions.readOnlyDefaults()))
                 .isInstanceOfSatisfying(QedFormatException.class,
-                    e -> assertThat(e.field()).isEqualTo("backing_file"))
-                .hasMessageContaining("not a valid path");
+                    e -> assertThat(e.field()).isEqualTo("backing_filename"))
+                .hasMessageContaining("not a valid path").hasMessageContaining("a\\0b");
+        Files.createDirectories(tmp.resolve("dir.raw"));
+        Path dir = imageNaming(tmp.resolve("d.qed"), "dir.raw", BackingFormat.RAW);
+        assertThatThrownBy(() -> QedImage.open(dir, OpenOptions.readOnlyDefaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("a directory");
     }
 
     @Test
