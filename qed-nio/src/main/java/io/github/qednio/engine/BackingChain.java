@@ -108,10 +108,18 @@ final class BackingChain {
         return probe(p, options);
     }
 
-    /** Opens the backing file an image's header names; null for an empty name, which QEMU also ignores. */
+    /**
+     * Opens the backing file an image's header names. An empty name with {@code QED_F_BACKING_FILE} set is
+     * refused (QEMU 7.2 reads such an image as having no backing file; QEMU itself never writes one), except by a
+     * detached open, so that an unsafe rebase can still repair the header.
+     */
     Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
         if (name.isEmpty()) {
-            return null;
+            if (detached) {
+                return null;
+            }
+            throw new QedFormatException("backing_filename_size", image
+                    + ": QED_F_BACKING_FILE is set but the backing file name is empty");
         }
         if (detached) {
             return new DetachedBacking(image, resolve(image, name), noProbe ? BackingFormat.RAW : null);
