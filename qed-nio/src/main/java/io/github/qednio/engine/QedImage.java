@@ -63,6 +63,8 @@ public final class QedImage implements Closeable {
     private final String backingName;
     private volatile QedHeader header;
     private volatile boolean closed;
+    /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
+    private volatile boolean sharedBacking;
     /** Scratch cluster for copy-on-write fills; guarded by {@link #allocLock}. */
     private ByteBuffer scratch;
 
@@ -194,10 +196,25 @@ public final class QedImage implements Closeable {
         return create(file, options, OpenOptions.defaults());
     }
 
-    /** Creates a new image and opens it with {@code openOptions} (which must not be read-only). */
+    /**
+     * Creates a new image and opens it with {@code openOptions} (which must not be read-only). If the new image's
+     * backing chain cannot be opened with those options (a missing file, the policy, a cycle), the new file is
+     * deleted and the error is thrown.
+     */
     public static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
         byte[] name = options.backingFile() == null ? new byte[0]
                 : options.backingFile().getBytes(StandardCharsets.UTF_8);
+        if (name.length > QedHeader.MAX_BACKING_FILENAME_SIZE) {
+            // Before anything resolves the name: the file system would only say "File name too long".
+            throw new IllegalArgumentException(file + ": backing file name of " + name.length + " bytes is too"
+                    + " long: QED images (as QEMU reads them) allow at most " + QedHeader.MAX_BACKING_FILENAME_SIZE
+                    + " bytes");
+        }
+        if (options.backingFile() != null && options.backingFormat() == null) {
+            // Decide the format once, now, so that a raw base is recorded as raw and never probed again (§9.5).
+            options = options.withBackingFile(options.backingFile(),
+                    BackingChain.formatForCreate(file, options.backingFile(), openOptions));
+        }
         long size = options.size();
         if (size == CreateOptions.SIZE_FROM_BACKING) {
             if (options.backingFile() == null) {
@@ -215,7 +232,17 @@ public final class QedImage implements Closeable {
             s.write(ByteBuffer.allocate(1), end - 1);
             s.force();
         }
-        return open(file, openOptions.withReadOnly(false));
+        try {
+            return open(file, openOptions.withReadOnly(false));
+        } catch (IOException | RuntimeException e) {
+            // The chain cannot be opened (missing backing file, policy, cycle): do not leave a half-usable image.
+            try {
+                java.nio.file.Files.deleteIfExists(file);
+            } catch (IOException | RuntimeException d) {
+                e.addSuppressed(d);
+            }
+            throw e;
+        }
     }
 
     private static QedHeader newHeader(CreateOptions o, long requestedSize, int nameLength) {
@@ -241,8 +268,9 @@ public final class QedImage implements Closeable {
                     + "] for clusterSize " + cs + " and tableSize " + ts);
         }
         if (nameLength > QedHeader.MAX_BACKING_FILENAME_SIZE || QedHeader.HEADER_LENGTH + nameLength > cs) {
-            throw new IllegalArgumentException("backingFile name of " + nameLength + " bytes is too long (at most "
-                    + Math.min(QedHeader.MAX_BACKING_FILENAME_SIZE, cs - QedHeader.HEADER_LENGTH) + ")");
+            throw new IllegalArgumentException("backing file name of " + nameLength + " bytes is too long: QED"
+                    + " images (as QEMU reads them) allow at most " + Math.min(QedHeader.MAX_BACKING_FILENAME_SIZE,
+                    cs - QedHeader.HEADER_LENGTH) + " bytes with clusterSize " + cs);
         }
         long features = 0;
         if (o.backingFile() != null) {
@@ -304,9 +332,13 @@ public final class QedImage implements Closeable {
         return backing == null ? null : backing.format();
     }
 
-    /** The backing image if the backing file is a QED image, else null. */
+    /**
+     * The backing image if the backing file is a QED image, else null. It is open read-only and may be shared
+     * with other overlays in this JVM: it closes when the last overlay above it closes, and its own
+     * {@link #close()} does nothing.
+     */
     public QedImage backingImage() {
-        return backing instanceof QedBacking q ? q.image() : null;
+        return backing == null ? null : backing.image();
     }
 
     /** Whether {@code QED_F_NEED_CHECK} is set now. */
@@ -864,9 +896,25 @@ public final class QedImage implements Closeable {
 
     // ------------------------------------------------------------------------------------------------- close
 
-    /** Flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and the backing chain. Idempotent. */
+    /**
+     * Flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and the backing chain. Idempotent. Does
+     * nothing on a shared backing image ({@link #backingImage()}), which its overlays close.
+     */
     @Override
     public void close() throws IOException {
+        if (sharedBacking) {
+            return;
+        }
+        closeNow();
+    }
+
+    /** Marks this image as a backing file shared between overlays (see {@link SharedBackings}). */
+    void markSharedBacking() {
+        sharedBacking = true;
+    }
+
+    /** Closes the image even if it is a shared backing file; called when its last overlay lets go. */
+    void closeNow() throws IOException {
         synchronized (this) {
             if (closed) {
                 return;
@@ -914,6 +962,11 @@ public final class QedImage implements Closeable {
 
     Storage storage() {
         return storage;
+    }
+
+    /** The backing file as this image holds it (a shared handle, or a detached one), or null. */
+    Backing backing() {
+        return backing;
     }
 
     Table l1() {
