@@ -109,18 +109,10 @@ final class BackingChain {
     }
 
     /**
-     * Opens the backing file an image's header names. An empty name with {@code QED_F_BACKING_FILE} set is
-     * refused (QEMU 7.2 reads such an image as having no backing file; QEMU itself never writes one), except by a
-     * detached open, so that an unsafe rebase can still repair the header.
+     * Opens the backing file an image's header names (never empty: the image treats an empty name as no backing
+     * file, as QEMU does). A detached open records the name without opening anything, for header-only operations.
      */
     Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
-        if (name.isEmpty()) {
-            if (detached) {
-                return null;
-            }
-            throw new QedFormatException("backing_filename_size", image
-                    + ": QED_F_BACKING_FILE is set but the backing file name is empty");
-        }
         if (detached) {
             return new DetachedBacking(image, resolve(image, name), noProbe ? BackingFormat.RAW : null);
         }

@@ -127,13 +127,8 @@ public final class QedImage implements Closeable {
                 if (backingName.isEmpty()) {
                     backingName = null; // as in QEMU, an empty name means no backing file
                 } else {
-                    try {
-                        backing = chain.openBacking(file, backingName,
-                                header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
-                    } catch (java.nio.file.InvalidPathException e) {
-                        throw new QedFormatException("backing_filename", name + ": backing file name '"
-                                + backingName + "' is not a valid path: " + e.getMessage());
-                    }
+                    backing = chain.openBacking(file, backingName,
+                            header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
                 }
             }
             Table l1 = new TableIO(storage, geo).read(header.l1TableOffset());
