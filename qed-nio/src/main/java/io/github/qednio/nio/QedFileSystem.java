@@ -168,11 +168,11 @@ public final class QedFileSystem extends FileSystem {
         return List.of(root);
     }
 
-    /** None: a qed: file system has no file store of its own. */
+    /** One store: the disk's capacity (see {@link #getFileStores()}). */
     @Override
     public Iterable<FileStore> getFileStores() {
         checkOpen();
-        return List.of();
+        return List.of(new DiskStore(this));
     }
 
     @Override

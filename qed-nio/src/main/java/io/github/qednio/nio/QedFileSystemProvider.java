@@ -276,13 +276,12 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         return false;
     }
 
-    /** Not available: a qed: file system has no file store of its own. */
+    /** The disk's capacity: total space is the virtual size, usable space what the image does not hold yet. */
     @Override
     public FileStore getFileStore(Path path) throws IOException {
         QedPath p = toQedPath(path);
         checkAccess(p);
-        throw new UnsupportedOperationException("a qed: file system has no file store (use Files.getFileStore"
-                + " on the image file " + p.getFileSystem().image() + ")");
+        return new DiskStore(p.getFileSystem());
     }
 
     @Override
