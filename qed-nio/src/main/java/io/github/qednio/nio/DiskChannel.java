@@ -92,10 +92,35 @@ final class DiskChannel extends FileChannel {
     }
 
     private int readAt(ByteBuffer dst, long pos) throws IOException {
+        return io(() -> image.read(dst, pos));
+    }
+
+    private interface EngineCall {
+        int run() throws IOException;
+    }
+
+    /**
+     * Runs an engine call as an interruptible operation of this channel: an interrupt closes this channel (and
+     * gives ClosedByInterruptException), as the FileChannel contract says. The thread's interrupt status is
+     * hidden from the engine during the call, because the engine's own file channel would close on it and take
+     * the image away from every other channel; it is restored afterwards.
+     */
+    private int io(EngineCall call) throws IOException {
         boolean done = false;
+        int n = 0;
         try {
             begin();
-            int n = image.read(dst, pos);
+            if (!isOpen()) {
+                return 0; // closed by an interrupt in begin(); end() reports it
+            }
+            boolean interrupted = Thread.interrupted();
+            try {
+                n = call.run();
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             done = true;
             return n;
         } finally {
@@ -146,18 +171,13 @@ final class DiskChannel extends FileChannel {
             return 0;
         }
         checkFits(pos, src.remaining());
-        boolean done = false;
-        try {
-            begin();
+        return io(() -> {
             int n = image.write(src, pos);
             if (mode.sync()) {
                 image.flush();
             }
-            done = true;
             return n;
-        } finally {
-            end(done);
-        }
+        });
     }
 
     /** A disk never grows: refuse, before writing anything, a write that does not fit. */
@@ -223,14 +243,10 @@ final class DiskChannel extends FileChannel {
     @Override
     public void force(boolean metaData) throws IOException {
         ensureOpen();
-        boolean done = false;
-        try {
-            begin();
+        io(() -> {
             image.flush();
-            done = true;
-        } finally {
-            end(done);
-        }
+            return 0;
+        });
     }
 
     @Override

@@ -234,4 +234,33 @@ class LifecycleTest {
             assertThat(again.size()).isEqualTo(1 << 20);
         }
     }
+
+    @Test
+    void anInterruptedThreadClosesOnlyItsOwnChannelNotTheImage() throws Exception {
+        try (FileSystem fs = create(dir.resolve("intr.qed"), 1 << 20);
+             FileChannel other = FileChannel.open(fs.getPath("/disk"), READ, WRITE)) {
+            other.write(ByteBuffer.wrap(new byte[] {7}), 0); // allocated: reads below go to the image file
+            java.util.concurrent.atomic.AtomicReference<Throwable> seen = new java.util.concurrent.atomic.AtomicReference<>();
+            java.util.concurrent.atomic.AtomicBoolean stillInterrupted = new java.util.concurrent.atomic.AtomicBoolean();
+            FileChannel victim = FileChannel.open(fs.getPath("/disk"), READ, WRITE);
+            Thread t = new Thread(() -> {
+                Thread.currentThread().interrupt();
+                try {
+                    victim.read(ByteBuffer.allocate(1), 0);
+                } catch (IOException e) {
+                    seen.set(e);
+                }
+                stillInterrupted.set(Thread.currentThread().isInterrupted());
+            });
+            t.start();
+            t.join();
+            assertThat(seen.get()).isInstanceOf(java.nio.channels.ClosedByInterruptException.class);
+            assertThat(stillInterrupted).isTrue();
+            assertThat(victim.isOpen()).isFalse();
+            ByteBuffer b = ByteBuffer.allocate(1);
+            other.read(b, 0);
+            assertThat(b.get(0)).isEqualTo((byte) 7);
+            other.write(ByteBuffer.wrap(new byte[] {8}), 70_000);
+        }
+    }
 }
