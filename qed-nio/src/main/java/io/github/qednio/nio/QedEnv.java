@@ -19,6 +19,10 @@ import java.util.Set;
  * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}). Values may be Strings or the natural
  * Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for {@code backingFile}). Sizes
  * take a binary K/M/G/T suffix as qemu-img does ({@code "64M"}, {@code "1.5G"}).
+ *
+ * <p>{@code create=true} creates the image only if it does not exist; an existing image is opened as it is and the
+ * creation keys (size, clusterSize, tableSize, backingFile, backingFormat) are then checked but not used. Without
+ * {@code size}, an image with a {@code backingFile} takes the backing file's size.
  */
 final class QedEnv {
     static final String CREATE = "create";
