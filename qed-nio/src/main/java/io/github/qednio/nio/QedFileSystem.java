@@ -168,7 +168,7 @@ public final class QedFileSystem extends FileSystem {
         return List.of(root);
     }
 
-    /** One store: the disk's capacity (see {@link #getFileStores()}). */
+    /** One store: the disk's capacity (total space is the virtual size, usable space what is not allocated yet). */
     @Override
     public Iterable<FileStore> getFileStores() {
         checkOpen();

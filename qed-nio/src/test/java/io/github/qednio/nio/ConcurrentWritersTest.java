@@ -3,7 +3,6 @@ package io.github.qednio.nio;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.testing.Qemu;
-import java.io.IOException;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;

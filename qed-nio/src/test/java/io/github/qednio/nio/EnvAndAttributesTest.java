@@ -121,7 +121,8 @@ class EnvAndAttributesTest {
         Qemu.assertCheckClean(image);
         Qemu.assertIdentical(image, model);
         String info = Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout();
-        assertThat(info).contains("\"backing-filename\": \"base.raw\"").contains("\"backing-filename-format\": \"raw\"");
+        assertThat(info).contains("\"backing-filename\": \"base.raw\"")
+                .contains("\"backing-filename-format\": \"raw\"");
     }
 
     @Test

@@ -22,6 +22,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -240,8 +242,8 @@ class LifecycleTest {
         try (FileSystem fs = create(dir.resolve("intr.qed"), 1 << 20);
              FileChannel other = FileChannel.open(fs.getPath("/disk"), READ, WRITE)) {
             other.write(ByteBuffer.wrap(new byte[] {7}), 0); // allocated: reads below go to the image file
-            java.util.concurrent.atomic.AtomicReference<Throwable> seen = new java.util.concurrent.atomic.AtomicReference<>();
-            java.util.concurrent.atomic.AtomicBoolean stillInterrupted = new java.util.concurrent.atomic.AtomicBoolean();
+            AtomicReference<Throwable> seen = new AtomicReference<>();
+            AtomicBoolean stillInterrupted = new AtomicBoolean();
             FileChannel victim = FileChannel.open(fs.getPath("/disk"), READ, WRITE);
             Thread t = new Thread(() -> {
                 Thread.currentThread().interrupt();
