@@ -1,0 +1,237 @@
+package io.github.qednio.nio;
+
+import io.github.qednio.engine.BackingFormat;
+import io.github.qednio.engine.BackingPolicy;
+import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.engine.OpenOptions;
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The environment map of {@code FileSystems.newFileSystem(qedUri, env)}, parsed and checked.
+ *
+ * <p>Keys: {@code create}, {@code size}, {@code clusterSize}, {@code tableSize}, {@code backingFile},
+ * {@code backingFormat} ({@code raw} or {@code qed}), {@code readOnly}, {@code copyOnRead} and
+ * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}). Values may be Strings or the natural
+ * Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for {@code backingFile}). Sizes
+ * take a binary K/M/G/T suffix as qemu-img does ({@code "64M"}, {@code "1.5G"}).
+ *
+ * <p>{@code create=true} creates the image only if it does not exist; an existing image is opened as it is and the
+ * creation keys (size, clusterSize, tableSize, backingFile, backingFormat) are then checked but not used. Without
+ * {@code size}, an image with a {@code backingFile} takes the backing file's size.
+ */
+final class QedEnv {
+    static final String CREATE = "create";
+    static final String SIZE = "size";
+    static final String CLUSTER_SIZE = "clusterSize";
+    static final String TABLE_SIZE = "tableSize";
+    static final String BACKING_FILE = "backingFile";
+    static final String BACKING_FORMAT = "backingFormat";
+    static final String READ_ONLY = "readOnly";
+    static final String COPY_ON_READ = "copyOnRead";
+    static final String BACKING_POLICY = "backingPolicy";
+
+    private static final Set<String> KEYS = Set.of(CREATE, SIZE, CLUSTER_SIZE, TABLE_SIZE, BACKING_FILE,
+            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY);
+
+    private final boolean create;
+    private final CreateOptions createOptions;
+    private final OpenOptions openOptions;
+
+    private QedEnv(boolean create, CreateOptions createOptions, OpenOptions openOptions) {
+        this.create = create;
+        this.createOptions = createOptions;
+        this.openOptions = openOptions;
+    }
+
+    /**
+     * Parses {@code env}.
+     *
+     * @throws IllegalArgumentException naming the key, for an unknown key or a bad value
+     */
+    static QedEnv parse(Map<String, ?> env) {
+        for (String key : env.keySet()) {
+            if (!KEYS.contains(key)) {
+                throw new IllegalArgumentException("unknown qed: file system env key '" + key + "' (known: "
+                        + String.join(", ", new java.util.TreeSet<>(KEYS)) + ")");
+            }
+        }
+        boolean create = bool(env, CREATE, false);
+        OpenOptions open = OpenOptions.defaults()
+                .withReadOnly(bool(env, READ_ONLY, false))
+                .withCopyOnRead(bool(env, COPY_ON_READ, false));
+        Object policy = env.get(BACKING_POLICY);
+        if (policy != null) {
+            open = open.withBackingPolicy(policy instanceof BackingPolicy p ? p
+                    : parseWith(BACKING_POLICY, policy, BackingPolicy::parse));
+        }
+        Object backingFile = env.get(BACKING_FILE);
+        String backingName = null;
+        if (backingFile != null) {
+            if (!(backingFile instanceof String || backingFile instanceof Path)) {
+                throw bad(BACKING_FILE, backingFile, "a String or a Path");
+            }
+            backingName = backingFile.toString();
+            if (backingName.isEmpty()) {
+                throw bad(BACKING_FILE, backingFile, "a non-empty file name");
+            }
+        }
+        Object format = env.get(BACKING_FORMAT);
+        BackingFormat backingFormat = null;
+        if (format != null) {
+            backingFormat = format instanceof BackingFormat f ? f
+                    : parseWith(BACKING_FORMAT, format, BackingFormat::parse);
+            if (backingName == null) {
+                throw new IllegalArgumentException("env key '" + BACKING_FORMAT + "' needs '" + BACKING_FILE + "'");
+            }
+        }
+        Long size = env.containsKey(SIZE) ? bytes(SIZE, env.get(SIZE)) : null;
+        CreateOptions c;
+        if (size != null) {
+            c = CreateOptions.ofSize(size).withBackingFile(backingName, backingFormat);
+        } else if (backingName != null) {
+            c = CreateOptions.overlay(backingName, backingFormat);
+        } else {
+            c = null; // only an error if an image must actually be created
+        }
+        if (c != null) {
+            if (env.containsKey(CLUSTER_SIZE)) {
+                c = c.withClusterSize(bytes(CLUSTER_SIZE, env.get(CLUSTER_SIZE)));
+            }
+            if (env.containsKey(TABLE_SIZE)) {
+                c = c.withTableSize(integer(TABLE_SIZE, env.get(TABLE_SIZE)));
+            }
+        } else {
+            // Still check the values, so a typo is reported even when the image exists.
+            if (env.containsKey(CLUSTER_SIZE)) {
+                bytes(CLUSTER_SIZE, env.get(CLUSTER_SIZE));
+            }
+            if (env.containsKey(TABLE_SIZE)) {
+                integer(TABLE_SIZE, env.get(TABLE_SIZE));
+            }
+        }
+        return new QedEnv(create, c, open);
+    }
+
+    /** Whether a missing image should be created. */
+    boolean create() {
+        return create;
+    }
+
+    /**
+     * How to create the image.
+     *
+     * @throws IllegalArgumentException if neither {@code size} nor {@code backingFile} was given
+     */
+    CreateOptions createOptions() {
+        if (createOptions == null) {
+            throw new IllegalArgumentException("env key '" + SIZE + "' is required to create an image without a"
+                    + " '" + BACKING_FILE + "'");
+        }
+        return createOptions;
+    }
+
+    OpenOptions openOptions() {
+        return openOptions;
+    }
+
+    private static boolean bool(Map<String, ?> env, String key, boolean dflt) {
+        Object v = env.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        if (v instanceof String s) {
+            if (s.equalsIgnoreCase("true")) {
+                return true;
+            }
+            if (s.equalsIgnoreCase("false")) {
+                return false;
+            }
+        }
+        throw bad(key, v, "true or false");
+    }
+
+    private static long integer(String key, Object v) {
+        if (v instanceof Byte || v instanceof Short || v instanceof Integer || v instanceof Long) {
+            return ((Number) v).longValue();
+        }
+        if (v instanceof BigInteger b && b.bitLength() < 64) {
+            return b.longValue();
+        }
+        if (v instanceof String s) {
+            try {
+                return Long.parseLong(s.trim());
+            } catch (NumberFormatException e) {
+                // fall through
+            }
+        }
+        throw bad(key, v, "a whole number");
+    }
+
+    /** A byte count: a whole number, or a String with an optional binary K/M/G/T suffix as qemu-img takes it. */
+    static long bytes(String key, Object v) {
+        long n;
+        if (v instanceof String s) {
+            n = parseSize(key, s);
+        } else {
+            n = integer(key, v);
+        }
+        if (n < 0) {
+            throw bad(key, v, "a non-negative number of bytes");
+        }
+        return n;
+    }
+
+    private static long parseSize(String key, String s) {
+        String t = s.trim();
+        if (t.isEmpty()) {
+            throw bad(key, s, "a number of bytes, optionally with a K, M, G or T suffix");
+        }
+        int shift = switch (Character.toUpperCase(t.charAt(t.length() - 1))) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            case 'T' -> 40;
+            case 'B' -> 0;
+            default -> -1;
+        };
+        String digits = shift < 0 ? t : t.substring(0, t.length() - 1).trim();
+        try {
+            if (!digits.matches("[0-9]+(\\.[0-9]+)?")) {
+                throw new NumberFormatException();
+            }
+            BigDecimal value = new BigDecimal(digits)
+                    .multiply(new BigDecimal(BigInteger.ONE.shiftLeft(Math.max(shift, 0))));
+            return value.toBigIntegerExact().longValueExact();
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw bad(key, s, "a whole number of bytes, optionally with a K, M, G or T suffix (e.g. 64M, 1.5G)");
+        }
+    }
+
+    private interface Parser<T> {
+        T parse(String s);
+    }
+
+    private static <T> T parseWith(String key, Object v, Parser<T> parser) {
+        if (!(v instanceof String s)) {
+            throw bad(key, v, "a String");
+        }
+        try {
+            return parser.parse(s.trim().toLowerCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("env key '" + key + "': " + e.getMessage(), e);
+        }
+    }
+
+    private static IllegalArgumentException bad(String key, Object v, String expected) {
+        return new IllegalArgumentException("env key '" + key + "' has value '" + v + "' ("
+                + v.getClass().getSimpleName() + "); expected " + expected);
+    }
+}

@@ -1,0 +1,13 @@
+/**
+ * QED disk images in pure Java: header parsing and validation ({@code format}), the image engine
+ * ({@code engine}), and the {@code qed:} java.nio file system ({@code nio}).
+ */
+module io.github.qednio {
+    requires org.slf4j;
+
+    exports io.github.qednio.format;
+    exports io.github.qednio.engine;
+    exports io.github.qednio.nio;
+
+    provides java.nio.file.spi.FileSystemProvider with io.github.qednio.nio.QedFileSystemProvider;
+}
