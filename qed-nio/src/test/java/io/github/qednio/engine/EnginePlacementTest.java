@@ -66,7 +66,7 @@ class EnginePlacementTest {
     @MethodSource("sequences")
     void sameWritesGiveSameTablesAndFileAsQemu(String name, String size, long clusterSize, long tableSize,
                                                List<String> commands) throws IOException {
-        assertTwinsMatch(size, clusterSize, tableSize, commands);
+        assertTwinsMatch(dir, size, clusterSize, tableSize, commands);
     }
 
     @Test
@@ -78,14 +78,19 @@ class EnginePlacementTest {
             for (Workload.Op op : Workload.random(seed, size, 4096, 4 * MIB, 60, true)) {
                 commands.add(Workload.qemuIo(op));
             }
-            assertTwinsMatch(Long.toString(size), 4096, 2, commands);
+            assertTwinsMatch(dir, Long.toString(size), 4096, 2, commands);
             for (Path p : List.of(dir.resolve("qemu.qed"), dir.resolve("engine.qed"))) {
                 Files.delete(p);
             }
         }
     }
 
-    private void assertTwinsMatch(String size, long clusterSize, long tableSize, List<String> commands)
+    /**
+     * Creates {@code qemu.qed} and {@code engine.qed} in {@code dir} with qemu-img, applies {@code commands} to the
+     * first with {@code qemu-io -t writeback} and to the second with the engine, and asserts identical tables,
+     * file sizes and files. Returns the engine's layout.
+     */
+    static QedLayout assertTwinsMatch(Path dir, String size, long clusterSize, long tableSize, List<String> commands)
             throws IOException {
         Qemu.assumeAvailable();
         Path qemu = dir.resolve("qemu.qed");
@@ -120,6 +125,7 @@ class EnginePlacementTest {
         assertThat(Files.mismatch(engine, qemu)).as("first differing byte of the files after %s", story)
                 .isEqualTo(-1L);
         Qemu.assertCheckClean(engine);
+        return ours;
     }
 
     /** Applies one {@code qemu-io} write command ({@code write [-P 0xNN] [-z] OFFSET LENGTH}) to the engine. */
