@@ -152,6 +152,43 @@ class EngineNeedCheckTest {
         }
     }
 
+    /** Damage done to a clean default image (data at 0x50000 and 0xa0000, L2 at 0x60000) before opening it. */
+    static Stream<Arguments> dirtyImages() {
+        return Stream.of(
+                Arguments.of("consistent", new long[0]),
+                Arguments.of("L2 entry past the end of the file", new long[] {0x60000 + 16 * 8, 0x400000}),
+                Arguments.of("misaligned L2 entry", new long[] {0x60000 + 16 * 8, 0xa0800}),
+                Arguments.of("L1 entry past the end of the file", new long[] {0x10000 + 8, 0x800000}),
+                Arguments.of("two L2 entries sharing a cluster (not repairable)",
+                        new long[] {0x60000 + 16 * 8, 0x50000}));
+    }
+
+    /** A read-write open of an image left with NEED_CHECK set repairs and clears it exactly as QEMU does. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dirtyImages")
+    void readWriteOpenOfADirtyImageRepairsLikeQemu(String name, long[] pokes) throws IOException {
+        Qemu.assumeAvailable();
+        Path qemu = dir.resolve("qemu.qed");
+        Path engine = dir.resolve("engine.qed");
+        Qemu.img("create", "-f", "qed", qemu.toString(), "4G").assertSuccess();
+        Qemu.io("-f", "qed", "-c", "write -P 0x11 0 64k", "-c", "write -P 0x22 1M 64k", qemu.toString())
+                .assertSuccess();
+        try (FileChannel ch = FileChannel.open(qemu, StandardOpenOption.WRITE)) {
+            for (int i = 0; i < pokes.length; i += 2) {
+                ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, pokes[i + 1]), pokes[i]);
+            }
+            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, QED_F_NEED_CHECK), 0x10);
+        }
+        Files.copy(qemu, engine);
+
+        Qemu.io("-f", "qed", "-c", "read 0 512", qemu.toString()).assertSuccess();
+        QedImage.open(engine, OpenOptions.defaults()).close();
+
+        assertThat(needCheckOnDisk(engine)).isFalse();
+        assertThat(QedLayout.read(engine)).isEqualTo(QedLayout.read(qemu));
+        assertThat(Files.mismatch(engine, qemu)).as("first differing byte").isEqualTo(-1L);
+    }
+
     @Test
     void readOnlyOpenNeverChangesAByteEvenWithNeedCheckAndUnknownAutoclearBits() throws Exception {
         Qemu.assumeAvailable();
