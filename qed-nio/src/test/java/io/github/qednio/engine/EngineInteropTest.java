@@ -27,11 +27,18 @@ class EngineInteropTest {
     private static final long MIB = 1024 * KIB;
     private static final long GIB = 1024 * MIB;
 
+    private static final String BACKING = "base.raw";
+
     @TempDir
     Path dir;
 
     /** An image geometry; {@code bytesPerL2} is computed, never assumed. */
-    record Geo(String name, long size, long clusterSize, long tableSize, long seed) {
+    record Geo(String name, long size, long clusterSize, long tableSize, long seed, long backingSize,
+               int cacheTables) {
+        Geo(String name, long size, long clusterSize, long tableSize, long seed) {
+            this(name, size, clusterSize, tableSize, seed, 0, OpenOptions.defaults().l2CacheTables());
+        }
+
         long bytesPerL2() {
             return tableSize * clusterSize / 8 * clusterSize;
         }
@@ -41,13 +48,19 @@ class EngineInteropTest {
         }
 
         CreateOptions createOptions() {
-            return CreateOptions.ofSize(size).withClusterSize(clusterSize).withTableSize(tableSize);
+            CreateOptions o = CreateOptions.ofSize(size).withClusterSize(clusterSize).withTableSize(tableSize);
+            return backingSize == 0 ? o : o.withBackingFile(BACKING, BackingFormat.RAW);
+        }
+
+        OpenOptions openOptions() {
+            return OpenOptions.defaults().withL2CacheTables(cacheTables);
         }
 
         @Override
         public String toString() {
             return name + " (size " + size + ", cluster " + clusterSize + ", table_size " + tableSize
-                    + ", one L2 maps " + bytesPerL2() + " bytes)";
+                    + ", one L2 maps " + bytesPerL2() + " bytes" + (backingSize == 0 ? "" : ", raw backing file of "
+                    + backingSize + " bytes") + ", L2 cache of " + cacheTables + " tables)";
         }
     }
 
@@ -59,7 +72,22 @@ class EngineInteropTest {
                 new Geo("4K/ts2", 18 * MIB, 4 * KIB, 2, 22),
                 new Geo("2M clusters", 40 * MIB, 2 * MIB, 4, 33),
                 new Geo("64K, size not a cluster multiple", 5 * MIB + 1536, 64 * KIB, 4, 44),
-                new Geo("4K/ts16, size not a cluster multiple", 70 * MIB + 512, 4 * KIB, 16, 55));
+                new Geo("4K/ts16, size not a cluster multiple", 70 * MIB + 512, 4 * KIB, 16, 55),
+                // Ten 4 MiB tables through a cache of two: constant eviction and reloading.
+                new Geo("4K/ts2 with a 2-table L2 cache", 40 * MIB, 4 * KIB, 2, 66, 0, 2),
+                // Copy-on-write from a raw backing file shorter than the disk (and not sector-aligned).
+                new Geo("64K over a raw backing file", 12 * MIB, 64 * KIB, 4, 77, 5 * MIB + 100, 50),
+                new Geo("4K/ts2 over a raw backing file", 18 * MIB, 4 * KIB, 2, 88, 7 * MIB + 4000, 50));
+    }
+
+    /** Writes the backing file (seeded random bytes) and returns its content, or an empty array without one. */
+    private byte[] makeBacking(Geo g) throws IOException {
+        byte[] base = new byte[(int) g.backingSize()];
+        if (base.length > 0) {
+            new Random(g.seed()).nextBytes(base);
+            java.nio.file.Files.write(dir.resolve(BACKING), base);
+        }
+        return base;
     }
 
     @ParameterizedTest(name = "{0}")
@@ -75,7 +103,8 @@ class EngineInteropTest {
         try (FileChannel model = FileChannel.open(raw, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
                 StandardOpenOption.WRITE)) {
             model.write(ByteBuffer.allocate(1), g.size() - 1);
-            QedImage img = QedImage.create(image, g.createOptions());
+            model.write(ByteBuffer.wrap(makeBacking(g)), 0);
+            QedImage img = QedImage.create(image, g.createOptions(), g.openOptions());
             try {
                 int n = 0;
                 for (Workload.Op op : ops) {
@@ -85,7 +114,7 @@ class EngineInteropTest {
                         img.flush();
                     } else if (op instanceof Workload.Reopen) {
                         img.close();
-                        img = QedImage.open(image, OpenOptions.defaults());
+                        img = QedImage.open(image, g.openOptions());
                     } else {
                         applyToEngine(op, img, rnd);
                         Workload.applyToRaw(op, model);
@@ -108,8 +137,14 @@ class EngineInteropTest {
     void imagesWrittenByQemuIoReadBackIdentically(Geo g) throws IOException {
         Qemu.assumeAvailable();
         Path image = dir.resolve("qemu.qed");
-        Qemu.img("create", "-f", "qed", "-o", "cluster_size=" + g.clusterSize() + ",table_size=" + g.tableSize(),
-                image.toString(), Long.toString(g.size())).assertSuccess();
+        List<String> create = new ArrayList<>(List.of("create", "-f", "qed", "-o",
+                "cluster_size=" + g.clusterSize() + ",table_size=" + g.tableSize()));
+        if (makeBacking(g).length > 0) {
+            create.addAll(List.of("-b", BACKING, "-F", "raw"));
+        }
+        create.add(image.toString());
+        create.add(Long.toString(g.size()));
+        Qemu.img(create.toArray(String[]::new)).assertSuccess();
         long seed = g.seedOrOverride() + 1000;
         List<Workload.Op> ops = Workload.random(seed, g.size(), g.clusterSize(), g.bytesPerL2(),
                 120 * Workload.SOAK, true);
@@ -123,7 +158,7 @@ class EngineInteropTest {
         Path raw = Qemu.convertToRaw(image, dir.resolve("qemu.raw"));
 
         Random rnd = new Random(seed);
-        try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults());
+        try (QedImage img = QedImage.open(image, g.openOptions().withReadOnly(true));
              FileChannel expected = FileChannel.open(raw)) {
             assertThat(expected.size()).isEqualTo(img.size());
             // Holes of the converted raw file (as qemu-img map reports them) read as zeros without reading them,
