@@ -124,6 +124,22 @@ class EngineConcurrencyTest {
                     return null;
                 });
             }
+            // A flusher clears NEED_CHECK again and again while allocations go on, and a mapper walks the tables.
+            tasks.add(() -> {
+                while (writing.get()) {
+                    img.flush();
+                    Thread.sleep(20);
+                }
+                return null;
+            });
+            tasks.add(() -> {
+                while (writing.get()) {
+                    for (long p = 0; p < size; p = img.extentAt(p).end()) {
+                        // every extent must be readable while tables change
+                    }
+                }
+                return null;
+            });
             runAll(tasks, WRITERS, writing);
             assertWholeImageEquals(img, model);
         }

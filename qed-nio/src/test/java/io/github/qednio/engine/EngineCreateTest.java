@@ -86,8 +86,9 @@ class EngineCreateTest {
         assertThat(h.getLong(0x10)).as("features: BACKING_FILE | NO_PROBE").isEqualTo(0x5);
         assertThat(h.getInt(0x38)).as("backing_filename_offset").isEqualTo(64);
         assertThat(h.getInt(0x3C)).as("backing_filename_size").isEqualTo("base.raw".length());
-        assertThat(Files.readAllBytes(ours)).as("name at offset 64, no terminator")
-                .containsSubsequence("base.raw".getBytes());
+        byte[] file = Files.readAllBytes(ours);
+        assertThat(java.util.Arrays.copyOfRange(file, 64, 64 + 9)).as("name at offset 64, no terminator")
+                .isEqualTo("base.raw\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
         Qemu.assertCheckClean(ours);
     }
 

@@ -97,8 +97,9 @@ class EngineInteropTest {
         Path image = dir.resolve("engine.qed");
         Path raw = dir.resolve("model.raw");
         long seed = g.seedOrOverride();
-        List<Workload.Op> ops = Workload.random(seed, g.size(), g.clusterSize(), g.bytesPerL2(),
-                250 * Workload.SOAK, false);
+        // Fewer operations with huge clusters: each one moves megabytes.
+        int count = (g.clusterSize() >= MIB ? 80 : 250) * Workload.SOAK;
+        List<Workload.Op> ops = Workload.random(seed, g.size(), g.clusterSize(), g.bytesPerL2(), count, false);
         Random rnd = new Random(seed ^ 0x5eed);
         try (FileChannel model = FileChannel.open(raw, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
                 StandardOpenOption.WRITE)) {
