@@ -80,6 +80,35 @@ class EngineInteropTest {
                 new Geo("4K/ts2 over a raw backing file", 18 * MIB, 4 * KIB, 2, 88, 7 * MIB + 4000, 50));
     }
 
+    /**
+     * QEMU 7.2 links one cluster too many when a single allocating request covers at least {@code cs - 1}
+     * clusters (4 KiB clusters, table_size 8: 16 MiB - 4 KiB), overwriting the next L2 entry (notes §14.4). The
+     * engine's arithmetic is exact: the same two writes leave an image that checks clean and reads as written.
+     */
+    @org.junit.jupiter.api.Test
+    void hugeAllocatingWriteWithSmallClustersDoesNotOverrunTheNextEntry() throws IOException {
+        Qemu.assumeAvailable();
+        Path image = dir.resolve("big.qed");
+        Path raw = dir.resolve("big.raw");
+        long size = 32 * MIB;
+        byte[] model = new byte[(int) size];
+        byte[] last = new byte[4096];
+        java.util.Arrays.fill(last, (byte) 0x42);
+        byte[] big = new byte[(int) (16 * MIB - 4096)];
+        new Random(14).nextBytes(big);
+        try (QedImage img = QedImage.create(image, CreateOptions.ofSize(size).withClusterSize(4096).withTableSize(8))) {
+            img.write(ByteBuffer.wrap(last), 16 * MIB - 4096);
+            img.write(ByteBuffer.wrap(big), 0);
+            img.write(ByteBuffer.wrap(big), 16 * MIB);
+        }
+        System.arraycopy(big, 0, model, 0, big.length);
+        System.arraycopy(last, 0, model, (int) (16 * MIB - 4096), last.length);
+        System.arraycopy(big, 0, model, (int) (16 * MIB), big.length);
+        java.nio.file.Files.write(raw, model);
+        Qemu.assertCheckClean(image);
+        Qemu.assertIdentical(image, raw);
+    }
+
     /** Writes the backing file (seeded random bytes) and returns its content, or an empty array without one. */
     private byte[] makeBacking(Geo g) throws IOException {
         byte[] base = new byte[(int) g.backingSize()];
