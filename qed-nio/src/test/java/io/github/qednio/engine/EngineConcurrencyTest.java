@@ -247,6 +247,73 @@ class EngineConcurrencyTest {
         }
     }
 
+    /**
+     * While one thread is stuck in the middle of an allocating write (its data write is held at the storage),
+     * reads of allocated and unallocated clusters, in the same L2 table and in others, and in-place writes all
+     * complete: only allocations are serialised (notes §8.2).
+     */
+    @org.junit.jupiter.api.Test
+    void readsAndInPlaceWritesDoNotWaitForAnAllocationInProgress() throws Exception {
+        Qemu.assumeAvailable();
+        Path image = dir.resolve("w.qed");
+        List<RecordingStorage> storages = new java.util.concurrent.CopyOnWriteArrayList<>();
+        long size = 4 * BYTES_PER_L2;
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try (QedImage img = QedImage.create(image, CreateOptions.ofSize(size).withClusterSize(CS).withTableSize(TS),
+                OpenOptions.defaults().withStorageFactory(RecordingStorage.factory(storages)))) {
+            byte[] old = new byte[CS];
+            Arrays.fill(old, (byte) 0x61);
+            img.write(ByteBuffer.wrap(old), 0);
+            img.write(ByteBuffer.wrap(old), BYTES_PER_L2);
+            img.flush();
+            long eof = img.fileSize();
+            java.util.concurrent.CountDownLatch stuck = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            storages.get(0).beforeWrite(off -> {
+                if (off >= eof && stuck.getCount() > 0) {
+                    stuck.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            byte[] fresh = new byte[3 * CS];
+            Arrays.fill(fresh, (byte) 0x62);
+            Future<Integer> allocating = pool.submit(() -> img.write(ByteBuffer.wrap(fresh), 5L * CS));
+            assertThat(stuck.await(1, TimeUnit.MINUTES)).as("the allocating write reached its data write").isTrue();
+
+            Future<byte[]> others = pool.submit(() -> {
+                byte[] got = new byte[4 * CS];
+                img.readFully(ByteBuffer.wrap(got, 0, CS), 0);
+                img.readFully(ByteBuffer.wrap(got, CS, CS), 20L * CS);
+                img.readFully(ByteBuffer.wrap(got, 2 * CS, CS), BYTES_PER_L2);
+                img.readFully(ByteBuffer.wrap(got, 3 * CS, CS), 3 * BYTES_PER_L2);
+                img.write(ByteBuffer.wrap(new byte[] {0x63}), 100);
+                img.extentAt(0);
+                return got;
+            });
+            byte[] got;
+            try {
+                got = others.get(1, TimeUnit.MINUTES);
+            } finally {
+                release.countDown();
+            }
+            assertThat(Arrays.copyOfRange(got, 0, CS)).as("allocated cluster, same L2 table").isEqualTo(old);
+            assertThat(Arrays.copyOfRange(got, CS, 2 * CS)).as("unallocated, same L2 table").containsOnly(0);
+            assertThat(Arrays.copyOfRange(got, 2 * CS, 3 * CS)).as("allocated, another table").isEqualTo(old);
+            assertThat(Arrays.copyOfRange(got, 3 * CS, 4 * CS)).as("no table at all").containsOnly(0);
+            assertThat(allocating.get(1, TimeUnit.MINUTES)).isEqualTo(fresh.length);
+            byte[] back = new byte[fresh.length];
+            img.readFully(ByteBuffer.wrap(back), 5L * CS);
+            assertThat(back).isEqualTo(fresh);
+        } finally {
+            pool.shutdownNow();
+        }
+        Qemu.assertCheckClean(image);
+    }
+
     private static byte fillOf(int thread) {
         return (byte) (0x10 + thread);
     }
