@@ -55,9 +55,9 @@ class EngineNeedCheckTest {
 
             assertThat(bitAtFirstDataWrite).as("NEED_CHECK on disk when the first data write is issued")
                     .containsExactly(true);
-            List<RecordingStorage.Event> ev = s.events();
-            int header = indexOf(ev, e -> !e.isForce() && e.offset() == 0);
-            int firstData = indexOf(ev, e -> !e.isForce() && e.offset() >= firstDataOffset);
+            List<RecordingStorage.Event> ev = s.writesAndForces();
+            int header = indexOf(ev, e -> e.isWrite() && e.offset() == 0);
+            int firstData = indexOf(ev, e -> e.isWrite() && e.offset() >= firstDataOffset);
             int force = indexOf(ev, e -> e.isForce());
             assertThat(header).as("header write in %s", ev).isGreaterThanOrEqualTo(0);
             assertThat(force).as("a force between the header and the data in %s", ev)

@@ -12,15 +12,31 @@ import java.util.function.LongConsumer;
  * write reaches the file (to observe what is already on disk at that moment).
  */
 final class RecordingStorage implements Storage {
-    /** One recorded call: a write of {@code length} bytes at {@code offset}, or a force ({@code offset} -1). */
-    record Event(long offset, int length) {
+    /** What a recorded call did. */
+    enum Kind { READ, WRITE, FORCE }
+
+    /** One recorded call: a read or write of {@code length} bytes at {@code offset}, or a force. */
+    record Event(Kind kind, long offset, int length) {
+        static Event write(long offset, int length) {
+            return new Event(Kind.WRITE, offset, length);
+        }
+
+        static Event force() {
+            return new Event(Kind.FORCE, -1, 0);
+        }
+
         boolean isForce() {
-            return offset < 0;
+            return kind == Kind.FORCE;
+        }
+
+        boolean isWrite() {
+            return kind == Kind.WRITE;
         }
 
         @Override
         public String toString() {
-            return isForce() ? "force" : "write " + length + " @0x" + Long.toHexString(offset);
+            return isForce() ? "force" : kind.name().toLowerCase(java.util.Locale.ROOT) + " " + length + " @0x"
+                    + Long.toHexString(offset);
         }
     }
 
@@ -50,20 +66,29 @@ final class RecordingStorage implements Storage {
         return List.copyOf(events);
     }
 
+    /** Writes and forces only. */
+    synchronized List<Event> writesAndForces() {
+        return events.stream().filter(e -> e.kind() != Kind.READ).toList();
+    }
+
     synchronized void clear() {
         events.clear();
     }
 
     @Override
     public int read(ByteBuffer dst, long position) throws IOException {
-        return delegate.read(dst, position);
+        int n = delegate.read(dst, position);
+        synchronized (this) {
+            events.add(new Event(Kind.READ, position, n));
+        }
+        return n;
     }
 
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
         beforeWrite.accept(position);
         synchronized (this) {
-            events.add(new Event(position, src.remaining()));
+            events.add(Event.write(position, src.remaining()));
         }
         delegate.write(src, position);
     }
@@ -81,7 +106,7 @@ final class RecordingStorage implements Storage {
     @Override
     public void force() throws IOException {
         synchronized (this) {
-            events.add(new Event(-1, 0));
+            events.add(Event.force());
         }
         delegate.force();
     }
