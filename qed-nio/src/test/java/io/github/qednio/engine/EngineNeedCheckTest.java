@@ -190,6 +190,23 @@ class EngineNeedCheckTest {
     }
 
     @Test
+    void readWriteOpenClearsUnknownAutoclearBitsLikeQemu() throws IOException {
+        Qemu.assumeAvailable();
+        Path qemu = dir.resolve("qemu.qed");
+        Path engine = dir.resolve("engine.qed");
+        Qemu.img("create", "-f", "qed", qemu.toString(), "4M").assertSuccess();
+        try (FileChannel ch = FileChannel.open(qemu, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 0x8000000000000001L), 0x20);
+        }
+        Files.copy(qemu, engine);
+        Qemu.io("-f", "qed", "-c", "read 0 512", qemu.toString()).assertSuccess();
+        QedImage.open(engine, OpenOptions.defaults()).close();
+        assertThat(Files.mismatch(engine, qemu)).as("first differing byte").isEqualTo(-1L);
+        ByteBuffer h = ByteBuffer.wrap(Files.readAllBytes(engine), 0x20, 8).order(ByteOrder.LITTLE_ENDIAN);
+        assertThat(h.getLong()).as("autoclear_features").isZero();
+    }
+
+    @Test
     void readOnlyOpenNeverChangesAByteEvenWithNeedCheckAndUnknownAutoclearBits() throws Exception {
         Qemu.assumeAvailable();
         Path file = dir.resolve("dirty.qed");
