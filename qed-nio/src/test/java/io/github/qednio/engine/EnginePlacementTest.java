@@ -58,6 +58,9 @@ class EnginePlacementTest {
                                 "write -P 0x79 12M 100")),
                 Arguments.of("size not a cluster multiple: the last partial cluster", "5244416", 0L, 0L,
                         List.of("write -P 0x12 5M 1536", "write -z 4096k 1050112", "write -P 0x13 5244415 1")),
+                Arguments.of("the largest default disk, 64 TiB: last L1 entry, last byte", "64T", 0L, 0L,
+                        List.of("write -P 0x31 70368744177663 1", "write -z 32T 128k",
+                                "write -P 0x32 35184372088831 2", "write -P 0x33 0 1")),
                 Arguments.of("table_size 8, 4K: one L2 maps 16 MiB", "40M", 4096L, 8L,
                         List.of("write -P 0x21 16773120 8192", "write -z 32M 8M", "write -P 0x22 33M 4096")));
     }
@@ -185,6 +188,44 @@ class EnginePlacementTest {
         assertThat(theirs.l2Entry(0, 16)).as("the new cluster went where the stray bytes were")
                 .isEqualTo(theirs.l2Entry(0, 0) + 4 * 65536 + 65536);
         assertThat(Files.mismatch(seed.resolve("engine.qed"), seed.resolve("qemu.qed"))).isEqualTo(-1L);
+    }
+
+    /**
+     * A hand-made image with {@code header_size} 2 (QEMU never creates one but opens it, notes §6): the L1 table
+     * and all allocations start after two header clusters.
+     */
+    @Test
+    void headerSizeTwoImageIsWrittenLikeQemu() throws IOException {
+        Qemu.assumeAvailable();
+        Path seed = dir.resolve("seed.qed");
+        Qemu.img("create", "-f", "qed", seed.toString(), "8M").assertSuccess();
+        byte[] header = Arrays.copyOf(Files.readAllBytes(seed), 64);
+        ByteBuffer h = ByteBuffer.wrap(header).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        h.putInt(0x0C, 2);                 // header_size
+        h.putLong(0x28, 2L * 65536);        // l1_table_offset
+        byte[] image = new byte[6 * 65536]; // two header clusters and a 4-cluster L1
+        System.arraycopy(header, 0, image, 0, 64);
+        List<String> commands = List.of("write -P 0x41 0 100k", "write -z 1M 64k", "write -P 0x42 7M 4k");
+        for (String name : List.of("qemu.qed", "engine.qed")) {
+            Files.write(dir.resolve(name), image);
+        }
+        List<String> args = new ArrayList<>(List.of("-f", "qed", "-t", "writeback"));
+        commands.forEach(c -> {
+            args.add("-c");
+            args.add(c);
+        });
+        args.add(dir.resolve("qemu.qed").toString());
+        Qemu.io(args.toArray(String[]::new)).assertSuccess();
+        try (QedImage img = QedImage.open(dir.resolve("engine.qed"), OpenOptions.defaults())) {
+            for (String c : commands) {
+                apply(img, c);
+            }
+        }
+        QedLayout theirs = QedLayout.read(dir.resolve("qemu.qed"));
+        assertThat(QedLayout.read(dir.resolve("engine.qed"))).isEqualTo(theirs);
+        assertThat(theirs.l2Entry(0, 0)).as("first data cluster after header and L1").isEqualTo(6L * 65536);
+        assertThat(Files.mismatch(dir.resolve("engine.qed"), dir.resolve("qemu.qed"))).isEqualTo(-1L);
+        Qemu.assertCheckClean(dir.resolve("engine.qed"));
     }
 
     /** Applies one {@code qemu-io} write command ({@code write [-P 0xNN] [-z] OFFSET LENGTH}) to the engine. */
