@@ -11,15 +11,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -83,7 +87,7 @@ class EngineConcurrencyTest {
                 tasks.add(() -> {
                     Random r = new Random(1000 + me);
                     for (int round = 0; round < rounds; round++) {
-                        java.util.Collections.shuffle(mine, r);
+                        Collections.shuffle(mine, r);
                         for (Slot s : mine) {
                             boolean zero = r.nextInt(8) == 0;
                             byte[] data = zero ? new byte[s.length()] : tagged(s, round);
@@ -252,11 +256,11 @@ class EngineConcurrencyTest {
      * reads of allocated and unallocated clusters, in the same L2 table and in others, and in-place writes all
      * complete: only allocations are serialised (notes §8.2).
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void readsAndInPlaceWritesDoNotWaitForAnAllocationInProgress() throws Exception {
         Qemu.assumeAvailable();
         Path image = dir.resolve("w.qed");
-        List<RecordingStorage> storages = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<RecordingStorage> storages = new CopyOnWriteArrayList<>();
         long size = 4 * BYTES_PER_L2;
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try (QedImage img = QedImage.create(image, CreateOptions.ofSize(size).withClusterSize(CS).withTableSize(TS),
@@ -267,8 +271,8 @@ class EngineConcurrencyTest {
             img.write(ByteBuffer.wrap(old), BYTES_PER_L2);
             img.flush();
             long eof = img.fileSize();
-            java.util.concurrent.CountDownLatch stuck = new java.util.concurrent.CountDownLatch(1);
-            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            CountDownLatch stuck = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
             storages.get(0).beforeWrite(off -> {
                 if (off >= eof && stuck.getCount() > 0) {
                     stuck.countDown();

@@ -7,10 +7,12 @@ import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -87,8 +89,8 @@ class EngineCreateTest {
         assertThat(h.getInt(0x38)).as("backing_filename_offset").isEqualTo(64);
         assertThat(h.getInt(0x3C)).as("backing_filename_size").isEqualTo("base.raw".length());
         byte[] file = Files.readAllBytes(ours);
-        assertThat(java.util.Arrays.copyOfRange(file, 64, 64 + 9)).as("name at offset 64, no terminator")
-                .isEqualTo("base.raw\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        assertThat(Arrays.copyOfRange(file, 64, 64 + 9)).as("name at offset 64, no terminator")
+                .isEqualTo("base.raw\0".getBytes(StandardCharsets.US_ASCII));
         Qemu.assertCheckClean(ours);
     }
 

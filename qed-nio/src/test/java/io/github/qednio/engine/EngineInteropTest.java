@@ -6,6 +6,7 @@ import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -13,6 +14,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -85,7 +87,7 @@ class EngineInteropTest {
      * clusters (4 KiB clusters, table_size 8: 16 MiB - 4 KiB), overwriting the next L2 entry (notes §14.4). The
      * engine's arithmetic is exact: the same two writes leave an image that checks clean and reads as written.
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void hugeAllocatingWriteWithSmallClustersDoesNotOverrunTheNextEntry() throws IOException {
         Qemu.assumeAvailable();
         Path image = dir.resolve("big.qed");
@@ -93,7 +95,7 @@ class EngineInteropTest {
         long size = 32 * MIB;
         byte[] model = new byte[(int) size];
         byte[] last = new byte[4096];
-        java.util.Arrays.fill(last, (byte) 0x42);
+        Arrays.fill(last, (byte) 0x42);
         byte[] big = new byte[(int) (16 * MIB - 4096)];
         new Random(14).nextBytes(big);
         try (QedImage img = QedImage.create(image, CreateOptions.ofSize(size).withClusterSize(4096).withTableSize(8))) {
@@ -104,7 +106,7 @@ class EngineInteropTest {
         System.arraycopy(big, 0, model, 0, big.length);
         System.arraycopy(last, 0, model, (int) (16 * MIB - 4096), last.length);
         System.arraycopy(big, 0, model, (int) (16 * MIB), big.length);
-        java.nio.file.Files.write(raw, model);
+        Files.write(raw, model);
         Qemu.assertCheckClean(image);
         Qemu.assertIdentical(image, raw);
     }
@@ -114,7 +116,7 @@ class EngineInteropTest {
         byte[] base = new byte[(int) g.backingSize()];
         if (base.length > 0) {
             new Random(g.seed()).nextBytes(base);
-            java.nio.file.Files.write(dir.resolve(BACKING), base);
+            Files.write(dir.resolve(BACKING), base);
         }
         return base;
     }

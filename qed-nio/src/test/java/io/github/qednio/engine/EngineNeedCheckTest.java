@@ -15,9 +15,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -243,7 +245,7 @@ class EngineNeedCheckTest {
         }
         byte[] after = Files.readAllBytes(file);
         assertThat(after.length).as("file length").isEqualTo(before.length);
-        assertThat(java.util.Arrays.mismatch(before, after)).as("first changed byte of %s", file).isEqualTo(-1);
+        assertThat(Arrays.mismatch(before, after)).as("first changed byte of %s", file).isEqualTo(-1);
     }
 
     /** Runs qemu-io ending in {@code abort} (a simulated crash) without leaving a core file. */
@@ -269,7 +271,7 @@ class EngineNeedCheckTest {
         }
     }
 
-    private static int indexOf(List<RecordingStorage.Event> ev, java.util.function.Predicate<RecordingStorage.Event> p) {
+    private static int indexOf(List<RecordingStorage.Event> ev, Predicate<RecordingStorage.Event> p) {
         for (int i = 0; i < ev.size(); i++) {
             if (p.test(ev.get(i))) {
                 return i;

@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -148,7 +151,7 @@ class EnginePlacementTest {
     @Test
     void copyOnWriteFromARawBackingFilePlacesAndFillsLikeQemu() throws IOException {
         byte[] base = new byte[(int) (MIB + 1000)];
-        new java.util.Random(5).nextBytes(base);
+        new Random(5).nextBytes(base);
         Files.write(dir.resolve("base.raw"), base);
         assertTwinsMatch(dir, "4M", 0, 0, List.of("-b", "base.raw", "-F", "raw"),
                 List.of("write -P 0xab 8k 4k", "write -P 0xac 100000 70000", "write -P 0xad 1000k 30k",
@@ -168,7 +171,7 @@ class EnginePlacementTest {
             Path p = seed.resolve(name);
             byte[] junk = new byte[100];
             Arrays.fill(junk, (byte) 0x99);
-            Files.write(p, junk, java.nio.file.StandardOpenOption.APPEND);
+            Files.write(p, junk, StandardOpenOption.APPEND);
         }
         List<String> commands = List.of("write -P 0x22 1M 4k", "write -z 2M 64k", "write -P 0x33 3M 100");
         List<String> args = new ArrayList<>(List.of("-f", "qed", "-t", "writeback"));
@@ -200,7 +203,7 @@ class EnginePlacementTest {
         Path seed = dir.resolve("seed.qed");
         Qemu.img("create", "-f", "qed", seed.toString(), "8M").assertSuccess();
         byte[] header = Arrays.copyOf(Files.readAllBytes(seed), 64);
-        ByteBuffer h = ByteBuffer.wrap(header).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
         h.putInt(0x0C, 2);                 // header_size
         h.putLong(0x28, 2L * 65536);        // l1_table_offset
         byte[] image = new byte[6 * 65536]; // two header clusters and a 4-cluster L1

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,8 +32,8 @@ class EngineZeroClusterTest {
     @Test
     void zeroWriteOfWholeUnallocatedClustersSetsEntryOneWithoutAnyDataCluster() throws IOException {
         QedLayout l = EnginePlacementTest.assertTwinsMatch(dir, "4M", 0, 0, List.of("write -z 64k 128k"));
-        assertThat(l.l1()).containsExactly(java.util.Map.entry(0, FRESH_EOF));
-        assertThat(l.l2().get(0)).containsOnly(java.util.Map.entry(1, ENTRY_ZERO), java.util.Map.entry(2, ENTRY_ZERO));
+        assertThat(l.l1()).containsExactly(Map.entry(0, FRESH_EOF));
+        assertThat(l.l2().get(0)).containsOnly(Map.entry(1, ENTRY_ZERO), Map.entry(2, ENTRY_ZERO));
         assertThat(l.fileLength()).as("only the new L2 table was appended").isEqualTo(FRESH_EOF + TABLE);
         try (QedImage img = QedImage.open(dir.resolve("engine.qed"), OpenOptions.readOnlyDefaults())) {
             assertThat(img.extentAt(CS)).isEqualTo(new Extent(CS, 2L * CS, Extent.Kind.ZERO, -1));

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.function.LongConsumer;
 
 /**
@@ -35,7 +36,7 @@ final class RecordingStorage implements Storage {
 
         @Override
         public String toString() {
-            return isForce() ? "force" : kind.name().toLowerCase(java.util.Locale.ROOT) + " " + length + " @0x"
+            return isForce() ? "force" : kind.name().toLowerCase(Locale.ROOT) + " " + length + " @0x"
                     + Long.toHexString(offset);
         }
     }

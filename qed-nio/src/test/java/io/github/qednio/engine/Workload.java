@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
@@ -25,7 +26,7 @@ final class Workload {
         byte[] data() {
             byte[] b = new byte[length];
             if (pattern >= 0) {
-                java.util.Arrays.fill(b, (byte) pattern);
+                Arrays.fill(b, (byte) pattern);
             } else {
                 new Random(dataSeed).nextBytes(b);
             }
