@@ -21,6 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@link QedImage#create} against {@code qemu-img create -f qed}: same bytes, same refusals. */
 class EngineCreateTest {
@@ -94,10 +95,11 @@ class EngineCreateTest {
         Qemu.assertCheckClean(ours);
     }
 
-    @Test
-    void overlayWithoutSizeTakesTheBackingFileSize() throws IOException {
+    @ParameterizedTest(name = "backing file of {0} bytes")
+    @ValueSource(ints = {3 << 20, 1000100})
+    void overlayWithoutSizeTakesTheBackingFileSizeRoundedUpTo512(int baseSize) throws IOException {
         Qemu.assumeAvailable();
-        Files.write(dir.resolve("base.raw"), new byte[3 << 20]);
+        Files.write(dir.resolve("base.raw"), new byte[baseSize]);
         Path ours = dir.resolve("ours.qed");
         Path theirs = dir.resolve("theirs.qed");
         QedImage.create(ours, CreateOptions.overlay("base.raw", BackingFormat.RAW)).close();
