@@ -1,0 +1,124 @@
+package io.github.qednio.engine;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.LongConsumer;
+
+/**
+ * A real file {@link Storage} that records every write and force in order, and can run a check just before each
+ * write reaches the file (to observe what is already on disk at that moment).
+ */
+final class RecordingStorage implements Storage {
+    /** What a recorded call did. */
+    enum Kind { READ, WRITE, FORCE }
+
+    /** One recorded call: a read or write of {@code length} bytes at {@code offset}, or a force. */
+    record Event(Kind kind, long offset, int length) {
+        static Event write(long offset, int length) {
+            return new Event(Kind.WRITE, offset, length);
+        }
+
+        static Event force() {
+            return new Event(Kind.FORCE, -1, 0);
+        }
+
+        boolean isForce() {
+            return kind == Kind.FORCE;
+        }
+
+        boolean isWrite() {
+            return kind == Kind.WRITE;
+        }
+
+        @Override
+        public String toString() {
+            return isForce() ? "force" : kind.name().toLowerCase(Locale.ROOT) + " " + length + " @0x"
+                    + Long.toHexString(offset);
+        }
+    }
+
+    private final Storage delegate;
+    private final List<Event> events = new ArrayList<>();
+    private volatile LongConsumer beforeWrite = off -> { };
+
+    private RecordingStorage(Storage delegate) {
+        this.delegate = delegate;
+    }
+
+    /** A factory that opens real files and hands each storage it makes to {@code sink}. */
+    static StorageFactory factory(List<RecordingStorage> sink) {
+        return (Path file, boolean readOnly) -> {
+            RecordingStorage s = new RecordingStorage(Storage.open(file, readOnly));
+            sink.add(s);
+            return s;
+        };
+    }
+
+    /** Runs {@code hook} with the offset of each write before the write happens. */
+    void beforeWrite(LongConsumer hook) {
+        this.beforeWrite = hook;
+    }
+
+    synchronized List<Event> events() {
+        return List.copyOf(events);
+    }
+
+    /** Writes and forces only. */
+    synchronized List<Event> writesAndForces() {
+        return events.stream().filter(e -> e.kind() != Kind.READ).toList();
+    }
+
+    synchronized void clear() {
+        events.clear();
+    }
+
+    @Override
+    public int read(ByteBuffer dst, long position) throws IOException {
+        int n = delegate.read(dst, position);
+        synchronized (this) {
+            events.add(new Event(Kind.READ, position, n));
+        }
+        return n;
+    }
+
+    @Override
+    public void write(ByteBuffer src, long position) throws IOException {
+        beforeWrite.accept(position);
+        synchronized (this) {
+            events.add(Event.write(position, src.remaining()));
+        }
+        delegate.write(src, position);
+    }
+
+    @Override
+    public long size() throws IOException {
+        return delegate.size();
+    }
+
+    @Override
+    public void truncate(long size) throws IOException {
+        delegate.truncate(size);
+    }
+
+    @Override
+    public void force() throws IOException {
+        synchronized (this) {
+            events.add(Event.force());
+        }
+        delegate.force();
+    }
+
+    @Override
+    public String name() {
+        return delegate.name();
+    }
+
+    @Override
+    public void close() throws IOException {
+        delegate.close();
+    }
+}
