@@ -201,7 +201,7 @@ public final class QedImage implements Closeable {
                 : options.backingFile().getBytes(StandardCharsets.UTF_8);
         if (name.length > QedHeader.MAX_BACKING_FILENAME_SIZE) {
             // Before anything resolves the name: the file system would only say "File name too long".
-            throw new IllegalArgumentException(file + ": backing file name of " + name.length + " bytes is too"
+            throw new IllegalArgumentException(file + ": backingFile name of " + name.length + " bytes is too"
                     + " long: QED images (as QEMU reads them) allow at most " + QedHeader.MAX_BACKING_FILENAME_SIZE
                     + " bytes");
         }
