@@ -71,7 +71,9 @@ final class ConsistencyCheck {
         if (checkErrors == 0) {
             long clusters = fileSize >> geo.clusterBits();
             leaks = clusters - geo.headerSize() - used.count();
-            if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0) {
+            // With corruptions left, a table skipped as a duplicate may reference clusters counted as leaked here;
+            // cutting them off could destroy data, so leaks are reclaimed only from an otherwise consistent image.
+            if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0 && corruptions == 0) {
                 leaksFixed = reclaimTrailingLeaks(clusters);
                 leaks -= leaksFixed;
             }
