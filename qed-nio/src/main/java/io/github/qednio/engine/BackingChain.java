@@ -5,6 +5,7 @@ import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -64,10 +65,25 @@ final class BackingChain {
             throw new QedFormatException("backing_file", image + ": backing chain is deeper than the limit of "
                     + options.maxChainDepth() + " (OpenOptions.withMaxChainDepth): " + images);
         }
-        Path p = resolve(image, name);
+        if (name.isEmpty()) {
+            throw new QedFormatException("backing_filename_size", image
+                    + ": QED_F_BACKING_FILE is set but the backing file name is empty");
+        }
+        Path p;
+        try {
+            p = resolve(image, name);
+        } catch (InvalidPathException e) {
+            // A NUL byte, for example: the header holds a name no file system accepts.
+            throw new QedFormatException("backing_filename", image + ": backing file name '"
+                    + name.replace("\0", "\\0") + "' is not a valid path: " + e.getReason());
+        }
         if (!Files.exists(p)) {
             throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name + "' of "
                     + image + " does not exist");
+        }
+        if (Files.isDirectory(p)) {
+            throw new QedFormatException("backing_filename", image + ": backing file name '" + name
+                    + "' resolves to " + p + ", a directory");
         }
         Path real = p.toRealPath();
         if (images.contains(real)) {
