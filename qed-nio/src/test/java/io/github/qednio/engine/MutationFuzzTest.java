@@ -41,7 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
  * writes a few ranges, closes and reopens it. The contract: correct data or a documented {@link IOException}
  * subclass with a message, within a time limit; never another exception type, a hang or an OutOfMemoryError.
  *
- * <p>System properties: {@code qed.fuzz.cases} (default 3000), {@code qed.fuzz.seed} (default fixed; "random"
+ * <p>System properties: {@code qed.fuzz.cases} (default 4000), {@code qed.fuzz.seed} (default fixed; "random"
  * for a new one each run), {@code qed.fuzz.case} to rerun a single case. A failure prints the seed, the case
  * number and the mutations, which reproduce it.
  */
@@ -58,6 +58,12 @@ class MutationFuzzTest {
     static final List<Base> BASES = new ArrayList<>();
     /** Guest content of QED backing files, by file name (raw backing files are read as they are). */
     static final Map<String, byte[]> QED_CONTENT = new HashMap<>();
+    /** What the cases ran into, printed at the end so that a weakened fuzzer shows. */
+    static final Map<String, Integer> EVENTS = new java.util.concurrent.ConcurrentSkipListMap<>();
+
+    static void event(String what) {
+        EVENTS.merge(what, 1, Integer::sum);
+    }
 
     record Base(String name, byte[] bytes) {
     }
@@ -133,7 +139,7 @@ class MutationFuzzTest {
     @Test
     void mutantsGiveCorrectDataOrDocumentedIoExceptions() {
         Qemu.assumeAvailable();
-        int cases = Integer.getInteger("qed.fuzz.cases", 3000);
+        int cases = Integer.getInteger("qed.fuzz.cases", 4000);
         String seedProp = System.getProperty("qed.fuzz.seed", "");
         long seed = seedProp.isEmpty() ? DEFAULT_SEED
                 : seedProp.equals("random") ? System.nanoTime() : Long.decode(seedProp);
@@ -141,19 +147,21 @@ class MutationFuzzTest {
         List<String> failures = new ArrayList<>();
         Map<String, Integer> outcomes = new java.util.TreeMap<>();
         for (int n = only == null ? 0 : only; n < (only == null ? cases : only + 1) && failures.size() < 10; n++) {
-            FuzzCase c = new FuzzCase(seed, n);
+            FuzzCase[] holder = new FuzzCase[1];
             try {
+                FuzzCase c = new FuzzCase(seed, n);
+                holder[0] = c;
                 String outcome = assertTimeoutPreemptively(Duration.ofSeconds(20), c::run,
                         () -> "timed out: " + c.describe());
                 outcomes.merge(outcome, 1, Integer::sum);
             } catch (Throwable t) {
                 StringWriter sw = new StringWriter();
                 t.printStackTrace(new PrintWriter(sw));
-                failures.add(c.describe() + "\n    reproduce: -Dqed.fuzz.seed=" + seed + " -Dqed.fuzz.case=" + n
+                failures.add((holder[0] == null ? "case " + n : holder[0].describe()) + "\n    reproduce: -Dqed.fuzz.seed=" + seed + " -Dqed.fuzz.case=" + n
                         + "\n    " + sw.toString().lines().limit(14).reduce((a, b) -> a + "\n    " + b).orElse(""));
             }
         }
-        System.out.println("MutationFuzzTest seed " + seed + ": " + outcomes);
+        System.out.println("MutationFuzzTest seed " + seed + ": " + outcomes + " " + EVENTS);
         assertThat(failures).as("fuzz failures (seed %d)", seed).isEmpty();
         assertThat(outcomes.getOrDefault("read-ok", 0)).as("some mutants open and read").isPositive();
     }
@@ -187,10 +195,10 @@ class MutationFuzzTest {
 
         private void mutate() {
             ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-            long cs = Integer.toUnsignedLong(b.getInt(4));
+            long cs = bytes.length >= 8 ? Integer.toUnsignedLong(b.getInt(4)) : CS;
             long l1 = bytes.length >= 48 ? b.getLong(40) : 0;
             List<Long> tableEntries = tableEntryOffsets(b, cs, l1);
-            switch (r.nextInt(10)) {
+            switch (r.nextInt(11)) {
                 case 0 -> {
                     int bit = r.nextInt(64 * 8);
                     flip(bit >>> 3, bit & 7, "header bit");
@@ -237,6 +245,11 @@ class MutationFuzzTest {
                                     ? 0 : r.nextInt(CS)));
                     mutations.add("truncate to 0x" + Integer.toHexString(len));
                     bytes = Arrays.copyOf(bytes, len);
+                }
+                case 9 -> {
+                    // As a crash leaves it: the automatic check and repair of a read-write open must cope.
+                    long features = bytes.length >= 24 ? b.getLong(16) : 0;
+                    put(16, 8, features | io.github.qednio.format.QedHeader.QED_F_NEED_CHECK, "NEED_CHECK");
                 }
                 case 8 -> {
                     int extra = r.nextBoolean() ? 1 + r.nextInt(CS) : CS * (1 + r.nextInt(3));
@@ -376,7 +389,30 @@ class MutationFuzzTest {
             return (len + 511) / 512 * 512 / cs == len / cs;
         }
 
+        /** Our repair (already done on {@code file}) left the same bytes as {@code qemu-img check -r all}. */
+        private void compareWithQemuRepair(Path file) throws IOException {
+            Path p = real.resolve("fuzz-" + n + ".qed");
+            Files.write(p, bytes);
+            try {
+                Qemu.Result q = Qemu.img("check", "-f", "qed", "-r", "all", "--output=json", p.toString());
+                if (!q.stdout().contains("total-clusters")) {
+                    return; // QEMU refused to open it
+                }
+                event("qemu-repair-compared");
+                // Our open has not closed yet: NEED_CHECK may still be set in our copy, QEMU clears it on close.
+                byte[] ours = Files.readAllBytes(file);
+                byte[] theirs = Files.readAllBytes(p);
+                ByteBuffer.wrap(ours).order(ByteOrder.LITTLE_ENDIAN).putLong(16,
+                        ByteBuffer.wrap(ours).order(ByteOrder.LITTLE_ENDIAN).getLong(16)
+                                & ~io.github.qednio.format.QedHeader.QED_F_NEED_CHECK);
+                assertThat(ours).as("bytes after repair vs qemu-img check -r all: %s", q.stdout()).isEqualTo(theirs);
+            } finally {
+                Files.deleteIfExists(p);
+            }
+        }
+
         private void compareWithQemuCheck(CheckResult ours) throws IOException {
+            event("qemu-compared");
             Path p = real.resolve("fuzz-" + n + ".qed");
             Files.write(p, bytes);
             try {
@@ -434,6 +470,7 @@ class MutationFuzzTest {
                 assertThat(want).as("read of %d bytes at %d failed (%s) but the reference reads it", len, off, e)
                         .isNull();
                 assertThat(e).isInstanceOf(CorruptImageException.class);
+                event("read-refused");
                 return;
             }
             assertThat(want).as("read of %d bytes at %d succeeded but the reference says it must fail", len, off)
@@ -483,8 +520,13 @@ class MutationFuzzTest {
             List<long[]> ranges = new ArrayList<>();
             List<byte[]> data = new ArrayList<>();
             try (img) {
-                CheckResult before = img.check(Repair.NONE);
+                Repair repair = Repair.values()[r.nextInt(3)];
+                CheckResult before = img.check(repair);
                 consistent = before.isConsistent();
+                event("repair-" + repair + (consistent ? "-consistent" : ""));
+                if (repair == Repair.ERRORS && n % QEMU_EVERY == QEMU_EVERY / 2 && sameFileSizeAsQemu(null)) {
+                    compareWithQemuRepair(file);
+                }
                 for (int i = 0; i < 3 && img.size() > 0; i++) {
                     long off = Math.floorMod(r.nextLong(), img.size());
                     int len = (int) Math.min(1 + r.nextInt(5 * CS / 2), img.size() - off);
@@ -503,6 +545,7 @@ class MutationFuzzTest {
                         data.add(d);
                     } catch (IOException e) {
                         assertDocumented(e, file);
+                        event("write-refused");
                         assertThat(consistent).as("write at %d failed on a consistent image: %s", off, e)
                                 .isFalse();
                     }
@@ -535,6 +578,7 @@ class MutationFuzzTest {
                     }
                 }
                 if (consistent) {
+                    event("rw-verified");
                     CheckResult after = again.check(Repair.NONE);
                     assertThat(after.isConsistent()).as("consistent image stays so after writes: %s", after)
                             .isTrue();
