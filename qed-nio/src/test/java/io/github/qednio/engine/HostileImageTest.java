@@ -207,6 +207,43 @@ class HostileImageTest {
     }
 
     @Test
+    void checkOfEntriesScatteredOverAHugeSparseFileIsRefusedWithinBoundedMemory() throws IOException {
+        Path p = dir.resolve("scattered.qed");
+        int tables = 40;
+        long l1Offset = CS;
+        try (var ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(new QedHeader(CS, 4, 1, 0, 0, 0, l1Offset, (long) tables * N * CS, 0, 0).encode(), 0);
+            ByteBuffer l1t = ByteBuffer.allocate(4 * CS).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < tables; i++) {
+                long l2 = 5L * CS + (long) i * 4 * CS;
+                l1t.putLong(i * 8, l2);
+                ByteBuffer t = ByteBuffer.allocate(4 * CS).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                for (int j = 0; j < N; j++) {
+                    // One cluster in every 2^15: each entry needs a page of its own in a sparse bitmap.
+                    t.putLong(j * 8, ((long) i * N + j + 1) << (15 + 12));
+                }
+                ch.write(t, l2);
+            }
+            ch.write(l1t, l1Offset);
+            ch.truncate(15L << 40);
+            ch.write(ByteBuffer.allocate(1), (15L << 40) - 1);
+        }
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long id = Thread.currentThread().getId();
+        try (QedImage img = QedImage.open(p, OpenOptions.readOnlyDefaults())) {
+            ByteBuffer b = ByteBuffer.allocate(CS);
+            img.readFully(b, (long) 7 * N * CS + 5L * CS);
+            assertThat(b.array()).as("a sparse cluster reads as zeros").isEqualTo(new byte[CS]);
+            long before = threads.getThreadAllocatedBytes(id);
+            assertThatThrownBy(() -> img.check(Repair.NONE)).isInstanceOf(QedFormatException.class)
+                    .hasMessageContaining(p.toString()).hasMessageContaining("256 MiB");
+            assertThat(threads.getThreadAllocatedBytes(id) - before).as("bytes allocated by the check")
+                    .isLessThan(300L << 20);
+        }
+    }
+
+    @Test
     void backingNamesOf4096BytesOrMoreAreRefused() throws IOException {
         for (int n : new int[] {4096, 4097, 60000}) {
             setBackingName(image, n, "a".repeat(Math.min(n, CS - 64)).getBytes(StandardCharsets.US_ASCII));
