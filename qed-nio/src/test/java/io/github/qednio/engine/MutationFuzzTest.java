@@ -198,7 +198,7 @@ class MutationFuzzTest {
             long cs = bytes.length >= 8 ? Integer.toUnsignedLong(b.getInt(4)) : CS;
             long l1 = bytes.length >= 48 ? b.getLong(40) : 0;
             List<Long> tableEntries = tableEntryOffsets(b, cs, l1);
-            switch (r.nextInt(11)) {
+            switch (r.nextInt(12)) {
                 case 0 -> {
                     int bit = r.nextInt(64 * 8);
                     flip(bit >>> 3, bit & 7, "header bit");
@@ -245,6 +245,21 @@ class MutationFuzzTest {
                                     ? 0 : r.nextInt(CS)));
                     mutations.add("truncate to 0x" + Integer.toHexString(len));
                     bytes = Arrays.copyOf(bytes, len);
+                }
+                case 10 -> {
+                    // A different geometry that still opens: the rest of the file is read as other tables.
+                    long ncs = (long) CS << r.nextInt(3);
+                    long nts = 1L << r.nextInt(5);
+                    long nhs = 1 + r.nextInt(3);
+                    long nl1 = ncs * (nhs + r.nextInt(3));
+                    put(4, 4, ncs, "cluster_size");
+                    put(8, 4, nts, "table_size");
+                    put(12, 4, nhs, "header_size");
+                    put(40, 8, nl1, "l1_table_offset");
+                    if (r.nextBoolean()) {
+                        put(48, 8, (ncs * nts / 8) * (ncs * nts / 8) * ncs / (1 + r.nextInt(1000)) & ~511L,
+                                "image_size");
+                    }
                 }
                 case 9 -> {
                     // As a crash leaves it: the automatic check and repair of a read-write open must cope.
@@ -340,6 +355,19 @@ class MutationFuzzTest {
 
         /** Runs the case; returns a word for the statistics. */
         String run() throws Exception {
+            var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+            long id = Thread.currentThread().getId();
+            long allocated = threads.getThreadAllocatedBytes(id);
+            String outcome = runPhases();
+            allocated = threads.getThreadAllocatedBytes(id) - allocated;
+            // The images are at most a few hundred KiB: an allocation of this size means something sized a buffer
+            // from a hostile field.
+            assertThat(allocated).as("bytes allocated by the case").isLessThan(256L << 20);
+            EVENTS.merge("max-MiB-allocated", (int) (allocated >> 20), Math::max);
+            return outcome;
+        }
+
+        private String runPhases() throws Exception {
             Path ro = dir.resolve("ro-" + n + ".qed");
             Path rw = dir.resolve("rw-" + n + ".qed");
             try {
@@ -364,6 +392,8 @@ class MutationFuzzTest {
                 return "refused:" + e.getClass().getSimpleName();
             }
             CheckResult check;
+            event("opened cs=" + img.geometry().clusterSize() + " ts=" + img.geometry().tableSize() + " hs="
+                    + img.geometry().headerSize());
             try (img) {
                 ReferenceImage ref = new ReferenceImage(bytes, backingContent(img));
                 readAndCompare(img, ref, file);
