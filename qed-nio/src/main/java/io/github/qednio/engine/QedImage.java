@@ -119,8 +119,13 @@ public final class QedImage implements Closeable {
             String backingName = null;
             if (header.hasFeature(QED_F_BACKING_FILE)) {
                 backingName = readBackingName(storage, header, name);
-                backing = chain.openBacking(file, backingName, header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE),
-                        options);
+                if (backingName.isEmpty()) {
+                    // QEMU reads the name as a C string: an empty one (size 0, or a NUL first) means no backing.
+                    backingName = null;
+                } else {
+                    backing = chain.openBacking(file, backingName,
+                            header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
+                }
             }
             Table l1 = new TableIO(storage, geo).read(header.l1TableOffset());
             QedImage img = new QedImage(file, storage, options, header, geo, l1, backing, backingName, length);
@@ -138,8 +143,16 @@ public final class QedImage implements Closeable {
     private static String readBackingName(Storage storage, QedHeader header, String name) throws IOException {
         ByteBuffer nb = ByteBuffer.allocate((int) header.backingFilenameSize());
         storage.readFully(nb, header.backingFilenameOffset());
+        nb.flip();
+        for (int i = 0; i < nb.limit(); i++) {
+            if (nb.get(i) == 0) {
+                // QEMU copies the name into a C string, so it ends at the first NUL byte.
+                nb.limit(i);
+                break;
+            }
+        }
         try {
-            return StandardCharsets.UTF_8.newDecoder().decode(nb.flip()).toString();
+            return StandardCharsets.UTF_8.newDecoder().decode(nb).toString();
         } catch (java.nio.charset.CharacterCodingException e) {
             throw new QedFormatException("backing_filename", name + ": backing file name at offset "
                     + header.backingFilenameOffset() + " (" + header.backingFilenameSize()
@@ -269,7 +282,7 @@ public final class QedImage implements Closeable {
         return options;
     }
 
-    /** The backing file name exactly as stored in the header, or null. */
+    /** The backing file name as stored in the header (up to a NUL byte, as QEMU reads it), or null. */
     public String backingFileName() {
         return backingName;
     }

@@ -57,8 +57,10 @@ class ConsistencyCheckTest {
         C16(2, f -> ImageFiles.truncate(f, 0xB8000)),
         D1(2, f -> ImageFiles.putU64(f, L1 + 8, L2)),
         NC(0, ConsistencyCheckTest::setNeedCheck),
-        /** c1 plus NEED_CHECK: what a crash followed by a bad write leaves. */
-        J(2, C1.corrupt.andThen(ConsistencyCheckTest::setNeedCheck));
+        /** The notes' j: c1 again, whose {@code -r all --output=json} output the notes record. */
+        J(2, C1.corrupt),
+        /** c1 plus NEED_CHECK: what a crash after a bad write leaves; a read-write open repairs it. */
+        C1_NEED_CHECK(2, C1.corrupt.andThen(ConsistencyCheckTest::setNeedCheck));
 
         final int qemuExitCode;
         final Consumer<Path> corrupt;
@@ -165,9 +167,26 @@ class ConsistencyCheckTest {
     }
 
     @Test
-    void readWriteOpenWithNeedCheckRepairsAsQemuIoDoes() throws IOException {
+    void repairOfJReportsWhatTheNotesRecordForQemu() throws IOException {
         Path ours = corrupted(Case.J, "ours");
         Path theirs = corrupted(Case.J, "theirs");
+        Qemu.Result q = Qemu.img("check", "-f", "qed", "-r", "all", "--output=json", theirs.toString());
+        // notes §11.3 row j: {"corruptions-fixed":1,"leaks":1,"allocated-clusters":2,...}, rc 3
+        assertThat(q.exitCode()).isEqualTo(3);
+        assertThat(Qemu.jsonLong(q.stdout(), "corruptions-fixed")).isEqualTo(1);
+        assertThat(Qemu.jsonLong(q.stdout(), "leaks")).isEqualTo(1);
+        assertThat(Qemu.jsonLong(q.stdout(), "allocated-clusters")).isEqualTo(2);
+        try (QedImage img = QedImage.open(ours, OpenOptions.defaults())) {
+            CheckResult r = img.check(Repair.ERRORS);
+            assertSameCounts(r, q.stdout(), theirs);
+            assertThat(r.exitCode()).isEqualTo(3);
+        }
+    }
+
+    @Test
+    void readWriteOpenWithNeedCheckRepairsAsQemuIoDoes() throws IOException {
+        Path ours = corrupted(Case.C1_NEED_CHECK, "ours");
+        Path theirs = corrupted(Case.C1_NEED_CHECK, "theirs");
         Qemu.Result q = Qemu.io("-f", "qed", "-c", "read -P 0 10M 64k", theirs.toString());
         assertThat(q.stdout()).doesNotContain("failed");
 
@@ -187,8 +206,8 @@ class ConsistencyCheckTest {
 
     @Test
     void readOnlyOpenWithNeedCheckWritesNothingAndStillServesReads() throws IOException {
-        Path ours = corrupted(Case.J, "ours");
-        Path theirs = corrupted(Case.J, "theirs");
+        Path ours = corrupted(Case.C1_NEED_CHECK, "ours");
+        Path theirs = corrupted(Case.C1_NEED_CHECK, "theirs");
         byte[] before = ImageFiles.bytes(ours);
         try (QedImage img = QedImage.open(ours, OpenOptions.readOnlyDefaults())) {
             assertThat(img.needsCheck()).isTrue();
@@ -235,7 +254,7 @@ class ConsistencyCheckTest {
     }
 
     private static boolean repairedByOpen(Case c) {
-        return c == Case.NC || c == Case.J;
+        return c == Case.NC || c == Case.C1_NEED_CHECK;
     }
 
     /** Our counts equal qemu-img's JSON ones, its leaks minus the phantom ones of notes §11.4. */

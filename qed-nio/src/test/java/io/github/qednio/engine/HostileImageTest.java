@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.github.qednio.format.CorruptImageException;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
+import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.management.ManagementFactory;
@@ -274,18 +275,123 @@ class HostileImageTest {
     }
 
     @Test
-    void backingNameWithNulByteIsRefused() {
-        byte[] name = {'b', 0, 'x'};
+    void backingNameEndsAtTheFirstNulByteAsInQemu() throws IOException {
+        Qemu.assumeAvailable();
+        Files.write(dir.resolve("base.raw"), filled(64 * CS, 0x5a));
+        byte[] name = "base.raw\0junk\377".getBytes(StandardCharsets.ISO_8859_1);
         setBackingName(image, name.length, name);
-        assertThatThrownBy(() -> QedImage.open(image, OpenOptions.readOnlyDefaults()))
-                .isInstanceOf(QedFormatException.class).hasMessageContaining("backing file name");
+        ImageFiles.putU64(image, 16, QedHeader.QED_F_BACKING_FILE | QedHeader.QED_F_BACKING_FORMAT_NO_PROBE);
+        try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            assertThat(img.backingFileName()).isEqualTo("base.raw");
+            ByteBuffer b = ByteBuffer.allocate(CS);
+            img.readFully(b, 5L * CS);
+            assertThat(b.array()).isEqualTo(filled(CS, 0x5a));
+        }
+        Qemu.Result q = Qemu.io("-r", "-f", "qed", "-c", "read -P 0x5a " + 5 * CS + " " + CS, image.toString());
+        assertThat(q.exitCode()).as(q.stdout() + q.stderr()).isZero();
+        assertThat(q.stdout()).doesNotContain("failed");
     }
 
     @Test
-    void emptyBackingNameWithBackingFileBitIsRefused() {
-        setBackingName(image, 0, new byte[0]);
-        assertThatThrownBy(() -> QedImage.open(image, OpenOptions.readOnlyDefaults()))
-                .isInstanceOf(QedFormatException.class).hasMessageContaining("backing file name");
+    void emptyBackingNameMeansNoBackingFileAsInQemu() throws IOException {
+        Qemu.assumeAvailable();
+        for (byte[] name : new byte[][] {new byte[0], new byte[CS - 64]}) {
+            setBackingName(image, name.length, name);
+            try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+                assertThat(img.backingFileName()).isNull();
+                assertThat(img.backingFile()).isNull();
+                ByteBuffer b = ByteBuffer.allocate(CS);
+                img.readFully(b, 5L * CS);
+                assertThat(b.array()).isEqualTo(new byte[CS]);
+            }
+            Qemu.Result q = Qemu.io("-r", "-f", "qed", "-c", "read -P 0 " + 5 * CS + " " + CS, image.toString());
+            assertThat(q.exitCode()).as(q.stdout() + q.stderr()).isZero();
+            assertThat(q.stdout()).doesNotContain("failed");
+        }
+    }
+
+    /** Header corruptions of notes §3 (iotest 116 and more), each with QEMU's verdict. */
+    enum Malformed {
+        TRUNCATED_TO_512("l1_table_offset", "QED table offset is invalid", f -> ImageFiles.truncate(f, 512)),
+        MAGIC_QEDX("magic", "Image not in QED format", f -> ImageFiles.put(f, 3, ByteBuffer.wrap(new byte[] {'X'}))),
+        CLUSTER_SIZE_ALL_ONES("cluster_size", "QED cluster size is invalid", f -> ImageFiles.putU32(f, 4, -1)),
+        CLUSTER_SIZE_2048("cluster_size", "QED cluster size is invalid", f -> ImageFiles.putU32(f, 4, 2048)),
+        TABLE_SIZE_ALL_ONES("table_size", "QED table size is invalid", f -> ImageFiles.putU32(f, 8, -1)),
+        TABLE_SIZE_3("table_size", "QED table size is invalid", f -> ImageFiles.putU32(f, 8, 3)),
+        HEADER_SIZE_ALL_ONES("header_size", "QED table offset is invalid", f -> ImageFiles.putU32(f, 12, -1)),
+        HEADER_SIZE_PAST_L1("l1_table_offset", "QED table offset is invalid", f -> ImageFiles.putU32(f, 12, 2)),
+        L1_ALL_ONES("l1_table_offset", "QED table offset is invalid", f -> ImageFiles.putU64(f, 40, -1)),
+        L1_MISALIGNED("l1_table_offset", "QED table offset is invalid", f -> ImageFiles.putU64(f, 40, 0x10200)),
+        IMAGE_SIZE_ALL_ONES("image_size", "QED image size is invalid", f -> ImageFiles.putU64(f, 48, -1)),
+        IMAGE_SIZE_NOT_SECTORS("image_size", "QED image size is invalid", f -> ImageFiles.putU64(f, 48, 1000)),
+        IMAGE_SIZE_PAST_MAX("image_size", "QED image size is invalid", f -> ImageFiles.putU64(f, 48, 1L << 47)),
+        UNKNOWN_FEATURE("features", "Unsupported QED features: 8", f -> ImageFiles.putU64(f, 16, 8)),
+        UNKNOWN_FEATURE_HIGH("features", "Unsupported QED features: 100", f -> ImageFiles.putU64(f, 16, 0x102)),
+        BACKING_NAME_OUTSIDE_HEADER("backing_filename_offset", "QED backing filename offset is invalid", f -> {
+            ImageFiles.putU64(f, 16, QedHeader.QED_F_BACKING_FILE);
+            ImageFiles.putU32(f, 56, 65000);
+            ImageFiles.putU32(f, 60, 1000);
+        }),
+        BACKING_NAME_4096("backing_filename_size", "Failed to read backing filename", f -> {
+            ImageFiles.putU64(f, 16, QedHeader.QED_F_BACKING_FILE);
+            ImageFiles.putU32(f, 56, 64);
+            ImageFiles.putU32(f, 60, 4096);
+        });
+
+        final String field;
+        final String qemuMessage;
+        final java.util.function.Consumer<Path> corrupt;
+
+        Malformed(String field, String qemuMessage, java.util.function.Consumer<Path> corrupt) {
+            this.field = field;
+            this.qemuMessage = qemuMessage;
+            this.corrupt = corrupt;
+        }
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(Malformed.class)
+    void malformedHeadersAreRefusedAsQemuRefusesThem(Malformed m) throws IOException {
+        Qemu.assumeAvailable();
+        Path p = dir.resolve("m.qed");
+        Qemu.img("create", "-f", "qed", p.toString(), "128M").assertSuccess();
+        m.corrupt.accept(p);
+        byte[] before = ImageFiles.bytes(p);
+        Qemu.Result q = Qemu.io("-f", "qed", "-c", "read 0 512", p.toString());
+        assertThat(q.exitCode()).isEqualTo(1);
+        assertThat(q.stdout() + q.stderr()).contains(m.qemuMessage);
+        for (OpenOptions o : new OpenOptions[] {OpenOptions.readOnlyDefaults(), OpenOptions.defaults()}) {
+            assertThatThrownBy(() -> QedImage.open(p, o)).isInstanceOfSatisfying(QedFormatException.class, e -> {
+                assertThat(e.field()).isEqualTo(m.field);
+                assertThat(e.getMessage()).contains(p.toString());
+            });
+        }
+        assertThat(ImageFiles.bytes(p)).as("a refused open writes nothing").isEqualTo(before);
+    }
+
+    @Test
+    void headersQemuAcceptsOpenAndReadLikeQemu() throws IOException {
+        Qemu.assumeAvailable();
+        Path p = dir.resolve("ok.qed");
+        Qemu.img("create", "-f", "qed", p.toString(), "128M").assertSuccess();
+        Qemu.io("-f", "qed", "-c", "write -P 0x42 0 64k", p.toString()).assertSuccess();
+        ImageFiles.putU64(p, 16, QedHeader.QED_F_BACKING_FORMAT_NO_PROBE); // NO_PROBE without a backing file
+        ImageFiles.putU64(p, 24, 0x10); // an unknown compat feature
+        ImageFiles.putU64(p, 32, 0x8000000000000001L); // unknown autoclear features
+        byte[] before = ImageFiles.bytes(p);
+        try (QedImage img = QedImage.open(p, OpenOptions.readOnlyDefaults())) {
+            ByteBuffer b = ByteBuffer.allocate(64 << 10);
+            img.readFully(b, 0);
+            assertThat(b.array()).containsOnly(0x42);
+        }
+        assertThat(ImageFiles.bytes(p)).as("read-only: autoclear bits stay").isEqualTo(before);
+        Path theirs = ImageFiles.copy(p, dir.resolve("theirs.qed"));
+        Qemu.io("-f", "qed", "-c", "read -P 0x42 0 64k", theirs.toString()).assertSuccess();
+        try (QedImage img = QedImage.open(p, OpenOptions.defaults())) {
+            assertThat(img.header().autoclearFeatures()).isZero();
+        }
+        assertThat(ImageFiles.bytes(p)).as("read-write open clears autoclear bits as qemu-io does")
+                .isEqualTo(ImageFiles.bytes(theirs));
     }
 
     /** Sets QED_F_BACKING_FILE with a name of {@code size} bytes at offset 64, writing {@code bytes} there. */
