@@ -41,7 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
  * writes a few ranges, closes and reopens it. The contract: correct data or a documented {@link IOException}
  * subclass with a message, within a time limit; never another exception type, a hang or an OutOfMemoryError.
  *
- * <p>System properties: {@code qed.fuzz.cases} (default 4000), {@code qed.fuzz.seed} (default fixed; "random"
+ * <p>System properties: {@code qed.fuzz.cases} (default 6000), {@code qed.fuzz.seed} (default fixed; "random"
  * for a new one each run), {@code qed.fuzz.case} to rerun a single case. A failure prints the seed, the case
  * number and the mutations, which reproduce it.
  */
@@ -139,7 +139,7 @@ class MutationFuzzTest {
     @Test
     void mutantsGiveCorrectDataOrDocumentedIoExceptions() {
         Qemu.assumeAvailable();
-        int cases = Integer.getInteger("qed.fuzz.cases", 4000);
+        int cases = Integer.getInteger("qed.fuzz.cases", 6000);
         String seedProp = System.getProperty("qed.fuzz.seed", "");
         long seed = seedProp.isEmpty() ? DEFAULT_SEED
                 : seedProp.equals("random") ? System.nanoTime() : Long.decode(seedProp);
@@ -468,7 +468,7 @@ class MutationFuzzTest {
 
         private void readAndCompare(QedImage img, ReferenceImage ref, Path file) throws IOException {
             long cs = ref.clusterSize;
-            TreeSet<Long> clusters = new TreeSet<>(ref.interestingClusters(3000));
+            TreeSet<Long> clusters = new TreeSet<>(ref.interestingClusters(1000));
             long total = ref.clusters();
             if (total > 0) {
                 clusters.add(0L);
