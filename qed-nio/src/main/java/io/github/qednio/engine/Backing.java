@@ -15,4 +15,9 @@ interface Backing extends Closeable {
 
     /** The file this reads, for messages and for {@code info}. */
     java.nio.file.Path path();
+
+    /** The QED image this reads, or null for a raw file. */
+    default QedImage image() {
+        return null;
+    }
 }

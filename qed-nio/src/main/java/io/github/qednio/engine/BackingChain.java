@@ -15,24 +15,62 @@ import java.util.List;
  * Opens the backing files below an image: resolves names against the image's directory (as QEMU does), applies
  * the {@link BackingPolicy}, refuses cycles and chains deeper than {@link OpenOptions#maxChainDepth()}, and
  * decides formats without ever probing a file marked raw ({@code QED_F_BACKING_FORMAT_NO_PROBE}, notes §9.5).
+ * Backing files are opened read-only and shared between overlays ({@link SharedBackings}); a shared chain is
+ * checked against the policy of each overlay that reuses it.
  */
 final class BackingChain {
     private final Path topDirectory;
+    /** Real paths of the images from the top down to the one whose backing file is being opened. */
     private final List<Path> images;
+    /** Resolve backing names but open nothing (header-only operations). */
+    private final boolean detached;
 
-    private BackingChain(Path topDirectory, List<Path> images) {
+    private BackingChain(Path topDirectory, List<Path> images, boolean detached) {
         this.topDirectory = topDirectory;
         this.images = images;
+        this.detached = detached;
     }
 
     static QedImage openTop(Path file, OpenOptions options) throws IOException {
         Path real = file.toRealPath();
-        return QedImage.open(file, options, new BackingChain(real.getParent(), List.of(real)));
+        return QedImage.open(file, options, new BackingChain(real.getParent(), List.of(real), false));
+    }
+
+    /**
+     * Opens an image without opening its backing file, which may be missing: its name is resolved but neither
+     * checked nor read. For operations that touch only the header or the image's own clusters.
+     */
+    static QedImage openDetached(Path file, OpenOptions options) throws IOException {
+        Path real = file.toRealPath();
+        return QedImage.open(file, options.withCopyOnRead(false),
+                new BackingChain(real.getParent(), List.of(real), true));
+    }
+
+    /**
+     * Opens {@code name} as it would be opened if {@code image}'s header named it with {@code format} (null:
+     * probe): for a safe rebase, which reads the new chain before changing the header.
+     */
+    static Backing openAsBackingOf(Path image, String name, BackingFormat format, OpenOptions options)
+            throws IOException {
+        Path real = image.toRealPath();
+        BackingChain chain = new BackingChain(real.getParent(), List.of(real), false);
+        if (options.backingPolicy() == BackingPolicy.DENY) {
+            throw new QedFormatException("backing_file", image + ": backing file '" + name
+                    + "' refused by backing policy 'deny'");
+        }
+        return chain.open(image, name, format, options);
     }
 
     /** Resolves a stored backing name: absolute as is, relative against the image's directory. */
-    static Path resolve(Path image, String name) {
-        Path p = image.getFileSystem().getPath(name);
+    static Path resolve(Path image, String name) throws QedFormatException {
+        Path p;
+        try {
+            p = image.getFileSystem().getPath(name);
+        } catch (InvalidPathException e) {
+            // A NUL byte, for example: the header holds a name no file system accepts.
+            throw new QedFormatException("backing_filename", image + ": backing file name '"
+                    + name.replace("\0", "\\0") + "' is not a valid path: " + e.getReason());
+        }
         if (p.isAbsolute()) {
             return p;
         }
@@ -56,27 +94,39 @@ final class BackingChain {
         }
     }
 
+    /** The format to record for a new overlay whose caller did not state one: probed, if probing is allowed. */
+    static BackingFormat formatForCreate(Path image, String name, OpenOptions options) throws IOException {
+        if (!options.probeBacking()) {
+            throw new IllegalArgumentException(image + ": the format of backing file '" + name + "' must be given"
+                    + " when probing is disabled (OpenOptions.withProbeBacking)");
+        }
+        Path p = resolve(image, name);
+        if (!Files.exists(p)) {
+            throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name
+                    + "' does not exist");
+        }
+        return probe(p, options);
+    }
+
+    /**
+     * Opens the backing file an image's header names (never empty: the image treats an empty name as no backing
+     * file, as QEMU does). A detached open records the name without opening anything, for header-only operations.
+     */
     Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
+        if (detached) {
+            return new DetachedBacking(image, resolve(image, name), noProbe ? BackingFormat.RAW : null);
+        }
         if (options.backingPolicy() == BackingPolicy.DENY) {
             throw new QedFormatException("backing_file", image + ": has backing file '" + name
                     + "', refused by backing policy 'deny'");
         }
-        if (images.size() > options.maxChainDepth()) {
-            throw new QedFormatException("backing_file", image + ": backing chain is deeper than the limit of "
-                    + options.maxChainDepth() + " (OpenOptions.withMaxChainDepth): " + images);
-        }
-        if (name.isEmpty()) {
-            throw new QedFormatException("backing_filename_size", image
-                    + ": QED_F_BACKING_FILE is set but the backing file name is empty");
-        }
-        Path p;
-        try {
-            p = resolve(image, name);
-        } catch (InvalidPathException e) {
-            // A NUL byte, for example: the header holds a name no file system accepts.
-            throw new QedFormatException("backing_filename", image + ": backing file name '"
-                    + name.replace("\0", "\\0") + "' is not a valid path: " + e.getReason());
-        }
+        return open(image, name, noProbe ? BackingFormat.RAW : null, options);
+    }
+
+    /** Opens (or shares) the backing file {@code name} of {@code image}; {@code format} null means probe. */
+    private Backing open(Path image, String name, BackingFormat format, OpenOptions options) throws IOException {
+        checkDepth(image, images, options);
+        Path p = resolve(image, name);
         if (!Files.exists(p)) {
             throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name + "' of "
                     + image + " does not exist");
@@ -86,34 +136,60 @@ final class BackingChain {
                     + "' resolves to " + p + ", a directory");
         }
         Path real = p.toRealPath();
-        if (images.contains(real)) {
+        boolean probed = format == null;
+        checkLink(new SharedBackings.Link(image, name, real, probed), images, options);
+        BackingFormat f = probed ? probe(p, options) : format;
+        OpenOptions ro = options.withReadOnly(true).withCopyOnRead(false);
+        List<Path> below = new ArrayList<>(images);
+        below.add(real);
+        return SharedBackings.acquire(new SharedBackings.Key(real, f, options.storageFactory(),
+                        options.maxTableBytes()), new SharedBackings.Link(image, name, real, probed), p,
+                () -> f == BackingFormat.RAW ? new RawBacking(ro.storageFactory().open(p, true), p)
+                        : new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false))),
+                chain -> checkShared(chain, below, options));
+    }
+
+    /** Re-applies this overlay's rules to the chain below a backing file that another overlay opened. */
+    private void checkShared(List<SharedBackings.Link> chain, List<Path> above, OpenOptions options)
+            throws IOException {
+        List<Path> seen = new ArrayList<>(above);
+        for (SharedBackings.Link link : chain) {
+            checkDepth(link.image(), seen, options);
+            checkLink(link, seen, options);
+            seen.add(link.real());
+        }
+    }
+
+    private static void checkDepth(Path image, List<Path> above, OpenOptions options) throws QedFormatException {
+        if (above.size() > options.maxChainDepth()) {
+            throw new QedFormatException("backing_file", image + ": backing chain is deeper than the limit of "
+                    + options.maxChainDepth() + " (OpenOptions.withMaxChainDepth): " + above);
+        }
+    }
+
+    /** Cycles, the confine policy, and the ban on probing. */
+    private void checkLink(SharedBackings.Link link, List<Path> above, OpenOptions options)
+            throws QedFormatException {
+        Path image = link.image();
+        String name = link.name();
+        Path real = link.real();
+        if (above.contains(real)) {
             throw new QedFormatException("backing_file", image + ": backing file '" + name + "' (" + real
-                    + ") makes a cycle in the backing chain " + images);
+                    + ") makes a cycle in the backing chain " + above);
         }
         if (options.backingPolicy() == BackingPolicy.CONFINE && !real.startsWith(topDirectory)) {
             throw new QedFormatException("backing_file", image + ": backing file '" + name + "' resolves to "
                     + real + ", outside " + topDirectory + ", refused by backing policy 'confine'");
         }
-        BackingFormat format;
-        if (noProbe) {
-            format = BackingFormat.RAW;
-        } else if (!options.probeBacking()) {
+        if (link.probed() && !options.probeBacking()) {
             throw new QedFormatException("backing_file", image + ": the format of backing file '" + name
-                    + "' is not recorded (no QED_F_BACKING_FORMAT_NO_PROBE) and probing is disabled");
-        } else {
-            format = probe(p, options);
+                    + "' is not recorded (no QED_F_BACKING_FORMAT_NO_PROBE) and probing is disabled"
+                    + " (OpenOptions.withProbeBacking)");
         }
-        OpenOptions ro = options.withReadOnly(true).withCopyOnRead(false);
-        if (format == BackingFormat.RAW) {
-            return new RawBacking(ro.storageFactory().open(p, true), p);
-        }
-        List<Path> below = new ArrayList<>(images);
-        below.add(real);
-        return new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below)));
     }
 
     /** QED if the file starts with the QED magic, otherwise raw. No other format is ever recognised. */
-    private static BackingFormat probe(Path p, OpenOptions options) throws IOException {
+    static BackingFormat probe(Path p, OpenOptions options) throws IOException {
         try (Storage s = options.storageFactory().open(p, true)) {
             ByteBuffer b = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
             while (b.hasRemaining() && s.read(b, b.position()) >= 0) {

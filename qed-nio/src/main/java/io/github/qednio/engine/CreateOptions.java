@@ -93,8 +93,9 @@ public final class CreateOptions {
     }
 
     /**
-     * Names a backing file. {@code format} may be null to leave it unrecorded (probed on open); RAW sets
-     * {@code QED_F_BACKING_FORMAT_NO_PROBE}.
+     * Names a backing file. RAW sets {@code QED_F_BACKING_FORMAT_NO_PROBE}; QED cannot be recorded (QED images
+     * are recognised by their magic on open). With null the file is probed once, when the image is created (QED
+     * by its magic, else raw), and a raw file is then recorded as RAW.
      */
     public CreateOptions withBackingFile(String name, BackingFormat format) {
         if (name != null && name.isEmpty()) {

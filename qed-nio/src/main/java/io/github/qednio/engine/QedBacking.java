@@ -12,7 +12,8 @@ final class QedBacking implements Backing {
         this.image = image;
     }
 
-    QedImage image() {
+    @Override
+    public QedImage image() {
         return image;
     }
 

@@ -39,7 +39,9 @@ import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
  * appends at the cluster-rounded end of the file; an allocating write puts data before the L2 update, writes a new
  * L2 table whole and flushes it before L1 points at it, and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
- * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first.
+ * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first. Unlike QEMU, which
+ * sets the bit only for images without a backing file, this sets it for every image, so that a table write torn
+ * by a crash is always repaired on the next open; the result stays readable by QEMU.
  *
  * <p>Thread safety: all methods may be called from many threads. Reads and writes to allocated clusters run in
  * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads.
@@ -61,6 +63,8 @@ public final class QedImage implements Closeable {
     private final String backingName;
     private volatile QedHeader header;
     private volatile boolean closed;
+    /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
+    private volatile boolean sharedBacking;
     /** Scratch cluster for copy-on-write fills; guarded by {@link #allocLock}. */
     private ByteBuffer scratch;
 
@@ -79,10 +83,11 @@ public final class QedImage implements Closeable {
         this.backingName = backingName;
     }
 
+    /** Upper bound on the memory the L2 cache may hold, whatever the table size and the configured count. */
+    private static final long MAX_CACHE_BYTES = 256L << 20;
+
     private static int cacheTables(OpenOptions options, Geometry geo) {
-        // Never let the cache hold more than 16 maximum-size tables' worth of memory.
-        long budget = Math.max(options.maxTableBytes() * 16, geo.tableBytes());
-        return (int) Math.max(1, Math.min(options.l2CacheTables(), budget / geo.tableBytes()));
+        return (int) Math.max(1, Math.min(options.l2CacheTables(), MAX_CACHE_BYTES / geo.tableBytes()));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -120,8 +125,7 @@ public final class QedImage implements Closeable {
             if (header.hasFeature(QED_F_BACKING_FILE)) {
                 backingName = readBackingName(storage, header, name);
                 if (backingName.isEmpty()) {
-                    // QEMU reads the name as a C string: an empty one (size 0, or a NUL first) means no backing.
-                    backingName = null;
+                    backingName = null; // as in QEMU, an empty name means no backing file
                 } else {
                     backing = chain.openBacking(file, backingName,
                             header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
@@ -143,10 +147,10 @@ public final class QedImage implements Closeable {
     private static String readBackingName(Storage storage, QedHeader header, String name) throws IOException {
         ByteBuffer nb = ByteBuffer.allocate((int) header.backingFilenameSize());
         storage.readFully(nb, header.backingFilenameOffset());
+        // QEMU reads the name as a C string: it ends at the first NUL byte, if any.
         nb.flip();
         for (int i = 0; i < nb.limit(); i++) {
             if (nb.get(i) == 0) {
-                // QEMU copies the name into a C string, so it ends at the first NUL byte.
                 nb.limit(i);
                 break;
             }
@@ -187,10 +191,25 @@ public final class QedImage implements Closeable {
         return create(file, options, OpenOptions.defaults());
     }
 
-    /** Creates a new image and opens it with {@code openOptions} (which must not be read-only). */
+    /**
+     * Creates a new image and opens it with {@code openOptions} (which must not be read-only). If the new image's
+     * backing chain cannot be opened with those options (a missing file, the policy, a cycle), the new file is
+     * deleted and the error is thrown.
+     */
     public static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
         byte[] name = options.backingFile() == null ? new byte[0]
                 : options.backingFile().getBytes(StandardCharsets.UTF_8);
+        if (name.length > QedHeader.MAX_BACKING_FILENAME_SIZE) {
+            // Before anything resolves the name: the file system would only say "File name too long".
+            throw new IllegalArgumentException(file + ": backing file name of " + name.length + " bytes is too"
+                    + " long: QED images (as QEMU reads them) allow at most " + QedHeader.MAX_BACKING_FILENAME_SIZE
+                    + " bytes");
+        }
+        if (options.backingFile() != null && options.backingFormat() == null) {
+            // Decide the format once, now, so that a raw base is recorded as raw and never probed again (§9.5).
+            options = options.withBackingFile(options.backingFile(),
+                    BackingChain.formatForCreate(file, options.backingFile(), openOptions));
+        }
         long size = options.size();
         if (size == CreateOptions.SIZE_FROM_BACKING) {
             if (options.backingFile() == null) {
@@ -208,7 +227,17 @@ public final class QedImage implements Closeable {
             s.write(ByteBuffer.allocate(1), end - 1);
             s.force();
         }
-        return open(file, openOptions.withReadOnly(false));
+        try {
+            return open(file, openOptions.withReadOnly(false));
+        } catch (IOException | RuntimeException e) {
+            // The chain cannot be opened (missing backing file, policy, cycle): do not leave a half-usable image.
+            try {
+                java.nio.file.Files.deleteIfExists(file);
+            } catch (IOException | RuntimeException d) {
+                e.addSuppressed(d);
+            }
+            throw e;
+        }
     }
 
     private static QedHeader newHeader(CreateOptions o, long requestedSize, int nameLength) {
@@ -234,8 +263,9 @@ public final class QedImage implements Closeable {
                     + "] for clusterSize " + cs + " and tableSize " + ts);
         }
         if (nameLength > QedHeader.MAX_BACKING_FILENAME_SIZE || QedHeader.HEADER_LENGTH + nameLength > cs) {
-            throw new IllegalArgumentException("backingFile name of " + nameLength + " bytes is too long (at most "
-                    + Math.min(QedHeader.MAX_BACKING_FILENAME_SIZE, cs - QedHeader.HEADER_LENGTH) + ")");
+            throw new IllegalArgumentException("backing file name of " + nameLength + " bytes is too long: QED"
+                    + " images (as QEMU reads them) allow at most " + Math.min(QedHeader.MAX_BACKING_FILENAME_SIZE,
+                    cs - QedHeader.HEADER_LENGTH) + " bytes with clusterSize " + cs);
         }
         long features = 0;
         if (o.backingFile() != null) {
@@ -297,9 +327,13 @@ public final class QedImage implements Closeable {
         return backing == null ? null : backing.format();
     }
 
-    /** The backing image if the backing file is a QED image, else null. */
+    /**
+     * The backing image if the backing file is a QED image, else null. It is open read-only and may be shared
+     * with other overlays in this JVM: it closes when the last overlay above it closes, and its own
+     * {@link #close()} does nothing.
+     */
     public QedImage backingImage() {
-        return backing instanceof QedBacking q ? q.image() : null;
+        return backing == null ? null : backing.image();
     }
 
     /** Whether {@code QED_F_NEED_CHECK} is set now. */
@@ -860,9 +894,25 @@ public final class QedImage implements Closeable {
 
     // ------------------------------------------------------------------------------------------------- close
 
-    /** Flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and the backing chain. Idempotent. */
+    /**
+     * Flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and the backing chain. Idempotent. Does
+     * nothing on a shared backing image ({@link #backingImage()}), which its overlays close.
+     */
     @Override
     public void close() throws IOException {
+        if (sharedBacking) {
+            return;
+        }
+        closeNow();
+    }
+
+    /** Marks this image as a backing file shared between overlays (see {@link SharedBackings}). */
+    void markSharedBacking() {
+        sharedBacking = true;
+    }
+
+    /** Closes the image even if it is a shared backing file; called when its last overlay lets go. */
+    void closeNow() throws IOException {
         synchronized (this) {
             if (closed) {
                 return;
@@ -910,6 +960,11 @@ public final class QedImage implements Closeable {
 
     Storage storage() {
         return storage;
+    }
+
+    /** The backing file as this image holds it (a shared handle, or a detached one), or null. */
+    Backing backing() {
+        return backing;
     }
 
     Table l1() {
