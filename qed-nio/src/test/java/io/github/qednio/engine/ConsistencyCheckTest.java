@@ -204,6 +204,22 @@ class ConsistencyCheckTest {
         assertThat(Qemu.jsonLong(after.stdout(), "corruptions")).as(after.stdout()).isZero();
     }
 
+    @ParameterizedTest
+    @EnumSource(Case.class)
+    void readWriteOpenWithNeedCheckLeavesTheBytesQemuIoLeaves(Case c) throws IOException {
+        Path ours = corrupted(c, "ours");
+        Path theirs = corrupted(c, "theirs");
+        setNeedCheck(ours);
+        setNeedCheck(theirs);
+        // qemu-io opens read-write, runs its automatic check-and-repair, reads, and closes cleanly.
+        Qemu.Result q = Qemu.io("-f", "qed", "-c", "read 0 512", theirs.toString());
+        assertThat(q.exitCode()).as(q.stdout() + q.stderr()).isZero();
+        try (QedImage img = QedImage.open(ours, OpenOptions.defaults())) {
+            img.readFully(ByteBuffer.allocate(512), 0);
+        }
+        assertThat(ImageFiles.bytes(ours)).as("after a read-write open and close").isEqualTo(ImageFiles.bytes(theirs));
+    }
+
     @Test
     void readOnlyOpenWithNeedCheckWritesNothingAndStillServesReads() throws IOException {
         Path ours = corrupted(Case.C1_NEED_CHECK, "ours");
