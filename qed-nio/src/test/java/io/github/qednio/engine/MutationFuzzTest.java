@@ -540,8 +540,9 @@ class MutationFuzzTest {
 
         private void writePhase(Path file, boolean readable) throws Exception {
             QedImage img;
+            boolean cor = r.nextInt(3) == 0;
             try {
-                img = QedImage.open(file, OpenOptions.defaults());
+                img = QedImage.open(file, OpenOptions.defaults().withCopyOnRead(cor));
             } catch (IOException e) {
                 assertDocumented(e, file);
                 return;
@@ -556,6 +557,31 @@ class MutationFuzzTest {
                 event("repair-" + repair + (consistent ? "-consistent" : ""));
                 if (repair == Repair.ERRORS && n % QEMU_EVERY == QEMU_EVERY / 2 && sameFileSizeAsQemu(null)) {
                     compareWithQemuRepair(file);
+                }
+                if (cor && img.size() > 0) {
+                    // Copy-on-read allocates what it reads from the backing file; the content must not change.
+                    ReferenceImage ref = new ReferenceImage(Files.readAllBytes(file), backingContent(img));
+                    for (int i = 0; i < 3; i++) {
+                        long off = Math.floorMod(r.nextLong(), img.size());
+                        int len = (int) Math.min(1 + r.nextInt(5 * CS / 2), img.size() - off);
+                        byte[] want = expected(ref, off, len);
+                        ByteBuffer got = ByteBuffer.allocate(len);
+                        try {
+                            img.readFully(got, off);
+                        } catch (IOException e) {
+                            assertDocumented(e, file);
+                            assertThat(want).as("copy-on-read of %d at %d failed: %s", len, off, e).isNull();
+                            continue;
+                        }
+                        assertThat(want).as("copy-on-read of %d at %d succeeded where the reference fails", len, off)
+                                .isNotNull();
+                        assertThat(got.array()).as("copy-on-read of %d bytes at %d", len, off).isEqualTo(want);
+                        if (consistent) {
+                            ranges.add(new long[] {off, len});
+                            data.add(want);
+                        }
+                    }
+                    event("copy-on-read" + (img.backingFile() == null ? "" : " with backing"));
                 }
                 for (int i = 0; i < 3 && img.size() > 0; i++) {
                     long off = Math.floorMod(r.nextLong(), img.size());
