@@ -2,17 +2,26 @@ package io.github.qednio.engine;
 
 /**
  * What a consistency check found, with {@code qemu-img check}'s names and meanings (notes §11). After a repair,
- * the counts describe the image as checked again after the repair, and the {@code *Fixed} fields say what was
- * repaired.
+ * the counts describe the image as checked again after the repair (qemu-img's "double check"), and the
+ * {@code *Fixed} fields say what the repair changed.
+ *
+ * <p>Leaks are counted with correct cluster arithmetic, so on files of more than {@code cluster_size - 1}
+ * clusters QEMU 7.2 reports {@code floor(clusters / (cluster_size - 1))} more leaks than this (notes §11.4). The
+ * file size is its length rounded down to a whole cluster; a partial cluster at the end is neither referenced nor
+ * counted (QEMU first rounds the length up to 512 bytes, so it may count such a tail as one more leak).
  *
  * @param totalClusters      clusters of guest space: {@code ceil(image_size / cluster_size)}
- * @param allocatedClusters  L2 entries that point at a cluster (including invalid ones)
+ * @param allocatedClusters  L2 entries that point at a cluster (including invalid ones; zero clusters are not
+ *                           counted), in the L2 tables that were scanned
  * @param fragmentedClusters allocated clusters not directly after the previous one in the same L2 table
- * @param corruptions        invalid table entries and clusters referenced twice (or overlapping metadata)
- * @param leaks              clusters of the file that nothing references
- * @param checkErrors        tables that could not be read
- * @param corruptionsFixed   invalid entries cleared by the repair
- * @param leaksFixed         leaked clusters cut off the end of the file by the repair
+ * @param corruptions        invalid table entries not repaired, plus each cluster referenced a second time: by
+ *                           two entries, or by an entry and the L1 table or an L2 table (a duplicate L2 table
+ *                           counts once per cluster it shares and is not scanned)
+ * @param leaks              clusters of the file after the header that nothing references; 0 if any table could
+ *                           not be read (then the count would be meaningless)
+ * @param checkErrors        L2 tables that could not be read
+ * @param corruptionsFixed   invalid entries cleared to 0 by the repair
+ * @param leaksFixed         leaked clusters cut off the end of the file by {@link Repair#ERRORS_AND_LEAKS}
  */
 public record CheckResult(long totalClusters, long allocatedClusters, long fragmentedClusters, long corruptions,
                           long leaks, long checkErrors, long corruptionsFixed, long leaksFixed) {

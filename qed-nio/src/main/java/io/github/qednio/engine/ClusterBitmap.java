@@ -5,16 +5,42 @@ import java.util.Map;
 
 /**
  * One bit per cluster of the file, in pages allocated on first use, so a sparse file of many terabytes costs
- * memory only for the regions that tables actually reference.
+ * memory only for the regions that tables actually reference. The number of pages is capped: a hostile image
+ * whose entries are scattered across a huge sparse file must not exhaust the heap.
  */
 final class ClusterBitmap {
-    private static final int PAGE_BITS = 18;
+    /** Bits per page: 4 KiB of memory. */
+    static final int PAGE_BITS = 15;
+    /** Default memory cap: enough for a fully referenced 8 TiB file of 4 KiB clusters (2^31 bits). */
+    static final long DEFAULT_MAX_BYTES = 256L << 20;
+
     private final Map<Long, long[]> pages = new HashMap<>();
+    private final long maxPages;
     private long count;
 
-    /** Sets the bit; returns true if it was already set. */
-    boolean testAndSet(long index) {
-        long[] page = pages.computeIfAbsent(index >>> PAGE_BITS, k -> new long[1 << (PAGE_BITS - 6)]);
+    ClusterBitmap() {
+        this(DEFAULT_MAX_BYTES);
+    }
+
+    ClusterBitmap(long maxBytes) {
+        this.maxPages = Math.max(1, maxBytes >> (PAGE_BITS - 3));
+    }
+
+    /**
+     * Sets the bit; returns true if it was already set.
+     *
+     * @throws TooLargeException if a new page would pass the memory cap
+     */
+    boolean testAndSet(long index) throws TooLargeException {
+        long key = index >>> PAGE_BITS;
+        long[] page = pages.get(key);
+        if (page == null) {
+            if (pages.size() >= maxPages) {
+                throw new TooLargeException(maxPages << (PAGE_BITS - 3));
+            }
+            page = new long[1 << (PAGE_BITS - 6)];
+            pages.put(key, page);
+        }
         int bit = (int) (index & ((1 << PAGE_BITS) - 1));
         long mask = 1L << (bit & 63);
         boolean was = (page[bit >>> 6] & mask) != 0;
@@ -50,5 +76,16 @@ final class ClusterBitmap {
             }
         }
         return best;
+    }
+
+    /** The bitmap would need more memory than its cap. */
+    static final class TooLargeException extends Exception {
+        private static final long serialVersionUID = 1L;
+        final long maxBytes;
+
+        TooLargeException(long maxBytes) {
+            super(null, null, false, false);
+            this.maxBytes = maxBytes;
+        }
     }
 }

@@ -1,6 +1,7 @@
 package io.github.qednio.engine;
 
 import io.github.qednio.format.Geometry;
+import io.github.qednio.format.QedFormatException;
 import java.io.IOException;
 
 /**
@@ -28,6 +29,17 @@ final class ConsistencyCheck {
     }
 
     CheckResult run() throws IOException {
+        try {
+            return walk();
+        } catch (ClusterBitmap.TooLargeException e) {
+            throw new QedFormatException("L2 entry", String.format("%s: the tables reference clusters scattered"
+                    + " over a file of 0x%x bytes; tracking them would take more than %d MiB, so the check was"
+                    + " refused (QEMU would need %d MiB)", image.storage().name(), fileSize, e.maxBytes >> 20,
+                    (fileSize >> geo.clusterBits()) / 8 >> 20));
+        }
+    }
+
+    private CheckResult walk() throws IOException, ClusterBitmap.TooLargeException {
         Table l1 = image.l1();
         markTable(l1.offset);
         boolean l1Changed = false;
@@ -71,7 +83,9 @@ final class ConsistencyCheck {
         if (checkErrors == 0) {
             long clusters = fileSize >> geo.clusterBits();
             leaks = clusters - geo.headerSize() - used.count();
-            if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0) {
+            // With corruptions left, a table skipped as a duplicate may reference clusters counted as leaked here;
+            // cutting them off could destroy data, so leaks are reclaimed only from an otherwise consistent image.
+            if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0 && corruptions == 0) {
                 leaksFixed = reclaimTrailingLeaks(clusters);
                 leaks -= leaksFixed;
             }
@@ -82,7 +96,7 @@ final class ConsistencyCheck {
     }
 
     /** Scans one L2 table; returns true if entries were cleared and the table must be written back. */
-    private boolean checkL2(Table l2) {
+    private boolean checkL2(Table l2) throws ClusterBitmap.TooLargeException {
         boolean changed = false;
         long last = 0;
         for (int j = 0; j < l2.length(); j++) {
@@ -113,7 +127,7 @@ final class ConsistencyCheck {
     }
 
     /** Marks a table's clusters; returns how many were already marked. */
-    private int markTable(long offset) {
+    private int markTable(long offset) throws ClusterBitmap.TooLargeException {
         int duplicates = 0;
         long first = offset >> geo.clusterBits();
         for (int k = 0; k < geo.tableSize(); k++) {

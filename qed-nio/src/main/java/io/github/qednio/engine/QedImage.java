@@ -312,7 +312,7 @@ public final class QedImage implements Closeable {
         return options;
     }
 
-    /** The backing file name exactly as stored in the header, or null. */
+    /** The backing file name as stored in the header (up to a NUL byte, as QEMU reads it), or null. */
     public String backingFileName() {
         return backingName;
     }
@@ -800,8 +800,11 @@ public final class QedImage implements Closeable {
 
     /**
      * Checks the image's tables as {@code qemu-img check} does (notes §11), optionally repairing. A repair clears
-     * invalid entries, can cut leaked clusters off the end of the file, checks again, and clears
-     * {@code QED_F_NEED_CHECK} if no corruption remains.
+     * invalid entries, can cut leaked clusters off the end of the file ({@link Repair#ERRORS_AND_LEAKS}), checks
+     * again, and clears {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as
+     * check errors, not thrown.
+     *
+     * @throws AccessDeniedException if {@code repair} is not {@link Repair#NONE} and the image is open read-only
      */
     public CheckResult check(Repair repair) throws IOException {
         ensureOpen();

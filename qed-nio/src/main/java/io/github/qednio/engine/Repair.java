@@ -1,11 +1,21 @@
 package io.github.qednio.engine;
 
-/** What {@link QedImage#check(Repair)} may change. */
+/** What {@link QedImage#check(Repair)} may change. Every mode other than {@link #NONE} needs a writable image. */
 public enum Repair {
     /** Report only; nothing is written. */
     NONE,
-    /** Clear invalid L1/L2 entries to 0, as {@code qemu-img check -r all} does. Duplicates are left alone. */
+    /**
+     * Clear invalid L1/L2 entries (misaligned, in the header, past the end of the file, or an L2 table running
+     * past it) to 0, as {@code qemu-img check -r all} does, and clear {@code QED_F_NEED_CHECK} if no corruption
+     * remains. The data those entries pointed at is lost; the cluster reads from the backing file or as zeros.
+     * Duplicate references are left alone (nothing can tell which reference is right).
+     */
     ERRORS,
-    /** {@link #ERRORS}, and also cut leaked clusters off the end of the file (QEMU never reclaims leaks). */
+    /**
+     * {@link #ERRORS}, and then, if no corruption remains, cut the leaked clusters at the end of the file off
+     * (QEMU never reclaims leaks). Leaks before the last referenced cluster stay: QED never reuses space. With
+     * corruptions left nothing is cut, because an L2 table skipped as a duplicate may reference the "leaked"
+     * clusters.
+     */
     ERRORS_AND_LEAKS
 }
