@@ -10,22 +10,34 @@ import java.nio.file.StandardOpenOption;
 final class FileStorage implements Storage {
     private final FileChannel channel;
     private final String name;
+    /** The image lock when on the default file system, else null. */
+    private final ImageLock.Handle lock;
 
-    private FileStorage(FileChannel channel, String name) {
+    private FileStorage(FileChannel channel, String name, ImageLock.Handle lock) {
         this.channel = channel;
         this.name = name;
+        this.lock = lock;
     }
 
+    /**
+     * Opens the file; on the default file system also takes QEMU-compatible image locks ({@link ImageLock}).
+     *
+     * @throws ImageLockedException if {@code readOnly} is false and another writer has the image open
+     */
     static FileStorage open(Path file, boolean readOnly) throws IOException {
         FileChannel ch = readOnly
                 ? FileChannel.open(file, StandardOpenOption.READ)
                 : FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        return new FileStorage(ch, file.toString());
+        if (!ImageLock.applies(file)) {
+            return new FileStorage(ch, file.toString(), null);
+        }
+        // On failure register closes the channel, or keeps it until this file's other users in the JVM are done.
+        return new FileStorage(ch, file.toString(), ImageLock.register(file, ch, !readOnly));
     }
 
     static FileStorage createNew(Path file) throws IOException {
         return new FileStorage(FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE_NEW), file.toString());
+                StandardOpenOption.CREATE_NEW), file.toString(), null);
     }
 
     /** The channel, for byte-range locking. */
@@ -68,6 +80,11 @@ final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        if (lock == null) {
+            channel.close();
+        } else {
+            // Closing this channel now would drop every POSIX lock this process holds on the file.
+            lock.close();
+        }
     }
 }
