@@ -33,7 +33,10 @@ final class GuestModel {
         }
     }
 
-    /** A flush succeeded: everything issued so far is durable. After failures, learn the exact state from the image. */
+    /**
+     * A flush succeeded: everything issued so far is durable. After failures, learn the exact state from the image
+     * (which may be null only when nothing failed).
+     */
     void flushed(QedImage image) throws IOException {
         if (uncertain) {
             byte[] now = readAll(image);
