@@ -184,7 +184,7 @@ class FaultInjectionTest {
             System.arraycopy(backing, 0, initial, 0, backing.length);
         }
         GuestModel model = new GuestModel(initial);
-        SimulatedDisk disk = new SimulatedDisk(Files.readAllBytes(image), w[0] ^ w[1], 1);
+        SimulatedDisk disk = new SimulatedDisk(Files.readAllBytes(image), w[0] ^ w[1], 8);
         try (QedImage img = QedImage.open(image, options(disk, image))) {
             fault.inject(disk);
             Workload.Op op = new Workload.Op(0, Workload.Kind.WRITE, w[0], (int) w[1], w[0] * 31 + w[1]);

@@ -23,8 +23,11 @@ import java.util.Random;
  *       fails with {@code IOException("No space left on device")}.</li>
  * </ul>
  *
- * <p>Torn writes keep a prefix of the write cut at any byte ({@code tearGranularity} 1) or at a 512-byte sector
- * boundary of the file (a disk with atomic sectors, the assumption QEMU's metadata updates rely on).
+ * <p>Torn and failed writes keep a prefix of the write cut at any byte ({@code tearGranularity} 1), at an 8-byte
+ * boundary of the file (aligned words are atomic, so a table entry is never half old, half new), or at a 512-byte
+ * sector boundary (a disk with atomic sectors, the assumption QEMU's table updates rely on). With byte tears a
+ * crash inside an L2 update can leave an entry holding the low bytes of the new offset, which may name any other
+ * cluster; no checksum-less format can detect that, so the crash test uses word or sector tears.
  */
 final class SimulatedDisk {
     static final String ENOSPC = "No space left on device";
@@ -163,7 +166,7 @@ final class SimulatedDisk {
             throw new IOException(ENOSPC);
         }
         if (m == failWriteAt) {
-            apply(new Op(false, position, Arrays.copyOf(data, random.nextInt(data.length + 1))));
+            apply(torn(new Op(false, position, data)));
             throw new IOException("Input/output error (simulated write failure at offset " + position + ")");
         }
         apply(new Op(false, position, data));
@@ -239,7 +242,7 @@ final class SimulatedDisk {
         crashImage = img.bytes();
     }
 
-    /** A prefix of the write, cut at any byte or at a sector boundary of the file. */
+    /** A prefix of the write, cut at a multiple of {@code tearGranularity} in the file. */
     private Op torn(Op op) {
         long cut = op.position() + random.nextInt(op.data().length + 1);
         if (tearGranularity > 1) {
@@ -274,6 +277,9 @@ final class SimulatedDisk {
                     Arrays.fill(data, (int) op.position(), (int) length, (byte) 0);
                     length = op.position();
                 }
+                return;
+            }
+            if (op.data().length == 0) {
                 return;
             }
             long end = op.position() + op.data().length;
