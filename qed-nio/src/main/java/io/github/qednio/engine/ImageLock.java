@@ -8,12 +8,15 @@ import java.nio.file.Files;
 import java.nio.file.FileSystems;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,7 +38,8 @@ import org.slf4j.LoggerFactory;
  * <p>POSIX locks belong to the process and are all dropped when the process closes <em>any</em> descriptor of the
  * file, and the JVM refuses overlapping locks from two channels. So all opens of one file in this JVM share one
  * {@link Entry}: it counts readers and writers (a second writer is refused here, without asking the kernel), holds
- * the union of the locks they need, and keeps every channel of the file open until the last user has closed.
+ * the union of the locks they need, and keeps every channel of the file open (reusing given-back ones for later
+ * opens) until the last user has closed.
  * Files on other file systems (jimfs, zip) are not locked. Where the kernel refuses locking itself (some network
  * file systems), a warning is logged and the image is opened without a lock, as QEMU does.
  */
@@ -76,18 +80,27 @@ final class ImageLock {
     }
 
     /**
-     * Registers an open of {@code file} on {@code channel} (already open; read-write for a writer) and takes the
-     * locks it needs. On failure the channel is closed (or kept until the file's last user closes, so that other
-     * users in this JVM keep their locks).
+     * Opens {@code file} for one user (read-write for a writer) and takes the locks it needs. A channel another
+     * user of the file in this JVM has given back is reused, so that repeated opens do not pile up descriptors.
      *
      * @throws ImageLockedException if another writer holds the image
      */
-    static Handle register(Path file, FileChannel channel, boolean writer) throws IOException {
+    static Handle open(Path file, boolean writer) throws IOException {
         Object key = fileKey(file);
         synchronized (OPEN) {
             Entry e = OPEN.computeIfAbsent(key, k -> new Entry(file.toString()));
-            e.channels.add(channel);
+            FileChannel channel = null;
             try {
+                channel = e.idleChannel(writer);
+                if (channel == null) {
+                    channel = writer
+                            ? FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                            : FileChannel.open(file, StandardOpenOption.READ);
+                    e.channels.add(channel);
+                    if (writer) {
+                        e.writable.add(channel);
+                    }
+                }
                 if (writer) {
                     if (e.writers > 0) {
                         throw new ImageLockedException(file.toString(), "already open for writing in this JVM"
@@ -107,10 +120,25 @@ final class ImageLock {
                         ex.addSuppressed(suppressed);
                     }
                 }
-                e.release(key);
+                if (channel != null) {
+                    e.idle.add(channel);
+                }
+                try {
+                    e.release(key);
+                } catch (IOException suppressed) {
+                    ex.addSuppressed(suppressed);
+                }
                 throw ex;
             }
-            return new Handle(key, writer);
+            return new Handle(key, writer, channel);
+        }
+    }
+
+    /** Channels this JVM has open on {@code file} through this class (for tests). */
+    static int openChannels(Path file) throws IOException {
+        synchronized (OPEN) {
+            Entry e = OPEN.get(fileKey(file));
+            return e == null ? 0 : e.channels.size();
         }
     }
 
@@ -123,11 +151,18 @@ final class ImageLock {
     static final class Handle {
         private final Object key;
         private final boolean writer;
+        private final FileChannel channel;
         private boolean closed;
 
-        private Handle(Object key, boolean writer) {
+        private Handle(Object key, boolean writer, FileChannel channel) {
             this.key = key;
             this.writer = writer;
+            this.channel = channel;
+        }
+
+        /** The channel to do this user's I/O on (read-write only for a writer). */
+        FileChannel channel() {
+            return channel;
         }
 
         /** Called instead of closing the channel: it is closed once no user of the file is left. */
@@ -144,6 +179,7 @@ final class ImageLock {
                 } else {
                     e.readers--;
                 }
+                e.idle.add(channel);
                 e.release(key);
             }
         }
@@ -153,6 +189,9 @@ final class ImageLock {
     private static final class Entry {
         final String name;
         final List<FileChannel> channels = new ArrayList<>();
+        /** Open channels no user has now, to be reused; a channel cannot be closed while others hold locks. */
+        final List<FileChannel> idle = new ArrayList<>();
+        final Set<FileChannel> writable = new HashSet<>();
         final Map<Perm, FileLock> permLocks = new EnumMap<>(Perm.class);
         final Map<Perm, FileLock> unsharedLocks = new EnumMap<>(Perm.class);
         int readers;
@@ -161,6 +200,16 @@ final class ImageLock {
 
         Entry(String name) {
             this.name = name;
+        }
+
+        /** An idle channel fit for the user (a writable one for a writer), taken off the idle list, or null. */
+        FileChannel idleChannel(boolean writer) {
+            for (int i = 0; i < idle.size(); i++) {
+                if (!writer || writable.contains(idle.get(i))) {
+                    return idle.remove(i);
+                }
+            }
+            return null;
         }
 
         void lockForReading(FileChannel ch) throws IOException {

@@ -66,6 +66,18 @@ class ImageLockTest {
     }
 
     @Test
+    void repeatedReadersWhileAWriterIsOpenReuseChannelsAndAllAreClosedAtTheEnd() throws IOException {
+        try (QedImage writer = QedImage.open(image, OpenOptions.defaults())) {
+            for (int i = 0; i < 20; i++) {
+                QedImage.open(image, OpenOptions.readOnlyDefaults()).close();
+            }
+            assertThat(ImageLock.openChannels(image)).isEqualTo(2);
+            assertThat(writer.isOpen()).isTrue();
+        }
+        assertThat(ImageLock.openChannels(image)).isZero();
+    }
+
+    @Test
     void qemuCannotWriteWhileWeWriteButMayReadWithForceShare() throws IOException {
         Qemu.assumeAvailable();
         try (QedImage writer = QedImage.open(image, OpenOptions.defaults())) {
