@@ -118,10 +118,10 @@ class CrashTest {
                 + " fault: %s)", seed, withBacking, mode, granularity, crashAt, fault);
 
         GuestModel model = new GuestModel(initialContent(withBacking));
-        Workload workload = new Workload(r.nextLong(), SIZE, CLUSTER);
+        CrashWorkload workload = new CrashWorkload(r.nextLong(), SIZE, CLUSTER);
         QedImage image = QedImage.open(path, options(disk, path));
         for (int k = 0; k < 1000 && !disk.crashed(); k++) {
-            Workload.Op op = workload.next();
+            CrashWorkload.Op op = workload.next();
             try {
                 op.apply(image);
             } catch (IOException e) {
@@ -129,7 +129,7 @@ class CrashTest {
                 continue;
             }
             model.issued(op, true);
-            if (op.kind() == Workload.Kind.FLUSH) {
+            if (op.kind() == CrashWorkload.Kind.FLUSH) {
                 model.flushed(image);
             }
         }

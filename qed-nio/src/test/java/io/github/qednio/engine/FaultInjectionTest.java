@@ -53,7 +53,8 @@ class FaultInjectionTest {
     }
 
     /** A workload step that allocates: data in a new L2 table's range, a multi-cluster run, a partial cluster. */
-    private static final long[][] ALLOCATING_WRITES = {{5L << 20, 3 * CLUSTER + 100}, {100, 50}, {2 * CLUSTER - 7, 9000}};
+    private static final long[][] ALLOCATING_WRITES = {
+        {5L << 20, 3 * CLUSTER + 100}, {100, 50}, {2 * CLUSTER - 7, 9000}};
 
     @Test
     void anIoErrorAtEveryWriteOfAnAllocationIsReportedAndLeavesTheImageConsistent() throws IOException {
@@ -103,15 +104,15 @@ class FaultInjectionTest {
         SimulatedDisk disk = new SimulatedDisk(Files.readAllBytes(plain), 1, 1).limitSize(Files.size(plain)
                 + 40 * CLUSTER);
         GuestModel model = new GuestModel(new byte[(int) SIZE]);
-        Workload workload = new Workload(99, SIZE, CLUSTER);
+        CrashWorkload workload = new CrashWorkload(99, SIZE, CLUSTER);
         int failures = 0;
         try (QedImage img = QedImage.open(plain, options(disk, plain))) {
             for (int i = 0; i < 400; i++) {
-                Workload.Op op = workload.next();
+                CrashWorkload.Op op = workload.next();
                 try {
                     op.apply(img);
                     model.issued(op, true);
-                    if (op.kind() == Workload.Kind.FLUSH) {
+                    if (op.kind() == CrashWorkload.Kind.FLUSH) {
                         model.flushed(img);
                     }
                 } catch (IOException e) {
@@ -123,7 +124,7 @@ class FaultInjectionTest {
             assertThat(failures).as("the disk must fill up during the workload").isPositive();
             // The image keeps working where no space is needed.
             long allocated = firstAllocatedCluster(img);
-            Workload.Op inPlace = new Workload.Op(1000, Workload.Kind.WRITE, allocated, CLUSTER, 5);
+            CrashWorkload.Op inPlace = new CrashWorkload.Op(1000, CrashWorkload.Kind.WRITE, allocated, CLUSTER, 5);
             inPlace.apply(img);
             model.issued(inPlace, true);
             img.flush();
@@ -187,7 +188,7 @@ class FaultInjectionTest {
         SimulatedDisk disk = new SimulatedDisk(Files.readAllBytes(image), w[0] ^ w[1], 8);
         try (QedImage img = QedImage.open(image, options(disk, image))) {
             fault.inject(disk);
-            Workload.Op op = new Workload.Op(0, Workload.Kind.WRITE, w[0], (int) w[1], w[0] * 31 + w[1]);
+            CrashWorkload.Op op = new CrashWorkload.Op(0, CrashWorkload.Kind.WRITE, w[0], (int) w[1], w[0] * 31 + w[1]);
             boolean completed = true;
             try {
                 op.apply(img);
@@ -203,9 +204,10 @@ class FaultInjectionTest {
             assertThat(check.isConsistent()).as("%s: %s", context, check).isTrue();
 
             // Later writes work: the same range again (in place or allocating), and a fresh allocation elsewhere.
-            Workload.Op again = new Workload.Op(1, Workload.Kind.WRITE, w[0], (int) w[1], 77);
-            Workload.Op fresh = new Workload.Op(2, Workload.Kind.WRITE, SIZE - 3 * CLUSTER - 11, 2 * CLUSTER, 78);
-            for (Workload.Op later : new Workload.Op[] {again, fresh}) {
+            CrashWorkload.Op again = new CrashWorkload.Op(1, CrashWorkload.Kind.WRITE, w[0], (int) w[1], 77);
+            CrashWorkload.Op fresh = new CrashWorkload.Op(2, CrashWorkload.Kind.WRITE, SIZE - 3 * CLUSTER - 11,
+                    2 * CLUSTER, 78);
+            for (CrashWorkload.Op later : new CrashWorkload.Op[] {again, fresh}) {
                 later.apply(img);
                 model.issued(later, true);
             }
@@ -239,7 +241,7 @@ class FaultInjectionTest {
     }
 
     private static byte[] data(long[] w) {
-        return new Workload.Op(0, Workload.Kind.WRITE, w[0], (int) w[1], w[0] * 31 + w[1]).data();
+        return new CrashWorkload.Op(0, CrashWorkload.Kind.WRITE, w[0], (int) w[1], w[0] * 31 + w[1]).data();
     }
 
     private static OpenOptions options(SimulatedDisk disk, Path image) {

@@ -17,7 +17,7 @@ final class GuestModel {
     private final List<Written> since = new ArrayList<>();
     private boolean uncertain;
 
-    private record Written(Workload.Op op, byte[] data) {
+    private record Written(CrashWorkload.Op op, byte[] data) {
     }
 
     /** @param initial the guest content of the new image: zeros, or the backing file's content cut at the size */
@@ -26,8 +26,8 @@ final class GuestModel {
     }
 
     /** An operation was issued; {@code completed} false if it failed (so it may have happened in part). */
-    void issued(Workload.Op op, boolean completed) {
-        if (op.kind() != Workload.Kind.FLUSH) {
+    void issued(CrashWorkload.Op op, boolean completed) {
+        if (op.kind() != CrashWorkload.Kind.FLUSH) {
             since.add(new Written(op, op.data()));
             uncertain |= !completed;
         }
@@ -78,7 +78,7 @@ final class GuestModel {
         return false;
     }
 
-    private List<Workload.Op> covering(int pos) {
+    private List<CrashWorkload.Op> covering(int pos) {
         return since.stream().map(Written::op)
                 .filter(op -> pos >= op.position() && pos < op.position() + op.length()).toList();
     }

@@ -14,8 +14,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A real process crash: a child JVM runs a seeded workload through {@link QedImage} on a real file and is killed
- * with SIGKILL ({@link ProcessHandle#destroyForcibly()} on Linux) at a random moment. The parent recomputes the workload
- * from the seed and the child's progress lines, reopens the image read-write (automatic repair) and checks that
+ * with SIGKILL ({@link ProcessHandle#destroyForcibly()} on Linux) at a random moment. The parent recomputes the
+ * workload from the seed and the child's progress lines, reopens the image read-write (automatic repair) and checks that
  * everything flushed before the kill reads back, that nothing reads data never written to its position, that no
  * cluster is referenced twice, and that {@code qemu-img check} finds no corruption.
  */
@@ -94,10 +94,10 @@ class ProcessKillTest {
             System.arraycopy(base, 0, initial, 0, base.length);
         }
         GuestModel model = new GuestModel(initial);
-        for (Workload.Op op : new Workload(workloadSeed, SIZE, CLUSTER).first(lastStarted + 1)) {
+        for (CrashWorkload.Op op : new CrashWorkload(workloadSeed, SIZE, CLUSTER).first(lastStarted + 1)) {
             boolean flushedBefore = op.index() <= lastFlushed;
             model.issued(op, flushedBefore);
-            if (flushedBefore && op.kind() == Workload.Kind.FLUSH) {
+            if (flushedBefore && op.kind() == CrashWorkload.Kind.FLUSH) {
                 model.flushed(null);
             }
         }

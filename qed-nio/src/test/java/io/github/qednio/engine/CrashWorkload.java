@@ -11,7 +11,7 @@ import java.util.Random;
  * write-zeroes and flushes. The same seed always gives the same operations and data, so a parent process can
  * recompute what a killed child was doing.
  */
-final class Workload {
+final class CrashWorkload {
     enum Kind { WRITE, ZEROES, FLUSH }
 
     /** One guest operation; the data of a write comes from {@code dataSeed}. */
@@ -40,7 +40,7 @@ final class Workload {
     private final int clusterSize;
     private final List<Op> ops = new ArrayList<>();
 
-    Workload(long seed, long size, int clusterSize) {
+    CrashWorkload(long seed, long size, int clusterSize) {
         this.random = new Random(seed);
         this.size = size;
         this.clusterSize = clusterSize;
