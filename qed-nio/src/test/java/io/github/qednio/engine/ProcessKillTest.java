@@ -15,9 +15,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A real process crash: a child JVM runs a seeded workload through {@link QedImage} on a real file and is killed
  * with SIGKILL ({@link ProcessHandle#destroyForcibly()} on Linux) at a random moment. The parent recomputes the
- * workload from the seed and the child's progress lines, reopens the image read-write (automatic repair) and checks that
- * everything flushed before the kill reads back, that nothing reads data never written to its position, that no
- * cluster is referenced twice, and that {@code qemu-img check} finds no corruption.
+ * workload from the seed and the child's progress lines, reopens the image read-write (automatic repair) and
+ * checks that everything flushed before the kill reads back, that nothing reads data never written to its
+ * position, that no cluster is referenced twice, and that {@code qemu-img check} finds no corruption.
  */
 class ProcessKillTest {
     private static final int CLUSTER = 4096;
