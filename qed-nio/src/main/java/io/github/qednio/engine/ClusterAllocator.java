@@ -35,13 +35,16 @@ final class ClusterAllocator {
      * and cuts the file there so that a full disk has its space back for later writes.
      */
     void rollback(long offset) {
-        fileSize = offset;
         try {
             if (storage.size() > offset) {
                 storage.truncate(offset);
+                // The space may be reused only once the cut is durable: otherwise a crash could keep the failed
+                // write's data there and drop the new one, and the new L2 entry would show data from elsewhere.
+                storage.force();
             }
+            fileSize = offset;
         } catch (IOException ignored) {
-            // The clusters stay leaked; check reports them and the next allocation overwrites them.
+            // The clusters stay allocated but unreferenced (leaked); check reports them.
         }
     }
 

@@ -3,6 +3,7 @@ package io.github.qednio.engine;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -10,22 +11,37 @@ import java.nio.file.StandardOpenOption;
 final class FileStorage implements Storage {
     private final FileChannel channel;
     private final String name;
+    /** The image lock when on the default file system, else null. */
+    private final ImageLock.Handle lock;
+    /** Set for read-only opens, whose channel may be a read-write one shared with a writer in this JVM. */
+    private final boolean readOnly;
 
-    private FileStorage(FileChannel channel, String name) {
+    private FileStorage(FileChannel channel, String name, ImageLock.Handle lock, boolean readOnly) {
         this.channel = channel;
         this.name = name;
+        this.lock = lock;
+        this.readOnly = readOnly;
     }
 
+    /**
+     * Opens the file; on the default file system also takes QEMU-compatible image locks ({@link ImageLock}).
+     *
+     * @throws ImageLockedException if {@code readOnly} is false and another writer has the image open
+     */
     static FileStorage open(Path file, boolean readOnly) throws IOException {
-        FileChannel ch = readOnly
-                ? FileChannel.open(file, StandardOpenOption.READ)
-                : FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        return new FileStorage(ch, file.toString());
+        if (!ImageLock.applies(file)) {
+            FileChannel ch = readOnly
+                    ? FileChannel.open(file, StandardOpenOption.READ)
+                    : FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            return new FileStorage(ch, file.toString(), null, readOnly);
+        }
+        ImageLock.Handle lock = ImageLock.open(file, !readOnly);
+        return new FileStorage(lock.channel(), file.toString(), lock, readOnly);
     }
 
     static FileStorage createNew(Path file) throws IOException {
         return new FileStorage(FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE_NEW), file.toString());
+                StandardOpenOption.CREATE_NEW), file.toString(), null, false);
     }
 
     /** The channel, for byte-range locking. */
@@ -40,6 +56,7 @@ final class FileStorage implements Storage {
 
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
+        checkWritable();
         long pos = position;
         while (src.hasRemaining()) {
             pos += channel.write(src, pos);
@@ -53,12 +70,19 @@ final class FileStorage implements Storage {
 
     @Override
     public void truncate(long size) throws IOException {
+        checkWritable();
         channel.truncate(size);
     }
 
     @Override
     public void force() throws IOException {
         channel.force(true);
+    }
+
+    private void checkWritable() throws IOException {
+        if (readOnly) {
+            throw new AccessDeniedException(name, null, "opened read-only");
+        }
     }
 
     @Override
@@ -68,6 +92,11 @@ final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        if (lock == null) {
+            channel.close();
+        } else {
+            // Closing this channel now would drop every POSIX lock this process holds on the file.
+            lock.close();
+        }
     }
 }

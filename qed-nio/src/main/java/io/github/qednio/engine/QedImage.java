@@ -726,8 +726,29 @@ public final class QedImage implements Closeable {
         try {
             tableIO.writeEntries(l1, l1i, 1);
         } catch (IOException | RuntimeException e) {
-            l1.set(l1i, ENTRY_UNALLOCATED);
+            // The failed write may have reached the disk in part: keep in memory what the file now holds, or reads
+            // would disagree with the image after a flush or a reopen.
+            l1.set(l1i, l1EntryOnDisk(l1i, tableOffset, e));
             throw e;
+        }
+    }
+
+    /** L1 entry {@code l1i} as the file holds it after a failed update to {@code tableOffset} (0 if unreadable). */
+    private long l1EntryOnDisk(int l1i, long tableOffset, Exception failure) {
+        ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        try {
+            storage.readFully(b, l1.offset + 8L * l1i);
+            long v = b.flip().getLong();
+            if (v == tableOffset || v == ENTRY_UNALLOCATED) {
+                return v;
+            }
+            // Torn inside the entry: put the old value back rather than leave a pointer to anywhere.
+            l1.set(l1i, ENTRY_UNALLOCATED);
+            tableIO.writeEntries(l1, l1i, 1);
+            return ENTRY_UNALLOCATED;
+        } catch (IOException | RuntimeException e) {
+            failure.addSuppressed(e);
+            return ENTRY_UNALLOCATED;
         }
     }
 

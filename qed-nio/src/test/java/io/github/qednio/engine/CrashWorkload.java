@@ -1,0 +1,105 @@
+package io.github.qednio.engine;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * A seeded random guest workload for crash tests: writes (allocating, in place, partial and multi-cluster),
+ * write-zeroes and flushes. The same seed always gives the same operations and data, so a parent process can
+ * recompute what a killed child was doing.
+ */
+final class CrashWorkload {
+    enum Kind { WRITE, ZEROES, FLUSH }
+
+    /** One guest operation; the data of a write comes from {@code dataSeed}. */
+    record Op(int index, Kind kind, long position, int length, long dataSeed) {
+        /** The bytes this operation puts at {@code position}: its data, or zeros. */
+        byte[] data() {
+            byte[] b = new byte[length];
+            if (kind == Kind.WRITE) {
+                new Random(dataSeed).nextBytes(b);
+            }
+            return b;
+        }
+
+        /** Runs the operation on the image. */
+        void apply(QedImage image) throws IOException {
+            switch (kind) {
+                case WRITE -> image.write(ByteBuffer.wrap(data()), position);
+                case ZEROES -> image.writeZeroes(position, length);
+                case FLUSH -> image.flush();
+            }
+        }
+    }
+
+    private final Random random;
+    private final long size;
+    private final int clusterSize;
+    private final List<Op> ops = new ArrayList<>();
+
+    CrashWorkload(long seed, long size, int clusterSize) {
+        this.random = new Random(seed);
+        this.size = size;
+        this.clusterSize = clusterSize;
+    }
+
+    /** The next operation. */
+    Op next() {
+        int index = ops.size();
+        int r = random.nextInt(100);
+        Op op;
+        if (r < 12) {
+            op = new Op(index, Kind.FLUSH, 0, 0, 0);
+        } else if (r < 25) {
+            int len = random.nextBoolean() ? clusterSize * (1 + random.nextInt(6))
+                    : 1 + random.nextInt(clusterSize * 4);
+            long pos = random.nextBoolean() ? position(len) / clusterSize * clusterSize : position(len);
+            op = new Op(index, Kind.ZEROES, pos, (int) Math.min(len, size - pos), 0);
+        } else {
+            int len = length();
+            long pos = position(len);
+            op = new Op(index, Kind.WRITE, pos, (int) Math.min(len, size - pos), random.nextLong());
+        }
+        ops.add(op);
+        return op;
+    }
+
+    /** The first {@code n} operations, generating them if needed. */
+    List<Op> first(int n) {
+        while (ops.size() < n) {
+            next();
+        }
+        return List.copyOf(ops.subList(0, n));
+    }
+
+    private int length() {
+        int r = random.nextInt(100);
+        if (r < 45) {
+            return 1 + random.nextInt(700);
+        }
+        if (r < 75) {
+            return 1 + random.nextInt(2 * clusterSize);
+        }
+        if (r < 92) {
+            return 1 + random.nextInt(12 * clusterSize);
+        }
+        return clusterSize * (1 + random.nextInt(8));
+    }
+
+    /** Near an earlier operation half of the time (so writes go in place), anywhere otherwise. */
+    private long position(int len) {
+        long pos;
+        if (!ops.isEmpty() && random.nextInt(100) < 45) {
+            Op near = ops.get(ops.size() - 1 - random.nextInt(Math.min(ops.size(), 16)));
+            pos = near.position() + random.nextInt(2 * clusterSize) - clusterSize / 2;
+        } else if (random.nextInt(4) == 0) {
+            pos = (long) random.nextInt((int) (size / clusterSize)) * clusterSize;
+        } else {
+            pos = (long) (random.nextDouble() * size);
+        }
+        return Math.max(0, Math.min(pos, size - Math.min(len, size)));
+    }
+}
