@@ -4,10 +4,14 @@ import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.URI;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /**
- * Child JVM for {@link ProcessKillTest}: runs {@link CrashWorkload} {@code args[1]} on the image {@code args[0]}
+ * Child JVM for {@link ProcessKillTest}: runs {@link CrashWorkload} {@code args[1]} through the {@code qed:} file
+ * system (a {@link FileChannel} on the image's virtual disk) on the image {@code args[0]}
  * (guest size {@code args[2]}, cluster size {@code args[3]}), printing {@code S i} before starting operation
  * {@code i} and {@code F i} after flush operation {@code i} has returned, until it is killed. After {@code args[4]}
  * operations it waits for stdin to close.
@@ -21,7 +25,8 @@ public final class CrashChild {
         CrashWorkload workload = new CrashWorkload(Long.parseLong(args[1]), Long.parseLong(args[2]),
                 Integer.parseInt(args[3]));
         int limit = Integer.parseInt(args[4]);
-        QedImage image = QedImage.open(Path.of(args[0]), OpenOptions.defaults());
+        URI disk = URI.create("qed:" + Path.of(args[0]).toUri());
+        FileChannel image = FileChannel.open(Path.of(disk), StandardOpenOption.READ, StandardOpenOption.WRITE);
         for (int i = 0; i < limit; i++) {
             CrashWorkload.Op op = workload.next();
             out.println("S " + op.index());

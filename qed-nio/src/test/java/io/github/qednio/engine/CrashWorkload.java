@@ -33,6 +33,21 @@ final class CrashWorkload {
                 case FLUSH -> image.flush();
             }
         }
+
+        /**
+         * Runs the operation through a channel on the {@code qed:} disk: write-zeroes becomes a write of zero bytes
+         * (the same guest content), flush becomes {@code force}.
+         */
+        void apply(java.nio.channels.FileChannel disk) throws IOException {
+            if (kind == Kind.FLUSH) {
+                disk.force(true);
+                return;
+            }
+            ByteBuffer buf = kind == Kind.WRITE ? ByteBuffer.wrap(data()) : ByteBuffer.allocate(length);
+            for (long p = position; buf.hasRemaining(); ) {
+                p += disk.write(buf, p);
+            }
+        }
     }
 
     private final Random random;
