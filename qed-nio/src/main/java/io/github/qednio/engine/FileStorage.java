@@ -51,15 +51,23 @@ final class FileStorage implements Storage {
 
     @Override
     public int read(ByteBuffer dst, long position) throws IOException {
-        return channel.read(dst, position);
+        try {
+            return channel.read(dst, position);
+        } catch (IOException e) {
+            throw located(e, "read of " + dst.remaining() + " bytes at offset " + position);
+        }
     }
 
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
         checkWritable();
         long pos = position;
-        while (src.hasRemaining()) {
-            pos += channel.write(src, pos);
+        try {
+            while (src.hasRemaining()) {
+                pos += channel.write(src, pos);
+            }
+        } catch (IOException e) {
+            throw located(e, "write of " + src.remaining() + " bytes at offset " + pos);
         }
     }
 
@@ -71,12 +79,31 @@ final class FileStorage implements Storage {
     @Override
     public void truncate(long size) throws IOException {
         checkWritable();
-        channel.truncate(size);
+        try {
+            channel.truncate(size);
+        } catch (IOException e) {
+            throw located(e, "truncate to " + size + " bytes");
+        }
     }
 
     @Override
     public void force() throws IOException {
-        channel.force(true);
+        try {
+            channel.force(true);
+        } catch (IOException e) {
+            throw located(e, "flush");
+        }
+    }
+
+    /**
+     * Adds the file and the operation to a bare I/O error (EIO, ENOSPC), which the JDK reports without either.
+     * Subclasses (closed channel, access denied, ...) already say what happened and keep their type.
+     */
+    private IOException located(IOException e, String what) {
+        if (e.getClass() != IOException.class) {
+            return e;
+        }
+        return new IOException(name + ": " + what + " failed: " + e.getMessage(), e);
     }
 
     private void checkWritable() throws IOException {
