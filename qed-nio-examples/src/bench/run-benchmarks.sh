@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs every benchmark of issue 6 on this machine and writes docs/PERFORMANCE.md:
+#   JMH (target/benchmarks.jar): workloads 1-4, 6, 7, 8, each next to its baseline in the same run;
+#   qemu-img bench -f qed|raw -t writeback at depth 1 and 16: workload 5;
+#   OpenFootprint: the heap an open 64 TiB image keeps (workload 7).
+# Every figure is the median of BENCH_RUNS (>= 5) measurements, with min and max.
+#
+# Environment: BENCH_SIZE (bytes, default 1 GiB), BENCH_RUNS (default 5), BENCH_DIR (scratch space, default
+# qed-nio-examples/target/bench-scratch), BENCH_OUT (raw results, default qed-nio-examples/target/bench-results),
+# BENCH_SKIP_BUILD=1 to reuse the built jar, MVN_ARGS (default "-o").
+# Needs: java 17, maven, qemu-img, python3. Disk: about 3 x BENCH_SIZE free in BENCH_DIR.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+MODULE=$ROOT/qed-nio-examples
+SIZE=${BENCH_SIZE:-1073741824}
+RUNS=${BENCH_RUNS:-5}
+SCRATCH=${BENCH_DIR:-$MODULE/target/bench-scratch}
+OUT=${BENCH_OUT:-$MODULE/target/bench-results}
+JAR=$MODULE/target/benchmarks.jar
+
+if [ "$RUNS" -lt 5 ]; then echo "BENCH_RUNS must be at least 5" >&2; exit 2; fi
+command -v qemu-img >/dev/null || { echo "qemu-img is required (apt-get install qemu-utils)" >&2; exit 2; }
+mkdir -p "$SCRATCH" "$OUT"
+rm -f "$OUT"/*
+need_kib=$((SIZE / 1024 * 3))
+free_kib=$(df -Pk "$SCRATCH" | awk 'NR==2 {print $4}')
+if [ "$free_kib" -lt "$need_kib" ]; then
+  echo "not enough space in $SCRATCH: $free_kib KiB free, $need_kib KiB needed" >&2; exit 2
+fi
+
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  (cd "$ROOT" && mvn -B -q ${MVN_ARGS--o} package -pl qed-nio-examples -am -DskipTests)
+fi
+
+echo "== machine" | tee "$OUT/progress.log"
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+  echo "cores=$(nproc)"
+  echo "memory=$(free -g | awk '/^Mem:/ {print $2}') GiB"
+  echo "kernel=$(uname -sr)"
+  echo "filesystem=$(df -PT "$SCRATCH" | awk 'NR==2 {print $2}') ($(df -P "$SCRATCH" | awk 'NR==2 {print $1}'))"
+  echo "java=$(java -version 2>&1 | head -2 | tail -1)"
+  echo "qemu=$(qemu-img --version | head -1)"
+  echo "size=$SIZE"
+  echo "runs=$RUNS"
+  echo "commit=$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- qed-nio qed-nio-examples/src/main || echo '+local changes')"
+} > "$OUT/machine.txt"
+cat "$OUT/machine.txt"
+
+echo "== JMH (workloads 1-4, 6, 7, 8)" | tee -a "$OUT/progress.log"
+JMH_ARGS=(-f 1 -wi 2 -i "$RUNS" -w 1s -r 1s -p size="$SIZE" -jvmArgsAppend "-Dbench.dir=$SCRATCH"
+  -rf json -rff "$OUT/jmh.json")
+echo "java -jar $JAR ${JMH_ARGS[*]}" > "$OUT/jmh-command.txt"
+java -jar "$JAR" "${JMH_ARGS[@]}" > "$OUT/jmh.log" 2>&1 || { tail -50 "$OUT/jmh.log"; exit 1; }
+sed -n '/^Benchmark /,$p' "$OUT/jmh.log"
+
+echo "== OpenFootprint (workload 7, heap)" | tee -a "$OUT/progress.log"
+fp_dir=$SCRATCH/footprint
+rm -rf "$fp_dir"; mkdir -p "$fp_dir"
+fp_image=$(java -cp "$JAR" io.github.qednio.bench.OpenFootprint create "$fp_dir")
+for i in $(seq "$RUNS"); do
+  java -cp "$JAR" io.github.qednio.bench.OpenFootprint measure "$fp_image" | tee -a "$OUT/footprint.txt"
+done
+rm -rf "$fp_dir"
+
+echo "== qemu-img bench (workload 5)" | tee -a "$OUT/progress.log"
+QB=$OUT/qemu-bench.tsv
+printf 'workload\tformat\tdepth\trun\tcount\tbytes\tseconds\n' > "$QB"
+bench() { # workload format depth run count bufsize image args...
+  local w=$1 f=$2 d=$3 r=$4 c=$5 s=$6 img=$7; shift 7
+  local secs
+  secs=$(qemu-img bench -f "$f" -t writeback -d "$d" -c "$c" -s "$s" "$@" "$img" | sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p')
+  [ -n "$secs" ] || { echo "qemu-img bench produced no time for $w $f" >&2; exit 1; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$f" "$d" "$r" "$c" "$((c * s))" "$secs" >> "$QB"
+}
+COUNT64=$((SIZE / 65536))
+STEP_SCATTER=$((68 * 1024))           # 4 KiB requests 68 KiB apart: each in another cluster
+COUNT_SCATTER=$(((SIZE - 4096) / STEP_SCATTER))
+COUNT_ALLOC4K=$((SIZE / 262144))      # as WriteBenchmark: a quarter of the clusters, each gets one 4 KiB write
+for f in qed raw; do
+  full=$SCRATCH/full.$f
+  rm -f "$full"
+  qemu-img create -q -f "$f" "$full" "$SIZE"
+  qemu-img bench -q -f "$f" -t writeback -w -d 16 -c "$COUNT64" -s 65536 --pattern=0x5a "$full" >/dev/null
+  for d in 1 16; do
+    for r in $(seq "$RUNS"); do
+      bench seq-read-64k "$f" "$d" "$r" "$COUNT64" 65536 "$full"
+      bench scattered-read-4k "$f" "$d" "$r" "$COUNT_SCATTER" 4096 "$full" -S "$STEP_SCATTER"
+      bench rewrite-4k "$f" "$d" "$r" "$COUNT_SCATTER" 4096 "$full" -w -S "$STEP_SCATTER"
+      new=$SCRATCH/new.$f
+      rm -f "$new"; qemu-img create -q -f "$f" "$new" "$SIZE"
+      bench seq-alloc-write-64k "$f" "$d" "$r" "$COUNT64" 65536 "$new" -w --pattern=0x5a
+      rm -f "$new"; qemu-img create -q -f "$f" "$new" "$SIZE"
+      bench alloc-write-4k "$f" "$d" "$r" "$COUNT_ALLOC4K" 4096 "$new" -w -S 262144 --pattern=0x5a
+      rm -f "$new"
+    done
+  done
+  rm -f "$full"
+done
+echo "qemu-img bench -f FMT -t writeback -d DEPTH -c COUNT -s SIZE [-w] [-S STEP] [--pattern=0x5a] IMAGE" \
+  > "$OUT/qemu-command.txt"
+
+echo "== report" | tee -a "$OUT/progress.log"
+python3 "$(dirname "$0")/report.py" "$OUT" "$ROOT/docs/PERFORMANCE.md" "$(dirname "$0")/analysis.md"
+echo "wrote $ROOT/docs/PERFORMANCE.md"
