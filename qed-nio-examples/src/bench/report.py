@@ -18,11 +18,16 @@ machine = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(res_dir, 
 size = int(machine["size"])
 MiB = 1024 * 1024
 
+# One value per round: the median of that round's measured iterations.
 jmh = {}
-for r in json.load(open(os.path.join(res_dir, "jmh.json"))):
-    name = r["benchmark"].rsplit(".", 1)[1]
-    raw = [v for fork in r["primaryMetric"]["rawData"] for v in fork]
-    jmh[name] = {"mode": r["mode"], "unit": r["primaryMetric"]["scoreUnit"], "values": raw}
+rounds = sorted((f for f in os.listdir(res_dir) if f.startswith("jmh-run-") and f.endswith(".json")),
+                key=lambda f: int(f[len("jmh-run-"):-len(".json")]))
+for f in rounds:
+    for r in json.load(open(os.path.join(res_dir, f))):
+        name = r["benchmark"].rsplit(".", 1)[1]
+        raw = [v for fork in r["primaryMetric"]["rawData"] for v in fork]
+        b = jmh.setdefault(name, {"mode": r["mode"], "unit": r["primaryMetric"]["scoreUnit"], "values": []})
+        b["values"].append(statistics.median(raw))
 
 qemu = {}
 with open(os.path.join(res_dir, "qemu-bench.tsv")) as f:
@@ -72,6 +77,8 @@ def qemu_rate(workload, fmt_, depth, unit):
 
 
 def paired(a, b):
+    if len(a) != len(b):
+        return unpaired(a, b)
     return [x / y for x, y in zip(a, b)]
 
 
@@ -113,7 +120,7 @@ for d in (1, 16):
     qb = qemu_rate("seq-alloc-write-64k", "qed", d, "MiB/s")
     if qb:
         row("3 sequential allocating write 64 KiB", "qed", sw_q, f"qemu-img bench qed d={d}", qb,
-            unpaired(sw_q, qb), 1.0, "MiB/s")
+            paired(sw_q, qb), 1.0, "MiB/s")
 alloc4k = size // 262144
 aw_q = per_second("randAllocWrite4kQed", alloc4k)
 aw_r = per_second("randWrite4kRawNewFile", alloc4k)
@@ -122,14 +129,14 @@ for d in (1, 16):
     qb = qemu_rate("alloc-write-4k", "qed", d, "IOPS")
     if qb:
         row("4 4 KiB writes each allocating a cluster", "qed", aw_q, f"qemu-img bench qed d={d}", qb,
-            unpaired(aw_q, qb), 1.0, "IOPS")
+            paired(aw_q, qb), 1.0, "IOPS")
 rw_q = per_second("rewrite4kQed")
 rw_r = per_second("rewrite4kRaw")
 row("4 in-place 4 KiB rewrites", "qed", rw_q, "raw FileChannel", rw_r, paired(rw_q, rw_r), None, "IOPS")
 for d in (1, 16):
     qb = qemu_rate("rewrite-4k", "qed", d, "IOPS")
     if qb:
-        row("4 in-place 4 KiB rewrites", "qed", rw_q, f"qemu-img bench qed d={d}", qb, unpaired(rw_q, qb), 1.0,
+        row("4 in-place 4 KiB rewrites", "qed", rw_q, f"qemu-img bench qed d={d}", qb, paired(rw_q, qb), 1.0,
             "IOPS")
 cv_q = per_second("convertQedNio", size / MiB)
 cv_i = per_second("convertQemuImg", size / MiB)
@@ -141,13 +148,13 @@ if "convertQemuImgWriteback" in jmh:
         paired(cv_q, cv_w), None, "MiB/s")
 p1 = per_second("randRead4kQed")
 p4 = per_second("randRead4kQed4Threads")
-row("8 random read 4 KiB, 4 threads", "qed 4 threads", p4, "qed 1 thread", p1, unpaired(p4, p1), 1.7, "IOPS")
+row("8 random read 4 KiB, 4 threads", "qed 4 threads", p4, "qed 1 thread", p1, paired(p4, p1), 1.7, "IOPS")
 r1 = per_second("randRead4kRaw")
 r4 = per_second("randRead4kRaw4Threads")
-row("8 random read 4 KiB, 4 threads", "raw 4 threads", r4, "raw 1 thread", r1, unpaired(r4, r1), None, "IOPS")
+row("8 random read 4 KiB, 4 threads", "raw 4 threads", r4, "raw 1 thread", r1, paired(r4, r1), None, "IOPS")
 if "seqRead64kQed4Threads" in jmh:
     s4 = per_second("seqRead64kQed4Threads", 64 / 1024)
-    row("8 sequential read 64 KiB, 4 threads", "qed 4 threads", s4, "qed 1 thread", seq_q, unpaired(s4, seq_q), 1.7,
+    row("8 sequential read 64 KiB, 4 threads", "qed 4 threads", s4, "qed 1 thread", seq_q, paired(s4, seq_q), 1.7,
         "MiB/s")
 
 open_ms = [v / 1000.0 for v in jmh["openQed"]["values"]]
@@ -161,8 +168,8 @@ for w, unit in (("seq-read-64k", "MiB/s"), ("scattered-read-4k", "IOPS"), ("rewr
         qq = qemu_rate(w, "qed", d, unit)
         rr = qemu_rate(w, "raw", d, unit)
         if qq and rr:
-            m, lo, hi = unpaired(qq, rr)
-            q5.append(f"| {w} | {d} | {spread(qq)} {unit} | {spread(rr)} {unit} | {m:.2f}× [{lo:.2f}–{hi:.2f}] |")
+            text, _ = ratio_text(paired(qq, rr))
+            q5.append(f"| {w} | {d} | {spread(qq)} {unit} | {spread(rr)} {unit} | {text} |")
 
 out = []
 out.append("# Performance\n")
@@ -173,8 +180,14 @@ out.append("| | |\n|---|---|")
 for k in ("date", "cpu", "cores", "memory", "kernel", "filesystem", "java", "qemu", "commit"):
     out.append(f"| {k} | {machine.get(k, '?')} |")
 out.append(f"| image size | {size:,} bytes ({size / MiB:,.0f} MiB) |")
-out.append(f"| runs | {machine['runs']} measurements per figure (JMH: 1 fork, 2 warm-up + {machine['runs']} measured"
-           " iterations of 1 s, or one single-shot pass per iteration; qemu-img bench: separate runs) |")
+out.append(f"| runs | {machine['runs']} rounds; each round runs every JMH benchmark (1 fork, 1 warm-up + 2 measured"
+           " iterations of 1 s or of one single-shot pass; the round's value is their median) and then every"
+           " qemu-img bench workload once |")
+load = [l.split() for l in open(os.path.join(res_dir, "load.txt"))] if os.path.exists(
+    os.path.join(res_dir, "load.txt")) else []
+if load:
+    out.append("| load average (1/5/15 min) at the start of each round, and at the end | "
+               + "; ".join(" ".join(x[1:]) for x in load) + f" (on {machine.get('cores')} cores) |")
 out.append("")
 out.append("Commands:\n")
 out.append("```")
@@ -183,10 +196,9 @@ out.append(open(os.path.join(res_dir, "qemu-command.txt")).read().strip())
 out.append("java -cp benchmarks.jar io.github.qednio.bench.OpenFootprint create DIR      # once")
 out.append("java -cp benchmarks.jar io.github.qednio.bench.OpenFootprint measure IMAGE   # x runs, fresh JVM each")
 out.append("```\n")
-out.append("Figures are **median [min–max]**. A ratio is ours ÷ baseline as throughput (higher is better); where both"
-           " sides ran as paired iterations of one JMH run the ratio is computed run by run, otherwise it is median"
-           " ÷ median with the range from the extremes. The engine (`QedImage`) is measured directly; the `qed:`"
-           " file system adds one channel layer over it.\n")
+out.append("Figures are **median [min–max]** over the rounds. A ratio is ours ÷ baseline as throughput (higher is"
+           " better), computed round by round (both sides ran in the same round), then median [min–max]. The engine"
+           " (`QedImage`) is measured directly; the `qed:` file system adds one channel layer over it.\n")
 out.append("## Results against the targets of issue 6\n")
 out.append("| Workload | Ours | Baseline (same run) | Ratio | Target | |\n|---|---|---|---|---|---|")
 out.extend(rows)

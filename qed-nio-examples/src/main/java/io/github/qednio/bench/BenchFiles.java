@@ -42,6 +42,24 @@ final class BenchFiles {
         return b.flip();
     }
 
+    /**
+     * A fully allocated image ({@link #fullQed}) or raw file ({@link #fullRaw}) of {@code size} bytes, shared by all
+     * benchmarks and forks of a run: made once in the {@code -Dbench.dir} directory, reused afterwards (the script
+     * removes it). Both are flushed to disk when made, so no benchmark starts with the other's dirty pages.
+     */
+    static Path shared(String kind, long size) throws IOException {
+        Path base = Path.of(System.getProperty("bench.dir", System.getProperty("java.io.tmpdir")));
+        Files.createDirectories(base);
+        Path file = base.resolve("shared-full-" + size + "." + kind);
+        if (!Files.exists(file)) {
+            Path dir = Files.createTempDirectory(base, "making-");
+            Path made = kind.equals("qed") ? fullQed(dir, "full", size) : fullRaw(dir, "full", size);
+            Files.move(made, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            deleteTree(dir);
+        }
+        return file;
+    }
+
     /** A QED image of {@code size} bytes with every cluster allocated, in guest order. */
     static Path fullQed(Path dir, String name, long size) throws IOException {
         Path file = dir.resolve(name);
@@ -62,6 +80,7 @@ final class BenchFiles {
             for (long pos = 0; pos < size; pos += FILL_CHUNK) {
                 writeFully(ch, buf.clear().limit((int) Math.min(FILL_CHUNK, size - pos)), pos);
             }
+            ch.force(true);
         }
         return file;
     }
@@ -78,6 +97,7 @@ final class BenchFiles {
             if (ch.size() < size) {
                 writeFully(ch, ByteBuffer.allocate(1), size - 1);
             }
+            ch.force(true);
         }
         return file;
     }

@@ -5,7 +5,6 @@ import io.github.qednio.engine.QedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -23,7 +22,8 @@ import org.openjdk.jmh.annotations.Threads;
 
 /**
  * Workloads 1, 2, 4 (in-place rewrites) and 8 of issue 6, each next to its raw-file baseline: reads and in-place
- * writes on a fully allocated image (page cache warm), one operation per request.
+ * writes on a fully allocated image (page cache warm), one operation per request. The image and the raw file are
+ * made once per run and shared by all forks ({@link BenchFiles#shared}).
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -34,19 +34,16 @@ public class ReadBenchmark {
     public static class QedDisk {
         @Param("1073741824")
         public long size;
-        Path dir;
         QedImage image;
 
         @Setup(Level.Trial)
         public void setUp() throws IOException {
-            dir = BenchFiles.newDir("qed-read");
-            image = QedImage.open(BenchFiles.fullQed(dir, "full.qed", size), OpenOptions.defaults());
+            image = QedImage.open(BenchFiles.shared("qed", size), OpenOptions.defaults());
         }
 
         @TearDown(Level.Trial)
         public void tearDown() throws IOException {
             image.close();
-            BenchFiles.deleteTree(dir);
         }
     }
 
@@ -55,20 +52,17 @@ public class ReadBenchmark {
     public static class RawDisk {
         @Param("1073741824")
         public long size;
-        Path dir;
         FileChannel channel;
 
         @Setup(Level.Trial)
         public void setUp() throws IOException {
-            dir = BenchFiles.newDir("raw-read");
-            channel = FileChannel.open(BenchFiles.fullRaw(dir, "full.raw", size), StandardOpenOption.READ,
+            channel = FileChannel.open(BenchFiles.shared("raw", size), StandardOpenOption.READ,
                     StandardOpenOption.WRITE);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() throws IOException {
             channel.close();
-            BenchFiles.deleteTree(dir);
         }
     }
 
