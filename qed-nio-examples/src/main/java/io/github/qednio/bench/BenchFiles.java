@@ -18,6 +18,12 @@ final class BenchFiles {
     static final int KIB64 = 64 * 1024;
     static final int KIB4 = 4096;
     private static final int FILL_CHUNK = 1 << 20;
+    /**
+     * The full files are written in 64 KiB requests at 64 KiB-aligned file offsets, so that the page cache holds
+     * both in the same folio sizes. (Written in 1 MiB requests, a raw file gets large folios on recent kernels, and
+     * each random 4 KiB rewrite then dirties a whole folio: 3x slower rewrites, measured on Linux 6.18/ext4.)
+     */
+    private static final int FULL_FILL_CHUNK = 64 * 1024;
 
     private BenchFiles() {
     }
@@ -64,9 +70,9 @@ final class BenchFiles {
     static Path fullQed(Path dir, String name, long size) throws IOException {
         Path file = dir.resolve(name);
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(size))) {
-            ByteBuffer buf = data(FILL_CHUNK, 1);
-            for (long pos = 0; pos < size; pos += FILL_CHUNK) {
-                img.write(buf.clear().limit((int) Math.min(FILL_CHUNK, size - pos)), pos);
+            ByteBuffer buf = data(FULL_FILL_CHUNK, 1);
+            for (long pos = 0; pos < size; pos += FULL_FILL_CHUNK) {
+                img.write(buf.clear().limit((int) Math.min(FULL_FILL_CHUNK, size - pos)), pos);
             }
         }
         return file;
@@ -76,9 +82,9 @@ final class BenchFiles {
     static Path fullRaw(Path dir, String name, long size) throws IOException {
         Path file = dir.resolve(name);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            ByteBuffer buf = data(FILL_CHUNK, 1);
-            for (long pos = 0; pos < size; pos += FILL_CHUNK) {
-                writeFully(ch, buf.clear().limit((int) Math.min(FILL_CHUNK, size - pos)), pos);
+            ByteBuffer buf = data(FULL_FILL_CHUNK, 1);
+            for (long pos = 0; pos < size; pos += FULL_FILL_CHUNK) {
+                writeFully(ch, buf.clear().limit((int) Math.min(FULL_FILL_CHUNK, size - pos)), pos);
             }
             ch.force(true);
         }
