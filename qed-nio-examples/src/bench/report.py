@@ -152,6 +152,12 @@ row("8 random read 4 KiB, 4 threads", "qed 4 threads", p4, "qed 1 thread", p1, p
 r1 = per_second("randRead4kRaw")
 r4 = per_second("randRead4kRaw4Threads")
 row("8 random read 4 KiB, 4 threads", "raw 4 threads", r4, "raw 1 thread", r1, paired(r4, r1), None, "IOPS")
+row("8 random read 4 KiB, 4 threads", "qed 4 threads", p4, "raw 4 threads", r4, paired(p4, r4), None, "IOPS")
+if "unallocatedRead4k" in jmh:
+    l1 = per_second("unallocatedRead4k")
+    l2 = per_second("unallocatedRead4k2Threads")
+    row("(micro) engine lookup only: 4 KiB reads of unallocated clusters, no I/O", "qed 2 threads", l2,
+        "qed 1 thread", l1, paired(l2, l1), None, "reads/s")
 if "seqRead64kQed4Threads" in jmh:
     s4 = per_second("seqRead64kQed4Threads", 64 / 1024)
     row("8 sequential read 64 KiB, 4 threads", "qed 4 threads", s4, "qed 1 thread", seq_q, paired(s4, seq_q), 1.7,
