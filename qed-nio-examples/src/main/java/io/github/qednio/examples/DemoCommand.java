@@ -29,13 +29,18 @@ import picocli.CommandLine.Spec;
  * reopening read-only), checks the image, prints its info and, when qemu-img is on the PATH, has QEMU check it and
  * compare it with the raw file. Exits 0 only if every step verified.
  *
- * <p>The guest I/O goes through {@link #DEFAULT_OPENER}; pointing it at another {@link GuestDisk.Opener} (such as
- * one over the {@code qed:} file system) changes how the demo reaches the disk and nothing else.
+ * <p>The guest I/O goes through {@link #DEFAULT_OPENER} (a channel of the {@code qed:} file system), or through the
+ * engine with {@code --via engine}; the opener changes how the demo reaches the disk and nothing else.
  */
 @Command(name = "demo", description = "Create an image, write and verify data, check it, and print its info.")
 final class DemoCommand implements Callable<Integer> {
-    /** How the demo reaches the guest disk. */
-    static final GuestDisk.Opener DEFAULT_OPENER = EngineGuestDisk.OPENER;
+    /** How the demo reaches the guest disk by default: through the {@code qed:} file system. */
+    static final GuestDisk.Opener DEFAULT_OPENER = NioGuestDisk.OPENER;
+
+    /** {@code --via}: the two ways to reach the disk. */
+    enum Via {
+        nio, engine
+    }
 
     /** 4 KiB clusters and 8-cluster tables: each L2 table covers 16 MiB, so the workload crosses several. */
     private static final long SIZE = 128L << 20;
@@ -55,7 +60,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--keep", description = "Keep the temporary directory and print its path.")
     private boolean keep;
 
-    private final GuestDisk.Opener opener;
+    @Option(names = "--via", description = "Reach the disk through the qed: file system (nio, default) or the"
+            + " QedImage engine directly (engine).")
+    private Via via;
+
+    private GuestDisk.Opener opener;
 
     DemoCommand() {
         this(DEFAULT_OPENER);
@@ -68,6 +77,9 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (via != null) {
+            opener = via == Via.engine ? EngineGuestDisk.OPENER : NioGuestDisk.OPENER;
+        }
         Path dir = Files.createTempDirectory("qed-demo");
         try {
             Path image = dir.resolve("demo.qed");

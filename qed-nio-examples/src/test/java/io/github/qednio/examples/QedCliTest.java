@@ -197,11 +197,19 @@ class QedCliTest {
     }
 
     @Test
-    void demoVerifiesEveryStepAndExitsZero() {
+    void demoVerifiesEveryStepThroughTheFileSystemAndExitsZero() {
         Run r = cli("demo");
         assertThat(r.code()).as(r.out() + r.err()).isZero();
-        assertThat(r.out()).contains("identical to the raw model").contains("check: no errors")
+        assertThat(r.out()).contains("through a FileChannel of the qed: file system")
+                .contains("identical to the raw model").contains("check: no errors")
                 .contains("demo: all steps verified");
+    }
+
+    @Test
+    void demoViaTheEngineVerifiesEveryStepToo() {
+        Run r = cli("demo", "--via", "engine", "--writes", "50");
+        assertThat(r.code()).as(r.out() + r.err()).isZero();
+        assertThat(r.out()).contains("through the QedImage engine").contains("demo: all steps verified");
     }
 
     @Test
