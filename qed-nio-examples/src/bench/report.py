@@ -146,9 +146,16 @@ if "convertQemuImgWriteback" in jmh:
     cv_w = per_second("convertQemuImgWriteback", size / MiB)
     row("6 convert 1 GiB half-zero raw → qed", "qed convert", cv_q, "qemu-img convert -t writeback", cv_w,
         paired(cv_q, cv_w), None, "MiB/s")
+if "randRead4kQedFs4Threads" in jmh:
+    f1 = per_second("randRead4kQedFs")
+    f4 = per_second("randRead4kQedFs4Threads")
+    row("8 random read 4 KiB, 4 threads, one qed: FileChannel each", "qed: 4 threads", f4, "qed: 1 thread", f1,
+        paired(f4, f1), 1.7, "IOPS")
+    row("2 random read 4 KiB through the qed: file system", "qed: channel", f1, "raw FileChannel",
+        per_second("randRead4kRaw"), paired(f1, per_second("randRead4kRaw")), None, "IOPS")
 p1 = per_second("randRead4kQed")
 p4 = per_second("randRead4kQed4Threads")
-row("8 random read 4 KiB, 4 threads", "qed 4 threads", p4, "qed 1 thread", p1, paired(p4, p1), 1.7, "IOPS")
+row("8 random read 4 KiB, 4 threads, engine", "qed 4 threads", p4, "qed 1 thread", p1, paired(p4, p1), 1.7, "IOPS")
 r1 = per_second("randRead4kRaw")
 r4 = per_second("randRead4kRaw4Threads")
 row("8 random read 4 KiB, 4 threads", "raw 4 threads", r4, "raw 1 thread", r1, paired(r4, r1), None, "IOPS")

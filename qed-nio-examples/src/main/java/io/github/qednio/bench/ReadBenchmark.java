@@ -4,8 +4,13 @@ import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.net.URI;
 import java.nio.channels.FileChannel;
+import java.nio.file.FileSystem;
+import java.nio.file.FileSystems;
+import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -66,6 +71,41 @@ public class ReadBenchmark {
         }
     }
 
+    /** The same image as a read-only {@code qed:} file system. */
+    @State(Scope.Benchmark)
+    public static class QedFs {
+        @Param("1073741824")
+        public long size;
+        FileSystem fs;
+
+        @Setup(Level.Trial)
+        public void setUp() throws IOException {
+            Path image = BenchFiles.shared("qed", size);
+            fs = FileSystems.newFileSystem(URI.create("qed:" + image.toUri()), Map.of("readOnly", "true"));
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            fs.close();
+        }
+    }
+
+    /** Each thread's own channel on the {@code qed:} disk (workload 8: "separate channels"). */
+    @State(Scope.Thread)
+    public static class FsChannel {
+        FileChannel channel;
+
+        @Setup(Level.Trial)
+        public void setUp(QedFs fs) throws IOException {
+            channel = FileChannel.open(fs.fs.getPath("/disk"), StandardOpenOption.READ);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            channel.close();
+        }
+    }
+
     /** Per-thread buffers and positions. */
     @State(Scope.Thread)
     public static class Cursor {
@@ -112,6 +152,18 @@ public class ReadBenchmark {
     @Threads(4)
     public int randRead4kQed4Threads(QedDisk d, Cursor c) throws IOException {
         return d.image.read(c.small.clear(), c.nextRandom(d.size));
+    }
+
+    /** Workload 8 as the issue states it: through the {@code qed:} file system, one channel per thread. */
+    @Benchmark
+    public int randRead4kQedFs(QedFs d, FsChannel ch, Cursor c) throws IOException {
+        return ch.channel.read(c.small.clear(), c.nextRandom(d.size));
+    }
+
+    @Benchmark
+    @Threads(4)
+    public int randRead4kQedFs4Threads(QedFs d, FsChannel ch, Cursor c) throws IOException {
+        return ch.channel.read(c.small.clear(), c.nextRandom(d.size));
     }
 
     @Benchmark

@@ -47,7 +47,7 @@ class BenchmarkSmokeTest {
             Collection<RunResult> results = new Runner(opts).run();
             assertThat(results).extracting(r -> r.getParams().getBenchmark().replaceAll(".*\\.", ""))
                     .contains("seqRead64kQed", "seqRead64kRaw", "randRead4kQed", "randRead4kRaw",
-                            "randRead4kQed4Threads", "rewrite4kQed", "rewrite4kRaw", "seqAllocWrite64kQed",
+                            "randRead4kQed4Threads", "randRead4kQedFs", "randRead4kQedFs4Threads", "rewrite4kQed", "rewrite4kRaw", "seqAllocWrite64kQed",
                             "seqWrite64kRaw", "randAllocWrite4kQed", "randWrite4kRawNewFile", "convertQedNio",
                             "convertQemuImg", "convertQemuImgWriteback", "openQed", "openQedReadOnly", "openRawChannel");
             assertThat(results).allSatisfy(r -> assertThat(r.getPrimaryResult().getSampleCount()).isPositive());
