@@ -18,6 +18,10 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "-O", paramLabel = "FMT", description = "Target format: raw (default) or qed.")
     private String targetFormat = "raw";
 
+    @Option(names = "-t", paramLabel = "CACHE", description = "Target cache mode: unsafe (default, as in qemu-img"
+            + " convert: nothing is synced) or writeback (synced to disk at the end).")
+    private String cache = "unsafe";
+
     @Option(names = "-o", paramLabel = "OPTIONS", split = ",",
             description = "For a qed target: cluster_size=SIZE, table_size=N.")
     private List<String> options = List.of();
@@ -36,7 +40,7 @@ final class ConvertCommand implements Callable<Integer> {
         }
         CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
         ImageConverter.convert(source, sourceFormat == null ? null : ImageFormat.parse(sourceFormat), target, to,
-                geometry);
+                geometry, ImageConverter.CacheMode.parse(cache));
         return 0;
     }
 }

@@ -16,7 +16,9 @@ import java.nio.file.Path;
 /**
  * Copies the guest content of a raw file or QED image into a new raw file or QED image, as {@code qemu-img convert}
  * does without a backing file for the target: regions that read as zeros are skipped (left unallocated in a QED
- * target, left as holes in a raw one). Zero detection works per target cluster (64 KiB for raw targets).
+ * target, left as holes in a raw one). Zero detection works per target cluster (64 KiB for raw targets). As in
+ * qemu-img, the target's cache mode is {@link CacheMode#UNSAFE} unless asked otherwise: nothing is synced, and the
+ * result is durable only once the system has written it back.
  *
  * <pre>{@code
  * ImageConverter.convert(Path.of("disk.raw"), ImageFormat.RAW, Path.of("disk.qed"), ImageFormat.QED,
@@ -28,6 +30,24 @@ public final class ImageConverter {
     private static final int RAW_GRANULE = 64 * 1024;
 
     private ImageConverter() {
+    }
+
+    /** How the target is written, with qemu-img's names ({@code -t}). */
+    public enum CacheMode {
+        /** No syncs at all (qemu-img convert's default). */
+        UNSAFE,
+        /** The engine's normal syncs, and the result flushed to disk at the end. */
+        WRITEBACK;
+
+        /** Parses {@code unsafe} or {@code writeback} (any case). */
+        public static CacheMode parse(String s) {
+            for (CacheMode m : values()) {
+                if (m.name().equalsIgnoreCase(s)) {
+                    return m;
+                }
+            }
+            throw new IllegalArgumentException("cache mode '" + s + "' is not one of unsafe, writeback");
+        }
     }
 
     /** What a conversion did. */
@@ -43,6 +63,12 @@ public final class ImageConverter {
      */
     public static Stats convert(Path src, ImageFormat srcFormat, Path dst, ImageFormat dstFormat,
                                 CreateOptions geometry) throws IOException {
+        return convert(src, srcFormat, dst, dstFormat, geometry, CacheMode.UNSAFE);
+    }
+
+    /** {@link #convert(Path, ImageFormat, Path, ImageFormat, CreateOptions)} with the target's cache mode. */
+    public static Stats convert(Path src, ImageFormat srcFormat, Path dst, ImageFormat dstFormat,
+                                CreateOptions geometry, CacheMode cache) throws IOException {
         ImageFormat from = srcFormat != null ? srcFormat : ImageFormat.probe(src);
         if (Files.exists(dst)) {
             throw new FileAlreadyExistsException(dst.toString());
@@ -50,7 +76,7 @@ public final class ImageConverter {
         try (Source in = from == ImageFormat.QED ? new QedSource(src) : new RawSource(src)) {
             long size = in.size();
             try (Target out = dstFormat == ImageFormat.QED
-                    ? new QedTarget(dst, geometry.withSize(size)) : new RawTarget(dst, size)) {
+                    ? new QedTarget(dst, geometry.withSize(size), cache) : new RawTarget(dst, size, cache)) {
                 return copy(in, out, size);
             }
         }
@@ -206,8 +232,10 @@ public final class ImageConverter {
     private static final class RawTarget implements Target {
         private final RandomAccessFile file;
         private final FileChannel ch;
+        private final CacheMode cache;
 
-        RawTarget(Path path, long size) throws IOException {
+        RawTarget(Path path, long size, CacheMode cache) throws IOException {
+            this.cache = cache;
             Files.createFile(path);
             this.file = new RandomAccessFile(path.toFile(), "rw");
             this.ch = file.getChannel();
@@ -231,7 +259,9 @@ public final class ImageConverter {
         @Override
         public void close() throws IOException {
             try {
-                ch.force(true);
+                if (cache == CacheMode.WRITEBACK) {
+                    ch.force(true);
+                }
             } finally {
                 file.close();
             }
@@ -241,8 +271,9 @@ public final class ImageConverter {
     private static final class QedTarget implements Target {
         private final QedImage img;
 
-        QedTarget(Path path, CreateOptions options) throws IOException {
-            this.img = QedImage.create(path, options);
+        QedTarget(Path path, CreateOptions options, CacheMode cache) throws IOException {
+            this.img = QedImage.create(path, options, cache == CacheMode.UNSAFE
+                    ? OpenOptions.defaults().withStorageFactory(UnsyncedStorage.FACTORY) : OpenOptions.defaults());
         }
 
         @Override

@@ -49,7 +49,8 @@ class BenchmarkSmokeTest {
                     .contains("seqRead64kQed", "seqRead64kRaw", "randRead4kQed", "randRead4kRaw",
                             "randRead4kQed4Threads", "randRead4kQedFs", "randRead4kQedFs4Threads", "rewrite4kQed", "rewrite4kRaw", "seqAllocWrite64kQed",
                             "seqWrite64kRaw", "randAllocWrite4kQed", "randWrite4kRawNewFile", "convertQedNio",
-                            "convertQemuImg", "convertQemuImgWriteback", "openQed", "openQedReadOnly", "openRawChannel");
+                            "convertQemuImg", "convertQemuImgWriteback", "convertQedNioWriteback", "openQed",
+                            "openQedReadOnly", "openRawChannel", "unallocatedRead4k");
             assertThat(results).allSatisfy(r -> assertThat(r.getPrimaryResult().getSampleCount()).isPositive());
         } finally {
             if (previous == null) {

@@ -186,8 +186,11 @@ class QedCliTest {
                 p("s.qed")).assertSuccess();
 
         assertThat(cli("convert", p("s.qed"), p("s.raw")).code()).isZero();
-        assertThat(cli("convert", "-f", "qed", "-O", "qed", "-o", "cluster_size=4096,table_size=2", p("s.qed"),
-                p("s4k.qed")).code()).isZero();
+        assertThat(cli("convert", "-f", "qed", "-O", "qed", "-t", "writeback", "-o", "cluster_size=4096,table_size=2",
+                p("s.qed"), p("s4k.qed")).code()).isZero();
+        Run badCache = cli("convert", "-t", "none", p("s.qed"), p("never.raw"));
+        assertThat(badCache.code()).isEqualTo(1);
+        assertThat(badCache.err()).contains("cache mode 'none'");
 
         QemuTool.img("compare", "-f", "qed", "-F", "raw", p("s.qed"), p("s.raw")).assertSuccess();
         QemuTool.img("compare", "-f", "qed", "-F", "qed", p("s.qed"), p("s4k.qed")).assertSuccess();
