@@ -87,25 +87,28 @@ final class MapCommand implements Callable<Integer> {
             switch (e.kind()) {
                 case DATA -> add(out, new Entry(pos, stop - pos, depth, true, false, true, e.hostOffset(), file));
                 case ZERO -> add(out, new Entry(pos, stop - pos, depth, true, true, false, -1, null));
-                case UNALLOCATED -> mapBacking(img, pos, stop, depth, out);
+                case UNALLOCATED -> mapBacking(img, file, pos, stop, depth, out);
             }
             pos = stop;
         }
     }
 
-    private static void mapBacking(QedImage img, long pos, long stop, int depth, List<Entry> out) throws IOException {
+    private static void mapBacking(QedImage img, Path file, long pos, long stop, int depth, List<Entry> out)
+            throws IOException {
         if (img.backingFile() == null) {
             add(out, new Entry(pos, stop - pos, depth, false, true, false, -1, null));
             return;
         }
         QedImage base = img.backingImage();
+        // Named as qemu-img names it: the stored name, relative to the directory of the image above as given.
+        Path baseName = file.resolveSibling(img.backingFileName());
         long baseSize = base != null ? base.size() : Files.size(img.backingFile());
         long inside = Math.max(pos, Math.min(stop, baseSize));
         if (inside > pos) {
             if (base != null) {
-                map(base, base.path(), pos, inside, depth + 1, out);
+                map(base, baseName, pos, inside, depth + 1, out);
             } else {
-                add(out, new Entry(pos, inside - pos, depth + 1, true, false, true, pos, img.backingFile()));
+                add(out, new Entry(pos, inside - pos, depth + 1, true, false, true, pos, baseName));
             }
         }
         if (stop > inside) {

@@ -150,9 +150,25 @@ class QedCliTest {
         QemuTool.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("ov.qed"), "4M").assertSuccess();
         QemuTool.io("-c", "write -z 0 64k", "-c", "write -P 0xab 1M 64k", "-c", "write -z 2M 128k", p("ov.qed"))
                 .assertSuccess();
-        Run r = cli("map", "--output=json", p("ov.qed"));
-        assertThat(r.code()).as(r.err()).isZero();
-        assertThat(r.out()).isEqualTo(QemuTool.img("map", "--output=json", p("ov.qed")).stdout());
+        for (String output : new String[] {"human", "json"}) {
+            Run r = cli("map", "--output=" + output, p("ov.qed"));
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).isEqualTo(QemuTool.img("map", "--output=" + output, p("ov.qed")).stdout());
+        }
+    }
+
+    @Test
+    void mapFollowsAQedBackingFileLikeQemuImgMap() {
+        QemuTool.assumeAvailable();
+        QemuTool.img("create", "-f", "qed", p("base.qed"), "4M").assertSuccess();
+        QemuTool.io("-c", "write -P 1 0 1M", "-c", "write -z 2M 64k", p("base.qed")).assertSuccess();
+        QemuTool.img("create", "-f", "qed", "-b", "base.qed", "-F", "qed", p("top.qed")).assertSuccess();
+        QemuTool.io("-c", "write -P 2 512k 64k", "-c", "write -z 3M 64k", p("top.qed")).assertSuccess();
+        for (String output : new String[] {"human", "json"}) {
+            Run r = cli("map", "--output=" + output, p("top.qed"));
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).isEqualTo(QemuTool.img("map", "--output=" + output, p("top.qed")).stdout());
+        }
     }
 
     @Test
