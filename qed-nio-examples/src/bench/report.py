@@ -249,7 +249,7 @@ out.append("## Summary\n")
 out.append(f"{len(verdicts) - len(missed)} of {len(verdicts)} target checks met." + (" Missed:\n" if missed else ""))
 if missed:
     for name, _, m, t in missed:
-        out.append(f"* {name}: {m:.2f} against a target of {t}")
+        out.append(f"* {name}: {m:.3f} against a target of {t}")
 out.append("")
 if analysis and os.path.exists(analysis):
     out.append(open(analysis).read().strip())
