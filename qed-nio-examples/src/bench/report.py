@@ -170,6 +170,12 @@ if "seqRead64kQed4Threads" in jmh:
     s4 = per_second("seqRead64kQed4Threads", 64 / 1024)
     row("8 sequential read 64 KiB, 4 threads", "qed 4 threads", s4, "qed 1 thread", seq_q, paired(s4, seq_q), 1.7,
         "MiB/s")
+    if "seqRead64kRaw4Threads" in jmh:
+        sr4 = per_second("seqRead64kRaw4Threads", 64 / 1024)
+        row("8 sequential read 64 KiB, 4 threads", "raw 4 threads", sr4, "raw 1 thread", seq_r, paired(sr4, seq_r),
+            None, "MiB/s")
+        row("8 sequential read 64 KiB, 4 threads", "qed 4 threads", s4, "raw 4 threads", sr4, paired(s4, sr4), None,
+            "MiB/s")
 
 open_ms = [v / 1000.0 for v in jmh["openQed"]["values"]]
 open_ro_ms = [v / 1000.0 for v in jmh["openQedReadOnly"]["values"]] if "openQedReadOnly" in jmh else None

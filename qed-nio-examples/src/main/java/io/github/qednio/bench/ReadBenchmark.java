@@ -180,6 +180,12 @@ public class ReadBenchmark {
     }
 
     @Benchmark
+    @Threads(4)
+    public int seqRead64kRaw4Threads(RawDisk d, Cursor c) throws IOException {
+        return d.channel.read(c.big.clear(), c.nextSequential(d.size));
+    }
+
+    @Benchmark
     public int rewrite4kQed(QedDisk d, Cursor c) throws IOException {
         return d.image.write(c.small.clear(), c.nextRandom(d.size));
     }

@@ -48,7 +48,7 @@ class BenchmarkSmokeTest {
             assertThat(results).extracting(r -> r.getParams().getBenchmark().replaceAll(".*\\.", ""))
                     .contains("seqRead64kQed", "seqRead64kRaw", "randRead4kQed", "randRead4kRaw",
                             "randRead4kQed4Threads", "randRead4kQedFs", "randRead4kQedFs4Threads", "rewrite4kQed", "rewrite4kRaw", "seqAllocWrite64kQed",
-                            "seqWrite64kRaw", "randAllocWrite4kQed", "randWrite4kRawNewFile", "convertQedNio",
+                            "seqWrite64kRaw", "seqRead64kRaw4Threads", "randAllocWrite4kQed", "randWrite4kRawNewFile", "convertQedNio",
                             "convertQemuImg", "convertQemuImgWriteback", "convertQedNioWriteback", "openQed",
                             "openQedReadOnly", "openRawChannel", "unallocatedRead4k");
             assertThat(results).allSatisfy(r -> assertThat(r.getPrimaryResult().getSampleCount()).isPositive());
