@@ -1,0 +1,108 @@
+package io.github.qednio.examples;
+
+import io.github.qednio.engine.CheckResult;
+import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.engine.QedImage;
+import io.github.qednio.engine.Repair;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code qed check [-r errors|leaks|all] [--output=json] FILE}, with qemu-img check's output and exit codes: 0 clean,
+ * 1 the check could not complete, 2 corruptions remain, 3 only leaked clusters remain.
+ */
+@Command(name = "check", description = "Check an image's tables (and repair them with -r), as qemu-img check does.")
+final class CheckCommand implements Callable<Integer> {
+    /** What {@code -r} accepts. */
+    enum Mode {
+        /** Clear invalid table entries. */
+        errors,
+        /** Also cut leaked clusters off the end of the file (QEMU's -r leaks only clears invalid entries). */
+        leaks,
+        /** Both. */
+        all
+    }
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "-r", paramLabel = "MODE", description = "Repair: errors, leaks or all (${COMPLETION-CANDIDATES}).")
+    private Mode repair;
+
+    @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json.")
+    private OutputFormat output = OutputFormat.human;
+
+    @Parameters(paramLabel = "FILE", description = "The QED image.")
+    private Path file;
+
+    @Override
+    public Integer call() throws Exception {
+        CheckResult before;
+        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+            before = img.check(Repair.NONE);
+        }
+        CheckResult result = before;
+        long corruptionsFixed = 0;
+        long leaksFixed = 0;
+        if (repair != null && !before.isClean()) {
+            // A read-write open of an image with NEED_CHECK already repairs errors, so the counts fixed are taken
+            // from the difference as well as from the explicit repair.
+            try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+                result = img.check(repair == Mode.errors ? Repair.ERRORS : Repair.ERRORS_AND_LEAKS);
+            }
+            corruptionsFixed = Math.max(result.corruptionsFixed(), before.corruptions() - result.corruptions());
+            leaksFixed = result.leaksFixed();
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (output == OutputFormat.json) {
+            Json j = new Json().put("filename", file.toString()).put("format", "qed")
+                    .put("check-errors", result.checkErrors()).put("corruptions", result.corruptions())
+                    .put("leaks", result.leaks());
+            if (repair != null) {
+                j.put("corruptions-fixed", corruptionsFixed).put("leaks-fixed", leaksFixed);
+            }
+            j.put("total-clusters", result.totalClusters()).put("allocated-clusters", result.allocatedClusters())
+                    .put("fragmented-clusters", result.fragmentedClusters());
+            out.println(j.render());
+        } else {
+            if (corruptionsFixed > 0 || leaksFixed > 0) {
+                out.printf("The following inconsistencies were found and repaired:%n%n    %d leaked clusters%n"
+                        + "    %d corruptions%n%nDouble checking the fixed image now...%n", leaksFixed,
+                        corruptionsFixed);
+            }
+            printHuman(out, result);
+        }
+        return result.exitCode();
+    }
+
+    /** qemu-img's {@code dump_human_image_check}. */
+    private static void printHuman(PrintWriter out, CheckResult r) {
+        if (r.isClean()) {
+            out.println("No errors were found on the image.");
+        } else {
+            if (r.corruptions() > 0) {
+                out.printf("%n%d errors were found on the image.%nData may be corrupted, or further writes to the"
+                        + " image may corrupt it.%n", r.corruptions());
+            }
+            if (r.leaks() > 0) {
+                out.printf("%n%d leaked clusters were found on the image.%nThis means waste of disk space, but no"
+                        + " harm to data.%n", r.leaks());
+            }
+            if (r.checkErrors() > 0) {
+                out.printf("%n%d internal errors have occurred during the check.%n", r.checkErrors());
+            }
+        }
+        if (r.totalClusters() != 0 && r.allocatedClusters() != 0) {
+            out.printf(Locale.ROOT, "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters%n",
+                    r.allocatedClusters(), r.totalClusters(), r.allocatedClusters() * 100.0 / r.totalClusters(),
+                    r.fragmentedClusters() * 100.0 / r.allocatedClusters(), 0.0);
+        }
+    }
+}

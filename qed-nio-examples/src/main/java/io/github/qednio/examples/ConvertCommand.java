@@ -1,0 +1,46 @@
+package io.github.qednio.examples;
+
+import io.github.qednio.engine.CreateOptions;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code qed convert [-f raw|qed] [-O raw|qed] [-o cluster_size=..,table_size=..] SRC DST}. */
+@Command(name = "convert", description = "Copy a raw file or QED image into a new raw file or QED image, skipping"
+        + " zero regions, as qemu-img convert does.")
+final class ConvertCommand implements Callable<Integer> {
+    @Option(names = "-f", paramLabel = "FMT", description = "Source format: raw or qed (default: probed).")
+    private String sourceFormat;
+
+    @Option(names = "-O", paramLabel = "FMT", description = "Target format: raw (default) or qed.")
+    private String targetFormat = "raw";
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "Target cache mode: unsafe (default, as in qemu-img"
+            + " convert: nothing is synced) or writeback (synced to disk at the end).")
+    private String cache = "unsafe";
+
+    @Option(names = "-o", paramLabel = "OPTIONS", split = ",",
+            description = "For a qed target: cluster_size=SIZE, table_size=N.")
+    private List<String> options = List.of();
+
+    @Parameters(index = "0", paramLabel = "SRC")
+    private Path source;
+
+    @Parameters(index = "1", paramLabel = "DST", description = "The new file (must not exist).")
+    private Path target;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageFormat to = ImageFormat.parse(targetFormat);
+        if (to == ImageFormat.RAW && !options.isEmpty()) {
+            throw new IllegalArgumentException("-o options apply only to a qed target (-O qed)");
+        }
+        CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
+        ImageConverter.convert(source, sourceFormat == null ? null : ImageFormat.parse(sourceFormat), target, to,
+                geometry, ImageConverter.CacheMode.parse(cache));
+        return 0;
+    }
+}

@@ -1,0 +1,82 @@
+package io.github.qednio.examples;
+
+import io.github.qednio.engine.BackingFormat;
+import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.engine.QedImage;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code qed create [-o cluster_size=..,table_size=..] [-b backing -F raw|qed] FILE [SIZE]}. */
+@Command(name = "create", description = "Create a new QED image, as qemu-img create -f qed does.")
+final class CreateCommand implements Callable<Integer> {
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "-o", paramLabel = "OPTIONS", split = ",",
+            description = "Comma-separated cluster_size=SIZE, table_size=N.")
+    private java.util.List<String> options = java.util.List.of();
+
+    @Option(names = "-b", paramLabel = "BACKING", description = "Backing file name, stored as given.")
+    private String backing;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "Backing file format: raw or qed.")
+    private String backingFormat;
+
+    @Parameters(index = "0", paramLabel = "FILE", description = "The image to create (must not exist).")
+    private Path file;
+
+    @Parameters(index = "1", arity = "0..1", paramLabel = "SIZE",
+            description = "Virtual size, with an optional K, M, G or T suffix (default: the backing file's size).")
+    private String size;
+
+    @Override
+    public Integer call() throws Exception {
+        CreateOptions opts;
+        if (backing != null) {
+            BackingFormat fmt = backingFormat == null ? null : BackingFormat.parse(backingFormat);
+            opts = CreateOptions.overlay(backing, fmt);
+            if (size != null) {
+                opts = opts.withSize(Sizes.parse(size));
+            }
+        } else {
+            if (backingFormat != null) {
+                throw new IllegalArgumentException("-F needs a backing file (-b)");
+            }
+            if (size == null) {
+                throw new IllegalArgumentException("a SIZE is required for an image without a backing file");
+            }
+            opts = CreateOptions.ofSize(Sizes.parse(size));
+        }
+        opts = applyOptions(opts, options);
+        try (QedImage img = QedImage.create(file, opts)) {
+            spec.commandLine().getOut().printf("Formatting '%s', fmt=qed size=%d cluster_size=%d table_size=%d%s%n",
+                    file, img.size(), img.geometry().clusterSize(), img.geometry().tableSize(),
+                    backing == null ? "" : " backing_file=" + backing
+                            + (img.backingFormat() == null ? "" : " backing_fmt="
+                            + img.backingFormat().name().toLowerCase(java.util.Locale.ROOT)));
+        }
+        return 0;
+    }
+
+    /** Applies qemu-img's {@code -o cluster_size=SIZE,table_size=N} to {@code opts}. */
+    static CreateOptions applyOptions(CreateOptions opts, java.util.List<String> options) {
+        CreateOptions result = opts;
+        for (String o : options) {
+            int eq = o.indexOf('=');
+            String key = eq < 0 ? o.trim() : o.substring(0, eq).trim();
+            String value = eq < 0 ? "" : o.substring(eq + 1).trim();
+            switch (key) {
+                case "cluster_size" -> result = result.withClusterSize(Sizes.parse(value));
+                case "table_size" -> result = result.withTableSize(Sizes.parse(value));
+                default -> throw new IllegalArgumentException("unknown -o option '" + key
+                        + "' (known: cluster_size, table_size)");
+            }
+        }
+        return result;
+    }
+}

@@ -1,0 +1,77 @@
+package io.github.qednio.examples;
+
+import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code qed} command-line tool: create, inspect, check, map and convert QED images, and a self-verifying demo.
+ *
+ * <p>Failures print one line, {@code qed: <what went wrong>}, on standard error and exit with a nonzero code (1 for
+ * an error, 2 for a usage mistake; {@code check} uses qemu-img's codes). No stack traces.
+ */
+@Command(name = "qed", mixinStandardHelpOptions = true, version = "qed (qed-nio) 0.1.0",
+        description = "Create, inspect, check, map and convert QED (QEMU Enhanced Disk) images.",
+        subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
+                ConvertCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+public final class QedCli implements Runnable {
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    /** Entry point: runs the command and exits with its code. */
+    public static void main(String[] args) {
+        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter err = new PrintWriter(System.err, true);
+        int code = run(args, out, err);
+        out.flush();
+        err.flush();
+        System.exit(code);
+    }
+
+    /** Runs the command with the given streams and returns its exit code (for tests and embedding). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new QedCli());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            err.println("qed: " + describe(ex));
+            err.flush();
+            return 1;
+        });
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required");
+    }
+
+    /** One line for an exception: its message, with the kind of failure when the message alone is just a path. */
+    static String describe(Throwable ex) {
+        if (ex instanceof NoSuchFileException e) {
+            return e.getFile() + ": no such file" + (e.getReason() == null ? "" : " (" + e.getReason() + ")");
+        }
+        if (ex instanceof FileAlreadyExistsException e) {
+            return e.getFile() + ": already exists (refusing to overwrite it)";
+        }
+        if (ex instanceof AccessDeniedException e) {
+            return e.getFile() + ": permission denied" + (e.getReason() == null ? "" : " (" + e.getReason() + ")");
+        }
+        if (ex instanceof FileSystemException e) {
+            return e.getMessage();
+        }
+        String m = ex.getMessage();
+        if (m == null || m.isBlank()) {
+            return ex.getClass().getSimpleName();
+        }
+        return m.replace('\n', ' ');
+    }
+}
