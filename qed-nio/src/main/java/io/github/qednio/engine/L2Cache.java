@@ -3,6 +3,7 @@ package io.github.qednio.engine;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -11,6 +12,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>A table is loaded from disk and updated on disk under the same per-offset lock, so a load can never capture
  * a half-applied update and then be cached in place of the updated copy. Lookups of cached tables take no
  * per-offset lock, so readers do not wait on allocations to other tables.
+ *
+ * <p>Hits go through a direct-mapped array of hints first, without a lock or an allocation, so that threads reading
+ * one image do not serialise on the cache. A hint is only ever set (under the cache's lock) to a table that is in
+ * the map, and cleared (under the same lock) when that table leaves the map, so a hint never outlives the table's
+ * place in the cache. Hits through a hint do not refresh the LRU order (QEMU's cache is FIFO anyway).
  */
 final class L2Cache {
     /** Default capacity: QEMU's {@code QED_DEFAULT_L2_CACHE_SIZE}. */
@@ -21,6 +27,8 @@ final class L2Cache {
     private final int capacity;
     private final Map<Long, Table> tables;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    private final AtomicReferenceArray<Table> hints;
+    private final int hintBits;
 
     L2Cache(TableIO io, int capacity) {
         this.io = io;
@@ -30,9 +38,15 @@ final class L2Cache {
 
             @Override
             protected boolean removeEldestEntry(Map.Entry<Long, Table> eldest) {
-                return size() > L2Cache.this.capacity;
+                if (size() > L2Cache.this.capacity) {
+                    dropHint(eldest.getValue());
+                    return true;
+                }
+                return false;
             }
         };
+        this.hintBits = Math.min(16, 64 - Long.numberOfLeadingZeros(Math.max(1, this.capacity * 2L - 1)));
+        this.hints = new AtomicReferenceArray<>(1 << hintBits);
         for (int i = 0; i < STRIPES; i++) {
             stripes[i] = new ReentrantLock();
         }
@@ -44,7 +58,11 @@ final class L2Cache {
 
     /** Returns the table at {@code offset}, reading it from disk on a miss. */
     Table get(long offset) throws IOException {
-        Table t = cached(offset);
+        Table t = hints.getAcquire(slot(offset));
+        if (t != null && t.offset == offset) {
+            return t;
+        }
+        t = cached(offset);
         if (t != null) {
             return t;
         }
@@ -85,15 +103,25 @@ final class L2Cache {
 
     /** Adds a table that was just written whole. */
     synchronized void put(Table t) {
-        tables.put(t.offset, t);
+        Table old = tables.put(t.offset, t);
+        if (old != null) {
+            dropHint(old);
+        }
+        hints.setRelease(slot(t.offset), t);
     }
 
     synchronized void invalidate(long offset) {
-        tables.remove(offset);
+        Table old = tables.remove(offset);
+        if (old != null) {
+            dropHint(old);
+        }
     }
 
     synchronized void clear() {
         tables.clear();
+        for (int i = 0; i < hints.length(); i++) {
+            hints.set(i, null);
+        }
     }
 
     synchronized int size() {
@@ -101,7 +129,20 @@ final class L2Cache {
     }
 
     private synchronized Table cached(long offset) {
-        return tables.get(offset);
+        Table t = tables.get(offset);
+        if (t != null) {
+            hints.setRelease(slot(offset), t);
+        }
+        return t;
+    }
+
+    /** Called with the lock held when {@code t} leaves the map. */
+    private void dropHint(Table t) {
+        hints.compareAndSet(slot(t.offset), t, null);
+    }
+
+    private int slot(long offset) {
+        return (int) ((offset * 0x9E3779B97F4A7C15L) >>> (64 - hintBits));
     }
 
     private ReentrantLock stripe(long offset) {

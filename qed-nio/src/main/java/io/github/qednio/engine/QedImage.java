@@ -48,6 +48,8 @@ import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
  */
 public final class QedImage implements Closeable {
     private static final Logger LOG = LoggerFactory.getLogger(QedImage.class);
+    /** The last byte of a new cluster whose tail is left as a hole. */
+    private static final ByteBuffer ZERO_BYTE = ByteBuffer.allocateDirect(1).asReadOnlyBuffer();
 
     private final Path path;
     private final Storage storage;
@@ -564,7 +566,15 @@ public final class QedImage implements Closeable {
         try {
             int head = (int) (pos - first);
             int tail = (int) (last - end);
-            if (clusters == 1 && (head > 0 || tail > 0)) {
+            if ((head > 0 || tail > 0) && (backing == null || was == Extent.Kind.ZERO) && storage.size() <= start) {
+                // The untouched parts must read as zeros and the new clusters lie past the end of the file: leave
+                // them as holes, which read as zeros, instead of writing zeros; one byte at the end keeps the file
+                // ending on a cluster boundary (where the next allocation, also after a reopen, goes).
+                storage.write(src, start + head);
+                if (tail > 0) {
+                    storage.write(ZERO_BYTE.duplicate(), start + (last - first) - 1);
+                }
+            } else if (clusters == 1 && (head > 0 || tail > 0)) {
                 // One partial cluster: assemble it and write it with a single I/O.
                 ByteBuffer buf = scratch();
                 fillUnwritten(buf.limit(head), first, was);
