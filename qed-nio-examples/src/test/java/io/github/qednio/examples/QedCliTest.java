@@ -2,6 +2,7 @@ package io.github.qednio.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -35,22 +36,22 @@ class QedCliTest {
 
     @Test
     void createMakesTheImageQemuImgCreateWouldWithTheGivenGeometry() {
-        QemuTool.assumeAvailable();
+        Qemu.assumeAvailable();
         Run r = cli("create", p("a.qed"), "1G", "-o", "cluster_size=4K,table_size=8");
         assertThat(r.code()).as(r.err()).isZero();
-        String info = QemuTool.img("info", "--output=json", p("a.qed")).assertSuccess().stdout();
+        String info = Qemu.img("info", "--output=json", p("a.qed")).assertSuccess().stdout();
         assertThat(info).contains("\"virtual-size\": 1073741824").contains("\"cluster-size\": 4096");
-        assertThat(QemuTool.img("check", p("a.qed")).exitCode()).isZero();
+        assertThat(Qemu.img("check", p("a.qed")).exitCode()).isZero();
         assertThat(dir.resolve("a.qed")).hasSize(9 * 4096);
     }
 
     @Test
     void createOverlayTakesTheBackingFilesSizeAndRecordsRawFormat() throws IOException {
-        QemuTool.assumeAvailable();
+        Qemu.assumeAvailable();
         Files.write(dir.resolve("base.raw"), new byte[3 << 20]);
         Run r = cli("create", "-b", "base.raw", "-F", "raw", p("ov.qed"));
         assertThat(r.code()).as(r.err()).isZero();
-        String info = QemuTool.img("info", "--output=json", p("ov.qed")).assertSuccess().stdout();
+        String info = Qemu.img("info", "--output=json", p("ov.qed")).assertSuccess().stdout();
         assertThat(info).contains("\"virtual-size\": 3145728").contains("\"backing-filename\": \"base.raw\"")
                 .contains("\"backing-filename-format\": \"raw\"");
         Run ours = cli("info", "--output=json", p("ov.qed"));
@@ -60,9 +61,9 @@ class QedCliTest {
 
     @Test
     void infoReportsAllocatedBytesAndNeedCheckWithoutClearingIt() throws IOException {
-        QemuTool.assumeAvailable();
-        QemuTool.img("create", "-f", "qed", p("i.qed"), "1G").assertSuccess();
-        QemuTool.io("-c", "write -P 1 0 64k", "-c", "write -P 2 10M 4k", "-c", "write -z 20M 128k", p("i.qed"))
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "qed", p("i.qed"), "1G").assertSuccess();
+        Qemu.io("-c", "write -P 1 0 64k", "-c", "write -P 2 10M 4k", "-c", "write -z 20M 128k", p("i.qed"))
                 .assertSuccess();
         setNeedCheck(dir.resolve("i.qed"));
         byte[] before = Files.readAllBytes(dir.resolve("i.qed"));
@@ -80,21 +81,21 @@ class QedCliTest {
 
     @Test
     void checkOfACleanImagePrintsWhatQemuImgCheckPrints() {
-        QemuTool.assumeAvailable();
-        QemuTool.img("create", "-f", "qed", p("c.qed"), "1G").assertSuccess();
-        QemuTool.io("-c", "write 0 64k", "-c", "write 64k 4k", "-c", "write 10M 4k", p("c.qed")).assertSuccess();
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "qed", p("c.qed"), "1G").assertSuccess();
+        Qemu.io("-c", "write 0 64k", "-c", "write 64k 4k", "-c", "write 10M 4k", p("c.qed")).assertSuccess();
         Run r = cli("check", p("c.qed"));
-        QemuTool.Result q = QemuTool.img("check", p("c.qed"));
+        Qemu.Result q = Qemu.img("check", p("c.qed"));
         assertThat(r.code()).isZero().isEqualTo(q.exitCode());
         assertThat(r.out()).isEqualTo(q.stdout());
     }
 
     @Test
     void checkOfACorruptImageExitsTwoLikeQemuAndRepairWithAllMakesItClean() throws IOException {
-        QemuTool.assumeAvailable();
+        Qemu.assumeAvailable();
         Path img = corruptImage("bad.qed");
         Run r = cli("check", img.toString());
-        QemuTool.Result q = QemuTool.img("check", img.toString());
+        Qemu.Result q = Qemu.img("check", img.toString());
         assertThat(r.code()).isEqualTo(2).isEqualTo(q.exitCode());
         assertThat(r.out()).isEqualTo(q.stdout()).contains("1 errors were found on the image.");
         assertThat(cli("check", "--output=json", img.toString()).out()).contains("\"corruptions\": 1")
@@ -105,15 +106,15 @@ class QedCliTest {
         assertThat(fixed.code()).as(fixed.out() + fixed.err()).isZero();
         assertThat(fixed.out()).startsWith("The following inconsistencies were found and repaired:")
                 .contains("    1 corruptions").contains("No errors were found on the image.");
-        assertThat(QemuTool.img("check", img.toString()).exitCode()).isZero();
+        assertThat(Qemu.img("check", img.toString()).exitCode()).isZero();
     }
 
     @Test
     void checkRepairOfErrorsOnlyLeavesTheLeakAndExitsThree() throws IOException {
-        QemuTool.assumeAvailable();
+        Qemu.assumeAvailable();
         Path img = corruptImage("bad2.qed");
         Run fixed = cli("check", "-r", "errors", img.toString());
-        QemuTool.Result q = QemuTool.img("check", img.toString());
+        Qemu.Result q = Qemu.img("check", img.toString());
         assertThat(fixed.code()).isEqualTo(3).isEqualTo(q.exitCode());
         assertThat(fixed.out()).contains("    1 corruptions").contains("1 leaked clusters were found on the image.");
     }
@@ -121,8 +122,8 @@ class QedCliTest {
     /** Notes §11.3 case c1: L2[160] points past the end of the file, orphaning the cluster it pointed at. */
     private Path corruptImage(String name) throws IOException {
         Path img = dir.resolve(name);
-        QemuTool.img("create", "-f", "qed", img.toString(), "1G").assertSuccess();
-        QemuTool.io("-c", "write 0 64k", "-c", "write 64k 4k", "-c", "write 10M 4k", img.toString()).assertSuccess();
+        Qemu.img("create", "-f", "qed", img.toString(), "1G").assertSuccess();
+        Qemu.io("-c", "write 0 64k", "-c", "write 64k 4k", "-c", "write 10M 4k", img.toString()).assertSuccess();
         try (FileChannel ch = FileChannel.open(img, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 0x1000000L), 0x60000 + 160 * 8);
         }
@@ -131,49 +132,49 @@ class QedCliTest {
 
     @Test
     void mapPrintsWhatQemuImgMapPrintsForAStandaloneImage() {
-        QemuTool.assumeAvailable();
-        QemuTool.img("create", "-f", "qed", p("m.qed"), "4M").assertSuccess();
-        QemuTool.io("-c", "write -P 0xab 0 64k", "-c", "write -z 1M 128k", "-c", "write 3M 4k", p("m.qed"))
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "qed", p("m.qed"), "4M").assertSuccess();
+        Qemu.io("-c", "write -P 0xab 0 64k", "-c", "write -z 1M 128k", "-c", "write 3M 4k", p("m.qed"))
                 .assertSuccess();
         for (String output : new String[] {"human", "json"}) {
             Run r = cli("map", "--output=" + output, p("m.qed"));
             assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out()).isEqualTo(QemuTool.img("map", "--output=" + output, p("m.qed")).stdout());
+            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("m.qed")).stdout());
         }
     }
 
     @Test
     void mapFollowsARawBackingFileLikeQemuImgMap() {
-        QemuTool.assumeAvailable();
-        QemuTool.img("create", "-f", "raw", p("base.raw"), "1M").assertSuccess();
-        QemuTool.io("-f", "raw", "-c", "write -P 0x55 0 1M", p("base.raw")).assertSuccess();
-        QemuTool.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("ov.qed"), "4M").assertSuccess();
-        QemuTool.io("-c", "write -z 0 64k", "-c", "write -P 0xab 1M 64k", "-c", "write -z 2M 128k", p("ov.qed"))
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "raw", p("base.raw"), "1M").assertSuccess();
+        Qemu.io("-f", "raw", "-c", "write -P 0x55 0 1M", p("base.raw")).assertSuccess();
+        Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("ov.qed"), "4M").assertSuccess();
+        Qemu.io("-c", "write -z 0 64k", "-c", "write -P 0xab 1M 64k", "-c", "write -z 2M 128k", p("ov.qed"))
                 .assertSuccess();
         for (String output : new String[] {"human", "json"}) {
             Run r = cli("map", "--output=" + output, p("ov.qed"));
             assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out()).isEqualTo(QemuTool.img("map", "--output=" + output, p("ov.qed")).stdout());
+            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("ov.qed")).stdout());
         }
     }
 
     @Test
     void mapFollowsAQedBackingFileLikeQemuImgMap() {
-        QemuTool.assumeAvailable();
-        QemuTool.img("create", "-f", "qed", p("base.qed"), "4M").assertSuccess();
-        QemuTool.io("-c", "write -P 1 0 1M", "-c", "write -z 2M 64k", p("base.qed")).assertSuccess();
-        QemuTool.img("create", "-f", "qed", "-b", "base.qed", "-F", "qed", p("top.qed")).assertSuccess();
-        QemuTool.io("-c", "write -P 2 512k 64k", "-c", "write -z 3M 64k", p("top.qed")).assertSuccess();
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "qed", p("base.qed"), "4M").assertSuccess();
+        Qemu.io("-c", "write -P 1 0 1M", "-c", "write -z 2M 64k", p("base.qed")).assertSuccess();
+        Qemu.img("create", "-f", "qed", "-b", "base.qed", "-F", "qed", p("top.qed")).assertSuccess();
+        Qemu.io("-c", "write -P 2 512k 64k", "-c", "write -z 3M 64k", p("top.qed")).assertSuccess();
         for (String output : new String[] {"human", "json"}) {
             Run r = cli("map", "--output=" + output, p("top.qed"));
             assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out()).isEqualTo(QemuTool.img("map", "--output=" + output, p("top.qed")).stdout());
+            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("top.qed")).stdout());
         }
     }
 
     @Test
     void convertRawToQedSkipsZeroRegionsAndQemuFindsItIdentical() throws IOException {
-        QemuTool.assumeAvailable();
+        Qemu.assumeAvailable();
         Path raw = dir.resolve("half.raw");
         byte[] data = new byte[8 << 20];
         Random rnd = new Random(7);
@@ -188,17 +189,17 @@ class QedCliTest {
         Run r = cli("convert", "-O", "qed", raw.toString(), p("half.qed"));
 
         assertThat(r.code()).as(r.err()).isZero();
-        QemuTool.img("compare", "-f", "raw", "-F", "qed", raw.toString(), p("half.qed")).assertSuccess();
-        assertThat(QemuTool.img("check", p("half.qed")).exitCode()).isZero();
+        Qemu.img("compare", "-f", "raw", "-F", "qed", raw.toString(), p("half.qed")).assertSuccess();
+        assertThat(Qemu.img("check", p("half.qed")).exitCode()).isZero();
         assertThat(cli("info", "--output=json", p("half.qed")).out())
                 .contains("\"allocated-bytes\": " + ((4L << 20) + 65536));
     }
 
     @Test
     void convertQedToRawAndToQedWithOtherGeometryKeepsTheGuestContent() {
-        QemuTool.assumeAvailable();
-        QemuTool.img("create", "-f", "qed", p("s.qed"), "5M").assertSuccess();
-        QemuTool.io("-c", "write -P 0x11 100k 300k", "-c", "write -z 1M 64k", "-c", "write -P 0x22 5119k 1k",
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "qed", p("s.qed"), "5M").assertSuccess();
+        Qemu.io("-c", "write -P 0x11 100k 300k", "-c", "write -z 1M 64k", "-c", "write -P 0x22 5119k 1k",
                 p("s.qed")).assertSuccess();
 
         assertThat(cli("convert", p("s.qed"), p("s.raw")).code()).isZero();
@@ -208,10 +209,10 @@ class QedCliTest {
         assertThat(badCache.code()).isEqualTo(1);
         assertThat(badCache.err()).contains("cache mode 'none'");
 
-        QemuTool.img("compare", "-f", "qed", "-F", "raw", p("s.qed"), p("s.raw")).assertSuccess();
-        QemuTool.img("compare", "-f", "qed", "-F", "qed", p("s.qed"), p("s4k.qed")).assertSuccess();
-        assertThat(QemuTool.img("check", p("s4k.qed")).exitCode()).isZero();
-        assertThat(QemuTool.img("info", "--output=json", p("s4k.qed")).stdout()).contains("\"cluster-size\": 4096");
+        Qemu.img("compare", "-f", "qed", "-F", "raw", p("s.qed"), p("s.raw")).assertSuccess();
+        Qemu.img("compare", "-f", "qed", "-F", "qed", p("s.qed"), p("s4k.qed")).assertSuccess();
+        assertThat(Qemu.img("check", p("s4k.qed")).exitCode()).isZero();
+        assertThat(Qemu.img("info", "--output=json", p("s4k.qed")).stdout()).contains("\"cluster-size\": 4096");
         assertThat(dir.resolve("s.raw")).hasSize(5 << 20);
     }
 
