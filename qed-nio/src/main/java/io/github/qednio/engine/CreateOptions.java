@@ -50,14 +50,17 @@ public final class CreateOptions {
                 null, null, false).withBackingFile(backingFile, format);
     }
 
+    /** The requested size in bytes, or -1 to take the backing file's size. */
     public long size() {
         return size;
     }
 
+    /** Cluster size in bytes (default 65536). */
     public long clusterSize() {
         return clusterSize;
     }
 
+    /** Clusters per L1/L2 table (default 4). */
     public long tableSize() {
         return tableSize;
     }
@@ -67,14 +70,17 @@ public final class CreateOptions {
         return backingFile;
     }
 
+    /** The backing file's format, or null to decide it (by probing once) at creation. */
     public BackingFormat backingFormat() {
         return backingFormat;
     }
 
+    /** Whether geometries QEMU 7.2 cannot open may be created. */
     public boolean allowQemuIncompatible() {
         return allowQemuIncompatible;
     }
 
+    /** Guest size in bytes (rounded up to a multiple of 512, as qemu-img does). */
     public CreateOptions withSize(long bytes) {
         if (bytes < 0) {
             throw new IllegalArgumentException("size " + bytes + " must not be negative");

@@ -51,34 +51,42 @@ public final class OpenOptions {
         return DEFAULTS.withReadOnly(true);
     }
 
+    /** Whether the image is opened read-only. */
     public boolean readOnly() {
         return readOnly;
     }
 
+    /** Whether reads served by the backing chain are copied into the image. */
     public boolean copyOnRead() {
         return copyOnRead;
     }
 
+    /** Maximum number of L2 tables kept in memory. */
     public int l2CacheTables() {
         return l2CacheTables;
     }
 
+    /** Largest table size ({@code table_size * cluster_size}) an image may have. */
     public long maxTableBytes() {
         return maxTableBytes;
     }
 
+    /** Which backing files may be followed. */
     public BackingPolicy backingPolicy() {
         return backingPolicy;
     }
 
+    /** Maximum number of backing files below the image. */
     public int maxChainDepth() {
         return maxChainDepth;
     }
 
+    /** Whether an unrecorded backing format may be probed. */
     public boolean probeBacking() {
         return probeBacking;
     }
 
+    /** Where the image's bytes come from. */
     public StorageFactory storageFactory() {
         return storageFactory;
     }

@@ -219,14 +219,17 @@ public final class QedImage implements Closeable {
         return header;
     }
 
+    /** Cluster and table geometry, with the address arithmetic. */
     public Geometry geometry() {
         return geo;
     }
 
+    /** Whether the image was opened read-only (nothing is ever written then). */
     public boolean isReadOnly() {
         return options.readOnly();
     }
 
+    /** False once {@link #close()} has been called. */
     public boolean isOpen() {
         return !closed;
     }

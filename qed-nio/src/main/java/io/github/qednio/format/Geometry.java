@@ -29,14 +29,17 @@ public final class Geometry {
         this.clusterMask = clusterSize - 1L;
     }
 
+    /** {@code cluster_size} in bytes. */
     public int clusterSize() {
         return clusterSize;
     }
 
+    /** {@code table_size}: clusters per L1/L2 table. */
     public int tableSize() {
         return tableSize;
     }
 
+    /** {@code header_size}: clusters of the header area. */
     public int headerSize() {
         return headerSize;
     }
@@ -80,18 +83,22 @@ public final class Geometry {
         return tableSize > 1 && 2 * entryBits + clusterBits < 64;
     }
 
+    /** Index of the L1 entry that maps {@code guestOffset}. */
     public int l1Index(long guestOffset) {
         return (int) (guestOffset >>> (entryBits + clusterBits));
     }
 
+    /** Index, inside its L2 table, of the entry that maps {@code guestOffset}. */
     public int l2Index(long guestOffset) {
         return (int) ((guestOffset >>> clusterBits) & ((1L << entryBits) - 1));
     }
 
+    /** Byte offset of {@code offset} inside its cluster. */
     public long offsetInCluster(long offset) {
         return offset & clusterMask;
     }
 
+    /** The start of the cluster holding {@code offset}. */
     public long roundDownToCluster(long offset) {
         return offset & ~clusterMask;
     }
