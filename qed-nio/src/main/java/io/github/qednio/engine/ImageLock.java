@@ -1,6 +1,7 @@
 package io.github.qednio.engine;
 
 import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -130,7 +131,7 @@ final class ImageLock {
                 }
                 throw ex;
             }
-            return new Handle(key, writer, channel);
+            return new Handle(file, key, writer, channel);
         }
     }
 
@@ -149,12 +150,15 @@ final class ImageLock {
 
     /** One open of a locked file; {@link #close()} gives its locks and channel back. */
     static final class Handle {
+        private final Path file;
         private final Object key;
         private final boolean writer;
-        private final FileChannel channel;
+        /** Replaced by {@link #reopen} after an interrupt closed it; written under {@link #OPEN}. */
+        private volatile FileChannel channel;
         private boolean closed;
 
-        private Handle(Object key, boolean writer, FileChannel channel) {
+        private Handle(Path file, Object key, boolean writer, FileChannel channel) {
+            this.file = file;
             this.key = key;
             this.writer = writer;
             this.channel = channel;
@@ -163,6 +167,44 @@ final class ImageLock {
         /** The channel to do this user's I/O on (read-write only for a writer). */
         FileChannel channel() {
             return channel;
+        }
+
+        /**
+         * Gives this user a new channel after its own was closed under it (a thread interrupted during I/O on it)
+         * and takes the file's image locks again: closing that descriptor dropped every POSIX lock this process
+         * held on the file, those of the other users in this JVM included. Does nothing if the channel is open.
+         *
+         * @return the channel to use from now on
+         * @throws ClosedChannelException if this handle was closed
+         * @throws ImageLockedException if another process took the image while it was unlocked
+         */
+        FileChannel reopen() throws IOException {
+            synchronized (OPEN) {
+                if (closed) {
+                    throw new ClosedChannelException();
+                }
+                Entry e = OPEN.get(key);
+                if (e.lockLost != null) {
+                    throw e.lockLost;
+                }
+                if (channel.isOpen()) {
+                    return channel;
+                }
+                FileChannel fresh = writer
+                        ? FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                        : FileChannel.open(file, StandardOpenOption.READ);
+                e.replace(channel, fresh, writer);
+                channel = fresh;
+                try {
+                    e.relock();
+                } catch (ImageLockedException ex) {
+                    // Unlocked for a moment, someone else got in: this JVM must not write any more.
+                    e.lockLost = ex;
+                    throw ex;
+                }
+                LOG.debug("{}: reopened after its channel was closed by an interrupt", e.name);
+                return fresh;
+            }
         }
 
         /** Called instead of closing the channel: it is closed once no user of the file is left. */
@@ -197,6 +239,8 @@ final class ImageLock {
         int readers;
         int writers;
         boolean unlockable;
+        /** Set when the locks could not be taken again after a descriptor was closed; fails every reopen. */
+        ImageLockedException lockLost;
 
         Entry(String name) {
             this.name = name;
@@ -210,6 +254,48 @@ final class ImageLock {
                 }
             }
             return null;
+        }
+
+        /** Puts {@code fresh} where the closed {@code old} was. */
+        void replace(FileChannel old, FileChannel fresh, boolean writable) {
+            channels.remove(old);
+            this.writable.remove(old);
+            idle.remove(old);
+            channels.add(fresh);
+            if (writable) {
+                this.writable.add(fresh);
+            }
+        }
+
+        /**
+         * Takes every lock the users of the file need again, after the kernel dropped them all when one of its
+         * descriptors was closed. The JVM still lists the locks of the channels that are open, so they are released
+         * first (unlocking bytes the process no longer holds changes nothing). If the only writable channel is
+         * closed too, the writer's locks wait for its own {@link Handle#reopen}.
+         */
+        void relock() throws IOException {
+            for (Map<Perm, FileLock> locks : List.of(permLocks, unsharedLocks)) {
+                for (FileLock l : locks.values()) {
+                    releaseLock(l);
+                }
+                locks.clear();
+            }
+            FileChannel any = null;
+            FileChannel writableOpen = null;
+            for (FileChannel ch : channels) {
+                if (ch.isOpen()) {
+                    any = any == null ? ch : any;
+                    if (writable.contains(ch) && writableOpen == null) {
+                        writableOpen = ch;
+                    }
+                }
+            }
+            if (writers > 0 && writableOpen != null) {
+                lockForWriting(writableOpen);
+            }
+            if (readers + writers > 0 && any != null) {
+                lockForReading(any);
+            }
         }
 
         void lockForReading(FileChannel ch) throws IOException {
