@@ -177,6 +177,9 @@ final class FileStorage implements Storage {
         if (channel != failed || failed.isOpen()) {
             return;
         }
+        // The thread whose interrupt closed it may still be closing the descriptor (after the threads inside calls
+        // have left them): close() returns once that is done, so the locks taken next are not dropped by it.
+        failed.close();
         channel = lock != null ? lock.reopen() : openUnlocked(file, readOnly);
         reopens++;
     }

@@ -190,13 +190,14 @@ final class ImageLock {
                 if (channel.isOpen()) {
                     return channel;
                 }
+                channel.close(); // waits for a close by an interrupt to finish dropping the locks
                 FileChannel fresh = writer
                         ? FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)
                         : FileChannel.open(file, StandardOpenOption.READ);
                 e.replace(channel, fresh, writer);
                 channel = fresh;
                 try {
-                    e.relock();
+                    e.relock(fresh, writer);
                 } catch (ImageLockedException ex) {
                     // Unlocked for a moment, someone else got in: this JVM must not write any more.
                     e.lockLost = ex;
@@ -273,28 +274,26 @@ final class ImageLock {
          * first (unlocking bytes the process no longer holds changes nothing). If the only writable channel is
          * closed too, the writer's locks wait for its own {@link Handle#reopen}.
          */
-        void relock() throws IOException {
+        void relock(FileChannel fresh, boolean freshWritable) throws IOException {
             for (Map<Perm, FileLock> locks : List.of(permLocks, unsharedLocks)) {
                 for (FileLock l : locks.values()) {
                     releaseLock(l);
                 }
                 locks.clear();
             }
-            FileChannel any = null;
-            FileChannel writableOpen = null;
+            // The new channel is nobody's yet, so no interrupt can close it meanwhile; probing for writing needs a
+            // writable one.
+            FileChannel writableOpen = freshWritable ? fresh : null;
             for (FileChannel ch : channels) {
-                if (ch.isOpen()) {
-                    any = any == null ? ch : any;
-                    if (writable.contains(ch) && writableOpen == null) {
-                        writableOpen = ch;
-                    }
+                if (writableOpen == null && ch.isOpen() && writable.contains(ch)) {
+                    writableOpen = ch;
                 }
             }
             if (writers > 0 && writableOpen != null) {
                 lockForWriting(writableOpen);
             }
-            if (readers + writers > 0 && any != null) {
-                lockForReading(any);
+            if (readers + writers > 0) {
+                lockForReading(fresh);
             }
         }
 
@@ -342,6 +341,8 @@ final class ImageLock {
                 probe = ch.tryLock(b, 1, false);
             } catch (OverlappingFileLockException e) {
                 probe = null;
+            } catch (ClosedChannelException e) {
+                throw e; // not a file system without locks
             } catch (IOException | UnsupportedOperationException e) {
                 noLocking(e);
                 return;
@@ -362,6 +363,8 @@ final class ImageLock {
                 l = ch.tryLock(b, 1, true);
             } catch (OverlappingFileLockException e) {
                 l = null;
+            } catch (ClosedChannelException e) {
+                throw e; // not a file system without locks
             } catch (IOException | UnsupportedOperationException e) {
                 noLocking(e);
                 return;
