@@ -2,23 +2,43 @@ package io.github.qednio.engine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-/** {@link Storage} over a {@link FileChannel}, whose positional I/O is safe for concurrent use. */
+/**
+ * {@link Storage} over a {@link FileChannel}, whose positional I/O is safe for concurrent use.
+ *
+ * <p>The JDK closes a FileChannel when a thread is interrupted during I/O on it, and closing a descriptor drops
+ * every POSIX lock this process holds on the file. So that one cancelled task does not take the image away from
+ * every user, a channel closed under a storage that is itself still open is replaced ({@link #reopen}, which also
+ * takes the image locks again): the interrupted thread gets its {@link ClosedByInterruptException}, and other
+ * threads whose call failed only because of that close retry it on the new channel (positional reads and writes
+ * are idempotent). An interrupt already pending when a call starts is kept aside during the call, so it does not
+ * close the channel at all.
+ */
 final class FileStorage implements Storage {
-    private final FileChannel channel;
+    /** Bound on retries of one call: each needs another thread's interrupt to close the channel again. */
+    private static final int MAX_RETRIES = 16;
+
+    private volatile FileChannel channel;
+    private final Path file;
     private final String name;
     /** The image lock when on the default file system, else null. */
     private final ImageLock.Handle lock;
     /** Set for read-only opens, whose channel may be a read-write one shared with a writer in this JVM. */
     private final boolean readOnly;
+    private volatile boolean closed;
+    /** Channels replaced after an interrupt closed them (for tests). */
+    private int reopens;
 
-    private FileStorage(FileChannel channel, String name, ImageLock.Handle lock, boolean readOnly) {
+    private FileStorage(FileChannel channel, Path file, ImageLock.Handle lock, boolean readOnly) {
         this.channel = channel;
-        this.name = name;
+        this.file = file;
+        this.name = file.toString();
         this.lock = lock;
         this.readOnly = readOnly;
     }
@@ -30,18 +50,21 @@ final class FileStorage implements Storage {
      */
     static FileStorage open(Path file, boolean readOnly) throws IOException {
         if (!ImageLock.applies(file)) {
-            FileChannel ch = readOnly
-                    ? FileChannel.open(file, StandardOpenOption.READ)
-                    : FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            return new FileStorage(ch, file.toString(), null, readOnly);
+            return new FileStorage(openUnlocked(file, readOnly), file, null, readOnly);
         }
         ImageLock.Handle lock = ImageLock.open(file, !readOnly);
-        return new FileStorage(lock.channel(), file.toString(), lock, readOnly);
+        return new FileStorage(lock.channel(), file, lock, readOnly);
     }
 
     static FileStorage createNew(Path file) throws IOException {
         return new FileStorage(FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE_NEW), file.toString(), null, false);
+                StandardOpenOption.CREATE_NEW), file, null, false);
+    }
+
+    private static FileChannel openUnlocked(Path file, boolean readOnly) throws IOException {
+        return readOnly
+                ? FileChannel.open(file, StandardOpenOption.READ)
+                : FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
     }
 
     /** The channel, for byte-range locking. */
@@ -49,50 +72,116 @@ final class FileStorage implements Storage {
         return channel;
     }
 
+    /** How many times a channel closed by an interrupt was replaced (for tests). */
+    synchronized int reopens() {
+        return reopens;
+    }
+
     @Override
     public int read(ByteBuffer dst, long position) throws IOException {
-        try {
-            return channel.read(dst, position);
-        } catch (IOException e) {
-            throw located(e, "read of " + dst.remaining() + " bytes at offset " + position);
-        }
+        int start = dst.position();
+        return io(ch -> ch.read(dst.position(start), position),
+                () -> "read of " + (dst.limit() - start) + " bytes at offset " + position);
     }
 
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
         checkWritable();
-        long pos = position;
-        try {
+        int start = src.position();
+        long[] pos = {position};
+        io(ch -> {
+            src.position(start);
+            pos[0] = position;
             while (src.hasRemaining()) {
-                pos += channel.write(src, pos);
+                pos[0] += ch.write(src, pos[0]);
             }
-        } catch (IOException e) {
-            throw located(e, "write of " + src.remaining() + " bytes at offset " + pos);
-        }
+            return null;
+        }, () -> "write of " + src.remaining() + " bytes at offset " + pos[0]);
     }
 
     @Override
     public long size() throws IOException {
-        return channel.size();
+        return io(FileChannel::size, () -> "size");
     }
 
     @Override
     public void truncate(long size) throws IOException {
         checkWritable();
-        try {
-            channel.truncate(size);
-        } catch (IOException e) {
-            throw located(e, "truncate to " + size + " bytes");
-        }
+        io(ch -> ch.truncate(size), () -> "truncate to " + size + " bytes");
     }
 
     @Override
     public void force() throws IOException {
+        io(ch -> {
+            ch.force(true);
+            return null;
+        }, () -> "flush");
+    }
+
+    /** One call on the channel; it starts over from the same state when retried. */
+    private interface ChannelCall<T> {
+        T run(FileChannel ch) throws IOException;
+    }
+
+    private <T> T io(ChannelCall<T> call, java.util.function.Supplier<String> what) throws IOException {
+        boolean interrupted = false;
         try {
-            channel.force(true);
-        } catch (IOException e) {
-            throw located(e, "flush");
+            for (int attempt = 0; ; attempt++) {
+                // A pending interrupt would make the JDK close the channel as soon as the call starts.
+                interrupted |= Thread.interrupted();
+                FileChannel ch = channel;
+                try {
+                    return call.run(ch);
+                } catch (ClosedByInterruptException e) {
+                    interrupted = true;
+                    Thread.interrupted(); // the locks must be taken again without this interrupt in the way
+                    if (!closed) {
+                        try {
+                            reopen(ch);
+                        } catch (IOException failed) {
+                            e.addSuppressed(failed);
+                        }
+                    }
+                    throw e;
+                } catch (ClosedChannelException e) {
+                    // AsynchronousCloseException included: another thread's interrupt closed the channel.
+                    if (closed || attempt >= MAX_RETRIES) {
+                        throw e;
+                    }
+                    reopenAfter(ch, e);
+                } catch (IOException e) {
+                    throw located(e, what.get());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
+    }
+
+    private void reopenAfter(FileChannel failed, IOException cause) throws IOException {
+        try {
+            reopen(failed);
+        } catch (IOException e) {
+            e.addSuppressed(cause);
+            throw e;
+        }
+    }
+
+    /** Replaces {@code failed} if it is still this storage's channel and closed, unless the storage is closed. */
+    private synchronized void reopen(FileChannel failed) throws IOException {
+        if (closed) {
+            throw new ClosedChannelException();
+        }
+        if (channel != failed || failed.isOpen()) {
+            return;
+        }
+        // The thread whose interrupt closed it may still be closing the descriptor (after the threads inside calls
+        // have left them): close() returns once that is done, so the locks taken next are not dropped by it.
+        failed.close();
+        channel = lock != null ? lock.reopen() : openUnlocked(file, readOnly);
+        reopens++;
     }
 
     /**
@@ -119,6 +208,9 @@ final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
+        synchronized (this) {
+            closed = true;
+        }
         if (lock == null) {
             channel.close();
         } else {

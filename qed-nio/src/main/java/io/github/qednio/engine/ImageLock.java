@@ -1,6 +1,7 @@
 package io.github.qednio.engine;
 
 import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -130,7 +131,7 @@ final class ImageLock {
                 }
                 throw ex;
             }
-            return new Handle(key, writer, channel);
+            return new Handle(file, key, writer, channel);
         }
     }
 
@@ -149,12 +150,15 @@ final class ImageLock {
 
     /** One open of a locked file; {@link #close()} gives its locks and channel back. */
     static final class Handle {
+        private final Path file;
         private final Object key;
         private final boolean writer;
-        private final FileChannel channel;
+        /** Replaced by {@link #reopen} after an interrupt closed it; written under {@link #OPEN}. */
+        private volatile FileChannel channel;
         private boolean closed;
 
-        private Handle(Object key, boolean writer, FileChannel channel) {
+        private Handle(Path file, Object key, boolean writer, FileChannel channel) {
+            this.file = file;
             this.key = key;
             this.writer = writer;
             this.channel = channel;
@@ -163,6 +167,45 @@ final class ImageLock {
         /** The channel to do this user's I/O on (read-write only for a writer). */
         FileChannel channel() {
             return channel;
+        }
+
+        /**
+         * Gives this user a new channel after its own was closed under it (a thread interrupted during I/O on it)
+         * and takes the file's image locks again: closing that descriptor dropped every POSIX lock this process
+         * held on the file, those of the other users in this JVM included. Does nothing if the channel is open.
+         *
+         * @return the channel to use from now on
+         * @throws ClosedChannelException if this handle was closed
+         * @throws ImageLockedException if another process took the image while it was unlocked
+         */
+        FileChannel reopen() throws IOException {
+            synchronized (OPEN) {
+                if (closed) {
+                    throw new ClosedChannelException();
+                }
+                Entry e = OPEN.get(key);
+                if (e.lockLost != null) {
+                    throw e.lockLost;
+                }
+                if (channel.isOpen()) {
+                    return channel;
+                }
+                channel.close(); // waits for a close by an interrupt to finish dropping the locks
+                FileChannel fresh = writer
+                        ? FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                        : FileChannel.open(file, StandardOpenOption.READ);
+                e.replace(channel, fresh, writer);
+                channel = fresh;
+                try {
+                    e.relock(fresh, writer);
+                } catch (ImageLockedException ex) {
+                    // Unlocked for a moment, someone else got in: this JVM must not write any more.
+                    e.lockLost = ex;
+                    throw ex;
+                }
+                LOG.debug("{}: reopened after its channel was closed by an interrupt", e.name);
+                return fresh;
+            }
         }
 
         /** Called instead of closing the channel: it is closed once no user of the file is left. */
@@ -197,6 +240,8 @@ final class ImageLock {
         int readers;
         int writers;
         boolean unlockable;
+        /** Set when the locks could not be taken again after a descriptor was closed; fails every reopen. */
+        ImageLockedException lockLost;
 
         Entry(String name) {
             this.name = name;
@@ -210,6 +255,46 @@ final class ImageLock {
                 }
             }
             return null;
+        }
+
+        /** Puts {@code fresh} where the closed {@code old} was. */
+        void replace(FileChannel old, FileChannel fresh, boolean writable) {
+            channels.remove(old);
+            this.writable.remove(old);
+            idle.remove(old);
+            channels.add(fresh);
+            if (writable) {
+                this.writable.add(fresh);
+            }
+        }
+
+        /**
+         * Takes every lock the users of the file need again, after the kernel dropped them all when one of its
+         * descriptors was closed. The JVM still lists the locks of the channels that are open, so they are released
+         * first (unlocking bytes the process no longer holds changes nothing). If the only writable channel is
+         * closed too, the writer's locks wait for its own {@link Handle#reopen}.
+         */
+        void relock(FileChannel fresh, boolean freshWritable) throws IOException {
+            for (Map<Perm, FileLock> locks : List.of(permLocks, unsharedLocks)) {
+                for (FileLock l : locks.values()) {
+                    releaseLock(l);
+                }
+                locks.clear();
+            }
+            // The new channel is nobody's yet, so no interrupt can close it meanwhile; probing for writing needs a
+            // writable one.
+            FileChannel writableOpen = freshWritable ? fresh : null;
+            for (FileChannel ch : channels) {
+                if (writableOpen == null && ch.isOpen() && writable.contains(ch)) {
+                    writableOpen = ch;
+                }
+            }
+            if (writers > 0 && writableOpen != null) {
+                lockForWriting(writableOpen);
+            }
+            if (readers + writers > 0) {
+                lockForReading(fresh);
+            }
         }
 
         void lockForReading(FileChannel ch) throws IOException {
@@ -256,6 +341,8 @@ final class ImageLock {
                 probe = ch.tryLock(b, 1, false);
             } catch (OverlappingFileLockException e) {
                 probe = null;
+            } catch (ClosedChannelException e) {
+                throw e; // not a file system without locks
             } catch (IOException | UnsupportedOperationException e) {
                 noLocking(e);
                 return;
@@ -276,6 +363,8 @@ final class ImageLock {
                 l = ch.tryLock(b, 1, true);
             } catch (OverlappingFileLockException e) {
                 l = null;
+            } catch (ClosedChannelException e) {
+                throw e; // not a file system without locks
             } catch (IOException | UnsupportedOperationException e) {
                 noLocking(e);
                 return;
