@@ -12,7 +12,7 @@ import java.util.function.LongConsumer;
  * A real file {@link Storage} that records every write and force in order, and can run a check just before each
  * write reaches the file (to observe what is already on disk at that moment).
  */
-final class RecordingStorage implements Storage {
+final class RecordingStorage extends ForwardingStorage {
     /** What a recorded call did. */
     enum Kind { READ, WRITE, FORCE }
 
@@ -41,12 +41,11 @@ final class RecordingStorage implements Storage {
         }
     }
 
-    private final Storage delegate;
     private final List<Event> events = new ArrayList<>();
     private volatile LongConsumer beforeWrite = off -> { };
 
     private RecordingStorage(Storage delegate) {
-        this.delegate = delegate;
+        super(delegate);
     }
 
     /** A factory that opens real files and hands each storage it makes to {@code sink}. */
@@ -78,7 +77,7 @@ final class RecordingStorage implements Storage {
 
     @Override
     public int read(ByteBuffer dst, long position) throws IOException {
-        int n = delegate.read(dst, position);
+        int n = delegate().read(dst, position);
         synchronized (this) {
             events.add(new Event(Kind.READ, position, n));
         }
@@ -91,17 +90,7 @@ final class RecordingStorage implements Storage {
         synchronized (this) {
             events.add(Event.write(position, src.remaining()));
         }
-        delegate.write(src, position);
-    }
-
-    @Override
-    public long size() throws IOException {
-        return delegate.size();
-    }
-
-    @Override
-    public void truncate(long size) throws IOException {
-        delegate.truncate(size);
+        delegate().write(src, position);
     }
 
     @Override
@@ -109,16 +98,6 @@ final class RecordingStorage implements Storage {
         synchronized (this) {
             events.add(Event.force());
         }
-        delegate.force();
-    }
-
-    @Override
-    public String name() {
-        return delegate.name();
-    }
-
-    @Override
-    public void close() throws IOException {
-        delegate.close();
+        delegate().force();
     }
 }

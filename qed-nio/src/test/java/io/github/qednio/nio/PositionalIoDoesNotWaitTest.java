@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.engine.ForwardingStorage;
 import io.github.qednio.engine.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -30,19 +31,13 @@ class PositionalIoDoesNotWaitTest {
     Path dir;
 
     /** Storage whose writes to one file offset block until released. */
-    private static final class StallingStorage implements Storage {
-        private final Storage inner;
+    private static final class StallingStorage extends ForwardingStorage {
         volatile long stallAt = -1;
         final CountDownLatch stalled = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
 
         StallingStorage(Storage inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public int read(ByteBuffer dst, long position) throws IOException {
-            return inner.read(dst, position);
+            super(inner);
         }
 
         @Override
@@ -56,32 +51,7 @@ class PositionalIoDoesNotWaitTest {
                     throw new IOException(e);
                 }
             }
-            inner.write(src, position);
-        }
-
-        @Override
-        public long size() throws IOException {
-            return inner.size();
-        }
-
-        @Override
-        public void truncate(long size) throws IOException {
-            inner.truncate(size);
-        }
-
-        @Override
-        public void force() throws IOException {
-            inner.force();
-        }
-
-        @Override
-        public String name() {
-            return inner.name();
-        }
-
-        @Override
-        public void close() throws IOException {
-            inner.close();
+            super.write(src, position);
         }
     }
 

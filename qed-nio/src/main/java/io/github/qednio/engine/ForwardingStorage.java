@@ -1,0 +1,67 @@
+package io.github.qednio.engine;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Objects;
+
+/**
+ * A {@link Storage} that forwards every call to another one. Subclasses override only what they change: drop
+ * syncs, record or delay calls, inject faults.
+ *
+ * <pre>{@code
+ * StorageFactory unsynced = (file, readOnly) -> new ForwardingStorage(Storage.open(file, readOnly)) {
+ *     @Override
+ *     public void force() {
+ *         // like qemu-img's cache=unsafe
+ *     }
+ * };
+ * QedImage.open(path, OpenOptions.defaults().withStorageFactory(unsynced));
+ * }</pre>
+ */
+public abstract class ForwardingStorage implements Storage {
+    private final Storage delegate;
+
+    protected ForwardingStorage(Storage delegate) {
+        this.delegate = Objects.requireNonNull(delegate, "delegate");
+    }
+
+    /** The storage calls are forwarded to. */
+    protected final Storage delegate() {
+        return delegate;
+    }
+
+    @Override
+    public int read(ByteBuffer dst, long position) throws IOException {
+        return delegate.read(dst, position);
+    }
+
+    @Override
+    public void write(ByteBuffer src, long position) throws IOException {
+        delegate.write(src, position);
+    }
+
+    @Override
+    public long size() throws IOException {
+        return delegate.size();
+    }
+
+    @Override
+    public void truncate(long size) throws IOException {
+        delegate.truncate(size);
+    }
+
+    @Override
+    public void force() throws IOException {
+        delegate.force();
+    }
+
+    @Override
+    public String name() {
+        return delegate.name();
+    }
+
+    @Override
+    public void close() throws IOException {
+        delegate.close();
+    }
+}
