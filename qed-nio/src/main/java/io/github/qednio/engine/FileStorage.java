@@ -80,34 +80,31 @@ final class FileStorage implements Storage {
     @Override
     public int read(ByteBuffer dst, long position) throws IOException {
         int start = dst.position();
-        return io(ch -> ch.read(dst.position(start), position),
-                () -> "read of " + (dst.limit() - start) + " bytes at offset " + position);
+        return io(ch -> ch.read(dst.position(start), position), "read", dst.remaining(), position);
     }
 
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
         checkWritable();
         int start = src.position();
-        long[] pos = {position};
         io(ch -> {
             src.position(start);
-            pos[0] = position;
-            while (src.hasRemaining()) {
-                pos[0] += ch.write(src, pos[0]);
+            for (long pos = position; src.hasRemaining(); ) {
+                pos += ch.write(src, pos);
             }
             return null;
-        }, () -> "write of " + src.remaining() + " bytes at offset " + pos[0]);
+        }, "write", src.remaining(), position);
     }
 
     @Override
     public long size() throws IOException {
-        return io(FileChannel::size, () -> "size");
+        return io(FileChannel::size, "size", -1, -1);
     }
 
     @Override
     public void truncate(long size) throws IOException {
         checkWritable();
-        io(ch -> ch.truncate(size), () -> "truncate to " + size + " bytes");
+        io(ch -> ch.truncate(size), "truncate to " + size + " bytes", -1, -1);
     }
 
     @Override
@@ -115,7 +112,7 @@ final class FileStorage implements Storage {
         io(ch -> {
             ch.force(true);
             return null;
-        }, () -> "flush");
+        }, "flush", -1, -1);
     }
 
     /** One call on the channel; it starts over from the same state when retried. */
@@ -123,7 +120,12 @@ final class FileStorage implements Storage {
         T run(FileChannel ch) throws IOException;
     }
 
-    private <T> T io(ChannelCall<T> call, java.util.function.Supplier<String> what) throws IOException {
+    /**
+     * Runs {@code call}, retrying it on a channel reopened after another thread's interrupt. {@code op},
+     * {@code bytes} and {@code offset} (-1 when they do not apply) only describe the call in error messages, so
+     * the hot path builds no message.
+     */
+    private <T> T io(ChannelCall<T> call, String op, long bytes, long offset) throws IOException {
         boolean interrupted = false;
         try {
             for (int attempt = 0; ; attempt++) {
@@ -150,7 +152,7 @@ final class FileStorage implements Storage {
                     }
                     reopenAfter(ch, e);
                 } catch (IOException e) {
-                    throw located(e, what.get());
+                    throw located(e, op, bytes, offset);
                 }
             }
         } finally {
@@ -188,10 +190,11 @@ final class FileStorage implements Storage {
      * Adds the file and the operation to a bare I/O error (EIO, ENOSPC), which the JDK reports without either.
      * Subclasses (closed channel, access denied, ...) already say what happened and keep their type.
      */
-    private IOException located(IOException e, String what) {
+    private IOException located(IOException e, String op, long bytes, long offset) {
         if (e.getClass() != IOException.class) {
             return e;
         }
+        String what = bytes < 0 ? op : op + " of " + bytes + " bytes at offset " + offset;
         return new IOException(name + ": " + what + " failed: " + e.getMessage(), e);
     }
 

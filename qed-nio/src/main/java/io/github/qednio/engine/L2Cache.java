@@ -52,10 +52,6 @@ final class L2Cache {
         }
     }
 
-    int capacity() {
-        return capacity;
-    }
-
     /** Returns the table at {@code offset}, reading it from disk on a miss. */
     Table get(long offset) throws IOException {
         Table t = hints.getAcquire(slot(offset));
@@ -122,10 +118,6 @@ final class L2Cache {
         for (int i = 0; i < hints.length(); i++) {
             hints.set(i, null);
         }
-    }
-
-    synchronized int size() {
-        return tables.size();
     }
 
     private synchronized Table cached(long offset) {

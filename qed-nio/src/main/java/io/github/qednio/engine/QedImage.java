@@ -935,10 +935,6 @@ public final class QedImage implements Closeable {
         return allocator;
     }
 
-    L2Cache l2Cache() {
-        return l2Cache;
-    }
-
     @Override
     public String toString() {
         return "QedImage[" + path + ", " + geo + ", size=" + size() + (backingName == null ? ""
