@@ -16,6 +16,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * An I/O error, a failed fsync or a full disk in the middle of a write is reported as an IOException, leaves the
@@ -56,29 +58,30 @@ class FaultInjectionTest {
     private static final long[][] ALLOCATING_WRITES = {
         {5L << 20, 3 * CLUSTER + 100}, {100, 50}, {2 * CLUSTER - 7, 9000}};
 
-    @Test
-    void anIoErrorAtEveryWriteOfAnAllocationIsReportedAndLeavesTheImageConsistent() throws IOException {
-        Qemu.assumeAvailable();
-        for (Path image : new Path[] {plain, overlay}) {
-            for (long[] w : ALLOCATING_WRITES) {
-                long mutations = mutationsOf(image, w);
-                for (long k = 1; k <= mutations; k++) {
-                    final long failAt = k;
-                    checkFaultThenRecover(image, w, disk -> disk.failWriteAt(failAt), "write " + k + " fails");
-                }
-            }
+    /** A fault that strikes at the k-th write or force of an allocation. */
+    enum FaultAtStep {
+        IO_ERROR_AT_WRITE("write"), FAILED_FSYNC("force");
+
+        final String call;
+
+        FaultAtStep(String call) {
+            this.call = call;
+        }
+
+        Fault at(long k) {
+            return this == IO_ERROR_AT_WRITE ? disk -> disk.failWriteAt(k) : disk -> disk.failForceAt(k);
         }
     }
 
-    @Test
-    void aFailedFsyncAtEveryPointOfAnAllocationIsReportedAndLeavesTheImageConsistent() throws IOException {
+    @ParameterizedTest
+    @EnumSource(FaultAtStep.class)
+    void aFaultAtEveryStepOfAnAllocationIsReportedAndLeavesTheImageConsistent(FaultAtStep fault) throws IOException {
         Qemu.assumeAvailable();
         for (Path image : new Path[] {plain, overlay}) {
             for (long[] w : ALLOCATING_WRITES) {
                 long mutations = mutationsOf(image, w);
                 for (long k = 1; k <= mutations; k++) {
-                    final long failAt = k;
-                    checkFaultThenRecover(image, w, disk -> disk.failForceAt(failAt), "force " + k + " fails");
+                    checkFaultThenRecover(image, w, fault.at(k), fault.call + " " + k + " fails");
                 }
             }
         }
