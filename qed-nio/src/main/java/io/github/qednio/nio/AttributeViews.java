@@ -138,7 +138,7 @@ final class AttributeViews {
             QedFileSystem fs = path.getFileSystem();
             fs.provider().checkAccess(path);
             if (fs.isReadOnly()) {
-                throw new java.nio.file.ReadOnlyFileSystemException();
+                throw new QedReadOnlyFileSystemException(fs.image(), fs.readOnlyReason());
             }
             Files.getFileAttributeView(fs.image(), BasicFileAttributeView.class)
                     .setTimes(lastModifiedTime, lastAccessTime, createTime);

@@ -1,6 +1,5 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.QedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
@@ -26,7 +25,6 @@ final class DiskChannel extends FileChannel {
     private static final int TRANSFER_CHUNK = 1 << 20;
 
     private final OpenImage target;
-    private final QedImage image;
     private final ChannelMode mode;
     private final QedFileSystem owner;
     private final Object positionLock = new Object();
@@ -34,7 +32,6 @@ final class DiskChannel extends FileChannel {
 
     DiskChannel(OpenImage target, ChannelMode mode, QedFileSystem owner) {
         this.target = target;
-        this.image = target.image;
         this.mode = mode;
         this.owner = owner;
     }
@@ -92,20 +89,19 @@ final class DiskChannel extends FileChannel {
     }
 
     private int readAt(ByteBuffer dst, long pos) throws IOException {
-        return io(() -> image.read(dst, pos));
+        return io(img -> img.read(dst, pos));
     }
 
-    private interface EngineCall {
-        int run() throws IOException;
-    }
 
     /**
      * Runs an engine call as an interruptible operation of this channel: an interrupt closes this channel (and
      * gives ClosedByInterruptException), as the FileChannel contract says. The thread's interrupt status is
      * hidden from the engine during the call, because the engine's own file channel would close on it and take
-     * the image away from every other channel; it is restored afterwards.
+     * the image away from every other channel; it is restored afterwards. The call runs inside the image's gate
+     * ({@link OpenImage#call}), so closing the image waits for it; a channel closed before the call starts gives
+     * ClosedChannelException (or AsynchronousCloseException / ClosedByInterruptException as the JDK reports it).
      */
-    private int io(EngineCall call) throws IOException {
+    private int io(OpenImage.Call<Integer> call) throws IOException {
         boolean done = false;
         int n = 0;
         try {
@@ -115,7 +111,12 @@ final class DiskChannel extends FileChannel {
             }
             boolean interrupted = Thread.interrupted();
             try {
-                n = call.run();
+                n = target.call(img -> {
+                    if (!isOpen()) {
+                        throw new ClosedChannelException(); // closed while waiting for the gate
+                    }
+                    return call.apply(img);
+                });
             } finally {
                 if (interrupted) {
                     Thread.currentThread().interrupt();
@@ -171,10 +172,10 @@ final class DiskChannel extends FileChannel {
             return 0;
         }
         checkFits(pos, src.remaining());
-        return io(() -> {
-            int n = image.write(src, pos);
+        return io(img -> {
+            int n = img.write(src, pos);
             if (mode.sync()) {
-                image.flush();
+                img.flush();
             }
             return n;
         });
@@ -182,7 +183,7 @@ final class DiskChannel extends FileChannel {
 
     /** A disk never grows: refuse, before writing anything, a write that does not fit. */
     private void checkFits(long pos, long length) throws IOException {
-        long size = image.size();
+        long size = target.image().size();
         if (pos > size || length > size - pos) {
             throw new IOException(String.format("%s: a write of %d bytes at offset %d does not fit in the disk of"
                     + " %d bytes (a qed: disk never grows; nothing was written)", owner.diskUri(), length, pos,
@@ -213,7 +214,7 @@ final class DiskChannel extends FileChannel {
     @Override
     public long size() throws IOException {
         ensureOpen();
-        return image.size();
+        return target.image().size();
     }
 
     /**
@@ -226,7 +227,7 @@ final class DiskChannel extends FileChannel {
             throw new IllegalArgumentException("size " + size + " is negative");
         }
         ensureWritable();
-        long current = image.size();
+        long current = target.image().size();
         if (size < current) {
             throw new IOException(owner.diskUri() + ": cannot truncate a disk of " + current + " bytes to " + size
                     + " bytes (a qed: disk has a fixed size)");
@@ -243,8 +244,8 @@ final class DiskChannel extends FileChannel {
     @Override
     public void force(boolean metaData) throws IOException {
         ensureOpen();
-        io(() -> {
-            image.flush();
+        io(img -> {
+            img.flush();
             return 0;
         });
     }
@@ -259,7 +260,7 @@ final class DiskChannel extends FileChannel {
         if (!dest.isOpen()) {
             throw new ClosedChannelException();
         }
-        long end = Math.min(image.size(), pos + Math.min(count, Long.MAX_VALUE - pos));
+        long end = Math.min(target.image().size(), pos + Math.min(count, Long.MAX_VALUE - pos));
         ByteBuffer buf = ByteBuffer.allocate((int) Math.max(1, Math.min(TRANSFER_CHUNK, end - pos)));
         long p = pos;
         while (p < end) {
@@ -295,7 +296,7 @@ final class DiskChannel extends FileChannel {
         if (!src.isOpen()) {
             throw new ClosedChannelException();
         }
-        long size = image.size();
+        long size = target.image().size();
         if (pos >= size) {
             return 0;
         }

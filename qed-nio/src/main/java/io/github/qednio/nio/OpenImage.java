@@ -1,18 +1,31 @@
 package io.github.qednio.nio;
 
+import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
+import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * One image open in this JVM: the engine, every channel on it, and its byte-range locks. All channels on an image
  * share this engine and its cache.
+ *
+ * <p>Every engine call runs inside {@link #call} under the shared side of a read-write gate, as the JDK's zip file
+ * system runs its operations inside {@code beginRead()/endRead()}. {@link #close} and {@link #upgrade} take the
+ * exclusive side: close first marks the image closing (so later calls fail with {@link ClosedChannelException})
+ * and then waits for the calls in progress, so no byte reaches the file after close returns; the upgrade swaps the
+ * read-only engine for a read-write one while no call is using it.
  */
 final class OpenImage {
     /** The image's real path: the registry key. */
     final Path key;
-    final QedImage image;
     /** The file system this image belongs to (for an implicit one, the file system that first needed it). */
     final QedFileSystem owner;
     /** Opened by a channel on a path with no explicit file system: closed when its last channel closes. */
@@ -20,10 +33,158 @@ final class OpenImage {
     final Set<DiskChannel> channels = ConcurrentHashMap.newKeySet();
     final LockTable locks = new LockTable();
 
-    OpenImage(Path key, QedImage image, QedFileSystem owner, boolean implicit) {
+    private final OpenOptions options;
+    /** Fair, so that a waiting close or upgrade is not starved by a stream of new calls. */
+    private final ReentrantReadWriteLock gate = new ReentrantReadWriteLock(true);
+    /** Completed once the engine is closed (normally or not): the registry entry goes only after this. */
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+    private volatile QedImage image;
+    /** Set (under this object's monitor) once the image is closing: no channel may be added any more. */
+    private volatile boolean closing;
+
+    OpenImage(Path key, QedImage image, QedFileSystem owner, boolean implicit, OpenOptions options) {
         this.key = key;
         this.image = image;
         this.owner = owner;
         this.implicit = implicit;
+        this.options = options;
+    }
+
+    /** Something to do with the engine. */
+    interface Call<T> {
+        T apply(QedImage image) throws IOException;
+    }
+
+    /**
+     * Runs {@code call} on the engine unless the image is closing, and holds off {@link #close} and
+     * {@link #upgrade} until it returns.
+     *
+     * @throws ClosedChannelException if the image is closing or closed
+     */
+    <T> T call(Call<T> call) throws IOException {
+        ReentrantReadWriteLock.ReadLock shared = gate.readLock();
+        shared.lock();
+        try {
+            if (isClosing()) {
+                throw new ClosedChannelException();
+            }
+            return call.apply(image);
+        } finally {
+            shared.unlock();
+        }
+    }
+
+    /** The engine now (it changes once, on an upgrade); for calls that need no gate (size, read-only flag). */
+    QedImage image() {
+        return image;
+    }
+
+    /** Adds a channel unless the image is closing; returns whether it was added. */
+    synchronized boolean addChannel(DiskChannel ch) {
+        if (closing) {
+            return false;
+        }
+        channels.add(ch);
+        return true;
+    }
+
+    /**
+     * Removes a channel; for an implicit image whose last channel this was, marks the image closing and returns
+     * true: the caller must then {@link #close} it.
+     */
+    synchronized boolean removeChannel(DiskChannel ch) {
+        channels.remove(ch);
+        if (implicit && channels.isEmpty() && !closing) {
+            closing = true;
+            return true;
+        }
+        return false;
+    }
+
+    /** Marks the image closing (no channel can be added) and returns its channels; false if it already was. */
+    synchronized List<DiskChannel> beginClose() {
+        if (closing) {
+            return null;
+        }
+        closing = true;
+        return new ArrayList<>(channels);
+    }
+
+    boolean isClosing() {
+        return closing;
+    }
+
+    /** Completes once the engine is closed. */
+    CompletableFuture<Void> closedFuture() {
+        return closed;
+    }
+
+    /**
+     * Waits for every call in progress, then flushes and closes the engine. The caller has marked the image
+     * closing ({@link #beginClose} or {@link #removeChannel}). Completes {@link #closedFuture()} in any case.
+     */
+    void close() throws IOException {
+        ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
+        exclusive.lock();
+        try {
+            image.close();
+        } finally {
+            exclusive.unlock();
+            closed.complete(null);
+        }
+    }
+
+    /** Waits until no call is in progress (calls that start later are not waited for). */
+    void awaitCallsInProgress() {
+        ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
+        exclusive.lock();
+        exclusive.unlock();
+    }
+
+    /**
+     * Makes the engine read-write: an image opened for reading only (a read channel on an implicit path) is
+     * reopened read-write, with the repair of a read-write open, when the first write channel needs it. The
+     * read-only engine keeps serving until the read-write one is open, so a refusal leaves readers undisturbed.
+     *
+     * @throws io.github.qednio.engine.ImageLockedException if another writer holds the image
+     * @throws QedReadOnlyFileSystemException if the image file cannot be written
+     * @throws ClosedChannelException if the image is closing
+     */
+    void upgrade(Path file) throws IOException {
+        if (!image.isReadOnly()) {
+            return;
+        }
+        ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
+        exclusive.lock();
+        try {
+            if (isClosing()) {
+                throw new ClosedChannelException();
+            }
+            QedImage old = image;
+            if (!old.isReadOnly()) {
+                return;
+            }
+            if (options.readOnly()) {
+                throw new QedReadOnlyFileSystemException(file, "it is open read-only (env readOnly)");
+            }
+            QedImage rw;
+            try {
+                rw = QedImage.open(file, options.withReadOnly(false));
+            } catch (AccessDeniedException e) {
+                QedReadOnlyFileSystemException r = new QedReadOnlyFileSystemException(file,
+                        "the image file cannot be opened for writing: " + e.getMessage());
+                r.initCause(e);
+                throw r;
+            }
+            image = rw;
+            old.close();
+        } finally {
+            exclusive.unlock();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "OpenImage[" + key + (implicit ? ", implicit" : "") + (image.isReadOnly() ? ", ro" : ", rw") + "]";
     }
 }

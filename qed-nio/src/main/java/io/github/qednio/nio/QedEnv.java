@@ -15,8 +15,9 @@ import java.util.Set;
  * The environment map of {@code FileSystems.newFileSystem(qedUri, env)}, parsed and checked.
  *
  * <p>Keys: {@code create}, {@code size}, {@code clusterSize}, {@code tableSize}, {@code backingFile},
- * {@code backingFormat} ({@code raw} or {@code qed}), {@code readOnly}, {@code copyOnRead} and
- * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}). Values may be Strings or the natural
+ * {@code backingFormat} ({@code raw} or {@code qed}), {@code readOnly}, {@code copyOnRead},
+ * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}) and {@code probeBacking} ({@code false}
+ * refuses backing files whose format the header does not record, instead of probing them). Values may be Strings or the natural
  * Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for {@code backingFile}). Sizes
  * take a binary K/M/G/T suffix as qemu-img does ({@code "64M"}, {@code "1.5G"}).
  *
@@ -34,9 +35,12 @@ final class QedEnv {
     static final String READ_ONLY = "readOnly";
     static final String COPY_ON_READ = "copyOnRead";
     static final String BACKING_POLICY = "backingPolicy";
+    static final String PROBE_BACKING = "probeBacking";
+    // Planned: "cacheBudget" (the JVM-wide L2 memory budget) once OpenOptions has it; add it to KEYS and parse()
+    // here, next to probeBacking.
 
     private static final Set<String> KEYS = Set.of(CREATE, SIZE, CLUSTER_SIZE, TABLE_SIZE, BACKING_FILE,
-            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY);
+            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY, PROBE_BACKING);
 
     private final boolean create;
     private final CreateOptions createOptions;
@@ -63,7 +67,8 @@ final class QedEnv {
         boolean create = bool(env, CREATE, false);
         OpenOptions open = OpenOptions.defaults()
                 .withReadOnly(bool(env, READ_ONLY, false))
-                .withCopyOnRead(bool(env, COPY_ON_READ, false));
+                .withCopyOnRead(bool(env, COPY_ON_READ, false))
+                .withProbeBacking(bool(env, PROBE_BACKING, OpenOptions.defaults().probeBacking()));
         Object policy = env.get(BACKING_POLICY);
         if (policy != null) {
             open = open.withBackingPolicy(policy instanceof BackingPolicy p ? p

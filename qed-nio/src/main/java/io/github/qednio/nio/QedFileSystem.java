@@ -18,8 +18,10 @@ import java.nio.file.ReadOnlyFileSystemException;
 import java.nio.file.WatchService;
 import java.nio.file.attribute.UserPrincipalLookupService;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
@@ -60,6 +62,7 @@ public final class QedFileSystem extends FileSystem {
     private final QedPath disk;
     private volatile OpenImage explicitImage;
     private volatile boolean closed;
+    private final CompletableFuture<Void> closeDone = new CompletableFuture<>();
 
     QedFileSystem(QedFileSystemProvider provider, Path image, OpenOptions options, boolean implicit) {
         this.provider = provider;
@@ -92,27 +95,43 @@ public final class QedFileSystem extends FileSystem {
     }
 
     /**
-     * Flushes the image, closes every channel and stream this file system handed out, and releases the image.
-     * Later operations give {@link ClosedFileSystemException}. Idempotent.
+     * Flushes the image, closes every channel and stream this file system handed out (also those handed out while
+     * it is closing), and releases the image. Returns only when every channel operation in progress on the image
+     * has finished or failed, so no byte reaches the image file after it returns. Later operations give
+     * {@link ClosedFileSystemException} (or {@link java.nio.channels.ClosedChannelException} on the closed
+     * channels). Idempotent: a second call waits for the first to finish.
      */
     @Override
     public void close() throws IOException {
         synchronized (this) {
             if (closed) {
+                closeDone.join();
                 return;
             }
             closed = true;
         }
+        try {
+            closeNow();
+        } finally {
+            closeDone.complete(null);
+        }
+    }
+
+    private void closeNow() throws IOException {
         IOException failure = null;
         OpenImage entry = explicitImage;
-        if (entry != null) {
-            provider.registry().remove(entry);
-        }
+        // Set closed first, then take the snapshot: newChannel registers and then re-checks closed, so a channel
+        // handed out concurrently is in the snapshot or closed by newChannel itself (jimfs's FileSystemState rule).
         List<DiskChannel> toClose = new ArrayList<>(handedOut);
         if (entry != null) {
-            toClose.addAll(entry.channels);
+            List<DiskChannel> onImage = entry.beginClose();
+            if (onImage != null) {
+                toClose.addAll(onImage);
+            }
         }
+        Set<OpenImage> touched = new HashSet<>();
         for (DiskChannel ch : toClose) {
+            touched.add(ch.target());
             try {
                 ch.close();
             } catch (IOException e) {
@@ -121,9 +140,18 @@ public final class QedFileSystem extends FileSystem {
         }
         if (entry != null) {
             try {
-                entry.image.close();
+                provider.registry().release(entry);
             } catch (IOException e) {
                 failure = add(failure, e);
+            }
+        } else {
+            // An implicit file system's channels may be on an image that stays open (other channels, an explicit
+            // file system): wait for the calls in progress on them anyway, as the close promises.
+            for (OpenImage img : touched) {
+                img.awaitCallsInProgress();
+                if (img.isClosing()) {
+                    img.closedFuture().join(); // its last channel was ours: closed by now unless another thread is
+                }
             }
         }
         if (failure != null) {
@@ -144,17 +172,18 @@ public final class QedFileSystem extends FileSystem {
         return !closed;
     }
 
-    /** True with env {@code readOnly} or when the image file cannot be written. */
+    /**
+     * True with env {@code readOnly}, when the image file cannot be written, or when an explicit file system had
+     * to open it read-only. An implicit file system whose image is open only for reading is not read-only: a write
+     * channel upgrades the image.
+     */
     @Override
     public boolean isReadOnly() {
         OpenImage entry = explicitImage;
-        if (entry == null) {
-            entry = provider.registry().find(image);
-        }
         if (entry != null) {
-            return entry.image.isReadOnly();
+            return entry.image().isReadOnly();
         }
-        return options.readOnly() || !Files.isWritable(image);
+        return options.readOnly() || image.getFileSystem().isReadOnly() || !Files.isWritable(image);
     }
 
     @Override
@@ -273,26 +302,34 @@ public final class QedFileSystem extends FileSystem {
                     + " exists");
         }
         if (mode.writable() && isReadOnly()) {
-            throw new ReadOnlyFileSystemException();
+            throw new QedReadOnlyFileSystemException(image, readOnlyReason());
         }
         DiskChannel ch;
         if (implicit) {
             ch = provider.registry().openImplicitChannel(this, mode);
-            handedOut.add(ch);
-            if (closed) {
-                ch.close();
+        } else {
+            ch = new DiskChannel(explicitImage, mode, this);
+            if (!explicitImage.addChannel(ch)) {
                 throw new ClosedFileSystemException();
             }
-            return ch;
         }
-        synchronized (this) {
-            checkOpen();
-            OpenImage entry = explicitImage;
-            ch = new DiskChannel(entry, mode, this);
-            entry.channels.add(ch);
-            handedOut.add(ch);
+        handedOut.add(ch);
+        if (closed) {
+            ch.close();
+            throw new ClosedFileSystemException();
         }
         return ch;
+    }
+
+    /** Why this file system is read-only, for exception messages. */
+    String readOnlyReason() {
+        if (options.readOnly()) {
+            return "the file system was opened with env readOnly=true";
+        }
+        if (image.getFileSystem().isReadOnly()) {
+            return "the image file is on a read-only file system (" + image.getFileSystem() + ")";
+        }
+        return "the image file cannot be written";
     }
 
     void channelClosed(DiskChannel ch) throws IOException {
@@ -300,12 +337,22 @@ public final class QedFileSystem extends FileSystem {
         provider.registry().channelClosed(ch);
     }
 
-    /** Runs {@code action} on this file system's image (for an implicit one, opened read-only if need be). */
-    <T> T withImage(ImageRegistry.ImageAction<T> action) throws IOException {
+    /**
+     * Runs {@code action} on this file system's image, inside the image's gate (a close waits for it); for an
+     * implicit file system with no open image, on a read-only engine opened just for it.
+     */
+    <T> T withImage(OpenImage.Call<T> action) throws IOException {
         checkOpen();
         OpenImage entry = explicitImage;
         if (entry != null) {
-            return action.apply(entry.image);
+            try {
+                return entry.call(action);
+            } catch (java.nio.channels.ClosedChannelException e) {
+                if (entry.isClosing()) {
+                    throw new ClosedFileSystemException();
+                }
+                throw e;
+            }
         }
         return provider.registry().withImage(image, options, action);
     }

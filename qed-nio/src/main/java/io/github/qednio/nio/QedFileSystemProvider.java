@@ -22,7 +22,6 @@ import java.nio.file.NotDirectoryException;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.ProviderMismatchException;
-import java.nio.file.ReadOnlyFileSystemException;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.FileAttributeView;
@@ -154,7 +153,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         Path image = QedUris.imagePath(uri);
         OpenImage entry = REGISTRY.find(image);
         QedFileSystem fs = entry != null && entry.owner.isOpen() ? entry.owner
-                : new QedFileSystem(this, image, OpenOptions.defaults(), true);
+                : new QedFileSystem(this, image, REGISTRY.implicitOptions(), true);
         String fragment = QedUris.fragmentPath(uri);
         return fragment == null ? fs.disk() : fs.getPath(fragment);
     }
@@ -212,7 +211,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         QedPath p = toQedPath(dir);
         p.getFileSystem().checkOpen();
         if (p.getFileSystem().isReadOnly()) {
-            throw new ReadOnlyFileSystemException();
+            throw new QedReadOnlyFileSystemException(p.getFileSystem().image(), p.getFileSystem().readOnlyReason());
         }
         if (p.isRoot() || p.isDisk()) {
             throw new FileAlreadyExistsException(dir.toString());
@@ -227,7 +226,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         QedPath p = toQedPath(path);
         checkAccess(p);
         if (p.getFileSystem().isReadOnly()) {
-            throw new ReadOnlyFileSystemException();
+            throw new QedReadOnlyFileSystemException(p.getFileSystem().image(), p.getFileSystem().readOnlyReason());
         }
         throw new AccessDeniedException(path.toString(), null, "the disk of a qed: file system cannot be deleted"
                 + " (delete the image file " + p.getFileSystem().image() + " instead)");
@@ -284,18 +283,54 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         return new DiskStore(p.getFileSystem());
     }
 
+    /**
+     * Checks access as the image file really allows it: {@code READ} of the disk needs a readable image file,
+     * {@code WRITE} a file system that is not read-only and an image file that can be written (on a file system
+     * that is not read-only), so {@code Files.isReadable} and {@code Files.isWritable} tell whether reads and
+     * writes would work. The root directory can be read and searched, never written.
+     */
     @Override
     public void checkAccess(Path path, AccessMode... modes) throws IOException {
         QedPath p = toQedPath(path);
         boolean dir = checkAccess(p);
+        QedFileSystem fs = p.getFileSystem();
         for (AccessMode m : modes) {
-            if (m == AccessMode.WRITE && (dir || p.getFileSystem().isReadOnly())) {
-                throw new AccessDeniedException(path.toString(), null, dir ? "the root directory cannot be"
-                        + " written" : "the qed: file system is read-only");
+            switch (m) {
+                case READ -> {
+                    if (!dir) {
+                        imageAccess(fs, path, AccessMode.READ);
+                    }
+                }
+                case WRITE -> {
+                    if (dir) {
+                        throw new AccessDeniedException(path.toString(), null, "the root directory cannot be"
+                                + " written");
+                    }
+                    if (fs.isReadOnly()) {
+                        throw new AccessDeniedException(path.toString(), null, "the qed: file system is read-only: "
+                                + fs.readOnlyReason());
+                    }
+                    imageAccess(fs, path, AccessMode.WRITE);
+                }
+                case EXECUTE -> {
+                    if (!dir) {
+                        throw new AccessDeniedException(path.toString(), null, "a disk cannot be executed");
+                    }
+                }
+                default -> throw new UnsupportedOperationException("access mode " + m);
             }
-            if (m == AccessMode.EXECUTE && !dir) {
-                throw new AccessDeniedException(path.toString(), null, "a disk cannot be executed");
-            }
+        }
+    }
+
+    /** Asks the image file's own provider for {@code mode}, reporting a refusal on the disk path. */
+    private static void imageAccess(QedFileSystem fs, Path disk, AccessMode mode) throws IOException {
+        Path image = fs.image();
+        try {
+            image.getFileSystem().provider().checkAccess(image, mode);
+        } catch (AccessDeniedException e) {
+            throw new AccessDeniedException(disk.toString(), image.toString(), "the image file cannot be "
+                    + (mode == AccessMode.READ ? "read" : "written") + (e.getReason() == null ? ""
+                    : ": " + e.getReason()));
         }
     }
 

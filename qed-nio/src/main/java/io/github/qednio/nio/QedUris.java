@@ -9,8 +9,13 @@ import java.nio.file.Path;
  * gives it, for example {@code qed:file:///var/images/a%20b.qed} or {@code qed:jimfs://test/disk.qed}.
  *
  * <p>The inner URI is taken from the <em>raw</em> scheme-specific part, so its escapes are never decoded and
- * re-encoded: names with spaces, {@code %}, {@code #}, {@code +} and non-ASCII characters round-trip. A fragment,
- * if present, names a path inside the {@code qed:} file system other than the disk (see {@link QedPath#toUri()}).
+ * re-encoded: names with spaces, {@code %}, {@code #}, {@code +} and non-ASCII characters round-trip.
+ *
+ * <p>A fragment, if present, must be an absolute path inside the {@code qed:} file system ({@code #/} for the
+ * root directory, {@code #/disk} is the disk like no fragment at all), as {@link QedPath#toUri()} writes it. Every
+ * entry point that takes a {@code qed:} URI checks it the same way: {@code Path.of(uri)} returns that path;
+ * {@code newFileSystem(uri, env)} and {@code getFileSystem(uri)} concern the whole image and accept it. Any other
+ * fragment (empty, relative) is refused with an IllegalArgumentException naming the URI.
  */
 final class QedUris {
     static final String SCHEME = "qed";
@@ -58,6 +63,7 @@ final class QedUris {
     /** The image file named by a {@code qed:} URI, through the provider of the inner URI's scheme. */
     static Path imagePath(URI uri) {
         URI inner = innerUri(uri);
+        fragmentPath(uri); // refused the same way everywhere
         try {
             return Path.of(inner);
         } catch (java.nio.file.FileSystemNotFoundException e) {
@@ -66,14 +72,27 @@ final class QedUris {
         }
     }
 
-    /** The path named by the fragment of a {@code qed:} URI, or null for the disk. */
+    /**
+     * The path named by the fragment of a {@code qed:} URI, or null for the disk.
+     *
+     * @throws IllegalArgumentException naming the URI if the fragment is not an absolute path
+     */
     static String fragmentPath(URI uri) {
-        return uri.getRawFragment() == null ? null : uri.getFragment();
+        if (uri.getRawFragment() == null) {
+            return null;
+        }
+        String f = uri.getFragment();
+        if (!f.startsWith("/")) {
+            throw new IllegalArgumentException("'" + uri + "': the fragment '" + f + "' is not an absolute path in"
+                    + " the qed: file system (use #/ for the root directory, or no fragment for the disk)");
+        }
+        return f;
     }
 
     private static void checkScheme(URI uri) {
         if (!SCHEME.equalsIgnoreCase(uri.getScheme())) {
-            throw new IllegalArgumentException("'" + uri + "' is not a qed: URI");
+            throw new IllegalArgumentException("'" + uri + "' is not a qed: URI (its scheme is '" + uri.getScheme()
+                    + "')");
         }
         if (!uri.isOpaque()) {
             throw new IllegalArgumentException("'" + uri + "' is not 'qed:' followed by an image file's URI,"
