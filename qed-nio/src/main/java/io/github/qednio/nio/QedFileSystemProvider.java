@@ -325,6 +325,9 @@ public final class QedFileSystemProvider extends FileSystemProvider {
     /** Asks the image file's own provider for {@code mode}, reporting a refusal on the disk path. */
     private static void imageAccess(QedFileSystem fs, Path disk, AccessMode mode) throws IOException {
         Path image = fs.image();
+        if (Files.isDirectory(image)) {
+            throw new AccessDeniedException(disk.toString(), image.toString(), "the image file is a directory");
+        }
         try {
             image.getFileSystem().provider().checkAccess(image, mode);
         } catch (AccessDeniedException e) {

@@ -61,6 +61,7 @@ class EnvAndAttributesTest {
         cases.put("clusterSize", "big");
         cases.put("tableSize", "4K");
         cases.put("backingFile", 42);
+        cases.put("probeBacking", "no");
         for (Map.Entry<String, Object> e : cases.entrySet()) {
             Map<String, Object> env = new HashMap<>(Map.of("create", "true", "size", "1M"));
             if (e.getKey().equals("backingFormat")) {
