@@ -37,9 +37,25 @@ import java.util.regex.Pattern;
  * (flushed, {@code QED_F_NEED_CHECK} cleared) when its last channel closes, so other tools (qemu-img) can use it
  * right after. Only one engine per image file (real path) is open in a JVM; all channels share it and its cache.
  *
- * <p><b>Read-only.</b> With env {@code readOnly}, or when the image file cannot be written, {@link #isReadOnly()} is
- * true, opening a channel for writing gives {@link ReadOnlyFileSystemException}, and the image file's bytes are
- * never changed, not even a header bit.
+ * <p><b>Readers share.</b> An image opened implicitly by a read channel, an input stream or an attribute read is
+ * opened read-only, as {@code qemu-io -r} opens it: it takes only the shared lock (so {@code qemu-img info} and
+ * {@code qemu-io -r} work beside it), never repairs and never changes a byte, even with {@code QED_F_NEED_CHECK}
+ * set. The first write channel on it reopens the engine read-write (with the repair a read-write open makes; the
+ * open read channels go on, seeing the same data), or fails with
+ * {@link io.github.qednio.engine.ImageLockedException} naming the image if another writer (QEMU, another JVM)
+ * holds it.
+ *
+ * <p><b>Closing drains.</b> {@link #close()}, and the close of an implicit image with its last channel, return only
+ * when every channel operation in progress on the image has finished or failed: no byte reaches the image file
+ * after they return. Channels and streams handed out while the file system is closing are closed too (or refused
+ * with {@link ClosedFileSystemException}); later operations give {@link ClosedFileSystemException}, or
+ * {@link java.nio.channels.ClosedChannelException} on the closed channels. When {@link Thread#interrupt} closes the
+ * last channel of an implicit image, the image's close (its flush and fsync) runs in a new thread, so the
+ * interrupting thread does not wait for I/O.
+ *
+ * <p><b>No global lock.</b> Opening, repairing, flushing or closing one image never holds up
+ * {@code Path.of(uri)}, {@code getFileSystem} or the opens of other images; a reopen of an image that is being
+ * closed waits for that close and then succeeds.
  *
  * <p><b>{@code newFileSystem(Path, env)} and other providers.</b> {@code FileSystems.newFileSystem(path, env)} asks
  * every installed provider in turn and moves on to the next one only when a provider throws
