@@ -11,9 +11,10 @@ final class Interrupts {
     private Interrupts() {
     }
 
-    /** True if {@code Thread.interrupt()} is on the current thread's stack. */
+    /** True if {@code Thread.interrupt()} (or a virtual thread's, from Java 21) is on the current thread's stack. */
     static boolean inInterrupt() {
-        return WALKER.walk(frames -> frames.anyMatch(f -> f.getClassName().equals("java.lang.Thread")
-                && f.getMethodName().equals("interrupt")));
+        return WALKER.walk(frames -> frames.anyMatch(f -> f.getMethodName().equals("interrupt")
+                && (f.getClassName().equals("java.lang.Thread")
+                || f.getClassName().equals("java.lang.VirtualThread"))));
     }
 }

@@ -17,8 +17,9 @@ import java.util.Set;
  * <p>Keys: {@code create}, {@code size}, {@code clusterSize}, {@code tableSize}, {@code backingFile},
  * {@code backingFormat} ({@code raw} or {@code qed}), {@code readOnly}, {@code copyOnRead},
  * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}) and {@code probeBacking} ({@code false}
- * refuses backing files whose format the header does not record, instead of probing them). Values may be Strings or the natural
- * Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for {@code backingFile}). Sizes
+ * refuses backing files whose format the header does not record, instead of probing them). Values may be Strings
+ * or the natural Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for
+ * {@code backingFile}). Sizes
  * take a binary K/M/G/T suffix as qemu-img does ({@code "64M"}, {@code "1.5G"}).
  *
  * <p>{@code create=true} creates the image only if it does not exist; an existing image is opened as it is and the

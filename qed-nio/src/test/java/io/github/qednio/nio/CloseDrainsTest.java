@@ -51,6 +51,7 @@ class CloseDrainsTest {
 
         CompletableFuture<Integer> write = stopWriteAt(s[0], host, ch);
         Thread closer = start(() -> fs.close());
+        awaitClosed(ch);
         awaitParked(closer);
 
         assertThat(closer.isAlive()).as("close waits for the write in progress").isTrue();
@@ -82,6 +83,7 @@ class CloseDrainsTest {
 
         CompletableFuture<Integer> write = stopWriteAt(s[0], host, ch);
         Thread closer = start(ch::close);
+        awaitClosed(ch);
         awaitParked(closer);
 
         assertThat(closer.isAlive()).as("the last close waits for the write in progress").isTrue();
@@ -107,6 +109,7 @@ class CloseDrainsTest {
             long host = allocateClusterZero(ch, image);
             CompletableFuture<Integer> write = stopWriteAt(s[0], host, ch);
             Thread closer = start(() -> implicitDisk.getFileSystem().close());
+            awaitClosed(ch);
             awaitParked(closer);
             assertThat(closer.isAlive()).isTrue();
             s[0].write.release();
@@ -163,6 +166,13 @@ class CloseDrainsTest {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** Waits until the close has marked {@code ch} closed (it then goes on to close the image). */
+    static void awaitClosed(FileChannel ch) {
+        while (ch.isOpen()) {
+            Thread.onSpinWait();
+        }
     }
 
     /** Waits until {@code t} parks (or ends): the close has reached the point where it waits. */

@@ -66,12 +66,13 @@ class ReadersShareTest {
         Path image = dirtyImage("dirty.qed");
         String before = sha256(image);
         Path disk = Path.of(uri(image));
+        try (InputStream in = Files.newInputStream(disk)) {
+            assertThat(in.readNBytes(3)).containsExactly(1, 2, 3);
+        }
         try (FileChannel ch = FileChannel.open(disk)) {
             assertThat(readAt(ch, 0, 3)).containsExactly(1, 2, 3);
-            try (InputStream in = Files.newInputStream(disk)) {
-                assertThat(in.readNBytes(3)).containsExactly(1, 2, 3);
-            }
             assertThat(Files.readAttributes(disk, QedFileAttributes.class).needsCheck()).isTrue();
+            assertThat(ch.size()).isEqualTo(1 << 20);
         }
         assertThat(Files.getAttribute(disk, "qed:needsCheck")).isEqualTo(true);
         assertThat(Files.size(disk)).isEqualTo(1 << 20);

@@ -102,6 +102,11 @@ class RegistryDoesNotBlockTest {
         s[0].force.arm();
         Thread closer = CloseDrainsTest.start(first::close);
         s[0].force.awaitReached(); // the close is flushing
+        Path other = image(dir, "other.qed"); // meanwhile, other images open and lookups answer
+        try (FileSystem fs = FileSystems.newFileSystem(uri(other), Map.of())) {
+            assertThat(FileSystems.getFileSystem(uri(other))).isSameAs(fs);
+            assertThat(Path.of(uri(image))).isNotNull();
+        }
         CompletableFuture<FileSystem> reopen = new CompletableFuture<>();
         Thread opener = CloseDrainsTest.start(() -> {
             try {
