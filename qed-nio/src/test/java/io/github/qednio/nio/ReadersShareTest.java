@@ -103,6 +103,32 @@ class ReadersShareTest {
     }
 
     @Test
+    void anOverlayOpenedForReadingUpgradesWithItsBackingChain() throws Exception {
+        Path base = dir.resolve("base.raw");
+        byte[] baseData = new byte[1 << 20];
+        Arrays.fill(baseData, (byte) 0x11);
+        Files.write(base, baseData);
+        Path overlay = dir.resolve("overlay.qed");
+        java.nio.file.FileSystems.newFileSystem(uri(overlay), java.util.Map.of("create", "true", "backingFile",
+                "base.raw", "backingFormat", "raw")).close();
+        Path disk = Path.of(uri(overlay));
+        try (FileChannel reader = FileChannel.open(disk)) {
+            assertThat(readAt(reader, 4096, 4)).containsOnly(0x11);
+            try (FileChannel writer = FileChannel.open(disk, WRITE)) {
+                writer.write(ByteBuffer.wrap(new byte[] {5, 5}), 4096);
+            }
+            assertThat(readAt(reader, 4094, 6)).containsExactly(0x11, 0x11, 5, 5, 0x11, 0x11);
+        }
+        try (FileChannel again = FileChannel.open(disk)) {
+            assertThat(readAt(again, 4094, 6)).containsExactly(0x11, 0x11, 5, 5, 0x11, 0x11);
+        }
+        assertThat(Files.readAllBytes(base)).isEqualTo(baseData);
+        if (Qemu.available()) {
+            Qemu.assertCheckClean(overlay);
+        }
+    }
+
+    @Test
     void aWriteChannelIsRefusedNamingTheImageWhileQemuHoldsItForWritingAndReadsGoOn() throws Exception {
         Qemu.assumeAvailable();
         Path image = dir.resolve("qemu holds.qed");
