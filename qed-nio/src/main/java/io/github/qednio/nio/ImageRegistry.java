@@ -108,9 +108,8 @@ final class ImageRegistry {
             other.closedFuture().join(); // a reopen right after a close waits for that close, then opens
         }
         try {
-            QedImage img = openImage(image, options);
             QedFileSystem fs = new QedFileSystem(provider, image, options, false);
-            OpenImage entry = new OpenImage(key, img, fs, false, options);
+            OpenImage entry = new OpenImage(key, openImage(image, options), fs, false, options);
             fs.attach(entry);
             mine.complete(entry);
             return fs;

@@ -12,6 +12,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One image open in this JVM: the engine, every channel on it, and its byte-range locks. All channels on an image
@@ -24,6 +26,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * read-only engine for a read-write one while no call is using it.
  */
 final class OpenImage {
+    private static final Logger LOG = LoggerFactory.getLogger(OpenImage.class);
+
     /** The image's real path: the registry key. */
     final Path key;
     /** The file system this image belongs to (for an implicit one, the file system that first needed it). */
@@ -36,7 +40,7 @@ final class OpenImage {
     private final OpenOptions options;
     /** Fair, so that a waiting close or upgrade is not starved by a stream of new calls. */
     private final ReentrantReadWriteLock gate = new ReentrantReadWriteLock(true);
-    /** Completed once the engine is closed (normally or not): the registry entry goes only after this. */
+    /** Completed by the registry once the engine is closed (normally or not) and the entry is gone. */
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private volatile QedImage image;
     /** Set (under this object's monitor) once the image is closing: no channel may be added any more. */
@@ -121,7 +125,8 @@ final class OpenImage {
 
     /**
      * Waits for every call in progress, then flushes and closes the engine. The caller has marked the image
-     * closing ({@link #beginClose} or {@link #removeChannel}). Completes {@link #closedFuture()} in any case.
+     * closing ({@link #beginClose} or {@link #removeChannel}); {@link ImageRegistry#release} then forgets the entry
+     * and completes {@link #closedFuture()}.
      */
     void close() throws IOException {
         ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
@@ -130,7 +135,6 @@ final class OpenImage {
             image.close();
         } finally {
             exclusive.unlock();
-            closed.complete(null);
         }
     }
 
@@ -177,7 +181,11 @@ final class OpenImage {
                 throw r;
             }
             image = rw;
-            old.close();
+            try {
+                old.close(); // read-only: nothing to flush, only the file and the shared lock to let go
+            } catch (IOException e) {
+                LOG.warn("{}: closing the read-only engine after the upgrade to read-write failed", file, e);
+            }
         } finally {
             exclusive.unlock();
         }
