@@ -1,6 +1,5 @@
 package io.github.qednio.engine;
 
-import io.github.qednio.format.CorruptImageException;
 import io.github.qednio.format.Geometry;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
@@ -16,11 +15,8 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import static io.github.qednio.format.Geometry.ENTRY_UNALLOCATED;
-import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 import static io.github.qednio.format.QedHeader.QED_F_BACKING_FILE;
 import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
-import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
 
 /**
  * An open QED image: a virtual disk of {@link #size()} bytes that can be read and written at any byte offset.
@@ -48,41 +44,46 @@ import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
  */
 public final class QedImage implements Closeable {
     private static final Logger LOG = LoggerFactory.getLogger(QedImage.class);
-    /** The last byte of a new cluster whose tail is left as a hole. */
-    private static final ByteBuffer ZERO_BYTE = ByteBuffer.allocateDirect(1).asReadOnlyBuffer();
 
     private final Path path;
     private final Storage storage;
     private final OpenOptions options;
     private final Geometry geo;
-    private final TableIO tableIO;
-    private final Table l1;
-    private final L2Cache l2Cache;
     private final ClusterAllocator allocator;
     /** Serialises allocating writes, header updates and checks (QEMU's allocating-write queue). */
     private final ReentrantLock allocLock = new ReentrantLock(true);
+    private final HeaderState header;
+    private final ClusterLookup lookup;
+    private final ReadPath reads;
+    private final WritePath writes;
+    private final CheckAndRepair checker;
     private final Backing backing;
     private final String backingName;
-    private volatile QedHeader header;
     private volatile boolean closed;
     /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
     private volatile boolean sharedBacking;
-    /** Scratch cluster for copy-on-write fills; guarded by {@link #allocLock}. */
-    private ByteBuffer scratch;
 
     private QedImage(Path path, Storage storage, OpenOptions options, QedHeader header, Geometry geo,
                      Table l1, Backing backing, String backingName, long fileLength) {
         this.path = path;
         this.storage = storage;
         this.options = options;
-        this.header = header;
         this.geo = geo;
-        this.tableIO = new TableIO(storage, geo);
-        this.l1 = l1;
-        this.l2Cache = new L2Cache(tableIO, cacheTables(options, geo));
-        this.allocator = new ClusterAllocator(storage, geo, fileLength);
         this.backing = backing;
         this.backingName = backingName;
+        this.header = new HeaderState(storage, allocLock, header);
+        TableIO tableIO = new TableIO(storage, geo);
+        L2Cache l2Cache = new L2Cache(tableIO, cacheTables(options, geo));
+        this.allocator = new ClusterAllocator(storage, geo, fileLength);
+        this.lookup = new ClusterLookup(storage.name(), geo, l1, l2Cache, allocator);
+        BackingReads backingReads = new BackingReads(backing, this.header);
+        AllocatingWrite allocating = new AllocatingWrite(storage, geo, allocLock, this.header, lookup, l2Cache,
+                tableIO, allocator, backingReads);
+        this.reads = new ReadPath(storage, lookup, backingReads,
+                options.copyOnRead() && !options.readOnly() ? allocating : null);
+        this.writes = new WritePath(storage, geo, lookup, allocating);
+        this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
+                allocator);
     }
 
     /** Upper bound on the memory the L2 cache may hold, whatever the table size and the configured count. */
@@ -168,16 +169,14 @@ public final class QedImage implements Closeable {
 
     /** Read-write open: clear unknown autoclear bits, then repair if a previous writer did not close cleanly. */
     private void prepareForWriting() throws IOException {
-        QedHeader h = header;
+        QedHeader h = header.current();
         if ((h.autoclearFeatures() & ~QedHeader.QED_AUTOCLEAR_FEATURE_MASK) != 0) {
             LOG.debug("{}: clearing unknown autoclear features 0x{}", storage.name(),
                     Long.toHexString(h.autoclearFeatures()));
-            header = h.withAutoclearFeatures(h.autoclearFeatures() & QedHeader.QED_AUTOCLEAR_FEATURE_MASK);
-            writeHeader();
-            storage.force();
+            header.clearUnknownAutoclear();
         }
-        if (header.hasFeature(QED_F_NEED_CHECK)) {
-            CheckResult r = check(Repair.ERRORS);
+        if (header.needsCheck()) {
+            CheckResult r = checker.check(Repair.ERRORS);
             LOG.info("{}: was not closed cleanly; repaired {} corruption(s), {} remain, {} leaked cluster(s)",
                     storage.name(), r.corruptionsFixed(), r.corruptions(), r.leaks());
         }
@@ -216,7 +215,7 @@ public final class QedImage implements Closeable {
 
     /** The header as it is now (including {@code QED_F_NEED_CHECK} changes). */
     public QedHeader header() {
-        return header;
+        return header.current();
     }
 
     /** Cluster and table geometry, with the address arithmetic. */
@@ -265,7 +264,7 @@ public final class QedImage implements Closeable {
 
     /** Whether {@code QED_F_NEED_CHECK} is set now. */
     public boolean needsCheck() {
-        return header.hasFeature(QED_F_NEED_CHECK);
+        return header.needsCheck();
     }
 
     /** The cluster-rounded end of the image file, where the next cluster will be allocated. */
@@ -296,7 +295,7 @@ public final class QedImage implements Closeable {
         if (position < 0 || position >= size()) {
             throw new IllegalArgumentException("position " + position + " is not in [0, " + size() + ")");
         }
-        return lookup(position, size());
+        return lookup.lookup(position, size());
     }
 
     // --------------------------------------------------------------------------------------------------- reads
@@ -308,6 +307,10 @@ public final class QedImage implements Closeable {
      */
     public int read(ByteBuffer dst, long position) throws IOException {
         ensureOpen();
+        return readClipped(dst, position);
+    }
+
+    private int readClipped(ByteBuffer dst, long position) throws IOException {
         if (position < 0) {
             throw new IllegalArgumentException("position " + position + " is negative");
         }
@@ -322,7 +325,7 @@ public final class QedImage implements Closeable {
         int limit = dst.limit();
         dst.limit(dst.position() + n);
         try {
-            readRange(dst, position);
+            reads.read(dst, position);
         } finally {
             dst.limit(limit);
         }
@@ -331,113 +334,12 @@ public final class QedImage implements Closeable {
 
     /** Reads exactly {@code dst.remaining()} bytes at {@code position}; EOFException if that passes the end. */
     public void readFully(ByteBuffer dst, long position) throws IOException {
+        ensureOpen();
         if (position < 0 || position > size() - dst.remaining()) {
             throw new EOFException(path + ": read of " + dst.remaining() + " bytes at offset " + position
                     + " ends past the virtual size " + size());
         }
-        read(dst, position);
-    }
-
-    /** Fills {@code buf} (position to limit) with guest bytes from {@code pos}; the range is inside the disk. */
-    private void readRange(ByteBuffer buf, long pos) throws IOException {
-        int limit = buf.limit();
-        while (buf.position() < limit) {
-            Extent run = lookup(pos, pos + (limit - buf.position()));
-            int len = (int) run.length();
-            buf.limit(buf.position() + len);
-            switch (run.kind()) {
-                case DATA -> storage.readFully(buf, run.hostOffset());
-                case ZERO -> Buffers.putZeros(buf, len);
-                case UNALLOCATED -> {
-                    if (backing == null) {
-                        Buffers.putZeros(buf, len);
-                    } else {
-                        readBacking(buf, pos);
-                        if (options.copyOnRead() && !options.readOnly()) {
-                            copyOnRead(pos, len);
-                        }
-                    }
-                }
-            }
-            buf.limit(limit);
-            pos += len;
-        }
-    }
-
-    /** Reads the backing chain, cut at this image's size (bytes past it are zeros). */
-    private void readBacking(ByteBuffer dst, long pos) throws IOException {
-        if (backing == null) {
-            Buffers.putZeros(dst, dst.remaining());
-            return;
-        }
-        int n = dst.remaining();
-        int inside = (int) Math.max(0, Math.min(n, size() - pos));
-        int limit = dst.limit();
-        dst.limit(dst.position() + inside);
-        backing.read(dst, pos);
-        dst.limit(limit);
-        Buffers.putZeros(dst, n - inside);
-    }
-
-    /**
-     * Finds the run starting at {@code pos} (ending no later than {@code end}, never crossing an L2 table's range)
-     * whose clusters share one state: all unallocated, all zero, or allocated and contiguous in the file.
-     */
-    private Extent lookup(long pos, long end) throws IOException {
-        long span = geo.bytesPerL2();
-        long tableEnd = pos - pos % span + span;
-        long chunkEnd = tableEnd < 0 ? end : Math.min(end, tableEnd);
-        int l1i = geo.l1Index(pos);
-        long l1e = l1.get(l1i);
-        if (l1e == ENTRY_UNALLOCATED) {
-            return new Extent(pos, chunkEnd - pos, Extent.Kind.UNALLOCATED, -1);
-        }
-        Table l2 = l2Table(l1i, l1e);
-        int idx = geo.l2Index(pos);
-        long first = l2.get(idx);
-        int cs = geo.clusterSize();
-        long runEnd = geo.roundDownToCluster(pos) + cs;
-        int k = 1;
-        if (first == ENTRY_UNALLOCATED || first == ENTRY_ZERO) {
-            while (runEnd < chunkEnd && l2.get(idx + k) == first) {
-                runEnd += cs;
-                k++;
-            }
-            return new Extent(pos, Math.min(runEnd, chunkEnd) - pos,
-                    first == ENTRY_ZERO ? Extent.Kind.ZERO : Extent.Kind.UNALLOCATED, -1);
-        }
-        long fileSize = allocator.fileSize();
-        if (!geo.isValidClusterOffset(first, fileSize)) {
-            throw invalidL2Entry(l2, idx, first, fileSize);
-        }
-        while (runEnd < chunkEnd) {
-            long next = l2.get(idx + k);
-            if (next != first + (long) k * cs || !geo.isValidClusterOffset(next, fileSize)) {
-                break;
-            }
-            runEnd += cs;
-            k++;
-        }
-        return new Extent(pos, Math.min(runEnd, chunkEnd) - pos, Extent.Kind.DATA,
-                first + geo.offsetInCluster(pos));
-    }
-
-    private Table l2Table(int l1i, long l1e) throws IOException {
-        long fileSize = allocator.fileSize();
-        if (!geo.isValidTableOffset(l1e, fileSize)) {
-            throw new CorruptImageException("L1 entry", String.format(
-                    "%s: L1 entry %d is 0x%x, not the cluster-aligned offset of a %d-byte L2 table in [0x%x, 0x%x)"
-                            + " (run check with repair to clear it)", storage.name(), l1i, l1e, geo.tableBytes(),
-                    geo.headerBytes(), fileSize));
-        }
-        return l2Cache.get(l1e);
-    }
-
-    private CorruptImageException invalidL2Entry(Table l2, int idx, long value, long fileSize) {
-        return new CorruptImageException("L2 entry", String.format(
-                "%s: entry %d of the L2 table at 0x%x is 0x%x, not a cluster-aligned offset in [0x%x, 0x%x)"
-                        + " (run check with repair to clear it)", storage.name(), idx, l2.offset, value,
-                geo.headerBytes(), fileSize));
+        readClipped(dst, position);
     }
 
     // -------------------------------------------------------------------------------------------------- writes
@@ -452,23 +354,7 @@ public final class QedImage implements Closeable {
         ensureWritable();
         int n = src.remaining();
         checkRange(position, n, "write");
-        int limit = src.limit();
-        long pos = position;
-        try {
-            while (src.position() < limit) {
-                Extent run = lookup(pos, pos + (limit - src.position()));
-                src.limit(src.position() + (int) run.length());
-                if (run.kind() == Extent.Kind.DATA) {
-                    storage.write(src, run.hostOffset());
-                    pos += run.length();
-                } else {
-                    pos += allocatingWrite(src, pos, false);
-                }
-                src.limit(limit);
-            }
-        } finally {
-            src.limit(limit);
-        }
+        writes.write(src, position);
         return n;
     }
 
@@ -480,39 +366,7 @@ public final class QedImage implements Closeable {
     public void writeZeroes(long position, long length) throws IOException {
         ensureWritable();
         checkRange(position, length, "write-zeroes");
-        long end = position + length;
-        long alignedStart = Math.min(end, geo.roundUpToCluster(position));
-        long alignedEnd = Math.max(alignedStart, geo.roundDownToCluster(end));
-        writeZeroData(position, alignedStart);
-        long pos = alignedStart;
-        while (pos < alignedEnd) {
-            allocLock.lock();
-            try {
-                ensureOpen();
-                Extent run = lookup(pos, alignedEnd);
-                switch (run.kind()) {
-                    case DATA -> writeZeroData(pos, run.end());
-                    case ZERO -> { }
-                    case UNALLOCATED -> {
-                        setNeedCheck();
-                        link(pos, (int) (run.length() >> geo.clusterBits()), ENTRY_ZERO);
-                    }
-                }
-                pos = run.end();
-            } finally {
-                allocLock.unlock();
-            }
-        }
-        writeZeroData(alignedEnd, end);
-    }
-
-    private void writeZeroData(long from, long to) throws IOException {
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(to - from, 1 << 20));
-        for (long p = from; p < to; ) {
-            int k = (int) Math.min(to - p, zeros.capacity());
-            write(zeros.clear().limit(k), p);
-            p += k;
-        }
+        writes.writeZeroes(position, position + length);
     }
 
     private void checkRange(long position, long length, String what) throws IOException {
@@ -524,209 +378,7 @@ public final class QedImage implements Closeable {
         }
     }
 
-    /**
-     * Writes a run of unallocated or zero clusters at {@code pos} from {@code src} (position to limit). Returns the
-     * bytes consumed, which may be fewer if the tables changed while waiting for the allocation lock.
-     *
-     * @param onlyIfUnallocated for copy-on-read: skip (rather than overwrite) clusters allocated meanwhile
-     */
-    private long allocatingWrite(ByteBuffer src, long pos, boolean onlyIfUnallocated) throws IOException {
-        allocLock.lock();
-        try {
-            ensureOpen();
-            int limit = src.limit();
-            Extent run = lookup(pos, pos + src.remaining());
-            int len = (int) run.length();
-            if (onlyIfUnallocated && run.kind() != Extent.Kind.UNALLOCATED) {
-                src.position(src.position() + len);
-                return len;
-            }
-            src.limit(src.position() + len);
-            try {
-                if (run.kind() == Extent.Kind.DATA) {
-                    storage.write(src, run.hostOffset());
-                } else {
-                    allocateAndWrite(src, pos, run.kind());
-                }
-            } finally {
-                src.limit(limit);
-            }
-            return len;
-        } finally {
-            allocLock.unlock();
-        }
-    }
-
-    /** Appends clusters for {@code [pos, pos + src.remaining())}, fills them, and links them into the tables. */
-    private void allocateAndWrite(ByteBuffer src, long pos, Extent.Kind was) throws IOException {
-        int cs = geo.clusterSize();
-        long end = pos + src.remaining();
-        long first = geo.roundDownToCluster(pos);
-        long last = geo.roundUpToCluster(end);
-        int clusters = (int) ((last - first) >> geo.clusterBits());
-        setNeedCheck();
-        long start = allocator.allocate(last - first);
-        try {
-            int head = (int) (pos - first);
-            int tail = (int) (last - end);
-            if ((head > 0 || tail > 0) && (backing == null || was == Extent.Kind.ZERO) && storage.size() <= start) {
-                // The untouched parts must read as zeros and the new clusters lie past the end of the file: leave
-                // them as holes, which read as zeros, instead of writing zeros; one byte at the end keeps the file
-                // ending on a cluster boundary (where the next allocation, also after a reopen, goes).
-                storage.write(src, start + head);
-                if (tail > 0) {
-                    storage.write(ZERO_BYTE.duplicate(), start + (last - first) - 1);
-                }
-            } else if (clusters == 1 && (head > 0 || tail > 0)) {
-                // One partial cluster: assemble it and write it with a single I/O.
-                ByteBuffer buf = scratch();
-                fillUnwritten(buf.limit(head), first, was);
-                buf.limit(head + src.remaining()).put(src);
-                fillUnwritten(buf.limit(cs), end, was);
-                storage.write(buf.flip(), start);
-            } else {
-                // QEMU's order: copy-on-write head, then tail, then the data.
-                if (head > 0) {
-                    storage.write(fillUnwritten(scratch().limit(head), first, was).flip(), start);
-                }
-                if (tail > 0) {
-                    storage.write(fillUnwritten(scratch().limit(tail), end, was).flip(), start + (end - first));
-                }
-                storage.write(src, start + head);
-            }
-            if (backing != null) {
-                // Without this flush a crash could leave the L2 entry pointing at a cluster that never received
-                // its backing data, and the guest would read zeros where the base had content (notes §8.4).
-                storage.force();
-            }
-        } catch (IOException | RuntimeException e) {
-            allocator.rollback(start);
-            throw e;
-        }
-        link(pos, clusters, start);
-    }
-
-    /**
-     * The part of a new cluster that this write does not cover: zeros for a zero cluster (as the spec says; QEMU
-     * 7.2 copies backing data here, notes §14.5), backing data (or zeros) for an unallocated one.
-     */
-    private ByteBuffer fillUnwritten(ByteBuffer buf, long guestPos, Extent.Kind was) throws IOException {
-        if (was == Extent.Kind.ZERO) {
-            Buffers.putZeros(buf, buf.remaining());
-        } else {
-            readBacking(buf, guestPos);
-        }
-        return buf;
-    }
-
-    private ByteBuffer scratch() {
-        if (scratch == null) {
-            scratch = ByteBuffer.allocateDirect(geo.clusterSize());
-        }
-        return scratch.clear();
-    }
-
-    /**
-     * Points the L2 entries for {@code clusters} clusters from {@code pos} at {@code target} (consecutive
-     * clusters), or makes them zero clusters when {@code target} is {@link Geometry#ENTRY_ZERO}. A missing L2 table
-     * is allocated after the data, written whole and flushed before L1 points at it.
-     */
-    private void link(long pos, int clusters, long target) throws IOException {
-        int l1i = geo.l1Index(pos);
-        int idx = geo.l2Index(pos);
-        long[] values = new long[clusters];
-        for (int k = 0; k < clusters; k++) {
-            values[k] = target == ENTRY_ZERO ? ENTRY_ZERO : target + ((long) k << geo.clusterBits());
-        }
-        long l1e = l1.get(l1i);
-        if (l1e != ENTRY_UNALLOCATED) {
-            l2Cache.update(l1e, idx, values);
-            return;
-        }
-        long tableOffset = allocator.allocate(geo.tableBytes());
-        Table l2 = new Table(tableOffset, geo.entriesPerTable());
-        for (int k = 0; k < clusters; k++) {
-            l2.set(idx + k, values[k]);
-        }
-        try {
-            tableIO.writeAll(l2);
-            storage.force();
-        } catch (IOException | RuntimeException e) {
-            // Nothing points at the table yet; if the data clusters were new, nothing points at them either.
-            allocator.rollback(target == ENTRY_ZERO ? tableOffset : Math.min(target, tableOffset));
-            throw e;
-        }
-        l2Cache.put(l2);
-        l1.set(l1i, tableOffset);
-        try {
-            tableIO.writeEntries(l1, l1i, 1);
-        } catch (IOException | RuntimeException e) {
-            // The failed write may have reached the disk in part: keep in memory what the file now holds, or reads
-            // would disagree with the image after a flush or a reopen.
-            l1.set(l1i, l1EntryOnDisk(l1i, tableOffset, e));
-            throw e;
-        }
-    }
-
-    /** L1 entry {@code l1i} as the file holds it after a failed update to {@code tableOffset} (0 if unreadable). */
-    private long l1EntryOnDisk(int l1i, long tableOffset, Exception failure) {
-        ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        try {
-            storage.readFully(b, l1.offset + 8L * l1i);
-            long v = b.flip().getLong();
-            if (v == tableOffset || v == ENTRY_UNALLOCATED) {
-                return v;
-            }
-            // Torn inside the entry: put the old value back rather than leave a pointer to anywhere.
-            l1.set(l1i, ENTRY_UNALLOCATED);
-            tableIO.writeEntries(l1, l1i, 1);
-            return ENTRY_UNALLOCATED;
-        } catch (IOException | RuntimeException e) {
-            failure.addSuppressed(e);
-            return ENTRY_UNALLOCATED;
-        }
-    }
-
-    /** Copy-on-read: allocate the clusters under {@code [pos, pos + len)} with backing content. */
-    private void copyOnRead(long pos, int len) throws IOException {
-        long first = geo.roundDownToCluster(pos);
-        long last = Math.min(geo.roundUpToCluster(pos + len), geo.roundUpToCluster(size()));
-        int step = Math.max(geo.clusterSize(), 1 << 20);
-        for (long p = first; p < last; ) {
-            int n = (int) Math.min(step, last - p);
-            int inside = (int) Math.min(n, size() - p);
-            ByteBuffer buf = ByteBuffer.allocate(inside);
-            readBacking(buf, p);
-            buf.flip();
-            long q = p;
-            while (buf.hasRemaining()) {
-                q += allocatingWrite(buf, q, true);
-            }
-            p += n;
-        }
-    }
-
-    // ------------------------------------------------------------------------------------------- NEED_CHECK
-
-    /** Sets {@code QED_F_NEED_CHECK} durably before the first allocation after a clean state. */
-    private void setNeedCheck() throws IOException {
-        QedHeader h = header;
-        if (h.hasFeature(QED_F_NEED_CHECK)) {
-            return;
-        }
-        header = h.withFeatures(h.features() | QED_F_NEED_CHECK);
-        try {
-            writeHeader();
-            storage.force();
-        } catch (IOException | RuntimeException e) {
-            header = h;
-            throw e;
-        }
-    }
-
-    private void writeHeader() throws IOException {
-        storage.write(header.encode(), 0);
-    }
+    // -------------------------------------------------------------------------------------------------- flush
 
     /**
      * Makes all completed writes durable, data and metadata, and then, with no allocation in flight, clears
@@ -734,19 +386,17 @@ public final class QedImage implements Closeable {
      */
     public void flush() throws IOException {
         ensureOpen();
+        flushNow();
+    }
+
+    private void flushNow() throws IOException {
         if (options.readOnly()) {
             return;
         }
         allocLock.lock();
         try {
-            ensureOpen();
             storage.force();
-            QedHeader h = header;
-            if (h.hasFeature(QED_F_NEED_CHECK)) {
-                header = h.withFeatures(h.features() & ~QED_F_NEED_CHECK);
-                writeHeader();
-                storage.force();
-            }
+            header.clearNeedCheck();
         } finally {
             allocLock.unlock();
         }
@@ -767,27 +417,7 @@ public final class QedImage implements Closeable {
         if (repair != Repair.NONE) {
             ensureWritable();
         }
-        allocLock.lock();
-        try {
-            ensureOpen();
-            CheckResult first = new ConsistencyCheck(this, repair).run();
-            if (repair == Repair.NONE) {
-                return first;
-            }
-            l2Cache.clear();
-            CheckResult second = new ConsistencyCheck(this, Repair.NONE).run();
-            if (second.isConsistent() && header.hasFeature(QED_F_NEED_CHECK)) {
-                storage.force();
-                header = header.withFeatures(header.features() & ~QED_F_NEED_CHECK);
-                writeHeader();
-                storage.force();
-            }
-            return new CheckResult(second.totalClusters(), second.allocatedClusters(),
-                    second.fragmentedClusters(), second.corruptions(), second.leaks(), second.checkErrors(),
-                    first.corruptionsFixed(), first.leaksFixed());
-        } finally {
-            allocLock.unlock();
-        }
+        return checker.check(repair);
     }
 
     /**
@@ -800,14 +430,7 @@ public final class QedImage implements Closeable {
             throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in [%d, %d]"
                     + " (QED images can only grow)", path, newSize, size(), geo.maxImageSize()));
         }
-        allocLock.lock();
-        try {
-            header = header.withImageSize(newSize);
-            writeHeader();
-            storage.force();
-        } finally {
-            allocLock.unlock();
-        }
+        header.setImageSize(newSize);
     }
 
     /**
@@ -820,32 +443,23 @@ public final class QedImage implements Closeable {
     public void setBackingFileInHeader(String name, BackingFormat format) throws IOException {
         ensureWritable();
         byte[] bytes = name == null ? new byte[0] : name.getBytes(StandardCharsets.UTF_8);
-        if (name != null && (header.compatFeatures() & ~QedHeader.QED_COMPAT_FEATURE_MASK) != 0) {
+        if (name != null && (header.current().compatFeatures() & ~QedHeader.QED_COMPAT_FEATURE_MASK) != 0) {
             throw new QedFormatException("compat_features", path + ": cannot set a backing file while unknown"
-                    + " compat features 0x" + Long.toHexString(header.compatFeatures()) + " are present");
+                    + " compat features 0x" + Long.toHexString(header.current().compatFeatures()) + " are present");
         }
         if (bytes.length > QedHeader.MAX_BACKING_FILENAME_SIZE
                 || QedHeader.HEADER_LENGTH + bytes.length > geo.headerBytes()) {
             throw new IOException(path + ": no space left in the file header for a backing file name of "
                     + bytes.length + " bytes");
         }
-        allocLock.lock();
-        try {
-            long f = header.features() & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
-            if (name != null) {
-                f |= QED_F_BACKING_FILE;
-                if (format == BackingFormat.RAW) {
-                    f |= QED_F_BACKING_FORMAT_NO_PROBE;
-                }
+        long f = header.current().features() & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
+        if (name != null) {
+            f |= QED_F_BACKING_FILE;
+            if (format == BackingFormat.RAW) {
+                f |= QED_F_BACKING_FORMAT_NO_PROBE;
             }
-            header = header.withFeatures(f).withBackingFilename(QedHeader.HEADER_LENGTH, bytes.length);
-            ByteBuffer buf = ByteBuffer.allocate(QedHeader.HEADER_LENGTH + bytes.length);
-            buf.put(header.encode()).put(bytes).flip();
-            storage.write(buf, 0);
-            storage.force();
-        } finally {
-            allocLock.unlock();
         }
+        header.setBackingFile(f, bytes);
     }
 
     // ------------------------------------------------------------------------------------------------- close
@@ -874,7 +488,7 @@ public final class QedImage implements Closeable {
                 return;
             }
             try {
-                flush();
+                flushNow();
             } finally {
                 closed = true;
                 try {
@@ -912,27 +526,9 @@ public final class QedImage implements Closeable {
         }
     }
 
-    // ---------------------------------------------------------------------- package-private for ConsistencyCheck
-
-    Storage storage() {
-        return storage;
-    }
-
     /** The backing file as this image holds it (a shared handle, or a detached one), or null. */
     Backing backing() {
         return backing;
-    }
-
-    Table l1() {
-        return l1;
-    }
-
-    TableIO tableIO() {
-        return tableIO;
-    }
-
-    ClusterAllocator allocator() {
-        return allocator;
     }
 
     @Override
