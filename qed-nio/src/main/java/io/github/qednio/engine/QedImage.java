@@ -11,6 +11,7 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -59,7 +60,10 @@ public final class QedImage implements Closeable {
     private final CheckAndRepair checker;
     private final Backing backing;
     private final String backingName;
-    private volatile boolean closed;
+    /** Operations in progress; close waits for them. */
+    private final InFlightGate gate = new InFlightGate();
+    /** Released once close has closed the file. */
+    private final CountDownLatch closed = new CountDownLatch(1);
     /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
     private volatile boolean sharedBacking;
 
@@ -230,7 +234,7 @@ public final class QedImage implements Closeable {
 
     /** False once {@link #close()} has been called. */
     public boolean isOpen() {
-        return !closed;
+        return !gate.isClosing();
     }
 
     /** The options this image was opened with. */
@@ -274,16 +278,20 @@ public final class QedImage implements Closeable {
 
     /** Bytes of guest data stored in this image: data clusters referenced by L2 tables times the cluster size. */
     public long allocatedBytes() throws IOException {
-        ensureOpen();
-        long clusters = 0;
-        for (long pos = 0; pos < size(); ) {
-            Extent e = extentAt(pos);
-            if (e.kind() == Extent.Kind.DATA) {
-                clusters += geo.clustersFor(geo.offsetInCluster(e.start()) + e.length());
+        gate.enter();
+        try {
+            long clusters = 0;
+            for (long pos = 0; pos < size(); ) {
+                Extent e = lookup.lookup(pos, size());
+                if (e.kind() == Extent.Kind.DATA) {
+                    clusters += geo.clustersFor(geo.offsetInCluster(e.start()) + e.length());
+                }
+                pos = e.end();
             }
-            pos = e.end();
+            return clusters * geo.clusterSize();
+        } finally {
+            gate.exit();
         }
-        return clusters * geo.clusterSize();
     }
 
     /**
@@ -291,11 +299,15 @@ public final class QedImage implements Closeable {
      * an L2 table's range (as {@code qemu-img map} reports at depth 0).
      */
     public Extent extentAt(long position) throws IOException {
-        ensureOpen();
-        if (position < 0 || position >= size()) {
-            throw new IllegalArgumentException("position " + position + " is not in [0, " + size() + ")");
+        gate.enter();
+        try {
+            if (position < 0 || position >= size()) {
+                throw new IllegalArgumentException("position " + position + " is not in [0, " + size() + ")");
+            }
+            return lookup.lookup(position, size());
+        } finally {
+            gate.exit();
         }
-        return lookup.lookup(position, size());
     }
 
     // --------------------------------------------------------------------------------------------------- reads
@@ -306,8 +318,12 @@ public final class QedImage implements Closeable {
      * @return bytes read, or -1 if {@code position} is at or past the end and {@code dst} has room
      */
     public int read(ByteBuffer dst, long position) throws IOException {
-        ensureOpen();
-        return readClipped(dst, position);
+        gate.enter();
+        try {
+            return readClipped(dst, position);
+        } finally {
+            gate.exit();
+        }
     }
 
     private int readClipped(ByteBuffer dst, long position) throws IOException {
@@ -334,12 +350,16 @@ public final class QedImage implements Closeable {
 
     /** Reads exactly {@code dst.remaining()} bytes at {@code position}; EOFException if that passes the end. */
     public void readFully(ByteBuffer dst, long position) throws IOException {
-        ensureOpen();
-        if (position < 0 || position > size() - dst.remaining()) {
-            throw new EOFException(path + ": read of " + dst.remaining() + " bytes at offset " + position
-                    + " ends past the virtual size " + size());
+        gate.enter();
+        try {
+            if (position < 0 || position > size() - dst.remaining()) {
+                throw new EOFException(path + ": read of " + dst.remaining() + " bytes at offset " + position
+                        + " ends past the virtual size " + size());
+            }
+            readClipped(dst, position);
+        } finally {
+            gate.exit();
         }
-        readClipped(dst, position);
     }
 
     // -------------------------------------------------------------------------------------------------- writes
@@ -351,11 +371,15 @@ public final class QedImage implements Closeable {
      * @throws AccessDeniedException if the image is open read-only
      */
     public int write(ByteBuffer src, long position) throws IOException {
-        ensureWritable();
-        int n = src.remaining();
-        checkRange(position, n, "write");
-        writes.write(src, position);
-        return n;
+        enterWritable();
+        try {
+            int n = src.remaining();
+            checkRange(position, n, "write");
+            writes.write(src, position);
+            return n;
+        } finally {
+            gate.exit();
+        }
     }
 
     /**
@@ -364,9 +388,13 @@ public final class QedImage implements Closeable {
      * zeros, exactly as QEMU's write-zeroes does (notes §8.5).
      */
     public void writeZeroes(long position, long length) throws IOException {
-        ensureWritable();
-        checkRange(position, length, "write-zeroes");
-        writes.writeZeroes(position, position + length);
+        enterWritable();
+        try {
+            checkRange(position, length, "write-zeroes");
+            writes.writeZeroes(position, position + length);
+        } finally {
+            gate.exit();
+        }
     }
 
     private void checkRange(long position, long length, String what) throws IOException {
@@ -385,8 +413,12 @@ public final class QedImage implements Closeable {
      * {@code QED_F_NEED_CHECK}. Does nothing on a read-only image.
      */
     public void flush() throws IOException {
-        ensureOpen();
-        flushNow();
+        gate.enter();
+        try {
+            flushNow();
+        } finally {
+            gate.exit();
+        }
     }
 
     private void flushNow() throws IOException {
@@ -413,11 +445,16 @@ public final class QedImage implements Closeable {
      * @throws AccessDeniedException if {@code repair} is not {@link Repair#NONE} and the image is open read-only
      */
     public CheckResult check(Repair repair) throws IOException {
-        ensureOpen();
-        if (repair != Repair.NONE) {
-            ensureWritable();
+        if (repair == Repair.NONE) {
+            gate.enter();
+        } else {
+            enterWritable();
         }
-        return checker.check(repair);
+        try {
+            return checker.check(repair);
+        } finally {
+            gate.exit();
+        }
     }
 
     /**
@@ -425,12 +462,16 @@ public final class QedImage implements Closeable {
      * refused, as in QEMU.
      */
     public void resize(long newSize) throws IOException {
-        ensureWritable();
-        if (newSize < size() || newSize % 512 != 0 || newSize > geo.maxImageSize()) {
-            throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in [%d, %d]"
-                    + " (QED images can only grow)", path, newSize, size(), geo.maxImageSize()));
+        enterWritable();
+        try {
+            if (newSize < size() || newSize % 512 != 0 || newSize > geo.maxImageSize()) {
+                throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in"
+                        + " [%d, %d] (QED images can only grow)", path, newSize, size(), geo.maxImageSize()));
+            }
+            header.setImageSize(newSize);
+        } finally {
+            gate.exit();
         }
-        header.setImageSize(newSize);
     }
 
     /**
@@ -441,32 +482,45 @@ public final class QedImage implements Closeable {
      * @param name the new name as it should be stored, or null to remove the backing file
      */
     public void setBackingFileInHeader(String name, BackingFormat format) throws IOException {
-        ensureWritable();
-        byte[] bytes = name == null ? new byte[0] : name.getBytes(StandardCharsets.UTF_8);
-        if (name != null && (header.current().compatFeatures() & ~QedHeader.QED_COMPAT_FEATURE_MASK) != 0) {
-            throw new QedFormatException("compat_features", path + ": cannot set a backing file while unknown"
-                    + " compat features 0x" + Long.toHexString(header.current().compatFeatures()) + " are present");
-        }
-        if (bytes.length > QedHeader.MAX_BACKING_FILENAME_SIZE
-                || QedHeader.HEADER_LENGTH + bytes.length > geo.headerBytes()) {
-            throw new IOException(path + ": no space left in the file header for a backing file name of "
-                    + bytes.length + " bytes");
-        }
-        long f = header.current().features() & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
-        if (name != null) {
-            f |= QED_F_BACKING_FILE;
-            if (format == BackingFormat.RAW) {
-                f |= QED_F_BACKING_FORMAT_NO_PROBE;
+        enterWritable();
+        try {
+            byte[] bytes = name == null ? new byte[0] : name.getBytes(StandardCharsets.UTF_8);
+            if (name != null && (header.current().compatFeatures() & ~QedHeader.QED_COMPAT_FEATURE_MASK) != 0) {
+                throw new QedFormatException("compat_features", path + ": cannot set a backing file while unknown"
+                        + " compat features 0x" + Long.toHexString(header.current().compatFeatures()) + " are present");
             }
+            if (bytes.length > QedHeader.MAX_BACKING_FILENAME_SIZE
+                    || QedHeader.HEADER_LENGTH + bytes.length > geo.headerBytes()) {
+                throw new IOException(path + ": no space left in the file header for a backing file name of "
+                        + bytes.length + " bytes");
+            }
+            long f = header.current().features() & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
+            if (name != null) {
+                f |= QED_F_BACKING_FILE;
+                if (format == BackingFormat.RAW) {
+                    f |= QED_F_BACKING_FORMAT_NO_PROBE;
+                }
+            }
+            header.setBackingFile(f, bytes);
+        } finally {
+            gate.exit();
         }
-        header.setBackingFile(f, bytes);
     }
 
     // ------------------------------------------------------------------------------------------------- close
 
     /**
-     * Flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and the backing chain. Idempotent. Does
-     * nothing on a shared backing image ({@link #backingImage()}), which its overlays close.
+     * Waits for the operations in progress, flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and
+     * the backing chain. Idempotent. Does nothing on a shared backing image ({@link #backingImage()}), which its
+     * overlays close.
+     *
+     * <p>From the moment close is called, new operations fail with {@link ClosedChannelException}. Close then
+     * waits, ignoring interrupts (the interrupt status is kept), until every operation already in progress has
+     * finished or failed; only then does it flush and close the file, so no byte reaches the file after close
+     * returns, and a clean close leaves {@code QED_F_NEED_CHECK} clear even with writes racing it. A second close
+     * waits for the first. A close called from inside an operation on this image (for example from a storage
+     * callback) waits for the operations of other threads only, then flushes and closes; the operation it was
+     * called from fails with {@link ClosedChannelException} when it next touches the file.
      */
     @Override
     public void close() throws IOException {
@@ -483,34 +537,51 @@ public final class QedImage implements Closeable {
 
     /** Closes the image even if it is a shared backing file; called when its last overlay lets go. */
     void closeNow() throws IOException {
-        synchronized (this) {
-            if (closed) {
-                return;
+        if (!gate.beginClose()) {
+            // Another thread is closing. Waiting for it from inside an operation would wait for ourselves.
+            if (!gate.isInsideOperation()) {
+                awaitClosed();
             }
+            return;
+        }
+        gate.awaitDrained();
+        try {
+            flushNow();
+        } finally {
             try {
-                flushNow();
+                storage.close();
             } finally {
-                closed = true;
                 try {
-                    storage.close();
-                } finally {
                     if (backing != null) {
                         backing.close();
                     }
+                } finally {
+                    closed.countDown();
                 }
             }
         }
     }
 
-    private void ensureOpen() throws ClosedChannelException {
-        if (closed) {
-            throw new ClosedChannelException();
+    private void awaitClosed() {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                closed.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
-    private void ensureWritable() throws IOException {
-        ensureOpen();
+    /** Enters an operation that writes: fails if the image is closed or read-only. */
+    private void enterWritable() throws IOException {
+        gate.enter();
         if (options.readOnly()) {
+            gate.exit();
             throw new AccessDeniedException(path.toString(), null, "the image is open read-only");
         }
     }
