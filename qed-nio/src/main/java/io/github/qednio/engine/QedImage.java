@@ -464,11 +464,7 @@ public final class QedImage implements Closeable {
     public void resize(long newSize) throws IOException {
         enterWritable();
         try {
-            if (newSize < size() || newSize % 512 != 0 || newSize > geo.maxImageSize()) {
-                throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in"
-                        + " [%d, %d] (QED images can only grow)", path, newSize, size(), geo.maxImageSize()));
-            }
-            header.setImageSize(newSize);
+            header.grow(newSize, geo.maxImageSize(), path.toString(), () -> { });
         } finally {
             gate.exit();
         }
@@ -484,24 +480,14 @@ public final class QedImage implements Closeable {
     public void setBackingFileInHeader(String name, BackingFormat format) throws IOException {
         enterWritable();
         try {
-            byte[] bytes = name == null ? new byte[0] : name.getBytes(StandardCharsets.UTF_8);
-            if (name != null && (header.current().compatFeatures() & ~QedHeader.QED_COMPAT_FEATURE_MASK) != 0) {
-                throw new QedFormatException("compat_features", path + ": cannot set a backing file while unknown"
-                        + " compat features 0x" + Long.toHexString(header.current().compatFeatures()) + " are present");
-            }
-            if (bytes.length > QedHeader.MAX_BACKING_FILENAME_SIZE
-                    || QedHeader.HEADER_LENGTH + bytes.length > geo.headerBytes()) {
+            byte[] bytes = name == null ? null : name.getBytes(StandardCharsets.UTF_8);
+            int length = bytes == null ? 0 : bytes.length;
+            if (length > QedHeader.MAX_BACKING_FILENAME_SIZE
+                    || QedHeader.HEADER_LENGTH + length > geo.headerBytes()) {
                 throw new IOException(path + ": no space left in the file header for a backing file name of "
-                        + bytes.length + " bytes");
+                        + length + " bytes");
             }
-            long f = header.current().features() & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
-            if (name != null) {
-                f |= QED_F_BACKING_FILE;
-                if (format == BackingFormat.RAW) {
-                    f |= QED_F_BACKING_FORMAT_NO_PROBE;
-                }
-            }
-            header.setBackingFile(f, bytes);
+            header.setBackingFile(bytes, format == BackingFormat.RAW, path.toString());
         } finally {
             gate.exit();
         }
