@@ -72,14 +72,25 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
         return allocator.fileSize();
     }
 
+    /**
+     * The whole L1 table, as QEMU checks it: the one in memory if it is all loaded, else a copy read from disk
+     * (which equals the loaded part, since L1 updates are written through).
+     */
     @Override
-    public Table l1() {
-        return lookup.l1();
+    public Table l1() throws IOException {
+        L1Table l1 = lookup.l1Table();
+        return l1.isComplete() ? l1.table() : tableIO.read(l1.offset());
     }
 
     @Override
     public void writeL1(Table l1) throws IOException {
         tableIO.writeAll(l1);
+        Table loaded = lookup.l1();
+        if (loaded != l1) {
+            for (int i = 0; i < loaded.length(); i++) {
+                loaded.set(i, l1.get(i));
+            }
+        }
     }
 
     @Override

@@ -15,11 +15,11 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 final class ClusterLookup {
     private final String name;
     private final Geometry geo;
-    private final Table l1;
+    private final L1Table l1;
     private final L2Cache l2Cache;
     private final ClusterAllocator allocator;
 
-    ClusterLookup(String name, Geometry geo, Table l1, L2Cache l2Cache, ClusterAllocator allocator) {
+    ClusterLookup(String name, Geometry geo, L1Table l1, L2Cache l2Cache, ClusterAllocator allocator) {
         this.name = name;
         this.geo = geo;
         this.l1 = l1;
@@ -27,8 +27,13 @@ final class ClusterLookup {
         this.allocator = allocator;
     }
 
-    /** The L1 table in memory. */
+    /** The L1 table in memory: the entries that cover the virtual size. */
     Table l1() {
+        return l1.table();
+    }
+
+    /** The L1 table with its loading state. */
+    L1Table l1Table() {
         return l1;
     }
 
@@ -43,7 +48,7 @@ final class ClusterLookup {
         long tableEnd = pos - pos % span + span;
         long chunkEnd = tableEnd < 0 ? end : Math.min(end, tableEnd);
         int l1i = geo.l1Index(pos);
-        long l1e = l1.get(l1i);
+        long l1e = l1.table().get(l1i);
         if (l1e == ENTRY_UNALLOCATED) {
             return new Extent(pos, chunkEnd - pos, Extent.Kind.UNALLOCATED, -1);
         }

@@ -23,7 +23,7 @@ final class ConsistencyCheck {
         long nextAllocationOffset();
 
         /** The L1 table as the image uses it; a repair clears entries in it and then calls {@link #writeL1}. */
-        Table l1();
+        Table l1() throws IOException;
 
         void writeL1(Table l1) throws IOException;
 

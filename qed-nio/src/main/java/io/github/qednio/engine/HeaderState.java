@@ -72,13 +72,13 @@ final class HeaderState {
 
     /**
      * Grows {@code image_size} to {@code newSize}, validating against the size at that moment, so two concurrent
-     * grows can never leave the smaller size. {@code afterGrow} runs under the same lock once the new size is
-     * durable (it makes the newly covered tables available).
+     * grows can never leave the smaller size. {@code beforeGrow} runs under the same lock before the new size is
+     * visible (it makes the newly covered tables available).
      *
      * @throws IllegalArgumentException if {@code newSize} is smaller than the size now, not a multiple of 512
      *                                  or above {@code maxSize}
      */
-    void grow(long newSize, long maxSize, String name, IoAction afterGrow) throws IOException {
+    void grow(long newSize, long maxSize, String name, IoAction beforeGrow) throws IOException {
         lock.lock();
         try {
             long size = header.imageSize();
@@ -86,8 +86,8 @@ final class HeaderState {
                 throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in"
                         + " [%d, %d] (QED images can only grow)", name, newSize, size, maxSize));
             }
+            beforeGrow.run();
             apply(header.withImageSize(newSize), new byte[0]);
-            afterGrow.run();
         } finally {
             lock.unlock();
         }

@@ -68,7 +68,7 @@ public final class QedImage implements Closeable {
     private volatile boolean sharedBacking;
 
     private QedImage(Path path, Storage storage, OpenOptions options, QedHeader header, Geometry geo,
-                     Table l1, Backing backing, String backingName, long fileLength) {
+                     L1Table l1, Backing backing, String backingName, long fileLength) {
         this.path = path;
         this.storage = storage;
         this.options = options;
@@ -138,7 +138,7 @@ public final class QedImage implements Closeable {
                             header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
                 }
             }
-            Table l1 = new TableIO(storage, geo).read(header.l1TableOffset());
+            L1Table l1 = new L1Table(storage, geo, header.l1TableOffset(), header.imageSize());
             QedImage img = new QedImage(file, storage, options, header, geo, l1, backing, backingName, length);
             if (!options.readOnly()) {
                 img.prepareForWriting();
@@ -464,7 +464,7 @@ public final class QedImage implements Closeable {
     public void resize(long newSize) throws IOException {
         enterWritable();
         try {
-            header.grow(newSize, geo.maxImageSize(), path.toString(), () -> { });
+            header.grow(newSize, geo.maxImageSize(), path.toString(), () -> lookup.l1Table().cover(newSize));
         } finally {
             gate.exit();
         }
