@@ -173,6 +173,25 @@ class QedCliTest {
     }
 
     @Test
+    void mapOfAThreeLevelChainWithShortBasesPrintsWhatQemuImgMapPrints() {
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "raw", p("base.raw"), "3M").assertSuccess();
+        Qemu.io("-f", "raw", "-c", "write -P 0x55 0 3M", p("base.raw")).assertSuccess();
+        Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("mid.qed"), "4M").assertSuccess();
+        Qemu.io("-c", "write -P 1 100k 10k", "-c", "write -z 1M 128k", "-c", "write -P 2 3584k 300k", p("mid.qed"))
+                .assertSuccess();
+        Qemu.img("create", "-f", "qed", "-b", "mid.qed", "-F", "qed", p("top.qed"), "6M").assertSuccess();
+        Qemu.io("-c", "write -P 3 0 4k", "-c", "write -z 2M 64k", "-c", "write -P 4 5M 100k", p("top.qed"))
+                .assertSuccess();
+        for (String output : new String[] {"human", "json"}) {
+            Run r = cli("map", "--output=" + output, p("top.qed"));
+            assertThat(r.code()).as(r.err()).isZero();
+            // Past the raw base's end, qemu-img reports the middle image's depth (1), not the top's.
+            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("top.qed")).stdout());
+        }
+    }
+
+    @Test
     void convertRawToQedSkipsZeroRegionsAndQemuFindsItIdentical() throws IOException {
         Qemu.assumeAvailable();
         Path raw = dir.resolve("half.raw");

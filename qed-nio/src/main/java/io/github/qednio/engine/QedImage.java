@@ -11,6 +11,8 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -43,7 +45,7 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  * <p>Thread safety: all methods may be called from many threads. Reads and writes to allocated clusters run in
  * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads.
  */
-public final class QedImage implements Closeable {
+public final class QedImage implements Closeable, BlockMapping {
     private static final Logger LOG = LoggerFactory.getLogger(QedImage.class);
 
     private final Path path;
@@ -213,6 +215,7 @@ public final class QedImage implements Closeable {
     }
 
     /** Guest-visible size in bytes. */
+    @Override
     public long size() {
         return header.imageSize();
     }
@@ -278,17 +281,44 @@ public final class QedImage implements Closeable {
 
     /** Bytes of guest data stored in this image: data clusters referenced by L2 tables times the cluster size. */
     public long allocatedBytes() throws IOException {
+        List<MappedExtent> own = new ArrayList<>();
         gate.enter();
         try {
-            long clusters = 0;
-            for (long pos = 0; pos < size(); ) {
-                Extent e = lookup.lookup(pos, size());
-                if (e.kind() == Extent.Kind.DATA) {
-                    clusters += geo.clustersFor(geo.offsetInCluster(e.start()) + e.length());
-                }
-                pos = e.end();
+            // This image's own mapping only: the backing chain is not consulted.
+            ChainMapper.map(lookup::lookup, null, null, path, 0, size(), 0, own);
+        } finally {
+            gate.exit();
+        }
+        long clusters = 0;
+        for (MappedExtent e : own) {
+            if (e.type() == MappedExtent.Type.DATA) {
+                clusters += geo.clustersFor(geo.offsetInCluster(e.start()) + e.length());
             }
-            return clusters * geo.clusterSize();
+        }
+        return clusters * geo.clusterSize();
+    }
+
+    /**
+     * {@inheritDoc} Data extents name this image by {@link #path()} as it was opened and each backing file by the
+     * name its overlay stores, resolved against the overlay's path, as {@code qemu-img map} prints them.
+     */
+    @Override
+    public List<MappedExtent> map(long offset, long length) throws IOException {
+        if (offset < 0 || length < 0) {
+            throw new IllegalArgumentException("offset " + offset + " and length " + length + " must not be"
+                    + " negative");
+        }
+        List<MappedExtent> out = new ArrayList<>();
+        long end = offset + Math.min(length, Math.max(0, size() - offset));
+        mapInto(path, offset, end, 0, out);
+        return out;
+    }
+
+    /** Appends the mapping of {@code [start, end)} with this image at chain level {@code depth}, named {@code name}. */
+    void mapInto(Path name, long start, long end, int depth, List<MappedExtent> out) throws IOException {
+        gate.enter();
+        try {
+            ChainMapper.map(lookup::lookup, backing, backingName, name, start, end, depth, out);
         } finally {
             gate.exit();
         }
