@@ -111,8 +111,35 @@ public final class QedImage implements Closeable, BlockMapping {
         return BackingChain.openTop(file, options);
     }
 
+    /**
+     * Opens an image read-write for {@link #check(Repair)}, as {@code qemu-img check -r} does (QEMU's
+     * {@code BDRV_O_CHECK}): unlike {@link #open}, an image with {@code QED_F_NEED_CHECK} set is not repaired
+     * while opening, so that the check reports, and its repair fixes and counts, what is really there. Everything
+     * else is as a read-write {@link #open}: the bit stays set until a repair finds the image consistent (or a
+     * flush clears it).
+     *
+     * @throws IllegalArgumentException if {@code options} is read-only
+     */
+    public static QedImage openForCheck(Path file, OpenOptions options) throws IOException {
+        if (options.readOnly()) {
+            throw new IllegalArgumentException(file + ": a check-only open is read-write; the options are"
+                    + " read-only");
+        }
+        return BackingChain.openTop(file, options, false);
+    }
+
     /** Opens one image of a chain; {@code chain} describes the images above it. */
     static QedImage open(Path file, OpenOptions options, BackingChain chain) throws IOException {
+        return open(file, options, chain, true);
+    }
+
+    /**
+     * Opens one image of a chain; {@code chain} describes the images above it.
+     *
+     * @param repairOnOpen whether a read-write open repairs an image with {@code QED_F_NEED_CHECK} set
+     */
+    static QedImage open(Path file, OpenOptions options, BackingChain chain, boolean repairOnOpen)
+            throws IOException {
         Storage storage = options.storageFactory().open(file, options.readOnly());
         Backing backing = null;
         try {
@@ -143,7 +170,7 @@ public final class QedImage implements Closeable, BlockMapping {
             L1Table l1 = new L1Table(storage, geo, header.l1TableOffset(), header.imageSize());
             QedImage img = new QedImage(file, storage, options, header, geo, l1, backing, backingName, length);
             if (!options.readOnly()) {
-                img.prepareForWriting();
+                img.prepareForWriting(repairOnOpen);
             }
             return img;
         } catch (IOException | RuntimeException | Error e) {
@@ -173,15 +200,18 @@ public final class QedImage implements Closeable, BlockMapping {
         }
     }
 
-    /** Read-write open: clear unknown autoclear bits, then repair if a previous writer did not close cleanly. */
-    private void prepareForWriting() throws IOException {
+    /**
+     * Read-write open: clear unknown autoclear bits, then repair if a previous writer did not close cleanly (unless
+     * this is a check-only open, as QEMU's {@code BDRV_O_CHECK}).
+     */
+    private void prepareForWriting(boolean repairOnOpen) throws IOException {
         QedHeader h = header.current();
         if ((h.autoclearFeatures() & ~QedHeader.QED_AUTOCLEAR_FEATURE_MASK) != 0) {
             LOG.debug("{}: clearing unknown autoclear features 0x{}", storage.name(),
                     Long.toHexString(h.autoclearFeatures()));
             header.clearUnknownAutoclear();
         }
-        if (header.needsCheck()) {
+        if (repairOnOpen && header.needsCheck()) {
             CheckResult r = checker.check(Repair.ERRORS);
             LOG.info("{}: was not closed cleanly; repaired {} corruption(s), {} remain, {} leaked cluster(s)",
                     storage.name(), r.corruptionsFixed(), r.corruptions(), r.leaks());
