@@ -69,7 +69,7 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
 
     @Override
     public long nextAllocationOffset() {
-        return allocator.fileSize();
+        return allocator.nextAllocationOffset();
     }
 
     /**

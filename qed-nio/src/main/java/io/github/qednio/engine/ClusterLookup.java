@@ -66,7 +66,7 @@ final class ClusterLookup {
             return new Extent(pos, Math.min(runEnd, chunkEnd) - pos,
                     first == ENTRY_ZERO ? Extent.Kind.ZERO : Extent.Kind.UNALLOCATED, -1);
         }
-        long fileSize = allocator.fileSize();
+        long fileSize = allocator.nextAllocationOffset();
         if (!geo.isValidClusterOffset(first, fileSize)) {
             throw invalidL2Entry(l2, idx, first, fileSize);
         }
@@ -83,7 +83,7 @@ final class ClusterLookup {
     }
 
     private Table l2Table(int l1i, long l1e) throws IOException {
-        long fileSize = allocator.fileSize();
+        long fileSize = allocator.nextAllocationOffset();
         if (!geo.isValidTableOffset(l1e, fileSize)) {
             throw new CorruptImageException("L1 entry", String.format(
                     "%s: L1 entry %d is 0x%x, not the cluster-aligned offset of a %d-byte L2 table in [0x%x, 0x%x)"

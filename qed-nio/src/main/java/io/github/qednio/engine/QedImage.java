@@ -304,9 +304,12 @@ public final class QedImage implements Closeable, BlockMapping {
         return header.needsCheck();
     }
 
-    /** The cluster-rounded end of the image file, where the next cluster will be allocated. */
-    public long fileSize() {
-        return allocator.fileSize();
+    /**
+     * Where the next cluster will be allocated: the end of the image file rounded down to a whole cluster (QED
+     * appends and never reuses space). Table entries must point below it.
+     */
+    public long nextAllocationOffset() {
+        return allocator.nextAllocationOffset();
     }
 
     /** Bytes of guest data stored in this image: data clusters referenced by L2 tables times the cluster size. */
