@@ -31,6 +31,12 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
         UNALLOCATED
     }
 
+    /**
+     * Validates the run.
+     *
+     * @throws IllegalArgumentException if a bound is negative, the run is empty, or the file and host offset do
+     *                                  not match the type (only {@link Type#DATA} has them)
+     */
     public MappedExtent {
         Objects.requireNonNull(type, "type");
         if (start < 0 || length <= 0 || depth < 0) {

@@ -43,7 +43,14 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  * by a crash is always repaired on the next open; the result stays readable by QEMU.
  *
  * <p>Thread safety: all methods may be called from many threads. Reads and writes to allocated clusters run in
- * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads.
+ * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads. {@link #close()}
+ * waits for the operations in progress and refuses new ones.
+ *
+ * <p>This class is the façade; the work is split as QEMU splits its driver: {@code ClusterLookup} (tables to
+ * extents, {@code qed-cluster.c}), {@code L1Table} and the {@code L2Cache} ({@code qed-table.c}),
+ * {@code AllocatingWrite} (allocation, copy-on-write, table linking), {@code ReadPath} and {@code WritePath},
+ * {@code HeaderState} (header and {@code QED_F_NEED_CHECK}), {@code CheckAndRepair} and {@code ConsistencyCheck}
+ * ({@code qed-check.c}), {@code ChainMapper} (the {@link BlockMapping} query) and {@code InFlightGate} (close).
  */
 public final class QedImage implements Closeable, BlockMapping {
     private static final Logger LOG = LoggerFactory.getLogger(QedImage.class);
