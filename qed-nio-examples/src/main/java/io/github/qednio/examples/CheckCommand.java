@@ -44,22 +44,19 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CheckResult before;
-        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
-            before = img.check(Repair.NONE);
-        }
-        CheckResult result = before;
-        long corruptionsFixed = 0;
-        long leaksFixed = 0;
-        if (repair != null && !before.isClean()) {
-            // A read-write open of an image with NEED_CHECK already repairs errors, so the counts fixed are taken
-            // from the difference as well as from the explicit repair.
-            try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+        CheckResult result;
+        if (repair == null) {
+            try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+                result = img.check(Repair.NONE);
+            }
+        } else {
+            // One check-only open (no automatic repair), so the counts fixed are the repair's own.
+            try (QedImage img = QedImage.openForCheck(file, OpenOptions.defaults())) {
                 result = img.check(repair == Mode.errors ? Repair.ERRORS : Repair.ERRORS_AND_LEAKS);
             }
-            corruptionsFixed = Math.max(result.corruptionsFixed(), before.corruptions() - result.corruptions());
-            leaksFixed = result.leaksFixed();
         }
+        long corruptionsFixed = result.corruptionsFixed();
+        long leaksFixed = result.leaksFixed();
         PrintWriter out = spec.commandLine().getOut();
         if (output == OutputFormat.json) {
             Json j = new Json().put("filename", file.toString()).put("format", "qed")

@@ -1,7 +1,7 @@
 package io.github.qednio.examples;
 
 import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.Extent;
+import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import java.io.Closeable;
@@ -12,6 +12,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Copies the guest content of a raw file or QED image into a new raw file or QED image, as {@code qemu-img convert}
@@ -187,9 +188,13 @@ public final class ImageConverter {
         }
     }
 
+    /** A QED image and its chain, read through the library's mapping query a window at a time. */
     private static final class QedSource implements Source {
+        /** Guest bytes mapped per query: bounds the memory a fragmented image's mapping takes. */
+        private static final long WINDOW = 1L << 30;
         private final QedImage img;
-        private Extent extent;
+        private List<MappedExtent> window = List.of();
+        private int index;
 
         QedSource(Path file) throws IOException {
             this.img = QedImage.open(file, OpenOptions.readOnlyDefaults());
@@ -200,11 +205,15 @@ public final class ImageConverter {
             return img.size();
         }
 
-        private Extent extent(long pos) throws IOException {
-            if (extent == null || pos < extent.start() || pos >= extent.end()) {
-                extent = img.extentAt(pos);
+        private MappedExtent extent(long pos) throws IOException {
+            if (index < window.size() && window.get(index).end() <= pos) {
+                index++;
             }
-            return extent;
+            if (index >= window.size() || pos < window.get(index).start() || pos >= window.get(index).end()) {
+                window = img.map(pos, WINDOW);
+                index = 0;
+            }
+            return window.get(index);
         }
 
         @Override
@@ -212,10 +221,10 @@ public final class ImageConverter {
             return extent(pos).end();
         }
 
+        /** Zero clusters anywhere in the chain, and bytes no image of the chain holds, read as zeros. */
         @Override
         public boolean knownZero(long pos) throws IOException {
-            Extent e = extent(pos);
-            return e.kind() == Extent.Kind.ZERO || (e.kind() == Extent.Kind.UNALLOCATED && img.backingFile() == null);
+            return extent(pos).readsAsZeros();
         }
 
         @Override

@@ -120,6 +120,51 @@ class QedCliTest {
     }
 
     /** Notes §11.3 case c1: L2[160] points past the end of the file, orphaning the cluster it pointed at. */
+    private static boolean needCheck(Path img) throws IOException {
+        return (Files.readAllBytes(img)[16] & 2) != 0;
+    }
+
+    @Test
+    void checkRepairOfANeedCheckImageCountsAndFixesWhatQemuImgCheckRepairFixes() throws IOException {
+        Qemu.assumeAvailable();
+        Path ours = corruptImage("ours.qed");
+        setNeedCheck(ours);
+        Path theirs = dir.resolve("theirs.qed");
+        Files.copy(ours, theirs);
+
+        Run fixed = cli("check", "-r", "errors", "--output=json", ours.toString());
+        Qemu.Result q = Qemu.img("check", "-r", "all", "--output=json", theirs.toString());
+
+        // Opened once, without the automatic repair of a read-write open, the repair itself reports the fix.
+        assertThat(Qemu.jsonLong(fixed.out(), "corruptions-fixed")).as(fixed.out())
+                .isEqualTo(Qemu.jsonLong(q.stdout(), "corruptions-fixed")).isEqualTo(1);
+        assertThat(Qemu.jsonLong(fixed.out(), "corruptions")).isZero();
+        assertThat(needCheck(ours)).isFalse();
+        assertThat(needCheck(theirs)).isFalse();
+        assertThat(Files.readAllBytes(ours)).as("the repaired file, byte for byte")
+                .isEqualTo(Files.readAllBytes(theirs));
+    }
+
+    @Test
+    void checkRepairOfACleanImageWithNeedCheckSetClearsItAsQemuImgCheckRepairDoes() throws IOException {
+        Qemu.assumeAvailable();
+        Path ours = dir.resolve("ours.qed");
+        Qemu.img("create", "-f", "qed", ours.toString(), "16M").assertSuccess();
+        Qemu.io("-c", "write 0 64k", "-c", "write 1M 4k", ours.toString()).assertSuccess();
+        setNeedCheck(ours);
+        Path theirs = dir.resolve("theirs.qed");
+        Files.copy(ours, theirs);
+
+        Run r = cli("check", "-r", "all", ours.toString());
+        Qemu.Result q = Qemu.img("check", "-r", "all", theirs.toString());
+
+        assertThat(r.code()).as(r.err()).isZero().isEqualTo(q.exitCode());
+        assertThat(r.out()).isEqualTo(q.stdout());
+        assertThat(needCheck(theirs)).as("qemu-img check -r all clears NEED_CHECK").isFalse();
+        assertThat(needCheck(ours)).as("qed check -r all clears NEED_CHECK").isFalse();
+        assertThat(Files.readAllBytes(ours)).isEqualTo(Files.readAllBytes(theirs));
+    }
+
     private Path corruptImage(String name) throws IOException {
         Path img = dir.resolve(name);
         Qemu.img("create", "-f", "qed", img.toString(), "1G").assertSuccess();
@@ -168,6 +213,25 @@ class QedCliTest {
         for (String output : new String[] {"human", "json"}) {
             Run r = cli("map", "--output=" + output, p("top.qed"));
             assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("top.qed")).stdout());
+        }
+    }
+
+    @Test
+    void mapOfAThreeLevelChainWithShortBasesPrintsWhatQemuImgMapPrints() {
+        Qemu.assumeAvailable();
+        Qemu.img("create", "-f", "raw", p("base.raw"), "3M").assertSuccess();
+        Qemu.io("-f", "raw", "-c", "write -P 0x55 0 3M", p("base.raw")).assertSuccess();
+        Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("mid.qed"), "4M").assertSuccess();
+        Qemu.io("-c", "write -P 1 100k 10k", "-c", "write -z 1M 128k", "-c", "write -P 2 3584k 300k", p("mid.qed"))
+                .assertSuccess();
+        Qemu.img("create", "-f", "qed", "-b", "mid.qed", "-F", "qed", p("top.qed"), "6M").assertSuccess();
+        Qemu.io("-c", "write -P 3 0 4k", "-c", "write -z 2M 64k", "-c", "write -P 4 5M 100k", p("top.qed"))
+                .assertSuccess();
+        for (String output : new String[] {"human", "json"}) {
+            Run r = cli("map", "--output=" + output, p("top.qed"));
+            assertThat(r.code()).as(r.err()).isZero();
+            // Past the raw base's end, qemu-img reports the middle image's depth (1), not the top's.
             assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("top.qed")).stdout());
         }
     }

@@ -32,8 +32,13 @@ final class BackingChain {
     }
 
     static QedImage openTop(Path file, OpenOptions options) throws IOException {
+        return openTop(file, options, true);
+    }
+
+    /** @param repairOnOpen false for a check-only open (QEMU's {@code BDRV_O_CHECK}) */
+    static QedImage openTop(Path file, OpenOptions options, boolean repairOnOpen) throws IOException {
         Path real = file.toRealPath();
-        return QedImage.open(file, options, new BackingChain(real.getParent(), List.of(real), false));
+        return QedImage.open(file, options, new BackingChain(real.getParent(), List.of(real), false), repairOnOpen);
     }
 
     /**

@@ -5,28 +5,29 @@ import java.io.IOException;
 
 /**
  * QED's allocator: the cluster-rounded end of the file. New clusters always go there; nothing is reused
- * (notes §1). Only called with the image's allocation lock held; {@link #fileSize()} may be read by anyone.
+ * (notes §1). Only called with the image's allocation lock held; {@link #nextAllocationOffset()} may be read by
+ * anyone.
  */
 final class ClusterAllocator {
     private final Storage storage;
     private final Geometry geometry;
-    private volatile long fileSize;
+    private volatile long next;
 
     ClusterAllocator(Storage storage, Geometry geometry, long fileLength) {
         this.storage = storage;
         this.geometry = geometry;
-        this.fileSize = geometry.roundDownToCluster(fileLength);
+        this.next = geometry.roundDownToCluster(fileLength);
     }
 
     /** The file length rounded down to a whole cluster: where the next allocation goes. */
-    long fileSize() {
-        return fileSize;
+    long nextAllocationOffset() {
+        return next;
     }
 
     /** Reserves {@code bytes} (a multiple of the cluster size) at the end of the file and returns its offset. */
     long allocate(long bytes) {
-        long off = fileSize;
-        fileSize = Math.addExact(off, bytes);
+        long off = next;
+        next = Math.addExact(off, bytes);
         return off;
     }
 
@@ -42,7 +43,7 @@ final class ClusterAllocator {
                 // write's data there and drop the new one, and the new L2 entry would show data from elsewhere.
                 storage.force();
             }
-            fileSize = offset;
+            next = offset;
         } catch (IOException ignored) {
             // The clusters stay allocated but unreferenced (leaked); check reports them.
         }
@@ -50,6 +51,6 @@ final class ClusterAllocator {
 
     /** After check cut leaked clusters off the end of the file. */
     void reset(long fileLength) {
-        fileSize = geometry.roundDownToCluster(fileLength);
+        next = geometry.roundDownToCluster(fileLength);
     }
 }

@@ -10,7 +10,32 @@ import java.io.IOException;
  * Run with the image's allocation lock held.
  */
 final class ConsistencyCheck {
-    private final QedImage image;
+    /** What the check sees of an image: its geometry, its tables and the end of its file. */
+    interface Target {
+        /** The image's name for messages. */
+        String name();
+
+        Geometry geometry();
+
+        long virtualSize();
+
+        /** The cluster-rounded end of the file: offsets at or past it are invalid. */
+        long nextAllocationOffset();
+
+        /** The L1 table as the image uses it; a repair clears entries in it and then calls {@link #writeL1}. */
+        Table l1() throws IOException;
+
+        void writeL1(Table l1) throws IOException;
+
+        Table readL2(long offset) throws IOException;
+
+        void writeL2(Table l2) throws IOException;
+
+        /** Cuts the file at {@code end} durably; clusters from there on are free again. */
+        void cutFileAt(long end) throws IOException;
+    }
+
+    private final Target image;
     private final Repair repair;
     private final Geometry geo;
     private final long fileSize;
@@ -21,11 +46,11 @@ final class ConsistencyCheck {
     private long corruptionsFixed;
     private long checkErrors;
 
-    ConsistencyCheck(QedImage image, Repair repair) {
+    ConsistencyCheck(Target image, Repair repair) {
         this.image = image;
         this.repair = repair;
         this.geo = image.geometry();
-        this.fileSize = image.allocator().fileSize();
+        this.fileSize = image.nextAllocationOffset();
     }
 
     CheckResult run() throws IOException {
@@ -34,7 +59,7 @@ final class ConsistencyCheck {
         } catch (ClusterBitmap.TooLargeException e) {
             throw new QedFormatException("L2 entry", String.format("%s: the tables reference clusters scattered"
                     + " over a file of 0x%x bytes; tracking them would take more than %d MiB, so the check was"
-                    + " refused (QEMU would need %d MiB)", image.storage().name(), fileSize, e.maxBytes >> 20,
+                    + " refused (QEMU would need %d MiB)", image.name(), fileSize, e.maxBytes >> 20,
                     (fileSize >> geo.clusterBits()) / 8 >> 20));
         }
     }
@@ -66,17 +91,17 @@ final class ConsistencyCheck {
             }
             Table l2;
             try {
-                l2 = image.tableIO().read(e);
+                l2 = image.readL2(e);
             } catch (IOException ex) {
                 checkErrors++;
                 continue;
             }
             if (checkL2(l2)) {
-                image.tableIO().writeAll(l2);
+                image.writeL2(l2);
             }
         }
         if (l1Changed) {
-            image.tableIO().writeAll(l1);
+            image.writeL1(l1);
         }
         long leaks = 0;
         long leaksFixed = 0;
@@ -90,7 +115,7 @@ final class ConsistencyCheck {
                 leaks -= leaksFixed;
             }
         }
-        long total = geo.clustersFor(image.size());
+        long total = geo.clustersFor(image.virtualSize());
         return new CheckResult(total, allocated, fragmented, corruptions, leaks, checkErrors, corruptionsFixed,
                 leaksFixed);
     }
@@ -145,9 +170,7 @@ final class ConsistencyCheck {
             return 0;
         }
         long end = keep << geo.clusterBits();
-        image.storage().truncate(end);
-        image.storage().force();
-        image.allocator().reset(end);
+        image.cutFileAt(end);
         return clusters - keep;
     }
 

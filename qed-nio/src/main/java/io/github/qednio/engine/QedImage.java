@@ -1,6 +1,5 @@
 package io.github.qednio.engine;
 
-import io.github.qednio.format.CorruptImageException;
 import io.github.qednio.format.Geometry;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
@@ -12,15 +11,15 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import static io.github.qednio.format.Geometry.ENTRY_UNALLOCATED;
-import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 import static io.github.qednio.format.QedHeader.QED_F_BACKING_FILE;
 import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
-import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
 
 /**
  * An open QED image: a virtual disk of {@link #size()} bytes that can be read and written at any byte offset.
@@ -44,45 +43,60 @@ import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
  * by a crash is always repaired on the next open; the result stays readable by QEMU.
  *
  * <p>Thread safety: all methods may be called from many threads. Reads and writes to allocated clusters run in
- * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads.
+ * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads. {@link #close()}
+ * waits for the operations in progress and refuses new ones.
+ *
+ * <p>This class is the façade; the work is split as QEMU splits its driver: {@code ClusterLookup} (tables to
+ * extents, {@code qed-cluster.c}), {@code L1Table} and the {@code L2Cache} ({@code qed-table.c}),
+ * {@code AllocatingWrite} (allocation, copy-on-write, table linking), {@code ReadPath} and {@code WritePath},
+ * {@code HeaderState} (header and {@code QED_F_NEED_CHECK}), {@code CheckAndRepair} and {@code ConsistencyCheck}
+ * ({@code qed-check.c}), {@code ChainMapper} (the {@link BlockMapping} query) and {@code InFlightGate} (close).
  */
-public final class QedImage implements Closeable {
+public final class QedImage implements Closeable, BlockMapping {
     private static final Logger LOG = LoggerFactory.getLogger(QedImage.class);
-    /** The last byte of a new cluster whose tail is left as a hole. */
-    private static final ByteBuffer ZERO_BYTE = ByteBuffer.allocateDirect(1).asReadOnlyBuffer();
 
     private final Path path;
     private final Storage storage;
     private final OpenOptions options;
     private final Geometry geo;
-    private final TableIO tableIO;
-    private final Table l1;
-    private final L2Cache l2Cache;
     private final ClusterAllocator allocator;
     /** Serialises allocating writes, header updates and checks (QEMU's allocating-write queue). */
     private final ReentrantLock allocLock = new ReentrantLock(true);
+    private final HeaderState header;
+    private final ClusterLookup lookup;
+    private final ReadPath reads;
+    private final WritePath writes;
+    private final CheckAndRepair checker;
     private final Backing backing;
     private final String backingName;
-    private volatile QedHeader header;
-    private volatile boolean closed;
+    /** Operations in progress; close waits for them. */
+    private final InFlightGate gate = new InFlightGate();
+    /** Released once close has closed the file. */
+    private final CountDownLatch closed = new CountDownLatch(1);
     /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
     private volatile boolean sharedBacking;
-    /** Scratch cluster for copy-on-write fills; guarded by {@link #allocLock}. */
-    private ByteBuffer scratch;
 
     private QedImage(Path path, Storage storage, OpenOptions options, QedHeader header, Geometry geo,
-                     Table l1, Backing backing, String backingName, long fileLength) {
+                     L1Table l1, Backing backing, String backingName, long fileLength) {
         this.path = path;
         this.storage = storage;
         this.options = options;
-        this.header = header;
         this.geo = geo;
-        this.tableIO = new TableIO(storage, geo);
-        this.l1 = l1;
-        this.l2Cache = new L2Cache(tableIO, cacheTables(options, geo));
-        this.allocator = new ClusterAllocator(storage, geo, fileLength);
         this.backing = backing;
         this.backingName = backingName;
+        this.header = new HeaderState(storage, allocLock, header);
+        TableIO tableIO = new TableIO(storage, geo);
+        L2Cache l2Cache = new L2Cache(tableIO, cacheTables(options, geo));
+        this.allocator = new ClusterAllocator(storage, geo, fileLength);
+        this.lookup = new ClusterLookup(storage.name(), geo, l1, l2Cache, allocator);
+        BackingReads backingReads = new BackingReads(backing, this.header);
+        AllocatingWrite allocating = new AllocatingWrite(storage, geo, allocLock, this.header, lookup, l2Cache,
+                tableIO, allocator, backingReads);
+        this.reads = new ReadPath(storage, lookup, backingReads,
+                options.copyOnRead() && !options.readOnly() ? allocating : null);
+        this.writes = new WritePath(storage, geo, lookup, allocating);
+        this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
+                allocator);
     }
 
     /** Upper bound on the memory the L2 cache may hold, whatever the table size and the configured count. */
@@ -104,8 +118,35 @@ public final class QedImage implements Closeable {
         return BackingChain.openTop(file, options);
     }
 
+    /**
+     * Opens an image read-write for {@link #check(Repair)}, as {@code qemu-img check -r} does (QEMU's
+     * {@code BDRV_O_CHECK}): unlike {@link #open}, an image with {@code QED_F_NEED_CHECK} set is not repaired
+     * while opening, so that the check reports, and its repair fixes and counts, what is really there. Everything
+     * else is as a read-write {@link #open}: the bit stays set until a repair finds the image consistent (or a
+     * flush clears it).
+     *
+     * @throws IllegalArgumentException if {@code options} is read-only
+     */
+    public static QedImage openForCheck(Path file, OpenOptions options) throws IOException {
+        if (options.readOnly()) {
+            throw new IllegalArgumentException(file + ": a check-only open is read-write; the options are"
+                    + " read-only");
+        }
+        return BackingChain.openTop(file, options, false);
+    }
+
     /** Opens one image of a chain; {@code chain} describes the images above it. */
     static QedImage open(Path file, OpenOptions options, BackingChain chain) throws IOException {
+        return open(file, options, chain, true);
+    }
+
+    /**
+     * Opens one image of a chain; {@code chain} describes the images above it.
+     *
+     * @param repairOnOpen whether a read-write open repairs an image with {@code QED_F_NEED_CHECK} set
+     */
+    static QedImage open(Path file, OpenOptions options, BackingChain chain, boolean repairOnOpen)
+            throws IOException {
         Storage storage = options.storageFactory().open(file, options.readOnly());
         Backing backing = null;
         try {
@@ -133,10 +174,10 @@ public final class QedImage implements Closeable {
                             header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
                 }
             }
-            Table l1 = new TableIO(storage, geo).read(header.l1TableOffset());
+            L1Table l1 = new L1Table(storage, geo, header.l1TableOffset(), header.imageSize());
             QedImage img = new QedImage(file, storage, options, header, geo, l1, backing, backingName, length);
             if (!options.readOnly()) {
-                img.prepareForWriting();
+                img.prepareForWriting(repairOnOpen);
             }
             return img;
         } catch (IOException | RuntimeException | Error e) {
@@ -166,18 +207,19 @@ public final class QedImage implements Closeable {
         }
     }
 
-    /** Read-write open: clear unknown autoclear bits, then repair if a previous writer did not close cleanly. */
-    private void prepareForWriting() throws IOException {
-        QedHeader h = header;
+    /**
+     * Read-write open: clear unknown autoclear bits, then repair if a previous writer did not close cleanly (unless
+     * this is a check-only open, as QEMU's {@code BDRV_O_CHECK}).
+     */
+    private void prepareForWriting(boolean repairOnOpen) throws IOException {
+        QedHeader h = header.current();
         if ((h.autoclearFeatures() & ~QedHeader.QED_AUTOCLEAR_FEATURE_MASK) != 0) {
             LOG.debug("{}: clearing unknown autoclear features 0x{}", storage.name(),
                     Long.toHexString(h.autoclearFeatures()));
-            header = h.withAutoclearFeatures(h.autoclearFeatures() & QedHeader.QED_AUTOCLEAR_FEATURE_MASK);
-            writeHeader();
-            storage.force();
+            header.clearUnknownAutoclear();
         }
-        if (header.hasFeature(QED_F_NEED_CHECK)) {
-            CheckResult r = check(Repair.ERRORS);
+        if (repairOnOpen && header.needsCheck()) {
+            CheckResult r = checker.check(Repair.ERRORS);
             LOG.info("{}: was not closed cleanly; repaired {} corruption(s), {} remain, {} leaked cluster(s)",
                     storage.name(), r.corruptionsFixed(), r.corruptions(), r.leaks());
         }
@@ -210,13 +252,14 @@ public final class QedImage implements Closeable {
     }
 
     /** Guest-visible size in bytes. */
+    @Override
     public long size() {
         return header.imageSize();
     }
 
     /** The header as it is now (including {@code QED_F_NEED_CHECK} changes). */
     public QedHeader header() {
-        return header;
+        return header.current();
     }
 
     /** Cluster and table geometry, with the address arithmetic. */
@@ -231,7 +274,7 @@ public final class QedImage implements Closeable {
 
     /** False once {@link #close()} has been called. */
     public boolean isOpen() {
-        return !closed;
+        return !gate.isClosing();
     }
 
     /** The options this image was opened with. */
@@ -265,26 +308,60 @@ public final class QedImage implements Closeable {
 
     /** Whether {@code QED_F_NEED_CHECK} is set now. */
     public boolean needsCheck() {
-        return header.hasFeature(QED_F_NEED_CHECK);
+        return header.needsCheck();
     }
 
-    /** The cluster-rounded end of the image file, where the next cluster will be allocated. */
-    public long fileSize() {
-        return allocator.fileSize();
+    /**
+     * Where the next cluster will be allocated: the end of the image file rounded down to a whole cluster (QED
+     * appends and never reuses space). Table entries must point below it.
+     */
+    public long nextAllocationOffset() {
+        return allocator.nextAllocationOffset();
     }
 
     /** Bytes of guest data stored in this image: data clusters referenced by L2 tables times the cluster size. */
     public long allocatedBytes() throws IOException {
-        ensureOpen();
+        List<MappedExtent> own = new ArrayList<>();
+        gate.enter();
+        try {
+            // This image's own mapping only: the backing chain is not consulted.
+            ChainMapper.map(lookup::lookup, null, null, path, 0, size(), 0, own);
+        } finally {
+            gate.exit();
+        }
         long clusters = 0;
-        for (long pos = 0; pos < size(); ) {
-            Extent e = extentAt(pos);
-            if (e.kind() == Extent.Kind.DATA) {
+        for (MappedExtent e : own) {
+            if (e.type() == MappedExtent.Type.DATA) {
                 clusters += geo.clustersFor(geo.offsetInCluster(e.start()) + e.length());
             }
-            pos = e.end();
         }
         return clusters * geo.clusterSize();
+    }
+
+    /**
+     * {@inheritDoc} Data extents name this image by {@link #path()} as it was opened and each backing file by the
+     * name its overlay stores, resolved against the overlay's path, as {@code qemu-img map} prints them.
+     */
+    @Override
+    public List<MappedExtent> map(long offset, long length) throws IOException {
+        if (offset < 0 || length < 0) {
+            throw new IllegalArgumentException("offset " + offset + " and length " + length + " must not be"
+                    + " negative");
+        }
+        List<MappedExtent> out = new ArrayList<>();
+        long end = offset + Math.min(length, Math.max(0, size() - offset));
+        mapInto(path, offset, end, 0, out);
+        return out;
+    }
+
+    /** Appends the mapping of {@code [start, end)} with this image at chain level {@code depth}, named {@code name}. */
+    void mapInto(Path name, long start, long end, int depth, List<MappedExtent> out) throws IOException {
+        gate.enter();
+        try {
+            ChainMapper.map(lookup::lookup, backing, backingName, name, start, end, depth, out);
+        } finally {
+            gate.exit();
+        }
     }
 
     /**
@@ -292,11 +369,15 @@ public final class QedImage implements Closeable {
      * an L2 table's range (as {@code qemu-img map} reports at depth 0).
      */
     public Extent extentAt(long position) throws IOException {
-        ensureOpen();
-        if (position < 0 || position >= size()) {
-            throw new IllegalArgumentException("position " + position + " is not in [0, " + size() + ")");
+        gate.enter();
+        try {
+            if (position < 0 || position >= size()) {
+                throw new IllegalArgumentException("position " + position + " is not in [0, " + size() + ")");
+            }
+            return lookup.lookup(position, size());
+        } finally {
+            gate.exit();
         }
-        return lookup(position, size());
     }
 
     // --------------------------------------------------------------------------------------------------- reads
@@ -307,7 +388,15 @@ public final class QedImage implements Closeable {
      * @return bytes read, or -1 if {@code position} is at or past the end and {@code dst} has room
      */
     public int read(ByteBuffer dst, long position) throws IOException {
-        ensureOpen();
+        gate.enter();
+        try {
+            return readClipped(dst, position);
+        } finally {
+            gate.exit();
+        }
+    }
+
+    private int readClipped(ByteBuffer dst, long position) throws IOException {
         if (position < 0) {
             throw new IllegalArgumentException("position " + position + " is negative");
         }
@@ -322,7 +411,7 @@ public final class QedImage implements Closeable {
         int limit = dst.limit();
         dst.limit(dst.position() + n);
         try {
-            readRange(dst, position);
+            reads.read(dst, position);
         } finally {
             dst.limit(limit);
         }
@@ -331,113 +420,16 @@ public final class QedImage implements Closeable {
 
     /** Reads exactly {@code dst.remaining()} bytes at {@code position}; EOFException if that passes the end. */
     public void readFully(ByteBuffer dst, long position) throws IOException {
-        if (position < 0 || position > size() - dst.remaining()) {
-            throw new EOFException(path + ": read of " + dst.remaining() + " bytes at offset " + position
-                    + " ends past the virtual size " + size());
-        }
-        read(dst, position);
-    }
-
-    /** Fills {@code buf} (position to limit) with guest bytes from {@code pos}; the range is inside the disk. */
-    private void readRange(ByteBuffer buf, long pos) throws IOException {
-        int limit = buf.limit();
-        while (buf.position() < limit) {
-            Extent run = lookup(pos, pos + (limit - buf.position()));
-            int len = (int) run.length();
-            buf.limit(buf.position() + len);
-            switch (run.kind()) {
-                case DATA -> storage.readFully(buf, run.hostOffset());
-                case ZERO -> Buffers.putZeros(buf, len);
-                case UNALLOCATED -> {
-                    if (backing == null) {
-                        Buffers.putZeros(buf, len);
-                    } else {
-                        readBacking(buf, pos);
-                        if (options.copyOnRead() && !options.readOnly()) {
-                            copyOnRead(pos, len);
-                        }
-                    }
-                }
+        gate.enter();
+        try {
+            if (position < 0 || position > size() - dst.remaining()) {
+                throw new EOFException(path + ": read of " + dst.remaining() + " bytes at offset " + position
+                        + " ends past the virtual size " + size());
             }
-            buf.limit(limit);
-            pos += len;
+            readClipped(dst, position);
+        } finally {
+            gate.exit();
         }
-    }
-
-    /** Reads the backing chain, cut at this image's size (bytes past it are zeros). */
-    private void readBacking(ByteBuffer dst, long pos) throws IOException {
-        if (backing == null) {
-            Buffers.putZeros(dst, dst.remaining());
-            return;
-        }
-        int n = dst.remaining();
-        int inside = (int) Math.max(0, Math.min(n, size() - pos));
-        int limit = dst.limit();
-        dst.limit(dst.position() + inside);
-        backing.read(dst, pos);
-        dst.limit(limit);
-        Buffers.putZeros(dst, n - inside);
-    }
-
-    /**
-     * Finds the run starting at {@code pos} (ending no later than {@code end}, never crossing an L2 table's range)
-     * whose clusters share one state: all unallocated, all zero, or allocated and contiguous in the file.
-     */
-    private Extent lookup(long pos, long end) throws IOException {
-        long span = geo.bytesPerL2();
-        long tableEnd = pos - pos % span + span;
-        long chunkEnd = tableEnd < 0 ? end : Math.min(end, tableEnd);
-        int l1i = geo.l1Index(pos);
-        long l1e = l1.get(l1i);
-        if (l1e == ENTRY_UNALLOCATED) {
-            return new Extent(pos, chunkEnd - pos, Extent.Kind.UNALLOCATED, -1);
-        }
-        Table l2 = l2Table(l1i, l1e);
-        int idx = geo.l2Index(pos);
-        long first = l2.get(idx);
-        int cs = geo.clusterSize();
-        long runEnd = geo.roundDownToCluster(pos) + cs;
-        int k = 1;
-        if (first == ENTRY_UNALLOCATED || first == ENTRY_ZERO) {
-            while (runEnd < chunkEnd && l2.get(idx + k) == first) {
-                runEnd += cs;
-                k++;
-            }
-            return new Extent(pos, Math.min(runEnd, chunkEnd) - pos,
-                    first == ENTRY_ZERO ? Extent.Kind.ZERO : Extent.Kind.UNALLOCATED, -1);
-        }
-        long fileSize = allocator.fileSize();
-        if (!geo.isValidClusterOffset(first, fileSize)) {
-            throw invalidL2Entry(l2, idx, first, fileSize);
-        }
-        while (runEnd < chunkEnd) {
-            long next = l2.get(idx + k);
-            if (next != first + (long) k * cs || !geo.isValidClusterOffset(next, fileSize)) {
-                break;
-            }
-            runEnd += cs;
-            k++;
-        }
-        return new Extent(pos, Math.min(runEnd, chunkEnd) - pos, Extent.Kind.DATA,
-                first + geo.offsetInCluster(pos));
-    }
-
-    private Table l2Table(int l1i, long l1e) throws IOException {
-        long fileSize = allocator.fileSize();
-        if (!geo.isValidTableOffset(l1e, fileSize)) {
-            throw new CorruptImageException("L1 entry", String.format(
-                    "%s: L1 entry %d is 0x%x, not the cluster-aligned offset of a %d-byte L2 table in [0x%x, 0x%x)"
-                            + " (run check with repair to clear it)", storage.name(), l1i, l1e, geo.tableBytes(),
-                    geo.headerBytes(), fileSize));
-        }
-        return l2Cache.get(l1e);
-    }
-
-    private CorruptImageException invalidL2Entry(Table l2, int idx, long value, long fileSize) {
-        return new CorruptImageException("L2 entry", String.format(
-                "%s: entry %d of the L2 table at 0x%x is 0x%x, not a cluster-aligned offset in [0x%x, 0x%x)"
-                        + " (run check with repair to clear it)", storage.name(), idx, l2.offset, value,
-                geo.headerBytes(), fileSize));
     }
 
     // -------------------------------------------------------------------------------------------------- writes
@@ -449,27 +441,15 @@ public final class QedImage implements Closeable {
      * @throws AccessDeniedException if the image is open read-only
      */
     public int write(ByteBuffer src, long position) throws IOException {
-        ensureWritable();
-        int n = src.remaining();
-        checkRange(position, n, "write");
-        int limit = src.limit();
-        long pos = position;
+        enterWritable();
         try {
-            while (src.position() < limit) {
-                Extent run = lookup(pos, pos + (limit - src.position()));
-                src.limit(src.position() + (int) run.length());
-                if (run.kind() == Extent.Kind.DATA) {
-                    storage.write(src, run.hostOffset());
-                    pos += run.length();
-                } else {
-                    pos += allocatingWrite(src, pos, false);
-                }
-                src.limit(limit);
-            }
+            int n = src.remaining();
+            checkRange(position, n, "write");
+            writes.write(src, position);
+            return n;
         } finally {
-            src.limit(limit);
+            gate.exit();
         }
-        return n;
     }
 
     /**
@@ -478,40 +458,12 @@ public final class QedImage implements Closeable {
      * zeros, exactly as QEMU's write-zeroes does (notes §8.5).
      */
     public void writeZeroes(long position, long length) throws IOException {
-        ensureWritable();
-        checkRange(position, length, "write-zeroes");
-        long end = position + length;
-        long alignedStart = Math.min(end, geo.roundUpToCluster(position));
-        long alignedEnd = Math.max(alignedStart, geo.roundDownToCluster(end));
-        writeZeroData(position, alignedStart);
-        long pos = alignedStart;
-        while (pos < alignedEnd) {
-            allocLock.lock();
-            try {
-                ensureOpen();
-                Extent run = lookup(pos, alignedEnd);
-                switch (run.kind()) {
-                    case DATA -> writeZeroData(pos, run.end());
-                    case ZERO -> { }
-                    case UNALLOCATED -> {
-                        setNeedCheck();
-                        link(pos, (int) (run.length() >> geo.clusterBits()), ENTRY_ZERO);
-                    }
-                }
-                pos = run.end();
-            } finally {
-                allocLock.unlock();
-            }
-        }
-        writeZeroData(alignedEnd, end);
-    }
-
-    private void writeZeroData(long from, long to) throws IOException {
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(to - from, 1 << 20));
-        for (long p = from; p < to; ) {
-            int k = (int) Math.min(to - p, zeros.capacity());
-            write(zeros.clear().limit(k), p);
-            p += k;
+        enterWritable();
+        try {
+            checkRange(position, length, "write-zeroes");
+            writes.writeZeroes(position, position + length);
+        } finally {
+            gate.exit();
         }
     }
 
@@ -524,229 +476,29 @@ public final class QedImage implements Closeable {
         }
     }
 
-    /**
-     * Writes a run of unallocated or zero clusters at {@code pos} from {@code src} (position to limit). Returns the
-     * bytes consumed, which may be fewer if the tables changed while waiting for the allocation lock.
-     *
-     * @param onlyIfUnallocated for copy-on-read: skip (rather than overwrite) clusters allocated meanwhile
-     */
-    private long allocatingWrite(ByteBuffer src, long pos, boolean onlyIfUnallocated) throws IOException {
-        allocLock.lock();
-        try {
-            ensureOpen();
-            int limit = src.limit();
-            Extent run = lookup(pos, pos + src.remaining());
-            int len = (int) run.length();
-            if (onlyIfUnallocated && run.kind() != Extent.Kind.UNALLOCATED) {
-                src.position(src.position() + len);
-                return len;
-            }
-            src.limit(src.position() + len);
-            try {
-                if (run.kind() == Extent.Kind.DATA) {
-                    storage.write(src, run.hostOffset());
-                } else {
-                    allocateAndWrite(src, pos, run.kind());
-                }
-            } finally {
-                src.limit(limit);
-            }
-            return len;
-        } finally {
-            allocLock.unlock();
-        }
-    }
-
-    /** Appends clusters for {@code [pos, pos + src.remaining())}, fills them, and links them into the tables. */
-    private void allocateAndWrite(ByteBuffer src, long pos, Extent.Kind was) throws IOException {
-        int cs = geo.clusterSize();
-        long end = pos + src.remaining();
-        long first = geo.roundDownToCluster(pos);
-        long last = geo.roundUpToCluster(end);
-        int clusters = (int) ((last - first) >> geo.clusterBits());
-        setNeedCheck();
-        long start = allocator.allocate(last - first);
-        try {
-            int head = (int) (pos - first);
-            int tail = (int) (last - end);
-            if ((head > 0 || tail > 0) && (backing == null || was == Extent.Kind.ZERO) && storage.size() <= start) {
-                // The untouched parts must read as zeros and the new clusters lie past the end of the file: leave
-                // them as holes, which read as zeros, instead of writing zeros; one byte at the end keeps the file
-                // ending on a cluster boundary (where the next allocation, also after a reopen, goes).
-                storage.write(src, start + head);
-                if (tail > 0) {
-                    storage.write(ZERO_BYTE.duplicate(), start + (last - first) - 1);
-                }
-            } else if (clusters == 1 && (head > 0 || tail > 0)) {
-                // One partial cluster: assemble it and write it with a single I/O.
-                ByteBuffer buf = scratch();
-                fillUnwritten(buf.limit(head), first, was);
-                buf.limit(head + src.remaining()).put(src);
-                fillUnwritten(buf.limit(cs), end, was);
-                storage.write(buf.flip(), start);
-            } else {
-                // QEMU's order: copy-on-write head, then tail, then the data.
-                if (head > 0) {
-                    storage.write(fillUnwritten(scratch().limit(head), first, was).flip(), start);
-                }
-                if (tail > 0) {
-                    storage.write(fillUnwritten(scratch().limit(tail), end, was).flip(), start + (end - first));
-                }
-                storage.write(src, start + head);
-            }
-            if (backing != null) {
-                // Without this flush a crash could leave the L2 entry pointing at a cluster that never received
-                // its backing data, and the guest would read zeros where the base had content (notes §8.4).
-                storage.force();
-            }
-        } catch (IOException | RuntimeException e) {
-            allocator.rollback(start);
-            throw e;
-        }
-        link(pos, clusters, start);
-    }
-
-    /**
-     * The part of a new cluster that this write does not cover: zeros for a zero cluster (as the spec says; QEMU
-     * 7.2 copies backing data here, notes §14.5), backing data (or zeros) for an unallocated one.
-     */
-    private ByteBuffer fillUnwritten(ByteBuffer buf, long guestPos, Extent.Kind was) throws IOException {
-        if (was == Extent.Kind.ZERO) {
-            Buffers.putZeros(buf, buf.remaining());
-        } else {
-            readBacking(buf, guestPos);
-        }
-        return buf;
-    }
-
-    private ByteBuffer scratch() {
-        if (scratch == null) {
-            scratch = ByteBuffer.allocateDirect(geo.clusterSize());
-        }
-        return scratch.clear();
-    }
-
-    /**
-     * Points the L2 entries for {@code clusters} clusters from {@code pos} at {@code target} (consecutive
-     * clusters), or makes them zero clusters when {@code target} is {@link Geometry#ENTRY_ZERO}. A missing L2 table
-     * is allocated after the data, written whole and flushed before L1 points at it.
-     */
-    private void link(long pos, int clusters, long target) throws IOException {
-        int l1i = geo.l1Index(pos);
-        int idx = geo.l2Index(pos);
-        long[] values = new long[clusters];
-        for (int k = 0; k < clusters; k++) {
-            values[k] = target == ENTRY_ZERO ? ENTRY_ZERO : target + ((long) k << geo.clusterBits());
-        }
-        long l1e = l1.get(l1i);
-        if (l1e != ENTRY_UNALLOCATED) {
-            l2Cache.update(l1e, idx, values);
-            return;
-        }
-        long tableOffset = allocator.allocate(geo.tableBytes());
-        Table l2 = new Table(tableOffset, geo.entriesPerTable());
-        for (int k = 0; k < clusters; k++) {
-            l2.set(idx + k, values[k]);
-        }
-        try {
-            tableIO.writeAll(l2);
-            storage.force();
-        } catch (IOException | RuntimeException e) {
-            // Nothing points at the table yet; if the data clusters were new, nothing points at them either.
-            allocator.rollback(target == ENTRY_ZERO ? tableOffset : Math.min(target, tableOffset));
-            throw e;
-        }
-        l2Cache.put(l2);
-        l1.set(l1i, tableOffset);
-        try {
-            tableIO.writeEntries(l1, l1i, 1);
-        } catch (IOException | RuntimeException e) {
-            // The failed write may have reached the disk in part: keep in memory what the file now holds, or reads
-            // would disagree with the image after a flush or a reopen.
-            l1.set(l1i, l1EntryOnDisk(l1i, tableOffset, e));
-            throw e;
-        }
-    }
-
-    /** L1 entry {@code l1i} as the file holds it after a failed update to {@code tableOffset} (0 if unreadable). */
-    private long l1EntryOnDisk(int l1i, long tableOffset, Exception failure) {
-        ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        try {
-            storage.readFully(b, l1.offset + 8L * l1i);
-            long v = b.flip().getLong();
-            if (v == tableOffset || v == ENTRY_UNALLOCATED) {
-                return v;
-            }
-            // Torn inside the entry: put the old value back rather than leave a pointer to anywhere.
-            l1.set(l1i, ENTRY_UNALLOCATED);
-            tableIO.writeEntries(l1, l1i, 1);
-            return ENTRY_UNALLOCATED;
-        } catch (IOException | RuntimeException e) {
-            failure.addSuppressed(e);
-            return ENTRY_UNALLOCATED;
-        }
-    }
-
-    /** Copy-on-read: allocate the clusters under {@code [pos, pos + len)} with backing content. */
-    private void copyOnRead(long pos, int len) throws IOException {
-        long first = geo.roundDownToCluster(pos);
-        long last = Math.min(geo.roundUpToCluster(pos + len), geo.roundUpToCluster(size()));
-        int step = Math.max(geo.clusterSize(), 1 << 20);
-        for (long p = first; p < last; ) {
-            int n = (int) Math.min(step, last - p);
-            int inside = (int) Math.min(n, size() - p);
-            ByteBuffer buf = ByteBuffer.allocate(inside);
-            readBacking(buf, p);
-            buf.flip();
-            long q = p;
-            while (buf.hasRemaining()) {
-                q += allocatingWrite(buf, q, true);
-            }
-            p += n;
-        }
-    }
-
-    // ------------------------------------------------------------------------------------------- NEED_CHECK
-
-    /** Sets {@code QED_F_NEED_CHECK} durably before the first allocation after a clean state. */
-    private void setNeedCheck() throws IOException {
-        QedHeader h = header;
-        if (h.hasFeature(QED_F_NEED_CHECK)) {
-            return;
-        }
-        header = h.withFeatures(h.features() | QED_F_NEED_CHECK);
-        try {
-            writeHeader();
-            storage.force();
-        } catch (IOException | RuntimeException e) {
-            header = h;
-            throw e;
-        }
-    }
-
-    private void writeHeader() throws IOException {
-        storage.write(header.encode(), 0);
-    }
+    // -------------------------------------------------------------------------------------------------- flush
 
     /**
      * Makes all completed writes durable, data and metadata, and then, with no allocation in flight, clears
      * {@code QED_F_NEED_CHECK}. Does nothing on a read-only image.
      */
     public void flush() throws IOException {
-        ensureOpen();
+        gate.enter();
+        try {
+            flushNow();
+        } finally {
+            gate.exit();
+        }
+    }
+
+    private void flushNow() throws IOException {
         if (options.readOnly()) {
             return;
         }
         allocLock.lock();
         try {
-            ensureOpen();
             storage.force();
-            QedHeader h = header;
-            if (h.hasFeature(QED_F_NEED_CHECK)) {
-                header = h.withFeatures(h.features() & ~QED_F_NEED_CHECK);
-                writeHeader();
-                storage.force();
-            }
+            header.clearNeedCheck();
         } finally {
             allocLock.unlock();
         }
@@ -763,30 +515,15 @@ public final class QedImage implements Closeable {
      * @throws AccessDeniedException if {@code repair} is not {@link Repair#NONE} and the image is open read-only
      */
     public CheckResult check(Repair repair) throws IOException {
-        ensureOpen();
-        if (repair != Repair.NONE) {
-            ensureWritable();
+        if (repair == Repair.NONE) {
+            gate.enter();
+        } else {
+            enterWritable();
         }
-        allocLock.lock();
         try {
-            ensureOpen();
-            CheckResult first = new ConsistencyCheck(this, repair).run();
-            if (repair == Repair.NONE) {
-                return first;
-            }
-            l2Cache.clear();
-            CheckResult second = new ConsistencyCheck(this, Repair.NONE).run();
-            if (second.isConsistent() && header.hasFeature(QED_F_NEED_CHECK)) {
-                storage.force();
-                header = header.withFeatures(header.features() & ~QED_F_NEED_CHECK);
-                writeHeader();
-                storage.force();
-            }
-            return new CheckResult(second.totalClusters(), second.allocatedClusters(),
-                    second.fragmentedClusters(), second.corruptions(), second.leaks(), second.checkErrors(),
-                    first.corruptionsFixed(), first.leaksFixed());
+            return checker.check(repair);
         } finally {
-            allocLock.unlock();
+            gate.exit();
         }
     }
 
@@ -795,18 +532,11 @@ public final class QedImage implements Closeable {
      * refused, as in QEMU.
      */
     public void resize(long newSize) throws IOException {
-        ensureWritable();
-        if (newSize < size() || newSize % 512 != 0 || newSize > geo.maxImageSize()) {
-            throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in [%d, %d]"
-                    + " (QED images can only grow)", path, newSize, size(), geo.maxImageSize()));
-        }
-        allocLock.lock();
+        enterWritable();
         try {
-            header = header.withImageSize(newSize);
-            writeHeader();
-            storage.force();
+            header.grow(newSize, geo.maxImageSize(), path.toString(), () -> lookup.l1Table().cover(newSize));
         } finally {
-            allocLock.unlock();
+            gate.exit();
         }
     }
 
@@ -818,41 +548,35 @@ public final class QedImage implements Closeable {
      * @param name the new name as it should be stored, or null to remove the backing file
      */
     public void setBackingFileInHeader(String name, BackingFormat format) throws IOException {
-        ensureWritable();
-        byte[] bytes = name == null ? new byte[0] : name.getBytes(StandardCharsets.UTF_8);
-        if (name != null && (header.compatFeatures() & ~QedHeader.QED_COMPAT_FEATURE_MASK) != 0) {
-            throw new QedFormatException("compat_features", path + ": cannot set a backing file while unknown"
-                    + " compat features 0x" + Long.toHexString(header.compatFeatures()) + " are present");
-        }
-        if (bytes.length > QedHeader.MAX_BACKING_FILENAME_SIZE
-                || QedHeader.HEADER_LENGTH + bytes.length > geo.headerBytes()) {
-            throw new IOException(path + ": no space left in the file header for a backing file name of "
-                    + bytes.length + " bytes");
-        }
-        allocLock.lock();
+        enterWritable();
         try {
-            long f = header.features() & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
-            if (name != null) {
-                f |= QED_F_BACKING_FILE;
-                if (format == BackingFormat.RAW) {
-                    f |= QED_F_BACKING_FORMAT_NO_PROBE;
-                }
+            byte[] bytes = name == null ? null : name.getBytes(StandardCharsets.UTF_8);
+            int length = bytes == null ? 0 : bytes.length;
+            if (length > QedHeader.MAX_BACKING_FILENAME_SIZE
+                    || QedHeader.HEADER_LENGTH + length > geo.headerBytes()) {
+                throw new IOException(path + ": no space left in the file header for a backing file name of "
+                        + length + " bytes");
             }
-            header = header.withFeatures(f).withBackingFilename(QedHeader.HEADER_LENGTH, bytes.length);
-            ByteBuffer buf = ByteBuffer.allocate(QedHeader.HEADER_LENGTH + bytes.length);
-            buf.put(header.encode()).put(bytes).flip();
-            storage.write(buf, 0);
-            storage.force();
+            header.setBackingFile(bytes, format == BackingFormat.RAW, path.toString());
         } finally {
-            allocLock.unlock();
+            gate.exit();
         }
     }
 
     // ------------------------------------------------------------------------------------------------- close
 
     /**
-     * Flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and the backing chain. Idempotent. Does
-     * nothing on a shared backing image ({@link #backingImage()}), which its overlays close.
+     * Waits for the operations in progress, flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and
+     * the backing chain. Idempotent. Does nothing on a shared backing image ({@link #backingImage()}), which its
+     * overlays close.
+     *
+     * <p>From the moment close is called, new operations fail with {@link ClosedChannelException}. Close then
+     * waits, ignoring interrupts (the interrupt status is kept), until every operation already in progress has
+     * finished or failed; only then does it flush and close the file, so no byte reaches the file after close
+     * returns, and a clean close leaves {@code QED_F_NEED_CHECK} clear even with writes racing it. A second close
+     * waits for the first. A close called from inside an operation on this image (for example from a storage
+     * callback) waits for the operations of other threads only, then flushes and closes; the operation it was
+     * called from fails with {@link ClosedChannelException} when it next touches the file.
      */
     @Override
     public void close() throws IOException {
@@ -869,34 +593,51 @@ public final class QedImage implements Closeable {
 
     /** Closes the image even if it is a shared backing file; called when its last overlay lets go. */
     void closeNow() throws IOException {
-        synchronized (this) {
-            if (closed) {
-                return;
+        if (!gate.beginClose()) {
+            // Another thread is closing. Waiting for it from inside an operation would wait for ourselves.
+            if (!gate.isInsideOperation()) {
+                awaitClosed();
             }
+            return;
+        }
+        gate.awaitDrained();
+        try {
+            flushNow();
+        } finally {
             try {
-                flush();
+                storage.close();
             } finally {
-                closed = true;
                 try {
-                    storage.close();
-                } finally {
                     if (backing != null) {
                         backing.close();
                     }
+                } finally {
+                    closed.countDown();
                 }
             }
         }
     }
 
-    private void ensureOpen() throws ClosedChannelException {
-        if (closed) {
-            throw new ClosedChannelException();
+    private void awaitClosed() {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                closed.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
-    private void ensureWritable() throws IOException {
-        ensureOpen();
+    /** Enters an operation that writes: fails if the image is closed or read-only. */
+    private void enterWritable() throws IOException {
+        gate.enter();
         if (options.readOnly()) {
+            gate.exit();
             throw new AccessDeniedException(path.toString(), null, "the image is open read-only");
         }
     }
@@ -912,27 +653,9 @@ public final class QedImage implements Closeable {
         }
     }
 
-    // ---------------------------------------------------------------------- package-private for ConsistencyCheck
-
-    Storage storage() {
-        return storage;
-    }
-
     /** The backing file as this image holds it (a shared handle, or a detached one), or null. */
     Backing backing() {
         return backing;
-    }
-
-    Table l1() {
-        return l1;
-    }
-
-    TableIO tableIO() {
-        return tableIO;
-    }
-
-    ClusterAllocator allocator() {
-        return allocator;
     }
 
     @Override

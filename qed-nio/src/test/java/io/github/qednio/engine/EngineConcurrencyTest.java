@@ -270,7 +270,7 @@ class EngineConcurrencyTest {
             img.write(ByteBuffer.wrap(old), 0);
             img.write(ByteBuffer.wrap(old), BYTES_PER_L2);
             img.flush();
-            long eof = img.fileSize();
+            long eof = img.nextAllocationOffset();
             CountDownLatch stuck = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             storages.get(0).beforeWrite(off -> {

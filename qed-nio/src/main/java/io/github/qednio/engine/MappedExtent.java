@@ -1,0 +1,70 @@
+package io.github.qednio.engine;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * A run of guest bytes with one mapping through a whole backing chain, in terms that hold for any image format
+ * with a backing chain (QED, qcow2): where a read of these bytes is served from. This is what
+ * {@code qemu-img map} reports, one entry per run.
+ *
+ * @param start      guest offset of the first byte
+ * @param length     number of bytes
+ * @param type       what serves a read of these bytes
+ * @param depth      the level of the chain that decided it: 0 for the image itself, 1 for its backing file, ...
+ *                   For {@link Type#UNALLOCATED}: the level whose backing file ends before these bytes, or the
+ *                   bottom of the chain.
+ * @param file       for {@link Type#DATA}: the file holding the bytes, named as the chain names it (the image as
+ *                   opened; each backing file as its overlay's stored name resolved against the overlay's path);
+ *                   otherwise null
+ * @param hostOffset for {@link Type#DATA}: the offset of the first byte in {@code file}; otherwise -1
+ */
+public record MappedExtent(long start, long length, Type type, int depth, Path file, long hostOffset) {
+
+    /** What serves a read of a run of guest bytes. */
+    public enum Type {
+        /** Bytes stored in {@link MappedExtent#file()} at {@link MappedExtent#hostOffset()}. */
+        DATA,
+        /** An image of the chain records the run as zeros (a zero cluster); nothing below it is read. */
+        ZERO,
+        /** No image of the chain holds the run: it reads as zeros. */
+        UNALLOCATED
+    }
+
+    /**
+     * Validates the run.
+     *
+     * @throws IllegalArgumentException if a bound is negative, the run is empty, or the file and host offset do
+     *                                  not match the type (only {@link Type#DATA} has them)
+     */
+    public MappedExtent {
+        Objects.requireNonNull(type, "type");
+        if (start < 0 || length <= 0 || depth < 0) {
+            throw new IllegalArgumentException("start " + start + ", length " + length + ", depth " + depth);
+        }
+        if ((type == Type.DATA) != (file != null && hostOffset >= 0)) {
+            throw new IllegalArgumentException("a DATA extent (only) has a file and a host offset: " + type + ", "
+                    + file + ", " + hostOffset);
+        }
+    }
+
+    /** Guest offset just past the run. */
+    public long end() {
+        return start + length;
+    }
+
+    /** Whether a read of this run returns zeros without reading any file. */
+    public boolean readsAsZeros() {
+        return type != Type.DATA;
+    }
+
+    /** Whether {@code next} directly continues this run with the same mapping (host offsets contiguous too). */
+    boolean isContinuedBy(MappedExtent next) {
+        return end() == next.start && type == next.type && depth == next.depth && Objects.equals(file, next.file)
+                && (hostOffset < 0 ? next.hostOffset < 0 : next.hostOffset == hostOffset + length);
+    }
+
+    MappedExtent extendedBy(MappedExtent next) {
+        return new MappedExtent(start, length + next.length, type, depth, file, hostOffset);
+    }
+}

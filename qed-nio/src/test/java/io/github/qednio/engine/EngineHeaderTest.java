@@ -1,0 +1,216 @@
+package io.github.qednio.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.github.qednio.format.QedHeader;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CyclicBarrier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Header changes are atomic: validated and applied under one lock, and a failed header write leaves the header in
+ * memory equal to the one in the file.
+ */
+class EngineHeaderTest {
+    private static final int CS = 65536;
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void concurrentGrowsAlwaysEndAtTheLargestSizeInMemoryAndOnDisk() throws Exception {
+        int threads = 16;
+        for (int round = 0; round < 20; round++) {
+            Path file = dir.resolve("grow" + round + ".qed");
+            long base = 1L << 20;
+            List<Long> sizes = new ArrayList<>();
+            for (int i = 1; i <= threads; i++) {
+                sizes.add(base + i * 4096L);
+            }
+            Collections.shuffle(sizes, new Random(round));
+            try (QedImage img = QedImage.create(file, CreateOptions.ofSize(base))) {
+                CyclicBarrier start = new CyclicBarrier(threads);
+                List<Throwable> unexpected = new CopyOnWriteArrayList<>();
+                List<Thread> workers = new ArrayList<>();
+                for (long size : sizes) {
+                    Thread t = new Thread(() -> {
+                        try {
+                            start.await();
+                            img.resize(size);
+                        } catch (IllegalArgumentException refused) {
+                            // a larger grow came first: shrinking is refused
+                        } catch (Throwable e) {
+                            unexpected.add(e);
+                        }
+                    });
+                    t.start();
+                    workers.add(t);
+                }
+                for (Thread t : workers) {
+                    t.join();
+                }
+                assertThat(unexpected).isEmpty();
+                assertThat(img.size()).as("round %d", round).isEqualTo(base + threads * 4096L);
+                assertThat(headerOnDisk(file).imageSize()).as("round %d on disk", round)
+                        .isEqualTo(base + threads * 4096L);
+            }
+            try (QedImage again = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+                assertThat(again.size()).isEqualTo(base + threads * 4096L);
+            }
+        }
+    }
+
+    @Test
+    void aGrowBelowTheCurrentSizeIsRefusedAndChangesNothing() throws IOException {
+        Path file = dir.resolve("a.qed");
+        try (QedImage img = QedImage.create(file, CreateOptions.ofSize(1L << 20))) {
+            img.resize(2L << 20);
+            byte[] before = Files.readAllBytes(file);
+            assertThatThrownBy(() -> img.resize(1L << 20)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("can only grow").hasMessageContaining(file.toString());
+            assertThatThrownBy(() -> img.resize((2L << 20) + 100)).isInstanceOf(IllegalArgumentException.class);
+            assertThat(img.size()).isEqualTo(2L << 20);
+            assertThat(Files.readAllBytes(file)).isEqualTo(before);
+        }
+    }
+
+    /** How the next header write fails. */
+    enum Fault {
+        /** Nothing reaches the file. */
+        BEFORE_WRITE,
+        /** The first 20 bytes reach the file. */
+        TORN,
+        /** The write reaches the file, then an error is reported. */
+        AFTER_WRITE,
+        /** The write succeeds, the force after it fails. */
+        FORCE
+    }
+
+    /** A header change made by the public API. */
+    enum Change {
+        RESIZE,
+        SET_BACKING_FILE,
+        REMOVE_BACKING_FILE,
+        NEED_CHECK_SET_BY_ALLOCATION,
+        NEED_CHECK_CLEARED_BY_FLUSH
+    }
+
+    static Stream<Arguments> faultsAndChanges() {
+        List<Arguments> all = new ArrayList<>();
+        for (Change c : Change.values()) {
+            for (Fault f : Fault.values()) {
+                all.add(Arguments.of(c, f));
+            }
+        }
+        return all.stream();
+    }
+
+    private static final class FaultyHeaderStorage extends ForwardingStorage {
+        volatile Fault fault;
+        private volatile boolean failNextForce;
+
+        FaultyHeaderStorage(Storage delegate) {
+            super(delegate);
+        }
+
+        @Override
+        public void write(ByteBuffer src, long position) throws IOException {
+            Fault f = fault;
+            if (position == 0 && f != null) {
+                fault = null;
+                switch (f) {
+                    case BEFORE_WRITE -> throw new IOException("injected: header write failed");
+                    case TORN -> {
+                        super.write(src.duplicate().limit(src.position() + 20), 0);
+                        throw new IOException("injected: header write torn");
+                    }
+                    case AFTER_WRITE -> {
+                        super.write(src, 0);
+                        throw new IOException("injected: header write reported failure");
+                    }
+                    case FORCE -> failNextForce = true;
+                }
+            }
+            super.write(src, position);
+        }
+
+        @Override
+        public void force() throws IOException {
+            if (failNextForce) {
+                failNextForce = false;
+                throw new IOException("injected: force failed");
+            }
+            super.force();
+        }
+    }
+
+    @ParameterizedTest(name = "{0} with {1}")
+    @MethodSource("faultsAndChanges")
+    void aFailedHeaderWriteLeavesTheHeaderInMemoryEqualToTheFile(Change change, Fault fault) throws IOException {
+        Path file = dir.resolve("a.qed");
+        Files.write(dir.resolve("base.raw"), new byte[4096]);
+        try (QedImage img = QedImage.create(file, CreateOptions.ofSize(1L << 20)
+                .withBackingFile("base.raw", BackingFormat.RAW))) {
+            if (change == Change.NEED_CHECK_CLEARED_BY_FLUSH) {
+                img.write(ByteBuffer.wrap(new byte[] {1}), 0);
+            }
+        }
+        List<FaultyHeaderStorage> storages = new CopyOnWriteArrayList<>();
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults().withStorageFactory((f, ro) -> {
+            FaultyHeaderStorage s = new FaultyHeaderStorage(Storage.open(f, ro));
+            storages.add(s);
+            return s;
+        }))) {
+            FaultyHeaderStorage s = storages.get(0);
+            if (change == Change.NEED_CHECK_CLEARED_BY_FLUSH) {
+                img.write(ByteBuffer.wrap(new byte[] {2}), CS);
+            }
+            QedHeader before = img.header();
+            s.fault = fault;
+            assertThatThrownBy(() -> {
+                switch (change) {
+                    case RESIZE -> img.resize(2L << 20);
+                    case SET_BACKING_FILE -> img.setBackingFileInHeader("other-name.raw", BackingFormat.RAW);
+                    case REMOVE_BACKING_FILE -> img.setBackingFileInHeader(null, null);
+                    case NEED_CHECK_SET_BY_ALLOCATION -> img.write(ByteBuffer.wrap(new byte[] {3}), 2L * CS);
+                    case NEED_CHECK_CLEARED_BY_FLUSH -> img.flush();
+                }
+            }).isInstanceOf(IOException.class).hasMessageContaining("injected");
+
+            QedHeader onDisk = headerOnDisk(file);
+            assertThat(img.header()).as("header in memory vs file after %s", fault).isEqualTo(onDisk);
+            if (fault == Fault.BEFORE_WRITE) {
+                assertThat(onDisk).as("nothing was written").isEqualTo(before);
+            }
+            if (fault == Fault.TORN && change == Change.RESIZE) {
+                assertThat(onDisk).as("the torn write (which missed image_size) was undone").isEqualTo(before);
+            }
+            assertThat(img.size()).isEqualTo(onDisk.imageSize());
+        }
+        try (QedImage again = QedImage.open(file, OpenOptions.defaults().withBackingPolicy(BackingPolicy.FOLLOW))) {
+            assertThat(again.check(Repair.NONE).isConsistent()).isTrue();
+        } catch (java.nio.file.NoSuchFileException e) {
+            // the header now names a backing file that does not exist: the header itself was read fine
+            assertThat(change).isEqualTo(Change.SET_BACKING_FILE);
+        }
+    }
+
+    static QedHeader headerOnDisk(Path file) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        return QedHeader.decode(ByteBuffer.wrap(b, 0, QedHeader.HEADER_LENGTH), file.toString());
+    }
+}
