@@ -3,9 +3,10 @@ package io.github.qednio.format;
 /**
  * Cluster and table geometry of a QED image, with the address arithmetic of spec section "Address translation".
  *
- * <p>Constructed only from valid values ({@link QedHeader#validate}): cluster size a power of two in [4 KiB,
- * 64 MiB], table size a power of two in [1, 16], header size at least 1 with {@code header_size * cluster_size}
- * below 2^32. All arithmetic here is overflow-safe for those ranges.
+ * <p>Every instance is valid: it is made by {@link #of} or {@link QedHeader#validate}, which accept only a cluster
+ * size that is a power of two in [4 KiB, 64 MiB], a table size that is a power of two in [1, 16], and a header size
+ * of at least 1 with {@code header_size * cluster_size} below 2^32. All arithmetic here is overflow-safe for those
+ * ranges.
  */
 public final class Geometry {
     /** A table entry meaning "not allocated": read the backing file, or zeros. */
@@ -20,7 +21,44 @@ public final class Geometry {
     private final int entryBits;
     private final long clusterMask;
 
-    public Geometry(int clusterSize, int tableSize, int headerSize) {
+    /**
+     * Returns the geometry of the given header fields, after checking them as QEMU does on open.
+     *
+     * @param clusterSize {@code cluster_size}: a power of two in [{@value QedHeader#MIN_CLUSTER_SIZE},
+     *                    {@value QedHeader#MAX_CLUSTER_SIZE}]
+     * @param tableSize   {@code table_size}: a power of two in [{@value QedHeader#MIN_TABLE_SIZE},
+     *                    {@value QedHeader#MAX_TABLE_SIZE}]
+     * @param headerSize  {@code header_size}: at least 1, with {@code header_size * cluster_size} below 2^32
+     * @return the geometry
+     * @throws IllegalArgumentException naming the field, its value and the allowed range, if one is out of range
+     */
+    public static Geometry of(int clusterSize, int tableSize, int headerSize) {
+        if (!isPowerOfTwoIn(clusterSize, QedHeader.MIN_CLUSTER_SIZE, QedHeader.MAX_CLUSTER_SIZE)) {
+            throw new IllegalArgumentException("cluster_size " + clusterSize + " is not a power of two in ["
+                    + QedHeader.MIN_CLUSTER_SIZE + ", " + QedHeader.MAX_CLUSTER_SIZE + "]");
+        }
+        if (!isPowerOfTwoIn(tableSize, QedHeader.MIN_TABLE_SIZE, QedHeader.MAX_TABLE_SIZE)) {
+            throw new IllegalArgumentException("table_size " + tableSize + " is not a power of two in ["
+                    + QedHeader.MIN_TABLE_SIZE + ", " + QedHeader.MAX_TABLE_SIZE + "]");
+        }
+        long maxHeaderSize = maxHeaderSize(clusterSize);
+        if (headerSize < 1 || headerSize > maxHeaderSize) {
+            throw new IllegalArgumentException("header_size " + headerSize + " is not in [1, " + maxHeaderSize
+                    + "] (header_size * cluster_size must fit in 32 bits)");
+        }
+        return new Geometry(clusterSize, tableSize, headerSize);
+    }
+
+    /** The largest {@code header_size} for {@code clusterSize}: {@code header_size * cluster_size} fits in a u32. */
+    static long maxHeaderSize(long clusterSize) {
+        return 0xFFFFFFFFL / clusterSize;
+    }
+
+    static boolean isPowerOfTwoIn(long v, long min, long max) {
+        return v >= min && v <= max && Long.bitCount(v) == 1;
+    }
+
+    private Geometry(int clusterSize, int tableSize, int headerSize) {
         this.clusterSize = clusterSize;
         this.tableSize = tableSize;
         this.headerSize = headerSize;

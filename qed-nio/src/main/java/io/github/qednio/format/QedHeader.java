@@ -104,23 +104,23 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
                     "%s: unsupported QED features 0x%x (features 0x%x; known bits are 0x%x)",
                     source, unknown, features, QED_FEATURE_MASK));
         }
-        if (!isPowerOfTwoIn(clusterSize, MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE)) {
+        if (!Geometry.isPowerOfTwoIn(clusterSize, MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE)) {
             throw new QedFormatException("cluster_size", String.format(
                     "%s: cluster_size %d is not a power of two in [%d, %d]",
                     source, clusterSize, MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE));
         }
-        if (!isPowerOfTwoIn(tableSize, MIN_TABLE_SIZE, MAX_TABLE_SIZE)) {
+        if (!Geometry.isPowerOfTwoIn(tableSize, MIN_TABLE_SIZE, MAX_TABLE_SIZE)) {
             throw new QedFormatException("table_size", String.format(
                     "%s: table_size %d is not a power of two in [%d, %d]",
                     source, tableSize, MIN_TABLE_SIZE, MAX_TABLE_SIZE));
         }
-        long maxHeaderSize = 0xFFFFFFFFL / clusterSize;
+        long maxHeaderSize = Geometry.maxHeaderSize(clusterSize);
         if (headerSize < 1 || headerSize > maxHeaderSize) {
             throw new QedFormatException("header_size", String.format(
                     "%s: header_size %d is not in [1, %d] (header_size * cluster_size must fit in 32 bits)",
                     source, headerSize, maxHeaderSize));
         }
-        Geometry g = new Geometry((int) clusterSize, (int) tableSize, (int) headerSize);
+        Geometry g = Geometry.of((int) clusterSize, (int) tableSize, (int) headerSize);
         if (imageSize < 0 || imageSize % 512 != 0 || imageSize > g.maxImageSize()) {
             throw new QedFormatException("image_size", String.format(
                     "%s: image_size %s is not a multiple of 512 in [0, %d]",
@@ -175,10 +175,6 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
     public QedHeader withBackingFilename(long offset, long size) {
         return new QedHeader(clusterSize, tableSize, headerSize, features, compatFeatures, autoclearFeatures,
                 l1TableOffset, imageSize, offset, size);
-    }
-
-    private static boolean isPowerOfTwoIn(long v, long min, long max) {
-        return v >= min && v <= max && Long.bitCount(v) == 1;
     }
 
     private static long u32(int v) {
