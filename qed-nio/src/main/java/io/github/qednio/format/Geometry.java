@@ -67,86 +67,154 @@ public final class Geometry {
         this.clusterMask = clusterSize - 1L;
     }
 
-    /** {@code cluster_size} in bytes. */
+    /**
+     * Returns {@code cluster_size}.
+     *
+     * @return the cluster size in bytes
+     */
     public int clusterSize() {
         return clusterSize;
     }
 
-    /** {@code table_size}: clusters per L1/L2 table. */
+    /**
+     * Returns {@code table_size}.
+     *
+     * @return clusters per L1 or L2 table
+     */
     public int tableSize() {
         return tableSize;
     }
 
-    /** {@code header_size}: clusters of the header area. */
+    /**
+     * Returns {@code header_size}.
+     *
+     * @return clusters of the header area
+     */
     public int headerSize() {
         return headerSize;
     }
 
-    /** log2(cluster_size). */
+    /**
+     * Returns log2(cluster_size).
+     *
+     * @return the number of offset bits inside a cluster
+     */
     public int clusterBits() {
         return clusterBits;
     }
 
-    /** Bytes in one L1 or L2 table: {@code table_size * cluster_size} (at most 1 GiB). */
+    /**
+     * Returns the bytes in one L1 or L2 table.
+     *
+     * @return {@code table_size * cluster_size} (at most 1 GiB)
+     */
     public long tableBytes() {
         return (long) tableSize * clusterSize;
     }
 
-    /** Entries in one table: {@code table_size * cluster_size / 8}. */
+    /**
+     * Returns the entries in one table.
+     *
+     * @return {@code table_size * cluster_size / 8}
+     */
     public int entriesPerTable() {
         return 1 << entryBits;
     }
 
-    /** Bytes of the header area: {@code header_size * cluster_size}. */
+    /**
+     * Returns the bytes of the header area.
+     *
+     * @return {@code header_size * cluster_size}
+     */
     public long headerBytes() {
         return (long) headerSize << clusterBits;
     }
 
-    /** Guest bytes one L2 table maps: {@code entries * cluster_size}. */
+    /**
+     * Returns the guest bytes one L2 table maps.
+     *
+     * @return {@code entries * cluster_size}
+     */
     public long bytesPerL2() {
         return 1L << (entryBits + clusterBits);
     }
 
     /**
-     * {@code N^2 * cluster_size}, the largest image size the spec allows, saturated at {@link Long#MAX_VALUE}
-     * (QEMU wraps to 0 here for clusters of 4 MiB and more, notes §14.2).
+     * Returns the largest image size the spec allows.
+     *
+     * @return {@code N^2 * cluster_size}, saturated at {@link Long#MAX_VALUE} (QEMU wraps to 0 here for clusters of
+     *         4 MiB and more, notes §14.2)
      */
     public long maxImageSize() {
         int bits = 2 * entryBits + clusterBits;
         return bits >= 63 ? Long.MAX_VALUE : 1L << bits;
     }
 
-    /** True if QEMU 7.2 can open an image of this geometry with a non-zero size (notes §14.1, §14.2). */
+    /**
+     * Tells whether QEMU 7.2 can open an image of this geometry with a non-zero size (notes §14.1, §14.2).
+     *
+     * @return false for {@code table_size} 1 and for geometries whose maximum size wraps 64 bits in QEMU
+     */
     public boolean isQemuCompatible() {
         return tableSize > 1 && 2 * entryBits + clusterBits < 64;
     }
 
-    /** Index of the L1 entry that maps {@code guestOffset}. */
+    /**
+     * Returns the index of the L1 entry that maps a guest offset.
+     *
+     * @param guestOffset a guest offset in [0, {@link #maxImageSize()})
+     * @return the L1 index
+     */
     public int l1Index(long guestOffset) {
         return (int) (guestOffset >>> (entryBits + clusterBits));
     }
 
-    /** Index, inside its L2 table, of the entry that maps {@code guestOffset}. */
+    /**
+     * Returns the index, inside its L2 table, of the entry that maps a guest offset.
+     *
+     * @param guestOffset a guest offset
+     * @return the L2 index
+     */
     public int l2Index(long guestOffset) {
         return (int) ((guestOffset >>> clusterBits) & ((1L << entryBits) - 1));
     }
 
-    /** Byte offset of {@code offset} inside its cluster. */
+    /**
+     * Returns the byte offset of {@code offset} inside its cluster.
+     *
+     * @param offset a guest or file offset
+     * @return {@code offset mod cluster_size}
+     */
     public long offsetInCluster(long offset) {
         return offset & clusterMask;
     }
 
-    /** The start of the cluster holding {@code offset}. */
+    /**
+     * Returns the start of the cluster holding {@code offset}.
+     *
+     * @param offset a guest or file offset
+     * @return {@code offset} rounded down to a whole cluster
+     */
     public long roundDownToCluster(long offset) {
         return offset & ~clusterMask;
     }
 
-    /** Rounds up to a whole cluster; the result fits because offsets here are below 2^63 - cluster_size. */
+    /**
+     * Rounds up to a whole cluster; the result fits because offsets here are below 2^63 - cluster_size.
+     *
+     * @param offset a guest or file offset
+     * @return {@code offset} rounded up to a whole cluster
+     */
     public long roundUpToCluster(long offset) {
         return (offset + clusterMask) & ~clusterMask;
     }
 
-    /** Number of clusters needed to hold {@code bytes}. */
+    /**
+     * Returns the number of clusters needed to hold {@code bytes}.
+     *
+     * @param bytes a byte count, non-negative
+     * @return {@code ceil(bytes / cluster_size)}
+     */
     public long clustersFor(long bytes) {
         return (bytes >>> clusterBits) + ((bytes & clusterMask) != 0 ? 1 : 0);
     }
@@ -154,7 +222,9 @@ public final class Geometry {
     /**
      * Spec/QEMU {@code qed_check_cluster_offset}: cluster-aligned and in {@code [header_size * cs, fileSize)}.
      *
+     * @param offset   the offset a table entry holds
      * @param fileSize the file length rounded down to a whole cluster
+     * @return true if the offset is a valid data or table cluster of this file
      */
     public boolean isValidClusterOffset(long offset, long fileSize) {
         return (offset & clusterMask) == 0 && offset >= headerBytes() && offset < fileSize;
@@ -163,6 +233,10 @@ public final class Geometry {
     /**
      * Spec/QEMU {@code qed_check_table_offset}: the table's first and last cluster are valid cluster offsets. Unlike
      * QEMU 7.2 this accepts {@code table_size} 1 (QEMU's overflow guard rejects every such table, notes §14.1).
+     *
+     * @param offset   the offset of the table
+     * @param fileSize the file length rounded down to a whole cluster
+     * @return true if the whole table lies in valid clusters of this file
      */
     public boolean isValidTableOffset(long offset, long fileSize) {
         long last = offset + (long) (tableSize - 1) * clusterSize;
