@@ -2,6 +2,7 @@ package io.github.qednio.format;
 
 import java.math.BigDecimal;
 import java.math.BigInteger;
+import java.util.HexFormat;
 import java.util.Objects;
 
 /**
@@ -79,17 +80,11 @@ public final class Sizes {
                 throw invalid(text, "a hexadecimal size cannot have a fraction");
             }
         } else if (i < n && text.charAt(i) == '.') {
-            int digits = i + 1;
-            int end = skipDigits(text, digits, 10);
-            if (end > digits) {
-                if (end < n && (text.charAt(end) | 0x20) == 'e' && hasExponentDigits(text, end + 1)) {
-                    throw invalid(text, "an exponent is not allowed");
-                }
-                fraction64 = fraction64(text, text.substring(digits, end));
-                i = end;
-            } else {
-                i = digits; // "1." and "1.k": a point without digits is allowed
-            }
+            // "1." and "1.k" are allowed: a point without digits is a fraction of 0. An exponent ("1.5e3K") needs
+            // no check of its own: its 'e' is taken as the E suffix, and the digits after it are then refused.
+            int end = skipDigits(text, i + 1, 10);
+            fraction64 = fraction64(text, text.substring(i + 1, end));
+            i = end;
         }
         int shift = 0;
         if (i < n) {
@@ -128,19 +123,16 @@ public final class Sizes {
         return new BigDecimal(fraction).multiply(new BigDecimal(TWO_64)).toBigInteger();
     }
 
+    /** The index of the first character at or after {@code i} that is not an ASCII digit of {@code radix}. */
     private static int skipDigits(String text, int i, int radix) {
-        while (i < text.length() && Character.digit(text.charAt(i), radix) >= 0 && text.charAt(i) < 0x80) {
+        while (i < text.length() && isDigit(text.charAt(i), radix)) {
             i++;
         }
         return i;
     }
 
-    /** True if an exponent's digits (after an optional sign) start at {@code i}, so that C's strtod takes it. */
-    private static boolean hasExponentDigits(String text, int i) {
-        if (i < text.length() && (text.charAt(i) == '+' || text.charAt(i) == '-')) {
-            i++;
-        }
-        return i < text.length() && text.charAt(i) >= '0' && text.charAt(i) <= '9';
+    private static boolean isDigit(char c, int radix) {
+        return radix == 16 ? HexFormat.isHexDigit(c) : c >= '0' && c <= '9';
     }
 
     private static boolean isCSpace(char c) {

@@ -213,6 +213,11 @@ class GeometryTest {
     }
 
     @Test
+    void toStringNamesTheHeaderFields() {
+        assertThat(Geometry.of(4096, 16, 2)).hasToString("Geometry[cluster_size=4096, table_size=16, header_size=2]");
+    }
+
+    @Test
     void geometryHasNoPublicConstructor() {
         // Only the validating factories make a Geometry, so every instance's arithmetic is overflow-safe.
         assertThat(Geometry.class.getConstructors()).isEmpty();

@@ -39,6 +39,20 @@ class QedHeaderTest {
     }
 
     @Test
+    void headerSizeIsAcceptedUpToTheLargestThatFitsIn32BitsAndRefusedOneAbove() throws QedFormatException {
+        long cs = 4096;
+        long max = 0xFFFFFFFFL / cs; // 1048575 clusters: the header area ends just below 4 GiB
+        long l1 = max * cs;
+        QedHeader atMax = new QedHeader(cs, 4, max, 0, 0, 0, l1, 0, 0, 0);
+        assertThat(atMax.validate(l1 + 4 * cs, "big-header.qed").headerBytes()).isEqualTo(l1);
+        QedHeader above = new QedHeader(cs, 4, max + 1, 0, 0, 0, l1 + cs, 0, 0, 0);
+        assertThatThrownBy(() -> above.validate(l1 + 5 * cs, "big-header.qed"))
+                .isInstanceOf(QedFormatException.class)
+                .hasMessage("big-header.qed: header_size 1048576 is not in [1, 1048575] (header_size * cluster_size"
+                        + " must fit in 32 bits)");
+    }
+
+    @Test
     void encodeGivesBackTheBytesQemuWrote() throws QedFormatException {
         for (String hex : new String[] {DEFAULT_1G, OVERLAY_4M}) {
             ByteBuffer encoded = QedHeader.decode(bytes(hex), "x").encode();
