@@ -1,42 +1,20 @@
 package io.github.qednio.examples;
 
-import java.math.BigDecimal;
 import java.util.Locale;
 
-/** Sizes as qemu-img takes and prints them: binary suffixes K, M, G, T, P, E (any case), optional decimals. */
+/** Sizes as qemu-img takes and prints them; the parsing is the library's ({@link io.github.qednio.format.Sizes}). */
 final class Sizes {
-    private static final String SUFFIXES = "BKMGTPE";
-
     private Sizes() {
     }
 
     /**
-     * Parses {@code 4096}, {@code 64K}, {@code 1.5G} and so on.
+     * Parses {@code 4096}, {@code 64K}, {@code 1.5G} and so on, exactly as the library's env keys do.
      *
-     * @throws IllegalArgumentException naming the text if it is not a size, is negative or is not a whole byte count
+     * @throws IllegalArgumentException naming the text if it is not a size qemu-img would take
+     * @see io.github.qednio.format.Sizes#parse(String)
      */
     static long parse(String text) {
-        String t = text.trim();
-        if (t.isEmpty()) {
-            throw new IllegalArgumentException("size '' is empty");
-        }
-        int shift = 0;
-        char last = Character.toUpperCase(t.charAt(t.length() - 1));
-        int s = SUFFIXES.indexOf(last);
-        if (s >= 0) {
-            shift = 10 * s;
-            t = t.substring(0, t.length() - 1);
-        }
-        try {
-            BigDecimal value = new BigDecimal(t).multiply(BigDecimal.valueOf(2).pow(shift));
-            if (value.signum() < 0) {
-                throw new IllegalArgumentException("size '" + text + "' is negative");
-            }
-            return value.longValueExact();
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("size '" + text + "' is not a byte count (a whole number of bytes,"
-                    + " optionally with a K, M, G, T, P or E suffix, below 2^63)");
-        }
+        return io.github.qednio.format.Sizes.parse(text);
     }
 
     /** qemu-img's human form: {@code 1 GiB}, {@code 1.5 MiB}, {@code 512 B}. */

@@ -7,7 +7,12 @@ public enum BackingFormat {
     /** A QED image: recognised by its magic when the image is opened. */
     QED;
 
-    /** Parses {@code raw} or {@code qed} (any case). */
+    /**
+     * Parses {@code raw} or {@code qed} (any case).
+     *
+     * @param s the format's name
+     * @return the format
+     */
     public static BackingFormat parse(String s) {
         for (BackingFormat f : values()) {
             if (f.name().equalsIgnoreCase(s)) {

@@ -36,6 +36,8 @@ public final class BackingOperations {
      * if it starts with the QED magic, else raw (recorded as {@code QED_F_BACKING_FORMAT_NO_PROBE}); use
      * {@link #snapshot(Path, BackingFormat, Path)} to state it instead. {@code image} must not be open for writing.
      *
+     * @param image   the image to freeze, raw or QED
+     * @param overlay the new QED overlay to create
      * @return the backing name stored in {@code overlay}: the file name if both are in the same directory,
      *         otherwise the absolute path of {@code image}
      * @throws java.nio.file.FileAlreadyExistsException if {@code overlay} exists
@@ -47,6 +49,12 @@ public final class BackingOperations {
     /**
      * Takes an external snapshot of an image of a known format (see {@link #snapshot(Path, Path)}). The overlay
      * has the size of {@code image} and, for a QED image, its cluster and table sizes.
+     *
+     * @param image   the image to freeze
+     * @param format  the format of {@code image}
+     * @param overlay the new QED overlay to create
+     * @return the backing name stored in {@code overlay}
+     * @throws IOException if {@code overlay} exists or either file cannot be read or written
      */
     public static String snapshot(Path image, BackingFormat format, Path overlay) throws IOException {
         Objects.requireNonNull(format, "format");
@@ -72,6 +80,7 @@ public final class BackingOperations {
      * way to empty an image, so the overlay keeps its clusters and still reads the same. A backing file smaller
      * than the overlay is grown to the overlay's size first.
      *
+     * @param overlay the QED overlay whose content is committed
      * @param options how to open the overlay and its backing file (the policy applies; read-only is ignored)
      * @return the guest bytes written into the backing file
      * @throws IOException if the overlay has no backing file, or the backing file is in use as the backing file
@@ -183,10 +192,12 @@ public final class BackingOperations {
      * old chain into the overlay; then the header names the new backing file. The old chain must still be
      * readable.
      *
+     * @param overlay        the QED overlay to rebase
      * @param newBackingName the name to store (resolved against the overlay's directory), or null for none
      * @param newFormat      RAW (stored as {@code QED_F_BACKING_FORMAT_NO_PROBE}), QED, or null to probe it
      * @param options        how to open the overlay and both chains (the policy applies to both)
      * @return the guest bytes copied into the overlay
+     * @throws IOException if a chain cannot be opened or read, or the overlay cannot be written
      */
     public static long rebase(Path overlay, String newBackingName, BackingFormat newFormat, OpenOptions options)
             throws IOException {
@@ -207,7 +218,10 @@ public final class BackingOperations {
      * reference is dropped. Clusters the chain provides as zeros are left unallocated, since without a backing
      * file they read as zeros ({@code qemu-img rebase -b ''} does the same).
      *
+     * @param overlay the QED overlay to make standalone
+     * @param options how to open the overlay and its chain (the policy applies)
      * @return the guest bytes copied into the overlay
+     * @throws IOException if the chain cannot be read or the overlay cannot be written
      */
     public static long removeBackingFile(Path overlay, OpenOptions options) throws IOException {
         return rebase(overlay, null, null, options);
@@ -218,8 +232,10 @@ public final class BackingOperations {
      * neither the old nor the new backing file is opened (either may be missing). What the guest sees changes if
      * the new chain differs from the old one.
      *
+     * @param overlay        the QED overlay whose header is rewritten
      * @param newBackingName the name to store, or null to remove the backing file
      * @param newFormat      RAW sets {@code QED_F_BACKING_FORMAT_NO_PROBE}; QED or null leave the format unrecorded
+     * @throws IOException if the overlay cannot be opened or its header cannot be written
      */
     public static void rebaseUnsafe(Path overlay, String newBackingName, BackingFormat newFormat)
             throws IOException {

@@ -9,7 +9,12 @@ public enum BackingPolicy {
     /** Refuse images that have a backing file. */
     DENY;
 
-    /** Parses {@code follow}, {@code confine} or {@code deny} (any case). */
+    /**
+     * Parses {@code follow}, {@code confine} or {@code deny} (any case).
+     *
+     * @param s the policy's name
+     * @return the policy
+     */
     public static BackingPolicy parse(String s) {
         for (BackingPolicy p : values()) {
             if (p.name().equalsIgnoreCase(s)) {

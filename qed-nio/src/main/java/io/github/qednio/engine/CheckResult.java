@@ -26,17 +26,17 @@ package io.github.qednio.engine;
 public record CheckResult(long totalClusters, long allocatedClusters, long fragmentedClusters, long corruptions,
                           long leaks, long checkErrors, long corruptionsFixed, long leaksFixed) {
 
-    /** True if there are no corruptions and no check errors (leaks are harmless). */
+    /** {@return true if there are no corruptions and no check errors (leaks are harmless)} */
     public boolean isConsistent() {
         return corruptions == 0 && checkErrors == 0;
     }
 
-    /** True if nothing at all was found. */
+    /** {@return true if nothing at all was found} */
     public boolean isClean() {
         return isConsistent() && leaks == 0;
     }
 
-    /** {@code qemu-img check}'s exit code: 0 clean, 1 check errors, 2 corruptions, 3 only leaks. */
+    /** {@return {@code qemu-img check}'s exit code: 0 clean, 1 check errors, 2 corruptions, 3 only leaks} */
     public int exitCode() {
         if (checkErrors > 0) {
             return 1;

@@ -32,7 +32,12 @@ public final class CreateOptions {
         this.allowQemuIncompatible = allowQemuIncompatible;
     }
 
-    /** A standalone image of {@code size} bytes (rounded up to a multiple of 512, as qemu-img does). */
+    /**
+     * A standalone image of {@code size} bytes (rounded up to a multiple of 512, as qemu-img does).
+     *
+     * @param size the guest size in bytes
+     * @return the options, with default cluster and table sizes
+     */
     public static CreateOptions ofSize(long size) {
         if (size < 0) {
             throw new IllegalArgumentException("size " + size + " must not be negative");
@@ -44,43 +49,52 @@ public final class CreateOptions {
     /**
      * An overlay over {@code backingFile}, as large as the backing file. The name is stored as given; a relative
      * name is resolved against the new image's directory.
+     *
+     * @param backingFile the backing file name to store
+     * @param format the backing file's format, or null to probe it once now
+     * @return the options, with default cluster and table sizes
      */
     public static CreateOptions overlay(String backingFile, BackingFormat format) {
         return new CreateOptions(SIZE_FROM_BACKING, QedHeader.DEFAULT_CLUSTER_SIZE, QedHeader.DEFAULT_TABLE_SIZE,
                 null, null, false).withBackingFile(backingFile, format);
     }
 
-    /** The requested size in bytes, or -1 to take the backing file's size. */
+    /** {@return the requested size in bytes, or -1 to take the backing file's size} */
     public long size() {
         return size;
     }
 
-    /** Cluster size in bytes (default 65536). */
+    /** {@return the cluster size in bytes (default 65536)} */
     public long clusterSize() {
         return clusterSize;
     }
 
-    /** Clusters per L1/L2 table (default 4). */
+    /** {@return the clusters per L1/L2 table (default 4)} */
     public long tableSize() {
         return tableSize;
     }
 
-    /** The backing file name as it will be stored, or null. */
+    /** {@return the backing file name as it will be stored, or null} */
     public String backingFile() {
         return backingFile;
     }
 
-    /** The backing file's format, or null to decide it (by probing once) at creation. */
+    /** {@return the backing file's format, or null to decide it (by probing once) at creation} */
     public BackingFormat backingFormat() {
         return backingFormat;
     }
 
-    /** Whether geometries QEMU 7.2 cannot open may be created. */
+    /** {@return whether geometries QEMU 7.2 cannot open may be created} */
     public boolean allowQemuIncompatible() {
         return allowQemuIncompatible;
     }
 
-    /** Guest size in bytes (rounded up to a multiple of 512, as qemu-img does). */
+    /**
+     * Sets the guest size (rounded up to a multiple of 512, as qemu-img does).
+     *
+     * @param bytes the guest size in bytes
+     * @return the new options
+     */
     public CreateOptions withSize(long bytes) {
         if (bytes < 0) {
             throw new IllegalArgumentException("size " + bytes + " must not be negative");
@@ -88,12 +102,22 @@ public final class CreateOptions {
         return new CreateOptions(bytes, clusterSize, tableSize, backingFile, backingFormat, allowQemuIncompatible);
     }
 
-    /** Cluster size in bytes: a power of two in [4096, 67108864]. */
+    /**
+     * Sets the cluster size.
+     *
+     * @param bytes a power of two in [4096, 67108864]
+     * @return the new options
+     */
     public CreateOptions withClusterSize(long bytes) {
         return new CreateOptions(size, bytes, tableSize, backingFile, backingFormat, allowQemuIncompatible);
     }
 
-    /** Clusters per table: a power of two in [1, 16]. */
+    /**
+     * Sets the clusters per table.
+     *
+     * @param clusters a power of two in [1, 16]
+     * @return the new options
+     */
     public CreateOptions withTableSize(long clusters) {
         return new CreateOptions(size, clusterSize, clusters, backingFile, backingFormat, allowQemuIncompatible);
     }
@@ -102,6 +126,10 @@ public final class CreateOptions {
      * Names a backing file. RAW sets {@code QED_F_BACKING_FORMAT_NO_PROBE}; QED cannot be recorded (QED images
      * are recognised by their magic on open). With null the file is probed once, when the image is created (QED
      * by its magic, else raw), and a raw file is then recorded as RAW.
+     *
+     * @param name the backing file name to store, or null for none
+     * @param format the backing file's format, or null to probe it once at creation
+     * @return the new options
      */
     public CreateOptions withBackingFile(String name, BackingFormat format) {
         if (name != null && name.isEmpty()) {
@@ -113,6 +141,9 @@ public final class CreateOptions {
     /**
      * Allow geometries QEMU 7.2 cannot open ({@code table_size} 1; clusters so large that QEMU's size limit
      * wraps). Off by default: such images are valid QED but useless with QEMU.
+     *
+     * @param value true to allow them
+     * @return the new options
      */
     public CreateOptions withAllowQemuIncompatible(boolean value) {
         return new CreateOptions(size, clusterSize, tableSize, backingFile, backingFormat, value);

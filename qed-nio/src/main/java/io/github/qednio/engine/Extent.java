@@ -20,7 +20,7 @@ public record Extent(long start, long length, Kind kind, long hostOffset) {
         DATA
     }
 
-    /** Guest offset just past the run. */
+    /** {@return the guest offset just past the run} */
     public long end() {
         return start + length;
     }

@@ -77,7 +77,7 @@ final class ImageCreator {
             throw new IllegalArgumentException("tableSize " + ts + " is not a power of two in ["
                     + QedHeader.MIN_TABLE_SIZE + ", " + QedHeader.MAX_TABLE_SIZE + "]");
         }
-        Geometry geo = new Geometry((int) cs, (int) ts, 1);
+        Geometry geo = Geometry.of((int) cs, (int) ts, 1);
         if (!o.allowQemuIncompatible() && !geo.isQemuCompatible()) {
             throw new IllegalArgumentException("clusterSize " + cs + " with tableSize " + ts
                     + " makes an image QEMU 7.2 cannot open (table_size 1, or N^2*cluster_size wraps 64 bits);"

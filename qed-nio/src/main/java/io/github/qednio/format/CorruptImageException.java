@@ -7,6 +7,12 @@ package io.github.qednio.format;
 public class CorruptImageException extends QedFormatException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * Creates the exception.
+     *
+     * @param field the table entry at fault, for example {@code "L2 entry"}
+     * @param message the full message, naming the image, the entry, its value and the valid range
+     */
     public CorruptImageException(String field, String message) {
         super(field, message);
     }

@@ -14,9 +14,12 @@ import java.io.IOException;
 public class QedFormatException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** The header field or structure at fault. */
     private final String field;
 
     /**
+     * Creates the exception.
+     *
      * @param field the header field or structure at fault (for example {@code cluster_size} or {@code L2 entry})
      * @param message the full message, including the file name where known
      */
@@ -25,7 +28,11 @@ public class QedFormatException extends IOException {
         this.field = field;
     }
 
-    /** Returns the header field or structure at fault, for example {@code "cluster_size"}. */
+    /**
+     * Returns the header field or structure at fault.
+     *
+     * @return for example {@code "cluster_size"}
+     */
     public String field() {
         return field;
     }

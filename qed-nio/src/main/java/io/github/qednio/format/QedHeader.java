@@ -42,16 +42,27 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
     /** Every autoclear feature bit this implementation understands (none are defined). */
     public static final long QED_AUTOCLEAR_FEATURE_MASK = 0;
 
+    /** The smallest {@code cluster_size}: 4 KiB. */
     public static final long MIN_CLUSTER_SIZE = 1L << 12;
+    /** The largest {@code cluster_size}: 64 MiB. */
     public static final long MAX_CLUSTER_SIZE = 1L << 26;
+    /** The {@code cluster_size} qemu-img creates by default: 64 KiB. */
     public static final long DEFAULT_CLUSTER_SIZE = 1L << 16;
+    /** The smallest {@code table_size} (QEMU 7.2 cannot open it, notes §14.1). */
     public static final long MIN_TABLE_SIZE = 1;
+    /** The largest {@code table_size}. */
     public static final long MAX_TABLE_SIZE = 16;
+    /** The {@code table_size} qemu-img creates by default. */
     public static final long DEFAULT_TABLE_SIZE = 4;
     /** QEMU reads the backing file name into a 4096-byte buffer and needs room for the terminator. */
     public static final long MAX_BACKING_FILENAME_SIZE = 4095;
 
-    /** Returns true if {@code buf} (at its position) starts with the QED magic. Does not move the buffer. */
+    /**
+     * Tells whether {@code buf}, at its position, starts with the QED magic. Does not move the buffer.
+     *
+     * @param buf the first bytes of a file
+     * @return true if at least 4 bytes remain and they are {@code "QED\0"}
+     */
     public static boolean hasMagic(ByteBuffer buf) {
         return buf.remaining() >= 4 && buf.duplicate().order(ByteOrder.LITTLE_ENDIAN).getInt() == QED_MAGIC;
     }
@@ -61,6 +72,7 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
      *
      * @param buf at least 64 bytes
      * @param source the image's name, for messages
+     * @return the header's fields as they are on disk
      * @throws QedFormatException if the buffer is short or the magic is wrong
      */
     public static QedHeader decode(ByteBuffer buf, String source) throws QedFormatException {
@@ -78,7 +90,11 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
                 b.getLong(), b.getLong(), b.getLong(), u32(b.getInt()), u32(b.getInt()));
     }
 
-    /** Encodes the 64 header bytes (little-endian) into a new buffer, positioned at 0. */
+    /**
+     * Encodes the 64 header bytes (little-endian).
+     *
+     * @return a new buffer, positioned at 0, with 64 bytes remaining
+     */
     public ByteBuffer encode() {
         ByteBuffer b = ByteBuffer.allocate(HEADER_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(QED_MAGIC).putInt((int) clusterSize).putInt((int) tableSize).putInt((int) headerSize)
@@ -96,6 +112,8 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
      *
      * @param fileLength the image file's length in bytes
      * @param source the image's name, for messages
+     * @return the validated geometry
+     * @throws QedFormatException naming the source, the field, its value and the allowed range, if a check fails
      */
     public Geometry validate(long fileLength, String source) throws QedFormatException {
         long unknown = features & ~QED_FEATURE_MASK;
@@ -104,23 +122,23 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
                     "%s: unsupported QED features 0x%x (features 0x%x; known bits are 0x%x)",
                     source, unknown, features, QED_FEATURE_MASK));
         }
-        if (!isPowerOfTwoIn(clusterSize, MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE)) {
+        if (!Geometry.isPowerOfTwoIn(clusterSize, MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE)) {
             throw new QedFormatException("cluster_size", String.format(
                     "%s: cluster_size %d is not a power of two in [%d, %d]",
                     source, clusterSize, MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE));
         }
-        if (!isPowerOfTwoIn(tableSize, MIN_TABLE_SIZE, MAX_TABLE_SIZE)) {
+        if (!Geometry.isPowerOfTwoIn(tableSize, MIN_TABLE_SIZE, MAX_TABLE_SIZE)) {
             throw new QedFormatException("table_size", String.format(
                     "%s: table_size %d is not a power of two in [%d, %d]",
                     source, tableSize, MIN_TABLE_SIZE, MAX_TABLE_SIZE));
         }
-        long maxHeaderSize = 0xFFFFFFFFL / clusterSize;
+        long maxHeaderSize = Geometry.maxHeaderSize(clusterSize);
         if (headerSize < 1 || headerSize > maxHeaderSize) {
             throw new QedFormatException("header_size", String.format(
                     "%s: header_size %d is not in [1, %d] (header_size * cluster_size must fit in 32 bits)",
                     source, headerSize, maxHeaderSize));
         }
-        Geometry g = new Geometry((int) clusterSize, (int) tableSize, (int) headerSize);
+        Geometry g = Geometry.of((int) clusterSize, (int) tableSize, (int) headerSize);
         if (imageSize < 0 || imageSize % 512 != 0 || imageSize > g.maxImageSize()) {
             throw new QedFormatException("image_size", String.format(
                     "%s: image_size %s is not a multiple of 512 in [0, %d]",
@@ -148,37 +166,59 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
         return g;
     }
 
-    /** Returns true if the given incompatible feature bit is set. */
+    /**
+     * Tells whether an incompatible feature bit is set.
+     *
+     * @param bit one of the {@code QED_F_*} constants
+     * @return true if {@code features} has the bit
+     */
     public boolean hasFeature(long bit) {
         return (features & bit) != 0;
     }
 
-    /** Returns a copy with {@code features} replaced. */
+    /**
+     * Returns a copy with {@code features} replaced.
+     *
+     * @param newFeatures the new incompatible feature bits
+     * @return the new header
+     */
     public QedHeader withFeatures(long newFeatures) {
         return new QedHeader(clusterSize, tableSize, headerSize, newFeatures, compatFeatures, autoclearFeatures,
                 l1TableOffset, imageSize, backingFilenameOffset, backingFilenameSize);
     }
 
-    /** Returns a copy with {@code autoclear_features} replaced. */
+    /**
+     * Returns a copy with {@code autoclear_features} replaced.
+     *
+     * @param bits the new autoclear feature bits
+     * @return the new header
+     */
     public QedHeader withAutoclearFeatures(long bits) {
         return new QedHeader(clusterSize, tableSize, headerSize, features, compatFeatures, bits,
                 l1TableOffset, imageSize, backingFilenameOffset, backingFilenameSize);
     }
 
-    /** Returns a copy with {@code image_size} replaced. */
+    /**
+     * Returns a copy with {@code image_size} replaced.
+     *
+     * @param size the new guest-visible size in bytes
+     * @return the new header
+     */
     public QedHeader withImageSize(long size) {
         return new QedHeader(clusterSize, tableSize, headerSize, features, compatFeatures, autoclearFeatures,
                 l1TableOffset, size, backingFilenameOffset, backingFilenameSize);
     }
 
-    /** Returns a copy with the backing name location replaced (features are not touched). */
+    /**
+     * Returns a copy with the backing name location replaced (features are not touched).
+     *
+     * @param offset the new {@code backing_filename_offset}
+     * @param size the new {@code backing_filename_size}
+     * @return the new header
+     */
     public QedHeader withBackingFilename(long offset, long size) {
         return new QedHeader(clusterSize, tableSize, headerSize, features, compatFeatures, autoclearFeatures,
                 l1TableOffset, imageSize, offset, size);
-    }
-
-    private static boolean isPowerOfTwoIn(long v, long min, long max) {
-        return v >= min && v <= max && Long.bitCount(v) == 1;
     }
 
     private static long u32(int v) {

@@ -4,7 +4,7 @@ import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.BackingPolicy;
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.OpenOptions;
-import java.math.BigDecimal;
+import io.github.qednio.format.Sizes;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -19,8 +19,8 @@ import java.util.Set;
  * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}) and {@code probeBacking} ({@code false}
  * refuses backing files whose format the header does not record, instead of probing them). Values may be Strings
  * or the natural Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for
- * {@code backingFile}). Sizes
- * take a binary K/M/G/T suffix as qemu-img does ({@code "64M"}, {@code "1.5G"}).
+ * {@code backingFile}). Sizes take a binary K/M/G/T/P/E suffix as qemu-img does ({@code "64M"}, {@code "1.5G"};
+ * see {@link Sizes}).
  *
  * <p>{@code create=true} creates the image only if it does not exist; an existing image is opened as it is and the
  * creation keys (size, clusterSize, tableSize, backingFile, backingFormat) are then checked but not used. Without
@@ -181,7 +181,7 @@ final class QedEnv {
         throw bad(key, v, "a whole number");
     }
 
-    /** A byte count: a whole number, or a String with an optional binary K/M/G/T suffix as qemu-img takes it. */
+    /** A byte count: a whole number, or a String as qemu-img takes it ({@link Sizes#parse}). */
     static long bytes(String key, Object v) {
         long n;
         if (v instanceof String s) {
@@ -196,28 +196,10 @@ final class QedEnv {
     }
 
     private static long parseSize(String key, String s) {
-        String t = s.trim();
-        if (t.isEmpty()) {
-            throw bad(key, s, "a number of bytes, optionally with a K, M, G or T suffix");
-        }
-        int shift = switch (Character.toUpperCase(t.charAt(t.length() - 1))) {
-            case 'K' -> 10;
-            case 'M' -> 20;
-            case 'G' -> 30;
-            case 'T' -> 40;
-            case 'B' -> 0;
-            default -> -1;
-        };
-        String digits = shift < 0 ? t : t.substring(0, t.length() - 1).trim();
         try {
-            if (!digits.matches("[0-9]+(\\.[0-9]+)?")) {
-                throw new NumberFormatException();
-            }
-            BigDecimal value = new BigDecimal(digits)
-                    .multiply(new BigDecimal(BigInteger.ONE.shiftLeft(Math.max(shift, 0))));
-            return value.toBigIntegerExact().longValueExact();
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw bad(key, s, "a whole number of bytes, optionally with a K, M, G or T suffix (e.g. 64M, 1.5G)");
+            return Sizes.parse(s);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("env key '" + key + "': " + e.getMessage(), e);
         }
     }
 

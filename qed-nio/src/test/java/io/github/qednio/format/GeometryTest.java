@@ -1,6 +1,7 @@
 package io.github.qednio.format;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -8,12 +9,13 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class GeometryTest {
     private static final int KIB = 1024;
     private static final int MIB = 1024 * KIB;
-    private static final Geometry DEFAULT = new Geometry(64 * KIB, 4, 1);
+    private static final Geometry DEFAULT = Geometry.of(64 * KIB, 4, 1);
 
     /**
      * The maximum-size table of notes §4 (N^2 * cluster_size), one row per cluster size, columns table_size 1, 2,
@@ -54,7 +56,7 @@ class GeometryTest {
     @MethodSource("maxSizeTable")
     void maxImageSizeFollowsTheNotesTableAndSaturatesInsteadOfWrapping(int clusterSize, int tableSize,
                                                                          String cell) {
-        Geometry g = new Geometry(clusterSize, tableSize, 1);
+        Geometry g = Geometry.of(clusterSize, tableSize, 1);
         boolean wrapsInQemu = cell.equals("0!");
         long expected = wrapsInQemu || cell.equals("8E") ? Long.MAX_VALUE : parseSize(cell);
         assertThat(g.maxImageSize()).isEqualTo(expected);
@@ -74,7 +76,7 @@ class GeometryTest {
 
     @Test
     void largestGeometryKeepsItsDerivedSizesInRange() {
-        Geometry g = new Geometry(64 * MIB, 16, 63);
+        Geometry g = Geometry.of(64 * MIB, 16, 63);
         assertThat(g.entriesPerTable()).isEqualTo(1 << 27);
         assertThat(g.tableBytes()).as("1 GiB").isEqualTo(1L << 30);
         assertThat(g.headerBytes()).isEqualTo(63L * 64 * MIB).isLessThan(1L << 32);
@@ -110,7 +112,7 @@ class GeometryTest {
         SplittableRandom random = new SplittableRandom(42);
         for (int cs = 4 * KIB; cs <= 64 * MIB; cs <<= 1) {
             for (int ts : TABLE_SIZES) {
-                Geometry g = new Geometry(cs, ts, 1);
+                Geometry g = Geometry.of(cs, ts, 1);
                 long bound = Math.min(g.maxImageSize(), 1L << 62);
                 for (int i = 0; i < 200; i++) {
                     long off = random.nextLong(bound);
@@ -155,7 +157,7 @@ class GeometryTest {
         assertThat(DEFAULT.isValidClusterOffset(cs + 512, fileSize)).as("misaligned").isFalse();
         assertThat(DEFAULT.isValidClusterOffset(-cs, fileSize)).as("negative").isFalse();
         assertThat(DEFAULT.isValidClusterOffset(0xb0800, 1L << 30)).as("low bits set (notes §5.1)").isFalse();
-        Geometry twoHeaderClusters = new Geometry((int) cs, 4, 2);
+        Geometry twoHeaderClusters = Geometry.of((int) cs, 4, 2);
         assertThat(twoHeaderClusters.isValidClusterOffset(cs, fileSize)).isFalse();
         assertThat(twoHeaderClusters.isValidClusterOffset(2 * cs, fileSize)).isTrue();
     }
@@ -176,9 +178,49 @@ class GeometryTest {
 
     @Test
     void tableSizeOneTablesAreValidUnlikeInQemu() {
-        Geometry g = new Geometry(64 * KIB, 1, 1);
+        Geometry g = Geometry.of(64 * KIB, 1, 1);
         assertThat(g.isValidTableOffset(64 * KIB, 2L * 64 * KIB)).isTrue();
         assertThat(g.isValidTableOffset(2L * 64 * KIB, 2L * 64 * KIB)).isFalse();
+    }
+
+    @ParameterizedTest(name = "cluster_size {0}, table_size {1}, header_size {2}: {3}")
+    @CsvSource({
+        "0, 4, 1, cluster_size 0 is not a power of two in [4096, 67108864]",
+        "2048, 4, 1, cluster_size 2048 is not a power of two in [4096, 67108864]",
+        "134217728, 4, 1, cluster_size 134217728 is not a power of two in [4096, 67108864]",
+        "65537, 4, 1, cluster_size 65537 is not a power of two in [4096, 67108864]",
+        "-65536, 4, 1, cluster_size -65536 is not a power of two in [4096, 67108864]",
+        "65536, 0, 1, table_size 0 is not a power of two in [1, 16]",
+        "65536, 3, 1, table_size 3 is not a power of two in [1, 16]",
+        "65536, 32, 1, table_size 32 is not a power of two in [1, 16]",
+        "65536, 4, 0, header_size 0 is not in [1, 65535]",
+        "65536, 4, -1, header_size -1 is not in [1, 65535]",
+        "65536, 4, 65536, header_size 65536 is not in [1, 65535]",
+        "67108864, 16, 64, header_size 64 is not in [1, 63]",
+    })
+    void ofRefusesEveryFieldOutOfRangeNamingIt(int clusterSize, int tableSize, int headerSize, String message) {
+        assertThatThrownBy(() -> Geometry.of(clusterSize, tableSize, headerSize))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith(message);
+    }
+
+    @ParameterizedTest(name = "cluster_size {0}, table_size {1}, header_size {2}")
+    @CsvSource({"4096, 1, 1", "4096, 16, 1048575", "67108864, 16, 63", "67108864, 1, 1", "65536, 2, 65535"})
+    void ofAcceptsTheEdgesOfEveryRange(int clusterSize, int tableSize, int headerSize) {
+        Geometry g = Geometry.of(clusterSize, tableSize, headerSize);
+        assertThat(g.clusterSize()).isEqualTo(clusterSize);
+        assertThat(g.tableSize()).isEqualTo(tableSize);
+        assertThat(g.headerSize()).isEqualTo(headerSize);
+    }
+
+    @Test
+    void toStringNamesTheHeaderFields() {
+        assertThat(Geometry.of(4096, 16, 2)).hasToString("Geometry[cluster_size=4096, table_size=16, header_size=2]");
+    }
+
+    @Test
+    void geometryHasNoPublicConstructor() {
+        // Only the validating factories make a Geometry, so every instance's arithmetic is overflow-safe.
+        assertThat(Geometry.class.getConstructors()).isEmpty();
     }
 
     private static long parseSize(String s) {

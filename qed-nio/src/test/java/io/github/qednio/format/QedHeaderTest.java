@@ -1,5 +1,6 @@
 package io.github.qednio.format;
 
+import static io.github.qednio.format.QedHeader.QED_F_BACKING_FILE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -36,6 +37,46 @@ class QedHeaderTest {
         assertThat(h.backingFilenameOffset()).isEqualTo(64);
         assertThat(h.backingFilenameSize()).isEqualTo("base.raw".length());
         h.validate(327680, "ov.qed");
+    }
+
+    @Test
+    void headerSizeIsAcceptedUpToTheLargestThatFitsIn32BitsAndRefusedOneAbove() throws QedFormatException {
+        long cs = 4096;
+        long max = 0xFFFFFFFFL / cs; // 1048575 clusters: the header area ends just below 4 GiB
+        long l1 = max * cs;
+        QedHeader atMax = new QedHeader(cs, 4, max, 0, 0, 0, l1, 0, 0, 0);
+        assertThat(atMax.validate(l1 + 4 * cs, "big-header.qed").headerBytes()).isEqualTo(l1);
+        QedHeader above = new QedHeader(cs, 4, max + 1, 0, 0, 0, l1 + cs, 0, 0, 0);
+        assertThatThrownBy(() -> above.validate(l1 + 5 * cs, "big-header.qed"))
+                .isInstanceOf(QedFormatException.class)
+                .hasMessage("big-header.qed: header_size 1048576 is not in [1, 1048575] (header_size * cluster_size"
+                        + " must fit in 32 bits)");
+    }
+
+    @Test
+    void imageSizeIsAcceptedUpToExactlyTheMaximumOfTheGeometry() throws QedFormatException {
+        long max = 64L << 40; // cluster_size 64 KiB, table_size 4: N^2 * cluster_size = 64 TiB
+        QedHeader atMax = new QedHeader(65536, 4, 1, 0, 0, 0, 65536, max, 0, 0);
+        assertThat(atMax.validate(5 * 65536, "max.qed").maxImageSize()).isEqualTo(max);
+        assertThatThrownBy(() -> atMax.withImageSize(max + 512).validate(5 * 65536, "max.qed"))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("image_size 70368744178176 ");
+    }
+
+    @Test
+    void backingFileNameMustEndInsideTheHeaderArea() throws QedFormatException {
+        // offset + size is compared with the 64 KiB header area; the name may end exactly at its end.
+        QedHeader fits = new QedHeader(65536, 4, 1, QED_F_BACKING_FILE, 0, 0, 65536, 1 << 20, 65526, 10);
+        fits.validate(5 * 65536, "ov.qed");
+        QedHeader past = fits.withBackingFilename(65530, 10);
+        assertThatThrownBy(() -> past.validate(5 * 65536, "ov.qed"))
+                .isInstanceOf(QedFormatException.class)
+                .hasMessage("ov.qed: backing file name at offset 65530 with size 10 does not fit in the 65536-byte"
+                        + " header area");
+    }
+
+    @Test
+    void magicNeedsOnlyItsFourBytes() {
+        assertThat(QedHeader.hasMagic(ByteBuffer.wrap(new byte[] {'Q', 'E', 'D', 0}))).isTrue();
     }
 
     @Test

@@ -1,0 +1,72 @@
+package io.github.qednio;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import io.github.qednio.engine.QedImage;
+import io.github.qednio.format.Geometry;
+import io.github.qednio.nio.QedFileSystemProvider;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The library's layering, checked on its compiled classes (tests excluded): {@code format} (on-disk structures)
+ * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; the tools of qed-nio-examples.
+ * A lower layer never reaches up, so each can be understood, tested and reused without the ones above it.
+ */
+class LayeringTest {
+    private static final String FORMAT = "io.github.qednio.format..";
+    private static final String ENGINE = "io.github.qednio.engine..";
+    private static final String NIO = "io.github.qednio.nio..";
+
+    private static JavaClasses library;
+
+    @BeforeAll
+    static void importLibrary() {
+        library = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .importPackages("io.github.qednio");
+        // Guard against a vacuous pass: the import must have found the library's classes.
+        assertThat(library.contain(Geometry.class) && library.contain(QedImage.class)
+                && library.contain(QedFileSystemProvider.class)).isTrue();
+    }
+
+    @Test
+    void formatDependsOnlyOnItselfAndTheJdk() {
+        classes().that().resideInAPackage(FORMAT)
+                .should().onlyDependOnClassesThat().resideInAnyPackage(FORMAT, "java..")
+                .check(library);
+    }
+
+    @Test
+    void engineDoesNotDependOnTheFileSystem() {
+        noClasses().that().resideInAPackage(ENGINE)
+                .should().dependOnClassesThat().resideInAPackage(NIO)
+                .check(library);
+    }
+
+    @Test
+    void layersAreOnlyAccessedFromAbove() {
+        layeredArchitecture().consideringOnlyDependenciesInLayers()
+                .layer("format").definedBy(FORMAT)
+                .layer("engine").definedBy(ENGINE)
+                .layer("nio").definedBy(NIO)
+                .whereLayer("nio").mayNotBeAccessedByAnyLayer()
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio")
+                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio")
+                .check(library);
+    }
+
+    @Test
+    void libraryDoesNotDependOnTheExamplesModule() {
+        noClasses().that().resideInAPackage("io.github.qednio..")
+                .should().dependOnClassesThat()
+                .resideInAnyPackage("io.github.qednio.examples..", "io.github.qednio.bench..")
+                .check(library);
+    }
+}
