@@ -86,6 +86,9 @@ final class FileStorage implements Storage {
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
         checkWritable();
+        if (lock != null) {
+            lock.beforeWrite();
+        }
         int start = src.position();
         io(ch -> {
             src.position(start);
@@ -104,11 +107,17 @@ final class FileStorage implements Storage {
     @Override
     public void truncate(long size) throws IOException {
         checkWritable();
+        if (lock != null) {
+            lock.beforeWrite();
+        }
         io(ch -> ch.truncate(size), "truncate to " + size + " bytes", -1, -1);
     }
 
     @Override
     public void force() throws IOException {
+        if (lock != null && !readOnly) {
+            lock.beforeFlush();
+        }
         io(ch -> {
             ch.force(true);
             return null;

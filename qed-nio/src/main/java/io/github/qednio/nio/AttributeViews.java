@@ -1,5 +1,6 @@
 package io.github.qednio.nio;
 
+import io.github.qednio.engine.ImageFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.attribute.BasicFileAttributeView;
@@ -140,8 +141,8 @@ final class AttributeViews {
             if (fs.isReadOnly()) {
                 throw new java.nio.file.ReadOnlyFileSystemException();
             }
-            Files.getFileAttributeView(fs.image(), BasicFileAttributeView.class)
-                    .setTimes(lastModifiedTime, lastAccessTime, createTime);
+            // The JDK sets times through a descriptor of its own; ImageFiles takes the image locks again after it.
+            ImageFiles.setTimes(fs.image(), lastModifiedTime, lastAccessTime, createTime);
         }
     }
 }
