@@ -1,6 +1,6 @@
 package io.github.qednio.examples;
 
-import io.github.qednio.engine.ImageFiles;
+import io.github.qednio.engine.LockSafeFiles;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -29,11 +29,11 @@ public enum ImageFormat {
      * @throws IOException naming the file and the format when it is another format QEMU knows (qcow2, vmdk, ...)
      */
     public static ImageFormat probe(Path file) throws IOException {
-        String found = ImageFiles.probeFormat(file);
+        String found = LockSafeFiles.probeFormat(file);
         switch (found) {
-            case ImageFiles.QED:
+            case LockSafeFiles.QED:
                 return QED;
-            case ImageFiles.RAW:
+            case LockSafeFiles.RAW:
                 return RAW;
             default:
                 throw new IOException(file + ": is a " + found + " image, which this tool does not read (give -f raw"

@@ -15,14 +15,14 @@ import java.nio.file.Path;
  * clearly rather than read its metadata as guest data.
  *
  * <p>Every format probe of the library (backing files, the {@code qed:} provider's
- * {@code newFileSystem(Path, env)}, the CLI through {@link ImageFiles}) uses this class, and reads through the
+ * {@code newFileSystem(Path, env)}, the CLI through {@link LockSafeFiles}) uses this class, and reads through the
  * JVM-wide lock manager ({@link ImageLock}), so a probe never drops an image lock this JVM holds.
  */
 final class FormatProbe {
     /** How many bytes QEMU hands its probes ({@code BLOCK_PROBE_BUF_SIZE}). */
     static final int PROBE_BYTES = 2048;
-    static final String RAW = ImageFiles.RAW;
-    static final String QED = ImageFiles.QED;
+    static final String RAW = LockSafeFiles.RAW;
+    static final String QED = LockSafeFiles.QED;
 
     private static final byte[] QCOW_MAGIC = {'Q', 'F', 'I', (byte) 0xfb};
     private static final byte[] LUKS_MAGIC = {'L', 'U', 'K', 'S', (byte) 0xba, (byte) 0xbe};
@@ -36,7 +36,7 @@ final class FormatProbe {
     private FormatProbe() {
     }
 
-    /** The format of {@code file}, read through the lock manager (see {@link ImageFiles#probeFormat}). */
+    /** The format of {@code file}, read through the lock manager (see {@link LockSafeFiles#probeFormat}). */
     static String probe(Path file) throws IOException {
         ByteBuffer head = ImageLock.read(file, ch -> {
             ByteBuffer b = ByteBuffer.allocate(PROBE_BYTES);

@@ -155,6 +155,7 @@ final class ImageLock {
         Entry e = lockEntry(key, file);
         try {
             beforeIo(file);
+            e.healIfLost();
             FileChannel channel = null;
             try {
                 channel = e.idleChannel(writer);
@@ -219,6 +220,9 @@ final class ImageLock {
         Entry e = lockEntry(key, file);
         try {
             beforeIo(file);
+            // The caller may come right after foreign code closed a descriptor (FileSystems.newFileSystem asks the
+            // JDK's zip provider first, which opens and closes the file): take the locks again now if so.
+            e.healIfLost();
             for (FileChannel ch : e.channels) {
                 if (ch.isOpen()) {
                     return read.read(ch);
@@ -491,6 +495,19 @@ final class ImageLock {
                 }
             }
             return true;
+        }
+
+        /**
+         * If a writer holds the file and the kernel no longer has its locks, takes them again (or marks the writer
+         * lost and throws). Run whenever the library touches a file that is in use.
+         */
+        void healIfLost() throws IOException {
+            if (writers == 0 || lockLost != null || kernelHoldsLocks()) {
+                return;
+            }
+            LOG.warn("{}: its image locks are gone (a descriptor of the file was closed in this JVM outside"
+                    + " qed-nio, which drops every POSIX lock of the process); taking them again", name);
+            retakeAfterClose();
         }
 
         /** Takes the writer's and readers' locks again after the kernel dropped them all. */

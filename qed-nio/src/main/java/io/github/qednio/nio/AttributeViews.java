@@ -1,6 +1,6 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.ImageFiles;
+import io.github.qednio.engine.LockSafeFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.attribute.BasicFileAttributeView;
@@ -141,8 +141,8 @@ final class AttributeViews {
             if (fs.isReadOnly()) {
                 throw new java.nio.file.ReadOnlyFileSystemException();
             }
-            // The JDK sets times through a descriptor of its own; ImageFiles takes the image locks again after it.
-            ImageFiles.setTimes(fs.image(), lastModifiedTime, lastAccessTime, createTime);
+            // The JDK sets times through a descriptor of its own; LockSafeFiles takes the image locks again after it.
+            LockSafeFiles.setTimes(fs.image(), lastModifiedTime, lastAccessTime, createTime);
         }
     }
 }

@@ -1,6 +1,6 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.ImageFiles;
+import io.github.qednio.engine.LockSafeFiles;
 import io.github.qednio.engine.OpenOptions;
 import java.io.IOException;
 import java.net.URI;
@@ -118,7 +118,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
 
     /** Probes through the engine's lock manager: never drops an image lock this JVM holds on the file. */
     private static boolean isQedImage(Path path) throws IOException {
-        return Files.isRegularFile(path) && ImageFiles.isQed(path);
+        return Files.isRegularFile(path) && LockSafeFiles.isQed(path);
     }
 
     /**

@@ -12,13 +12,13 @@ import java.nio.file.attribute.FileTime;
  * code that reads or touches an image file beside an open {@link QedImage} (a format probe, a times update) must go
  * through here rather than open the file itself. See {@link ImageLock} for the rule and the guarantee.
  */
-public final class ImageFiles {
+public final class LockSafeFiles {
     /** The format name of a file no other format claims. */
     public static final String RAW = "raw";
     /** The format name of a QED image. */
     public static final String QED = "qed";
 
-    private ImageFiles() {
+    private LockSafeFiles() {
     }
 
     /**
