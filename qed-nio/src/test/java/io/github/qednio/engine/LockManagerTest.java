@@ -1,0 +1,192 @@
+package io.github.qednio.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The JVM-wide lock manager ({@link ImageLock}) and the backing-file registry ({@link SharedBackings}): the file
+ * I/O of one image never waits for another's, and this process's POSIX locks, as the kernel lists them in
+ * {@code /proc/locks}, survive the library's own probes and are taken again when foreign code drops them. Pure
+ * Java (the QEMU cross-checks are in {@code LocksSurviveProviderEntryPointsTest}).
+ */
+class LockManagerTest {
+    /** The bytes a writer holds, as QEMU's writers do. */
+    private static final int[] WRITER_BYTES = {100, 101, 103, 201, 203};
+
+    @TempDir
+    Path dir;
+    private final ExecutorService pool = Executors.newCachedThreadPool();
+
+    @AfterEach
+    void cleanUp() {
+        ImageLock.ioHook = null;
+        pool.shutdownNow();
+    }
+
+    private Path image(String name) throws IOException {
+        Path p = dir.resolve(name);
+        QedImage.create(p, CreateOptions.ofSize(1 << 20)).close();
+        return p;
+    }
+
+    private static void await(CountDownLatch latch) throws IOException {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted");
+        }
+    }
+
+    @Test
+    void openingImageBCompletesWhileImageAsOpenIsBlockedInIo() throws Exception {
+        Path a = image("a.qed");
+        Path b = image("b.qed");
+        CountDownLatch aInIo = new CountDownLatch(1);
+        CountDownLatch releaseA = new CountDownLatch(1);
+        ImageLock.ioHook = file -> {
+            if (file.getFileName().toString().equals("a.qed")) {
+                aInIo.countDown();
+                await(releaseA);
+            }
+        };
+        Future<QedImage> openA = pool.submit(() -> QedImage.open(a, OpenOptions.defaults()));
+        aInIo.await();
+        // B's open, write, flush and close all go through the manager while A's thread is inside it.
+        Future<Void> useB = pool.submit(() -> {
+            try (QedImage img = QedImage.open(b, OpenOptions.defaults())) {
+                img.write(ByteBuffer.wrap(new byte[] {1}), 0);
+                img.flush();
+            }
+            assertThat(LockSafeFiles.probeFormat(b)).isEqualTo("qed");
+            return null;
+        });
+        useB.get(60, TimeUnit.SECONDS); // a guard against a hang, not a timing assertion
+        assertThat(openA.isDone()).as("A is still blocked in its I/O").isFalse();
+        releaseA.countDown();
+        openA.get().close();
+    }
+
+    @Test
+    void openingAnOverlayOverBaseBCompletesWhileBaseAIsBeingOpened() throws Exception {
+        Path baseA = ChainFixtures.writeFile(dir.resolve("a.raw"), new byte[4096]);
+        ChainFixtures.writeFile(dir.resolve("b.raw"), new byte[4096]);
+        Path overA = dir.resolve("over-a.qed");
+        Path overB = dir.resolve("over-b.qed");
+        QedImage.create(overA, CreateOptions.overlay("a.raw", BackingFormat.RAW).withSize(4096)).close();
+        QedImage.create(overB, CreateOptions.overlay("b.raw", BackingFormat.RAW).withSize(4096)).close();
+        CountDownLatch aInIo = new CountDownLatch(1);
+        CountDownLatch releaseA = new CountDownLatch(1);
+        StorageFactory blockingA = (file, readOnly) -> {
+            if (file.getFileName().toString().equals("a.raw")) {
+                aInIo.countDown();
+                await(releaseA);
+            }
+            return Storage.open(file, readOnly);
+        };
+        OpenOptions options = OpenOptions.readOnlyDefaults().withStorageFactory(blockingA);
+        Future<QedImage> openA = pool.submit(() -> QedImage.open(overA, options));
+        aInIo.await();
+        Future<QedImage> openB = pool.submit(() -> QedImage.open(overB, options));
+        try (QedImage img = openB.get(60, TimeUnit.SECONDS)) { // a hang guard, not a timing assertion
+            assertThat(img.backingFile().getFileName().toString()).isEqualTo("b.raw");
+        }
+        assertThat(openA.isDone()).as("A's base is still blocked in its open").isFalse();
+        releaseA.countDown();
+        try (QedImage img = openA.get()) {
+            assertThat(img.backingFile()).isEqualTo(dir.resolve("a.raw"));
+        }
+        assertThat(SharedBackings.references(baseA.toRealPath())).isZero();
+    }
+
+    /** The token {@code /proc/locks} uses for {@code file}, or the test is skipped (not Linux). */
+    private static String token(Path file) {
+        String t = ProcLocks.tokenOf(file, 101);
+        assumeTrue(t != null, "/proc/locks does not list this process's locks here");
+        return t;
+    }
+
+    private static boolean kernelHoldsWriterLocks(String token) throws IOException {
+        var ranges = ProcLocks.ranges(token);
+        for (int b : WRITER_BYTES) {
+            if (!ProcLocks.covers(ranges, b)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Test
+    void theLibrarysOwnProbesAndTimeChangesKeepTheWritersLocks() throws IOException {
+        Path p = image("held.qed");
+        try (QedImage w = QedImage.open(p, OpenOptions.defaults())) {
+            w.write(ByteBuffer.wrap(new byte[] {5}), 0);
+            w.flush();
+            String token = token(p);
+            assertThat(kernelHoldsWriterLocks(token)).isTrue();
+
+            assertThat(LockSafeFiles.probeFormat(p)).isEqualTo("qed");
+            assertThat(LockSafeFiles.isQed(p)).isTrue();
+            assertThat(kernelHoldsWriterLocks(token)).as("after probes").isTrue();
+
+            LockSafeFiles.setTimes(p, FileTime.fromMillis(1_500_000_000_000L), null, null);
+            assertThat(Files.getLastModifiedTime(p)).isEqualTo(FileTime.fromMillis(1_500_000_000_000L));
+            assertThat(kernelHoldsWriterLocks(token)).as("after setTimes").isTrue();
+
+            try (QedImage reader = QedImage.open(p, OpenOptions.readOnlyDefaults())) {
+                assertThat(reader.size()).isEqualTo(1 << 20);
+            }
+            assertThat(kernelHoldsWriterLocks(token)).as("after a reader closed").isTrue();
+        }
+    }
+
+    @Test
+    void locksDroppedByForeignCodeAreTakenAgainBeforeTheNextEpochsFirstWrite() throws IOException {
+        Path p = image("held.qed");
+        String token;
+        try (QedImage w = QedImage.open(p, OpenOptions.defaults())) {
+            w.write(ByteBuffer.wrap(new byte[] {5}), 0);
+            w.flush();
+            token = token(p);
+
+            Files.readAllBytes(p); // the JDK opens and closes a descriptor: the kernel drops every lock
+            assertThat(kernelHoldsWriterLocks(token)).as("the kernel rule").isFalse();
+            w.write(ByteBuffer.wrap(new byte[] {6}), 4096);
+            assertThat(kernelHoldsWriterLocks(token)).as("retaken before the write").isTrue();
+
+            Files.readAllBytes(p);
+            w.flush();
+            assertThat(kernelHoldsWriterLocks(token)).as("retaken before the flush").isTrue();
+        }
+        assertThat(ProcLocks.ranges(token)).as("all released at close").isEmpty();
+    }
+
+    @Test
+    void withinAnEpochLostLocksAreTakenAgainAfterAtMostWritesPerCheckWrites() throws IOException {
+        Path p = image("held.qed");
+        try (QedImage w = QedImage.open(p, OpenOptions.defaults())) {
+            w.write(ByteBuffer.wrap(new byte[] {5}), 0); // the epoch's first write checks
+            String token = token(p);
+            Files.readAllBytes(p);
+            for (int i = 0; i < ImageLock.WRITES_PER_CHECK; i++) {
+                w.write(ByteBuffer.wrap(new byte[] {7}), 512L * (i % 8));
+            }
+            assertThat(kernelHoldsWriterLocks(token)).isTrue();
+        }
+    }
+}
