@@ -1,6 +1,7 @@
 package io.github.qednio.engine;
 
 import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -218,14 +219,27 @@ final class ImageLock {
         }
         Object key = fileKey(file);
         Entry e = lockEntry(key, file);
+        boolean interrupted = false;
         try {
             beforeIo(file);
             // The caller may come right after foreign code closed a descriptor (FileSystems.newFileSystem asks the
             // JDK's zip provider first, which opens and closes the file): take the locks again now if so.
             e.healIfLost();
+            // A pending interrupt would make the JDK close the (shared) channel at once, dropping the locks.
+            interrupted = Thread.interrupted();
             for (FileChannel ch : e.channels) {
                 if (ch.isOpen()) {
-                    return read.read(ch);
+                    try {
+                        return read.read(ch);
+                    } catch (ClosedByInterruptException ex) {
+                        // Interrupted during the read: the JDK closed a shared descriptor; relock on another.
+                        try {
+                            e.retakeAfterClose();
+                        } catch (IOException suppressed) {
+                            ex.addSuppressed(suppressed);
+                        }
+                        throw ex;
+                    }
                 }
             }
             // No user: nothing is locked through the library, so this descriptor may be closed.
@@ -237,6 +251,9 @@ final class ImageLock {
                 e.release();
             } finally {
                 e.lock.unlock();
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
             }
         }
     }
