@@ -57,7 +57,9 @@ import org.slf4j.LoggerFactory;
  * Code outside the library (for example {@code Files.readAllBytes(image)}) can still close a descriptor of a locked
  * image. A writer looks its locks up in {@code /proc/locks} ({@link ProcLocks}; no descriptor of the image is
  * opened) before the first write of every epoch (after opening and after each flush), before every flush, and
- * every {@link #WRITES_PER_CHECK} writes within an epoch. Found gone, they are taken again after checking that no
+ * every {@link #WRITES_PER_CHECK} writes within an epoch, and whenever the library opens or probes the file (so
+ * {@code FileSystems.newFileSystem(image, env)}, which lets the JDK's zip provider open and close the file before
+ * the {@code qed:} provider is asked, is repaired by our provider's probe). Found gone, they are taken again after checking that no
  * other process took the image meanwhile; if one did, that write and every later write or flush fail with an
  * {@link ImageLockedException} naming the image. So the writer never starts an epoch, nor flushes, unlocked; writes
  * inside an epoch after a foreign close and before the next check (at most {@code WRITES_PER_CHECK}) are not
@@ -409,10 +411,21 @@ final class ImageLock {
                     throw e.lockLost;
                 }
                 if (writer && !e.kernelHoldsLocks()) {
+                    FileChannel ch = channel;
+                    if (!ch.isOpen()) {
+                        // An interrupt closed this user's channel: the call fails on it and FileStorage's reopen
+                        // takes the locks again before retrying. The epoch stays unchecked.
+                        return;
+                    }
                     LOG.warn("{}: its image locks are gone (a descriptor of the file was closed in this JVM outside"
                             + " qed-nio, which drops every POSIX lock of the process); taking them again", e.name);
                     try {
-                        e.retake(channel);
+                        e.retake(ch);
+                    } catch (ClosedChannelException ex) {
+                        if (!ch.isOpen()) {
+                            return; // closed by an interrupt meanwhile: as above, the reopen relocks
+                        }
+                        throw ex;
                     } catch (ImageLockedException ex) {
                         e.lockLost = new ImageLockedException(e.name, "the image lock was lost (a descriptor of the"
                                 + " file was closed in this JVM outside qed-nio, which drops every POSIX lock of the"
