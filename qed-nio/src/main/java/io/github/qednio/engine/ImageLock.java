@@ -391,16 +391,17 @@ final class ImageLock {
             if (e.checked && e.writesUntilCheck.decrementAndGet() > 0) {
                 return;
             }
-            verifyLocks();
+            verifyLocks(false);
         }
 
         /** Verifies the locks now (before a flush) and starts a new epoch: the next write checks again. */
         void beforeFlush() throws IOException {
-            verifyLocks();
+            verifyLocks(true);
             entry.checked = false;
         }
 
-        private void verifyLocks() throws IOException {
+        /** Looks the locks up (and takes them again if gone); {@code always} false skips it if another thread just did. */
+        private void verifyLocks(boolean always) throws IOException {
             Entry e = entry;
             e.lock.lock();
             try {
@@ -409,6 +410,9 @@ final class ImageLock {
                 }
                 if (e.lockLost != null) {
                     throw e.lockLost;
+                }
+                if (!always && e.checked && e.writesUntilCheck.get() > 0) {
+                    return; // verified by another writing thread while this one waited
                 }
                 if (writer && !e.kernelHoldsLocks()) {
                     FileChannel ch = channel;
@@ -537,7 +541,12 @@ final class ImageLock {
             }
             LOG.warn("{}: its image locks are gone (a descriptor of the file was closed in this JVM outside"
                     + " qed-nio, which drops every POSIX lock of the process); taking them again", name);
-            retakeAfterClose();
+            try {
+                retakeAfterClose();
+            } catch (ImageLockedException e) {
+                // The writer is marked lost and fails its next write; whoever came here (a reader, a probe) goes on.
+                LOG.warn("{}", e.getMessage());
+            }
         }
 
         /** Takes the writer's and readers' locks again after the kernel dropped them all. */

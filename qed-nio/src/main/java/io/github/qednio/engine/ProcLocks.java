@@ -97,7 +97,8 @@ final class ProcLocks {
         List<String[]> out = new ArrayList<>();
         for (String line : text.split("\n")) {
             String[] f = line.trim().split("\\s+");
-            if (f.length == 8 && f[1].equals("POSIX")) {
+            if (f.length == 8 && f[1].equals("POSIX") && f[6].matches("\\d{1,18}")
+                    && (f[7].equals("EOF") || f[7].matches("\\d{1,18}"))) {
                 out.add(f);
             }
         }
