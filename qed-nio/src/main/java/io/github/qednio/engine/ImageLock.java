@@ -59,9 +59,9 @@ import org.slf4j.LoggerFactory;
  * opened) before the first write of every epoch (after opening and after each flush), before every flush, and
  * every {@link #WRITES_PER_CHECK} writes within an epoch, and whenever the library opens or probes the file (so
  * {@code FileSystems.newFileSystem(image, env)}, which lets the JDK's zip provider open and close the file before
- * the {@code qed:} provider is asked, is repaired by our provider's probe). Found gone, they are taken again after checking that no
- * other process took the image meanwhile; if one did, that write and every later write or flush fail with an
- * {@link ImageLockedException} naming the image. So the writer never starts an epoch, nor flushes, unlocked; writes
+ * the {@code qed:} provider is asked, is repaired by our provider's probe). Found gone, they are taken again after
+ * checking that no other process took the image meanwhile; if one did, that write and every later write or flush
+ * fail with an {@link ImageLockedException} naming the image. So the writer never starts an epoch, nor flushes, unlocked; writes
  * inside an epoch after a foreign close and before the next check (at most {@code WRITES_PER_CHECK}) are not
  * covered, since looking per write would cost more than the write. Where {@code /proc/locks} does not show the
  * locks (not Linux), no loss is detected.
@@ -400,7 +400,7 @@ final class ImageLock {
             entry.checked = false;
         }
 
-        /** Looks the locks up (and takes them again if gone); {@code always} false skips it if another thread just did. */
+        /** Looks the locks up, taking them again if gone; unless {@code always}, not if another thread just did. */
         private void verifyLocks(boolean always) throws IOException {
             Entry e = entry;
             e.lock.lock();
