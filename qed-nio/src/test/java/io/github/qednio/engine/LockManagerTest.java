@@ -114,6 +114,42 @@ class LockManagerTest {
         assertThat(SharedBackings.references(baseA.toRealPath())).isZero();
     }
 
+    @Test
+    void twoFirstOpensOfOneBaseAtOnceEndWithOneSharedCopyAndNoDescriptorLeft() throws Exception {
+        Path base = ChainFixtures.writeFile(dir.resolve("a.raw"), ChainFixtures.pattern(4096, 7));
+        Path over1 = dir.resolve("over1.qed");
+        Path over2 = dir.resolve("over2.qed");
+        QedImage.create(over1, CreateOptions.overlay("a.raw", BackingFormat.RAW).withSize(4096)).close();
+        QedImage.create(over2, CreateOptions.overlay("a.raw", BackingFormat.RAW).withSize(4096)).close();
+        CountDownLatch firstInIo = new CountDownLatch(1);
+        CountDownLatch releaseFirst = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger baseOpens = new java.util.concurrent.atomic.AtomicInteger();
+        StorageFactory firstBlocks = (file, readOnly) -> {
+            if (file.getFileName().toString().equals("a.raw") && baseOpens.incrementAndGet() == 1) {
+                firstInIo.countDown();
+                await(releaseFirst);
+            }
+            return Storage.open(file, readOnly);
+        };
+        OpenOptions options = OpenOptions.readOnlyDefaults().withStorageFactory(firstBlocks);
+        Future<QedImage> first = pool.submit(() -> QedImage.open(over1, options));
+        firstInIo.await();
+        try (QedImage second = pool.submit(() -> QedImage.open(over2, options)).get(60, TimeUnit.SECONDS)) {
+            assertThat(SharedBackings.references(base.toRealPath())).isEqualTo(1);
+            releaseFirst.countDown();
+            try (QedImage img = first.get()) {
+                // The first opener found the second's entry published: it dropped its own copy and shares.
+                assertThat(SharedBackings.references(base.toRealPath())).isEqualTo(2);
+                assertThat(ChainFixtures.readAll(img)).isEqualTo(ChainFixtures.readAll(second));
+                // The dropped copy's descriptor is kept idle, not closed, while the shared copy holds a lock.
+                assertThat(ImageLock.openChannels(base)).isEqualTo(2);
+            }
+        }
+        assertThat(SharedBackings.references(base.toRealPath())).isZero();
+        assertThat(ImageLock.openChannels(base)).isZero();
+        assertThat(baseOpens.get()).isEqualTo(2);
+    }
+
     /** The token {@code /proc/locks} uses for {@code file}, or the test is skipped (not Linux). */
     private static String token(Path file) {
         String t = ProcLocks.tokenOf(file, 101);
