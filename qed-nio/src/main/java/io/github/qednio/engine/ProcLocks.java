@@ -33,18 +33,36 @@ final class ProcLocks {
         String inode;
         String expected;
         try {
-            inode = Long.toString((Long) Files.getAttribute(file, "unix:ino"));
-            long dev = (Long) Files.getAttribute(file, "unix:dev");
-            // glibc's major()/minor() of a user-space dev_t; the kernel prints its own MAJOR/MINOR the same way.
-            long major = ((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL);
-            long minor = (dev & 0xff) | ((dev >>> 12) & ~0xffL);
-            expected = String.format("%02x:%02x:%s", major, minor, inode);
+            long ino = (Long) Files.getAttribute(file, "unix:ino");
+            inode = Long.toString(ino);
+            expected = token((Long) Files.getAttribute(file, "unix:dev"), ino);
         } catch (IOException | UnsupportedOperationException | IllegalArgumentException | ClassCastException e) {
             return null;
         }
+        String text;
+        try {
+            text = readText();
+        } catch (IOException e) {
+            return null;
+        }
+        return tokenIn(text, PID, inode, expected, heldByte);
+    }
+
+    /**
+     * The {@code major:minor:inode} the kernel prints for a file whose {@code stat} gives {@code dev} and
+     * {@code ino}: glibc's {@code major()}/{@code minor()} of the user-space {@code dev_t}, in hex.
+     */
+    static String token(long dev, long ino) {
+        long major = ((dev & 0xfff00L) >>> 8) | ((dev & 0xfffff00000000000L) >>> 32);
+        long minor = (dev & 0xffL) | ((dev & 0xffffff00000L) >>> 12);
+        return String.format("%02x:%02x:%d", major, minor, ino);
+    }
+
+    /** {@link #tokenOf} on the text of {@code /proc/locks}, for process {@code pid}. */
+    static String tokenIn(String procLocks, String pid, String inode, String expected, long heldByte) {
         String found = null;
-        for (String[] f : lines()) {
-            if (f[4].equals(PID) && f[5].endsWith(":" + inode) && covers(f, heldByte)) {
+        for (String[] f : parse(procLocks)) {
+            if (f[4].equals(pid) && f[5].endsWith(":" + inode) && covers(f, heldByte)) {
                 if (f[5].equals(expected)) {
                     return expected;
                 }
@@ -56,9 +74,14 @@ final class ProcLocks {
 
     /** The byte ranges ({@code [first, last]}) this process holds as POSIX locks on the file named {@code token}. */
     static List<long[]> ranges(String token) throws IOException {
+        return rangesIn(readText(), PID, token);
+    }
+
+    /** {@link #ranges} on the text of {@code /proc/locks}, for process {@code pid}. */
+    static List<long[]> rangesIn(String procLocks, String pid, String token) {
         List<long[]> out = new ArrayList<>();
-        for (String[] f : read()) {
-            if (f[4].equals(PID) && f[5].equals(token)) {
+        for (String[] f : parse(procLocks)) {
+            if (f[4].equals(pid) && f[5].equals(token)) {
                 out.add(new long[] {Long.parseLong(f[6]), f[7].equals("EOF") ? Long.MAX_VALUE : Long.parseLong(f[7])});
             }
         }
@@ -80,20 +103,15 @@ final class ProcLocks {
         return first <= b && (f[7].equals("EOF") || b <= Long.parseLong(f[7]));
     }
 
-    private static List<String[]> lines() {
-        try {
-            return read();
-        } catch (IOException e) {
-            return List.of();
-        }
+    private static String readText() throws IOException {
+        return new String(Files.readAllBytes(PROC_LOCKS), StandardCharsets.US_ASCII);
     }
 
     /**
-     * The POSIX lines of {@code /proc/locks}, split into the eight fields described above. Lines of blocked
-     * waiters ({@code "->"}) and other lock types are left out.
+     * The POSIX lines of a {@code /proc/locks} text, split into the eight fields described above. Lines of blocked
+     * waiters ({@code "->"}), other lock types and lines that do not parse are left out.
      */
-    private static List<String[]> read() throws IOException {
-        String text = new String(Files.readAllBytes(PROC_LOCKS), StandardCharsets.US_ASCII);
+    static List<String[]> parse(String text) {
         List<String[]> out = new ArrayList<>();
         for (String line : text.split("\n")) {
             String[] f = line.trim().split("\\s+");

@@ -76,6 +76,34 @@ class BackingFormatProbeTest {
         assertThat(detect(head(0))).isEqualTo("raw");
     }
 
+    @Test
+    void eachProbeNeedsExactlyItsBytesAndNoMore() {
+        ByteBuffer qcow = head(8).order(ByteOrder.BIG_ENDIAN).put(new byte[] {'Q', 'F', 'I', (byte) 0xfb}).putInt(3);
+        assertThat(detect(qcow)).as("8 bytes hold magic and version").isEqualTo("qcow2");
+        assertThat(detect(head(400).putInt(0x40, 0xbeda107f))).isEqualTo("vdi");
+        assertThat(detect(head(399).putInt(0x40, 0xbeda107f))).isEqualTo("raw");
+        assertThat(detect(ascii("vhdxfile", 8))).isEqualTo("vhdx");
+        assertThat(detect(ascii("vhdxfil", 7))).isEqualTo("raw");
+        assertThat(FormatProbe.detect(head(16), Path.of(".dmg"))).as("a name that is only the suffix").isEqualTo("raw");
+        assertThat(FormatProbe.detect(head(16), Path.of("a.dmg"))).isEqualTo("dmg");
+        assertThat(FormatProbe.detect(head(16), Path.of("/"))).as("no file name").isEqualTo("raw");
+    }
+
+    @Test
+    void theVmdkDescriptorTestFollowsQemusLineRules() {
+        assertThat(detect(ascii("version=1\n", 10))).as("the line ends the buffer").isEqualTo("vmdk");
+        assertThat(detect(ascii("version=1", 9))).as("no line end").isEqualTo("raw");
+        assertThat(detect(ascii("version=2\r\n", 11))).isEqualTo("vmdk");
+        assertThat(detect(ascii("version=3\r", 10))).isEqualTo("raw");
+        assertThat(detect(ascii("version=4\n", 10))).isEqualTo("raw");
+        assertThat(detect(ascii("#c\n   \n#d\nversion=2\n", 21))).as("comments and blank lines").isEqualTo("vmdk");
+        assertThat(detect(ascii("   \r\nversion=1\n", 16))).as("a Windows blank line").isEqualTo("vmdk");
+        assertThat(detect(ascii("  x\nversion=1\n", 14))).as("text before the version line").isEqualTo("raw");
+        assertThat(detect(ascii("   ", 3))).as("blanks to the end").isEqualTo("raw");
+        assertThat(detect(ascii("# only a comment", 16))).isEqualTo("raw");
+        assertThat(detect(ascii("#c\n", 3))).isEqualTo("raw");
+    }
+
     /** An overlay made by QEMU with {@code -F fmt}: for anything but raw QED records no format, so it probes. */
     private Path overlayOver(Path base, String fmt) {
         Path ov = tmp.resolve("over-" + base.getFileName() + "-" + fmt + ".qed");
