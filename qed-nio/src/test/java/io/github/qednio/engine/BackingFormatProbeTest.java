@@ -93,6 +93,7 @@ class BackingFormatProbeTest {
     void theVmdkDescriptorTestFollowsQemusLineRules() {
         assertThat(detect(ascii("version=1\n", 10))).as("the line ends the buffer").isEqualTo("vmdk");
         assertThat(detect(ascii("version=1", 9))).as("no line end").isEqualTo("raw");
+        assertThat(detect(ascii("#c\nversion=1", 12))).as("no line end after a comment").isEqualTo("raw");
         assertThat(detect(ascii("version=2\r\n", 11))).isEqualTo("vmdk");
         assertThat(detect(ascii("version=3\r", 10))).isEqualTo("raw");
         assertThat(detect(ascii("version=4\n", 10))).isEqualTo("raw");
