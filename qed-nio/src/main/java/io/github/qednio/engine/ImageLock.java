@@ -131,7 +131,7 @@ final class ImageLock {
     /** The file's entry, created if needed, returned locked; never one that is being retired. */
     private static Entry lockEntry(Object key, Path file) {
         for (;;) {
-            Entry e = OPEN.computeIfAbsent(key, k -> new Entry(k, file.toString()));
+            Entry e = OPEN.computeIfAbsent(key, k -> new Entry(k, file));
             e.lock.lock();
             if (!e.retired) {
                 return e;
@@ -309,6 +309,12 @@ final class ImageLock {
         }
     }
 
+    /** Whether a thread waits for the entry of {@code file} (for tests). */
+    static boolean hasWaiters(Path file) throws IOException {
+        Entry e = OPEN.get(fileKey(file));
+        return e != null && e.lock.hasQueuedThreads();
+    }
+
     private static Object fileKey(Path file) throws IOException {
         Object key = Files.readAttributes(file, BasicFileAttributes.class).fileKey();
         return key != null ? key : file.toRealPath(LinkOption.NOFOLLOW_LINKS);
@@ -472,6 +478,7 @@ final class ImageLock {
     /** Every open of one file in this JVM. Guarded by {@link #lock}. */
     private static final class Entry {
         final Object key;
+        final Path file;
         final String name;
         final ReentrantLock lock = new ReentrantLock();
         /** Set when the entry leaves {@link #OPEN}: a thread that finds it retired looks the file up again. */
@@ -493,9 +500,10 @@ final class ImageLock {
         volatile boolean checked;
         final AtomicInteger writesUntilCheck = new AtomicInteger();
 
-        Entry(Object key, String name) {
+        Entry(Object key, Path file) {
             this.key = key;
-            this.name = name;
+            this.file = file;
+            this.name = file.toString();
         }
 
         /**
@@ -583,8 +591,9 @@ final class ImageLock {
             if (readers + writers > 0) {
                 return;
             }
-            retired = true;
-            OPEN.remove(key, this);
+            if (!channels.isEmpty()) {
+                beforeIo(file);
+            }
             IOException failure = null;
             for (FileChannel ch : channels) {
                 try {
@@ -598,6 +607,14 @@ final class ImageLock {
                 }
             }
             channels.clear();
+            idle.clear();
+            writable.clear();
+            permLocks.clear();
+            unsharedLocks.clear();
+            // Only now, with every channel (and so every lock in the JVM's lock table) gone, may a new entry for
+            // the file be made: one made earlier would find the JVM refusing its locks as overlapping ours.
+            retired = true;
+            OPEN.remove(key, this);
             if (failure != null) {
                 throw failure;
             }

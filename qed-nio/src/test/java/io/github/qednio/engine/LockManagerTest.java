@@ -83,6 +83,42 @@ class LockManagerTest {
     }
 
     @Test
+    void anOpenWhileTheLastUserOfTheSameFileIsClosingWaitsForTheCloseAndSucceeds() throws Exception {
+        Path a = image("a.qed");
+        ImageLock.Handle last = ImageLock.open(a, false);
+        CountDownLatch closing = new CountDownLatch(1);
+        CountDownLatch releaseClose = new CountDownLatch(1);
+        ImageLock.ioHook = file -> {
+            if (Thread.currentThread().getName().equals("closer")) {
+                closing.countDown();
+                await(releaseClose);
+            }
+        };
+        Thread closer = new Thread(() -> {
+            try {
+                last.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, "closer");
+        closer.start();
+        closing.await(); // the closer is about to close the file's last channels, holding its entry
+        // A new user of the same file must not make a second entry meanwhile: the JVM would refuse its locks as
+        // overlapping the closing entry's, which are still in its lock table.
+        Future<ImageLock.Handle> reopen = pool.submit(() -> ImageLock.open(a, true));
+        while (!reopen.isDone() && !ImageLock.hasWaiters(a)) {
+            Thread.onSpinWait(); // until the opener has either failed or queued for the closing entry
+        }
+        releaseClose.countDown();
+        closer.join();
+        ImageLock.Handle writer = reopen.get(60, TimeUnit.SECONDS); // a hang guard, not a timing assertion
+        assertThat(writer.channel().isOpen()).isTrue();
+        assertThat(ImageLock.openChannels(a)).isEqualTo(1);
+        writer.close();
+        assertThat(ImageLock.openChannels(a)).isZero();
+    }
+
+    @Test
     void openingAnOverlayOverBaseBCompletesWhileBaseAIsBeingOpened() throws Exception {
         Path baseA = ChainFixtures.writeFile(dir.resolve("a.raw"), new byte[4096]);
         ChainFixtures.writeFile(dir.resolve("b.raw"), new byte[4096]);
