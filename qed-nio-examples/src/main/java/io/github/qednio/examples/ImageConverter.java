@@ -4,6 +4,7 @@ import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
+import io.github.qednio.engine.Storage;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -145,13 +146,14 @@ public final class ImageConverter {
     }
 
     private static final class RawSource implements Source {
-        private final FileChannel ch;
+        /** Opened through the library's lock manager, so closing it never drops a lock this JVM holds. */
+        private final Storage ch;
         private final long size;
         private final Path file;
 
         RawSource(Path file) throws IOException {
             this.file = file;
-            this.ch = FileChannel.open(file);
+            this.ch = Storage.open(file, true);
             this.size = ch.size();
         }
 
@@ -172,14 +174,7 @@ public final class ImageConverter {
 
         @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
-            long p = pos;
-            while (dst.hasRemaining()) {
-                int k = ch.read(dst, p);
-                if (k < 0) {
-                    throw new java.io.EOFException(file + ": file ended at offset " + p + " while converting");
-                }
-                p += k;
-            }
+            ch.readFully(dst, pos);
         }
 
         @Override

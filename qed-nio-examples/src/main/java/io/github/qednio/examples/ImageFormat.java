@@ -1,9 +1,7 @@
 package io.github.qednio.examples;
 
-import io.github.qednio.format.QedHeader;
+import io.github.qednio.engine.LockSafeFiles;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -24,14 +22,22 @@ public enum ImageFormat {
         throw new IllegalArgumentException("format '" + s + "' is not one of raw, qed");
     }
 
-    /** QED if the file starts with the QED magic, else RAW (as qemu-img probes). */
+    /**
+     * QED if the file starts with the QED magic, RAW if no format QEMU knows claims it (as qemu-img probes). The
+     * probe goes through the library's lock manager, so it never drops a lock this JVM holds on the file.
+     *
+     * @throws IOException naming the file and the format when it is another format QEMU knows (qcow2, vmdk, ...)
+     */
     public static ImageFormat probe(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file)) {
-            ByteBuffer b = ByteBuffer.allocate(4);
-            while (b.hasRemaining() && ch.read(b, b.position()) > 0) {
-                // read the magic, or what there is of it
-            }
-            return b.position() == 4 && QedHeader.hasMagic(b.flip()) ? QED : RAW;
+        String found = LockSafeFiles.probeFormat(file);
+        switch (found) {
+            case LockSafeFiles.QED:
+                return QED;
+            case LockSafeFiles.RAW:
+                return RAW;
+            default:
+                throw new IOException(file + ": is a " + found + " image, which this tool does not read (give -f raw"
+                        + " to copy its bytes as they are)");
         }
     }
 

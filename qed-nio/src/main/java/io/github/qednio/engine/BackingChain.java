@@ -90,7 +90,7 @@ final class BackingChain {
             throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name
                     + "' does not exist, so the overlay's size cannot be taken from it");
         }
-        BackingFormat f = format != null ? format : probe(p, options);
+        BackingFormat f = format != null ? format : probe(image, name, p, options);
         if (f == BackingFormat.RAW) {
             return Files.size(p);
         }
@@ -110,7 +110,7 @@ final class BackingChain {
             throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name
                     + "' does not exist");
         }
-        return probe(p, options);
+        return probe(image, name, p, options);
     }
 
     /**
@@ -143,7 +143,7 @@ final class BackingChain {
         Path real = p.toRealPath();
         boolean probed = format == null;
         checkLink(new SharedBackings.Link(image, name, real, probed), images, options);
-        BackingFormat f = probed ? probe(p, options) : format;
+        BackingFormat f = probed ? probe(image, name, p, options) : format;
         OpenOptions ro = options.withReadOnly(true).withCopyOnRead(false);
         List<Path> below = new ArrayList<>(images);
         below.add(real);
@@ -193,16 +193,28 @@ final class BackingChain {
         }
     }
 
-    /** QED if the file starts with the QED magic, otherwise raw. No other format is ever recognised. */
-    static BackingFormat probe(Path p, OpenOptions options) throws IOException {
+    /**
+     * The format of backing file {@code p} of {@code image}, probed as QEMU does ({@link FormatProbe}): QED by its
+     * magic, raw when no format claims it.
+     *
+     * @throws QedFormatException naming the image, the backing file and the format found when it is another format
+     *         QEMU recognises (qcow2, vmdk, ...): reading it as raw would hand its metadata to the guest as data
+     */
+    static BackingFormat probe(Path image, String name, Path p, OpenOptions options) throws IOException {
+        String found;
         try (Storage s = options.storageFactory().open(p, true)) {
-            ByteBuffer b = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
-            while (b.hasRemaining() && s.read(b, b.position()) >= 0) {
-                // fill
-            }
-            b.flip();
-            return b.remaining() >= QedHeader.HEADER_LENGTH && QedHeader.hasMagic(b) ? BackingFormat.QED
-                    : BackingFormat.RAW;
+            found = FormatProbe.probe(s, p);
+        }
+        switch (found) {
+            case FormatProbe.QED:
+                return BackingFormat.QED;
+            case FormatProbe.RAW:
+                return BackingFormat.RAW;
+            default:
+                throw new QedFormatException("backing_file", image + ": backing file '" + name + "' (" + p
+                        + ") is a " + found + " image, and the header does not record its format; QEMU would read"
+                        + " it as " + found + ", this library reads only raw and QED backing files, and reading it"
+                        + " as raw would expose its " + found + " metadata as guest data");
         }
     }
 }

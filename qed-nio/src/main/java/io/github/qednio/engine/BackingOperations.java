@@ -43,7 +43,8 @@ public final class BackingOperations {
      * @throws java.nio.file.FileAlreadyExistsException if {@code overlay} exists
      */
     public static String snapshot(Path image, Path overlay) throws IOException {
-        return snapshot(image, BackingChain.probe(image, OpenOptions.readOnlyDefaults()), overlay);
+        return snapshot(image, BackingChain.probe(overlay, image.toString(), image, OpenOptions.readOnlyDefaults()),
+                overlay);
     }
 
     /**

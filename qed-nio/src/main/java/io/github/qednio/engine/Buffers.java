@@ -1,5 +1,6 @@
 package io.github.qednio.engine;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 
@@ -24,6 +25,29 @@ final class Buffers {
             dst.put(ZEROS.duplicate().limit(k));
             left -= k;
         }
+    }
+
+    /** A positional read: a {@link Storage}'s or a {@link java.nio.channels.FileChannel}'s {@code read}. */
+    @FunctionalInterface
+    interface PositionalRead {
+        /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at end of file. */
+        int read(ByteBuffer dst, long position) throws IOException;
+    }
+
+    /**
+     * The one read-fully loop of the library: reads at {@code position} until {@code dst} is full or the file
+     * ends, and returns the number of bytes read (fewer than asked only at end of file).
+     */
+    static int fill(PositionalRead source, ByteBuffer dst, long position) throws IOException {
+        int total = 0;
+        while (dst.hasRemaining()) {
+            int n = source.read(dst, position + total);
+            if (n < 0) {
+                break;
+            }
+            total += n;
+        }
+        return total;
     }
 
     /** A view of the next {@code n} bytes of {@code buf}, positioned at 0; {@code buf} is not moved. */

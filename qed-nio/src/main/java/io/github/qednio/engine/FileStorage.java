@@ -6,6 +6,7 @@ import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -56,9 +57,24 @@ final class FileStorage implements Storage {
         return new FileStorage(lock.channel(), file, lock, readOnly);
     }
 
+    /**
+     * Creates {@code file}, which must not exist, and opens it for writing through the lock manager like any image,
+     * so that its descriptor, too, is closed only when no lock on the file is held.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if it exists
+     */
     static FileStorage createNew(Path file) throws IOException {
-        return new FileStorage(FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE_NEW), file, null, false);
+        Files.createFile(file); // a new inode: nobody can hold a lock on it yet, so this close drops none
+        try {
+            return open(file, false);
+        } catch (IOException | RuntimeException e) {
+            try {
+                Files.deleteIfExists(file);
+            } catch (IOException | RuntimeException d) {
+                e.addSuppressed(d);
+            }
+            throw e;
+        }
     }
 
     private static FileChannel openUnlocked(Path file, boolean readOnly) throws IOException {
@@ -86,6 +102,9 @@ final class FileStorage implements Storage {
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
         checkWritable();
+        if (lock != null) {
+            lock.beforeWrite();
+        }
         int start = src.position();
         io(ch -> {
             src.position(start);
@@ -104,11 +123,17 @@ final class FileStorage implements Storage {
     @Override
     public void truncate(long size) throws IOException {
         checkWritable();
+        if (lock != null) {
+            lock.beforeWrite();
+        }
         io(ch -> ch.truncate(size), "truncate to " + size + " bytes", -1, -1);
     }
 
     @Override
     public void force() throws IOException {
+        if (lock != null && !readOnly) {
+            lock.beforeFlush();
+        }
         io(ch -> {
             ch.force(true);
             return null;

@@ -1,6 +1,7 @@
 package io.github.qednio.engine;
 
 import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -13,11 +14,14 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,13 +40,37 @@ import org.slf4j.LoggerFactory;
  * block or wait for writers. QEMU uses open-file-description locks and Java's {@link FileChannel#lock} uses POSIX
  * record locks, which conflict with each other on Linux, so each side sees the other.
  *
- * <p>POSIX locks belong to the process and are all dropped when the process closes <em>any</em> descriptor of the
- * file, and the JVM refuses overlapping locks from two channels. So all opens of one file in this JVM share one
- * {@link Entry}: it counts readers and writers (a second writer is refused here, without asking the kernel), holds
- * the union of the locks they need, and keeps every channel of the file open (reusing given-back ones for later
- * opens) until the last user has closed.
- * Files on other file systems (jimfs, zip) are not locked. Where the kernel refuses locking itself (some network
+ * <h2>The kernel rule, and how no lock is lost</h2>
+ * POSIX record locks ({@code fcntl(F_SETLK)}, which {@link FileChannel#lock} uses on Linux) belong to the process
+ * and the inode, not to a descriptor: when the process closes <em>any</em> descriptor of the file, the kernel drops
+ * every POSIX lock the process holds on it, and the JVM, which keeps its own table of {@link FileLock}s, does not
+ * notice. The JVM also refuses overlapping locks from two channels. So every open of an image file by the library
+ * (engines, backing files, format probes, the {@code qed:} provider, the CLI) goes through this one JVM-wide
+ * manager, keyed by the file's identity ({@code fileKey()}, i.e. device and inode): all opens of one file share one
+ * {@link Entry}, which counts readers and writers (a second writer is refused here, without asking the kernel),
+ * holds the union of the locks they need, and keeps every channel of the file open, reusing given-back ones for
+ * later opens, until the last user has gone. A probe that only reads ({@link #read}) uses a channel the entry
+ * already has, or opens and closes its own only while nobody in this JVM holds a lock on the file. This is the
+ * same answer SQLite's unix VFS gives to the same rule: descriptors are not closed while locks are held.
+ *
+ * <h2>If a lock is lost anyway</h2>
+ * Code outside the library (for example {@code Files.readAllBytes(image)}) can still close a descriptor of a locked
+ * image. A writer looks its locks up in {@code /proc/locks} ({@link ProcLocks}; no descriptor of the image is
+ * opened) before the first write of every epoch (after opening and after each flush), before every flush, and
+ * every {@link #WRITES_PER_CHECK} writes within an epoch, and whenever the library opens or probes the file (so
+ * {@code FileSystems.newFileSystem(image, env)}, which lets the JDK's zip provider open and close the file before
+ * the {@code qed:} provider is asked, is repaired by our provider's probe). Found gone, they are taken again after
+ * checking that no other process took the image meanwhile; if one did, that write and every later write or flush
+ * fail with an {@link ImageLockedException} naming the image. So the writer never starts an epoch, nor flushes,
+ * unlocked; writes inside an epoch after a foreign close and before the next check (at most
+ * {@code WRITES_PER_CHECK}) are not covered, since looking per write (15-50 µs) would cost more than the write.
+ * Where {@code /proc/locks} does not show the locks (not Linux), no loss is detected.
+ *
+ * <p>Files on other file systems (jimfs, zip) are not locked. Where the kernel refuses locking itself (some network
  * file systems), a warning is logged and the image is opened without a lock, as QEMU does.
+ *
+ * <p>Each file's entry has its own lock; the file I/O of one image (opens, lock calls, closes) runs under it only,
+ * so it never waits for another image's I/O.
  */
 final class ImageLock {
     private static final Logger LOG = LoggerFactory.getLogger(ImageLock.class);
@@ -70,7 +98,27 @@ final class ImageLock {
 
     private static final Perm[] WRITER_PERMS = {Perm.CONSISTENT_READ, Perm.WRITE, Perm.RESIZE};
     private static final Perm[] WRITER_UNSHARED = {Perm.WRITE, Perm.RESIZE};
-    private static final Map<Object, Entry> OPEN = new HashMap<>();
+    /**
+     * Every file this JVM has open through the library, by file identity. Each {@link Entry} has its own lock, so
+     * the file I/O of one image (opens, lock calls, closes) never waits for another's.
+     */
+    private static final ConcurrentMap<Object, Entry> OPEN = new ConcurrentHashMap<>();
+    /** Writes between two checks of the locks within one epoch (an epoch ends at each flush). */
+    static final int WRITES_PER_CHECK = 256;
+    /** Test hook, run under a file's entry lock before its file I/O; null in production. */
+    static volatile IoHook ioHook;
+
+    /** Called before the manager does file I/O on {@code file} (tests block it to prove files are independent). */
+    @FunctionalInterface
+    interface IoHook {
+        void beforeIo(Path file) throws IOException;
+    }
+
+    /** Reads a file the manager may hold open and locked. */
+    @FunctionalInterface
+    interface ChannelRead<T> {
+        T read(FileChannel channel) throws IOException;
+    }
 
     private ImageLock() {
     }
@@ -78,6 +126,25 @@ final class ImageLock {
     /** True for files this class locks: those on the default file system. */
     static boolean applies(Path file) {
         return file.getFileSystem() == FileSystems.getDefault();
+    }
+
+    /** The file's entry, created if needed, returned locked; never one that is being retired. */
+    private static Entry lockEntry(Object key, Path file) {
+        for (;;) {
+            Entry e = OPEN.computeIfAbsent(key, k -> new Entry(k, file));
+            e.lock.lock();
+            if (!e.retired) {
+                return e;
+            }
+            e.lock.unlock();
+        }
+    }
+
+    private static void beforeIo(Path file) throws IOException {
+        IoHook h = ioHook;
+        if (h != null) {
+            h.beforeIo(file);
+        }
     }
 
     /**
@@ -88,8 +155,10 @@ final class ImageLock {
      */
     static Handle open(Path file, boolean writer) throws IOException {
         Object key = fileKey(file);
-        synchronized (OPEN) {
-            Entry e = OPEN.computeIfAbsent(key, k -> new Entry(file.toString()));
+        Entry e = lockEntry(key, file);
+        try {
+            beforeIo(file);
+            e.healIfLost();
             FileChannel channel = null;
             try {
                 channel = e.idleChannel(writer);
@@ -109,6 +178,7 @@ final class ImageLock {
                     }
                     e.lockForWriting(channel);
                     e.writers++;
+                    e.calibrate(file);
                 } else {
                     e.lockForReading(channel);
                     e.readers++;
@@ -125,22 +195,124 @@ final class ImageLock {
                     e.idle.add(channel);
                 }
                 try {
-                    e.release(key);
+                    e.release();
                 } catch (IOException suppressed) {
                     ex.addSuppressed(suppressed);
                 }
                 throw ex;
             }
-            return new Handle(file, key, writer, channel);
+            return new Handle(file, e, writer, channel);
+        } finally {
+            e.lock.unlock();
+        }
+    }
+
+    /**
+     * Reads {@code file} without ever dropping a lock this JVM holds on it: on a channel the manager already has
+     * open when the file is in use, otherwise on a channel opened and closed while no user of the file in this
+     * JVM can take a lock (the file's entry is locked). Every library read of a file that may be an open image
+     * outside an engine (format probes, raw sources) goes through here. {@code read} must use positional reads.
+     */
+    static <T> T read(Path file, ChannelRead<T> read) throws IOException {
+        if (!applies(file)) {
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                return read.read(ch);
+            }
+        }
+        Object key = fileKey(file);
+        Entry e = lockEntry(key, file);
+        boolean interrupted = false;
+        try {
+            beforeIo(file);
+            // The caller may come right after foreign code closed a descriptor (FileSystems.newFileSystem asks the
+            // JDK's zip provider first, which opens and closes the file): take the locks again now if so.
+            e.healIfLost();
+            // A pending interrupt would make the JDK close the (shared) channel at once, dropping the locks.
+            interrupted = Thread.interrupted();
+            for (FileChannel ch : e.channels) {
+                if (ch.isOpen()) {
+                    try {
+                        return read.read(ch);
+                    } catch (ClosedByInterruptException ex) {
+                        // Interrupted during the read: the JDK closed a shared descriptor; relock on another.
+                        try {
+                            e.retakeAfterClose();
+                        } catch (IOException suppressed) {
+                            ex.addSuppressed(suppressed);
+                        }
+                        throw ex;
+                    }
+                }
+            }
+            // No user: nothing is locked through the library, so this descriptor may be closed.
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                return read.read(ch);
+            }
+        } finally {
+            try {
+                e.release();
+            } finally {
+                e.lock.unlock();
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /** A file operation that opens and closes a descriptor of its own, inside the JDK. */
+    @FunctionalInterface
+    interface ClosingOperation {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs {@code op}, which opens and closes its own descriptor of {@code file} where the library cannot give it
+     * one (the JDK's {@code setTimes} does, for {@code futimens}), and then takes the file's locks again at once,
+     * under the file's entry lock: closing that descriptor dropped them. If another process took the image in the
+     * microseconds between, the writer is marked lost (every later write fails) and this throws.
+     *
+     * @throws ImageLockedException naming the image if the locks could not be taken again
+     */
+    static void closing(Path file, ClosingOperation op) throws IOException {
+        if (!applies(file)) {
+            op.run();
+            return;
+        }
+        Entry e = lockEntry(fileKey(file), file);
+        try {
+            beforeIo(file);
+            op.run();
+            if (e.readers + e.writers > 0) {
+                e.retakeAfterClose();
+            }
+        } finally {
+            try {
+                e.release();
+            } finally {
+                e.lock.unlock();
+            }
         }
     }
 
     /** Channels this JVM has open on {@code file} through this class (for tests). */
     static int openChannels(Path file) throws IOException {
-        synchronized (OPEN) {
-            Entry e = OPEN.get(fileKey(file));
-            return e == null ? 0 : e.channels.size();
+        Entry e = OPEN.get(fileKey(file));
+        if (e == null) {
+            return 0;
         }
+        e.lock.lock();
+        try {
+            return e.retired ? 0 : e.channels.size();
+        } finally {
+            e.lock.unlock();
+        }
+    }
+
+    /** Whether a thread waits for the entry of {@code file} (for tests). */
+    static boolean hasWaiters(Path file) throws IOException {
+        Entry e = OPEN.get(fileKey(file));
+        return e != null && e.lock.hasQueuedThreads();
     }
 
     private static Object fileKey(Path file) throws IOException {
@@ -151,15 +323,15 @@ final class ImageLock {
     /** One open of a locked file; {@link #close()} gives its locks and channel back. */
     static final class Handle {
         private final Path file;
-        private final Object key;
+        private final Entry entry;
         private final boolean writer;
-        /** Replaced by {@link #reopen} after an interrupt closed it; written under {@link #OPEN}. */
+        /** Replaced by {@link #reopen} after an interrupt closed it; written under the entry's lock. */
         private volatile FileChannel channel;
         private boolean closed;
 
-        private Handle(Path file, Object key, boolean writer, FileChannel channel) {
+        private Handle(Path file, Entry entry, boolean writer, FileChannel channel) {
             this.file = file;
-            this.key = key;
+            this.entry = entry;
             this.writer = writer;
             this.channel = channel;
         }
@@ -179,11 +351,12 @@ final class ImageLock {
          * @throws ImageLockedException if another process took the image while it was unlocked
          */
         FileChannel reopen() throws IOException {
-            synchronized (OPEN) {
+            Entry e = entry;
+            e.lock.lock();
+            try {
                 if (closed) {
                     throw new ClosedChannelException();
                 }
-                Entry e = OPEN.get(key);
                 if (e.lockLost != null) {
                     throw e.lockLost;
                 }
@@ -205,32 +378,111 @@ final class ImageLock {
                 }
                 LOG.debug("{}: reopened after its channel was closed by an interrupt", e.name);
                 return fresh;
+            } finally {
+                e.lock.unlock();
+            }
+        }
+
+        /**
+         * Called by a writer before each write and flush: cheap except at the start of an epoch (the first write
+         * after opening or after a flush), at a flush, and every {@link #WRITES_PER_CHECK} writes within an epoch,
+         * when the locks are looked up in {@code /proc/locks}. If the kernel no longer has them (a descriptor of
+         * the file was closed outside the library), they are taken again; if another process got the image
+         * meanwhile, this and every later write fails.
+         *
+         * @throws ImageLockedException naming the image if the locks were lost and cannot be taken again
+         */
+        void beforeWrite() throws IOException {
+            Entry e = entry;
+            if (e.checked && e.writesUntilCheck.decrementAndGet() > 0) {
+                return;
+            }
+            verifyLocks(false);
+        }
+
+        /** Verifies the locks now (before a flush) and starts a new epoch: the next write checks again. */
+        void beforeFlush() throws IOException {
+            verifyLocks(true);
+            entry.checked = false;
+        }
+
+        /** Looks the locks up, taking them again if gone; unless {@code always}, not if another thread just did. */
+        private void verifyLocks(boolean always) throws IOException {
+            Entry e = entry;
+            e.lock.lock();
+            try {
+                if (closed) {
+                    throw new ClosedChannelException();
+                }
+                if (e.lockLost != null) {
+                    throw e.lockLost;
+                }
+                if (!always && e.checked && e.writesUntilCheck.get() > 0) {
+                    return; // verified by another writing thread while this one waited
+                }
+                if (writer && !e.kernelHoldsLocks()) {
+                    FileChannel ch = channel;
+                    if (!ch.isOpen()) {
+                        // An interrupt closed this user's channel: the call fails on it and FileStorage's reopen
+                        // takes the locks again before retrying. The epoch stays unchecked.
+                        return;
+                    }
+                    LOG.warn("{}: its image locks are gone (a descriptor of the file was closed in this JVM outside"
+                            + " qed-nio, which drops every POSIX lock of the process); taking them again", e.name);
+                    try {
+                        e.retake(ch);
+                    } catch (ClosedChannelException ex) {
+                        if (!ch.isOpen()) {
+                            return; // closed by an interrupt meanwhile: as above, the reopen relocks
+                        }
+                        throw ex;
+                    } catch (ImageLockedException ex) {
+                        e.lockLost = new ImageLockedException(e.name, "the image lock was lost (a descriptor of the"
+                                + " file was closed in this JVM outside qed-nio, which drops every POSIX lock of the"
+                                + " process) and another process took the image meanwhile, so nothing more is"
+                                + " written: " + ex.getReason());
+                        throw e.lockLost;
+                    }
+                }
+                e.writesUntilCheck.set(WRITES_PER_CHECK);
+                e.checked = true;
+            } finally {
+                e.lock.unlock();
             }
         }
 
         /** Called instead of closing the channel: it is closed once no user of the file is left. */
         void close() throws IOException {
-            synchronized (OPEN) {
+            Entry e = entry;
+            e.lock.lock();
+            try {
                 if (closed) {
                     return;
                 }
                 closed = true;
-                Entry e = OPEN.get(key);
                 if (writer) {
                     e.writers--;
                     e.unlockWriting();
+                    e.lockToken = null;
                 } else {
                     e.readers--;
                 }
                 e.idle.add(channel);
-                e.release(key);
+                e.release();
+            } finally {
+                e.lock.unlock();
             }
         }
     }
 
-    /** Every open of one file in this JVM. Guarded by {@link #OPEN}. */
+    /** Every open of one file in this JVM. Guarded by {@link #lock}. */
     private static final class Entry {
+        final Object key;
+        final Path file;
         final String name;
+        final ReentrantLock lock = new ReentrantLock();
+        /** Set when the entry leaves {@link #OPEN}: a thread that finds it retired looks the file up again. */
+        boolean retired;
         final List<FileChannel> channels = new ArrayList<>();
         /** Open channels no user has now, to be reused; a channel cannot be closed while others hold locks. */
         final List<FileChannel> idle = new ArrayList<>();
@@ -242,9 +494,130 @@ final class ImageLock {
         boolean unlockable;
         /** Set when the locks could not be taken again after a descriptor was closed; fails every reopen. */
         ImageLockedException lockLost;
+        /** How {@code /proc/locks} names this file ({@code major:minor:inode}), or null if it cannot be checked. */
+        String lockToken;
+        /** Whether the locks were verified since the last flush (the epoch's first write checks). */
+        volatile boolean checked;
+        final AtomicInteger writesUntilCheck = new AtomicInteger();
 
-        Entry(String name) {
-            this.name = name;
+        Entry(Object key, Path file) {
+            this.key = key;
+            this.file = file;
+            this.name = file.toString();
+        }
+
+        /**
+         * Finds how {@code /proc/locks} names the file, right after the writer's locks were taken: the entry of
+         * this process that covers the write-permission byte on the file's inode. Left null (no checking) where
+         * there is no {@code /proc/locks} or it does not show the lock (not Linux, no locking).
+         */
+        void calibrate(Path file) {
+            lockToken = null;
+            checked = false;
+            if (unlockable) {
+                return;
+            }
+            lockToken = ProcLocks.tokenOf(file, Perm.WRITE.permByte());
+            if (lockToken == null) {
+                LOG.debug("{}: /proc/locks does not show our lock; lost locks will not be detected", name);
+            }
+        }
+
+        /** Whether the kernel still has every lock the JVM believes this process holds (true if unknowable). */
+        boolean kernelHoldsLocks() throws IOException {
+            if (lockToken == null || unlockable) {
+                return true;
+            }
+            List<long[]> held = ProcLocks.ranges(lockToken);
+            for (Map<Perm, FileLock> locks : List.of(permLocks, unsharedLocks)) {
+                for (FileLock l : locks.values()) {
+                    if (!ProcLocks.covers(held, l.position())) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
+
+        /**
+         * If a writer holds the file and the kernel no longer has its locks, takes them again (or marks the writer
+         * lost and throws). Run whenever the library touches a file that is in use.
+         */
+        void healIfLost() throws IOException {
+            if (writers == 0 || lockLost != null || kernelHoldsLocks()) {
+                return;
+            }
+            LOG.warn("{}: its image locks are gone (a descriptor of the file was closed in this JVM outside"
+                    + " qed-nio, which drops every POSIX lock of the process); taking them again", name);
+            try {
+                retakeAfterClose();
+            } catch (ImageLockedException e) {
+                // The writer is marked lost and fails its next write; whoever came here (a reader, a probe) goes on.
+                LOG.warn("{}", e.getMessage());
+            }
+        }
+
+        /** Takes the writer's and readers' locks again after the kernel dropped them all. */
+        void retake(FileChannel writerChannel) throws IOException {
+            relock(writerChannel, true);
+        }
+
+        /** {@link #retake} on any open channel (a writable one if there is a writer), after a known close. */
+        void retakeAfterClose() throws IOException {
+            if (lockLost != null) {
+                throw lockLost;
+            }
+            FileChannel any = null;
+            for (FileChannel ch : channels) {
+                if (ch.isOpen() && (any == null || writable.contains(ch))) {
+                    any = ch;
+                }
+            }
+            if (any == null) {
+                return; // every channel is closed: each user's reopen takes the locks again
+            }
+            try {
+                relock(any, writable.contains(any));
+            } catch (ImageLockedException ex) {
+                lockLost = new ImageLockedException(name, "the image lock was dropped by a descriptor the JDK opened"
+                        + " and closed, and another process took the image before it was taken again, so nothing"
+                        + " more is written: " + ex.getReason());
+                throw lockLost;
+            }
+        }
+
+        /** The file has no user left (or only a probe had it): closes its channels and retires the entry. */
+        void release() throws IOException {
+            if (readers + writers > 0) {
+                return;
+            }
+            if (!channels.isEmpty()) {
+                beforeIo(file);
+            }
+            IOException failure = null;
+            for (FileChannel ch : channels) {
+                try {
+                    ch.close();
+                } catch (IOException ex) {
+                    if (failure == null) {
+                        failure = ex;
+                    } else {
+                        failure.addSuppressed(ex);
+                    }
+                }
+            }
+            channels.clear();
+            idle.clear();
+            writable.clear();
+            permLocks.clear();
+            unsharedLocks.clear();
+            // Only now, with every channel (and so every lock in the JVM's lock table) gone, may a new entry for
+            // the file be made: one made earlier would find the JVM refusing its locks as overlapping ours.
+            retired = true;
+            OPEN.remove(key, this);
+            if (failure != null) {
+                throw failure;
+            }
         }
 
         /** An idle channel fit for the user (a writable one for a writer), taken off the idle list, or null. */
@@ -381,29 +754,6 @@ final class ImageLock {
                 LOG.warn("{}: the file system refuses byte-range locks ({}); the image is not protected against a"
                         + " second writer", name, e.toString());
                 unlockable = true;
-            }
-        }
-
-        /** Drops locks nobody needs any more and, after the last user, closes every channel. */
-        void release(Object key) throws IOException {
-            if (readers + writers > 0) {
-                return;
-            }
-            OPEN.remove(key);
-            IOException failure = null;
-            for (FileChannel ch : channels) {
-                try {
-                    ch.close();
-                } catch (IOException ex) {
-                    if (failure == null) {
-                        failure = ex;
-                    } else {
-                        failure.addSuppressed(ex);
-                    }
-                }
-            }
-            if (failure != null) {
-                throw failure;
             }
         }
 

@@ -16,15 +16,8 @@ final class RawBacking implements Backing {
 
     @Override
     public void read(ByteBuffer dst, long position) throws IOException {
-        long pos = position;
-        while (dst.hasRemaining()) {
-            int n = storage.read(dst, pos);
-            if (n < 0) {
-                Buffers.putZeros(dst, dst.remaining());
-                return;
-            }
-            pos += n;
-        }
+        Buffers.fill(storage::read, dst, position);
+        Buffers.putZeros(dst, dst.remaining());
     }
 
     @Override

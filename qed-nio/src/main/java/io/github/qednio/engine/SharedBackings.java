@@ -4,9 +4,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -46,7 +46,12 @@ final class SharedBackings {
         void check(List<Link> below) throws IOException;
     }
 
-    private static final Map<Key, Entry> OPEN = new HashMap<>();
+    /**
+     * The open backing files. No file I/O happens under a JVM-wide lock: a backing file is opened by the thread
+     * that needs it without any lock held, and each entry's reference count has its own monitor, so opening or
+     * closing one backing file never waits for another's I/O.
+     */
+    private static final ConcurrentMap<Key, Entry> OPEN = new ConcurrentHashMap<>();
 
     private SharedBackings() {
     }
@@ -56,7 +61,10 @@ final class SharedBackings {
         final Backing backing;
         /** The chain below this backing file (empty for raw, or a QED image without a backing file). */
         final List<Link> below;
+        /** Guarded by this entry's monitor. */
         int references;
+        /** Set (under the monitor) when the last reference went: the entry is out of {@link #OPEN}. */
+        boolean retired;
 
         Entry(Key key, Backing backing, List<Link> below) {
             this.key = key;
@@ -68,25 +76,52 @@ final class SharedBackings {
     /**
      * Returns a handle on the backing file for {@code key}: the open one, after {@code validator} accepts its
      * chain, or a new one from {@code opener}. Each handle must be closed once.
+     *
+     * <p>Two threads opening the same backing file for the first time at once may both open it; the first to
+     * publish its entry wins and the other closes its copy and shares the winner's (closing goes through the lock
+     * manager, so it drops no lock). Waiting for another thread's open instead could deadlock on a crafted pair of
+     * images that name each other as backing files, opened from both ends at once.
      */
     static Backing acquire(Key key, Link link, Path resolved, Opener opener, Validator validator)
             throws IOException {
-        synchronized (OPEN) {
+        for (;;) {
             Entry e = OPEN.get(key);
-            if (e != null) {
-                validator.check(e.below);
-            } else {
-                // Opening under the lock keeps two overlays from opening the same base twice; nested backing
-                // files of this one are acquired by the same thread, so the monitor is simply re-entered.
+            if (e == null) {
                 Backing b = opener.open();
-                e = new Entry(key, b, chainBelow(b));
-                if (b.image() != null) {
-                    b.image().markSharedBacking();
+                Entry fresh;
+                try {
+                    fresh = new Entry(key, b, chainBelow(b));
+                } catch (RuntimeException ex) {
+                    closeQuietly(b, ex);
+                    throw ex;
                 }
-                OPEN.put(key, e);
+                fresh.references = 1;
+                e = OPEN.putIfAbsent(key, fresh);
+                if (e == null) {
+                    if (b.image() != null) {
+                        b.image().markSharedBacking();
+                    }
+                    return new Handle(fresh, link, resolved);
+                }
+                // Another thread published the same file first: use its entry, drop this copy.
+                b.close();
             }
-            e.references++;
-            return new Handle(e, link, resolved);
+            synchronized (e) {
+                if (!e.retired) {
+                    validator.check(e.below);
+                    e.references++;
+                    return new Handle(e, link, resolved);
+                }
+            }
+            // Retired between the lookup and the monitor: its last overlay closed it; look again.
+        }
+    }
+
+    private static void closeQuietly(Backing b, Exception cause) {
+        try {
+            b.close();
+        } catch (IOException suppressed) {
+            cause.addSuppressed(suppressed);
         }
     }
 
@@ -102,35 +137,37 @@ final class SharedBackings {
     }
 
     private static void release(Entry e) throws IOException {
-        Backing toClose = null;
-        synchronized (OPEN) {
-            if (--e.references == 0) {
-                OPEN.remove(e.key);
-                toClose = e.backing;
+        synchronized (e) {
+            if (--e.references > 0) {
+                return;
             }
+            e.retired = true;
+            OPEN.remove(e.key, e);
         }
-        if (toClose != null) {
-            if (toClose.image() != null) {
-                toClose.image().closeNow();
-            } else {
-                toClose.close();
-            }
+        // Closed outside every monitor: its flush and closes are this file's I/O only.
+        if (e.backing.image() != null) {
+            e.backing.image().closeNow();
+        } else {
+            e.backing.close();
         }
     }
 
     /** Whether any overlay in this JVM reads {@code realPath} as a backing file now. */
     static boolean isInUse(Path realPath) {
-        synchronized (OPEN) {
-            return OPEN.keySet().stream().anyMatch(k -> k.realPath().equals(realPath));
-        }
+        return OPEN.keySet().stream().anyMatch(k -> k.realPath().equals(realPath));
     }
 
     /** Number of references to {@code realPath} (all formats), for tests. */
     static int references(Path realPath) {
-        synchronized (OPEN) {
-            return OPEN.values().stream().filter(e -> e.key.realPath().equals(realPath))
-                    .mapToInt(e -> e.references).sum();
+        int n = 0;
+        for (Entry e : OPEN.values()) {
+            if (e.key.realPath().equals(realPath)) {
+                synchronized (e) {
+                    n += e.retired ? 0 : e.references;
+                }
+            }
         }
+        return n;
     }
 
     /** One overlay's reference to a shared backing file. */

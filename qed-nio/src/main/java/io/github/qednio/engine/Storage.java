@@ -42,14 +42,11 @@ public interface Storage extends Closeable {
      * @throws java.io.EOFException naming the file and offsets if the file ends first
      */
     default void readFully(ByteBuffer dst, long position) throws IOException {
-        long pos = position;
-        while (dst.hasRemaining()) {
-            int n = read(dst, pos);
-            if (n < 0) {
-                throw new java.io.EOFException(name() + ": unexpected end of file at offset " + pos + " (needed "
-                        + dst.remaining() + " more bytes from offset " + position + ")");
-            }
-            pos += n;
+        int wanted = dst.remaining();
+        int got = Buffers.fill(this::read, dst, position);
+        if (got < wanted) {
+            throw new java.io.EOFException(name() + ": unexpected end of file at offset " + (position + got)
+                    + " (needed " + (wanted - got) + " more bytes from offset " + position + ")");
         }
     }
 

@@ -1,5 +1,6 @@
 package io.github.qednio.nio;
 
+import io.github.qednio.engine.LockSafeFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.attribute.BasicFileAttributeView;
@@ -140,8 +141,8 @@ final class AttributeViews {
             if (fs.isReadOnly()) {
                 throw new QedReadOnlyFileSystemException(fs.image(), fs.readOnlyReason());
             }
-            Files.getFileAttributeView(fs.image(), BasicFileAttributeView.class)
-                    .setTimes(lastModifiedTime, lastAccessTime, createTime);
+            // The JDK sets times through a descriptor of its own; LockSafeFiles takes the image locks again after it.
+            LockSafeFiles.setTimes(fs.image(), lastModifiedTime, lastAccessTime, createTime);
         }
     }
 }

@@ -1,10 +1,9 @@
 package io.github.qednio.nio;
 
+import io.github.qednio.engine.LockSafeFiles;
 import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.net.URI;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AccessDeniedException;
@@ -116,17 +115,9 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         return REGISTRY.openExplicit(this, image.toAbsolutePath(), create, options);
     }
 
+    /** Probes through the engine's lock manager: never drops an image lock this JVM holds on the file. */
     private static boolean isQedImage(Path path) throws IOException {
-        if (!Files.isRegularFile(path)) {
-            return false;
-        }
-        try (SeekableByteChannel ch = Files.newByteChannel(path)) {
-            ByteBuffer b = ByteBuffer.allocate(4);
-            while (b.hasRemaining() && ch.read(b) >= 0) {
-                // fill
-            }
-            return QedHeader.hasMagic(b.flip());
-        }
+        return Files.isRegularFile(path) && LockSafeFiles.isQed(path);
     }
 
     /**

@@ -1,0 +1,51 @@
+package io.github.qednio.engine;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributeView;
+import java.nio.file.attribute.FileTime;
+
+/**
+ * Operations on image files that never drop an image lock this JVM holds. The QEMU-compatible locks are POSIX
+ * record locks, which the kernel drops for the whole process when <em>any</em> descriptor of the file is closed; so
+ * code that reads or touches an image file beside an open {@link QedImage} (a format probe, a times update) must go
+ * through here rather than open the file itself. See {@link ImageLock} for the rule and the guarantee.
+ */
+public final class LockSafeFiles {
+    /** The format name of a file no other format claims. */
+    public static final String RAW = "raw";
+    /** The format name of a QED image. */
+    public static final String QED = "qed";
+
+    private LockSafeFiles() {
+    }
+
+    /**
+     * The format of {@code file} as QEMU would probe it from its first bytes: {@link #QED}, {@link #RAW}, or the
+     * QEMU name of another format ({@code "qcow2"}, {@code "vmdk"}, {@code "vdi"}, {@code "vhdx"}, {@code "vpc"},
+     * {@code "luks"}, ...). Safe on an image this JVM holds open and locked.
+     */
+    public static String probeFormat(Path file) throws IOException {
+        return FormatProbe.probe(file);
+    }
+
+    /** Whether {@code file} is a QED image (starts with the QED magic). Safe on an image this JVM holds locked. */
+    public static boolean isQed(Path file) throws IOException {
+        return QED.equals(probeFormat(file));
+    }
+
+    /**
+     * Sets the file's times ({@link BasicFileAttributeView#setTimes}; null leaves one unchanged). The JDK opens and
+     * closes a descriptor of its own to do it, which drops this process's locks on the file; they are taken again
+     * at once, before any other library operation on the file can run.
+     *
+     * @throws ImageLockedException naming the image if another process took it in between (the writer then fails
+     *         every later write rather than write unlocked)
+     */
+    public static void setTimes(Path file, FileTime lastModified, FileTime lastAccess, FileTime created)
+            throws IOException {
+        ImageLock.closing(file, () -> Files.getFileAttributeView(file, BasicFileAttributeView.class)
+                .setTimes(lastModified, lastAccess, created));
+    }
+}
