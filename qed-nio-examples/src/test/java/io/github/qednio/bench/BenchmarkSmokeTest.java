@@ -17,6 +17,9 @@ import org.openjdk.jmh.runner.options.TimeValue;
 /**
  * Runs every JMH benchmark once with tiny files, in this JVM, so that the benchmark code keeps compiling and
  * working in CI. It asserts that each benchmark ran, never how fast.
+ *
+ * <p>It ignores JMH's machine-wide lock ({@code java.io.tmpdir/jmh.lock}): the lock keeps measurements apart, this
+ * run measures nothing, and another JMH run on the machine holding the lock must not fail the build.
  */
 class BenchmarkSmokeTest {
     @TempDir
@@ -29,6 +32,8 @@ class BenchmarkSmokeTest {
             throw new AssertionError("qemu-img is not on the PATH and qed.requireQemu=true");
         }
         Assumptions.assumeTrue(qemu, "qemu-img is not on the PATH (ConvertBenchmark needs it)");
+        // Read once, when JMH's Runner class initialises; the POM sets it for the whole test JVM as well.
+        System.setProperty("jmh.ignoreLock", "true");
         String previous = System.getProperty("bench.dir");
         System.setProperty("bench.dir", dir.toString());
         try {
