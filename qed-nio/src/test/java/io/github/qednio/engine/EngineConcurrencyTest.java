@@ -55,7 +55,6 @@ class EngineConcurrencyTest {
     @ParameterizedTest(name = "L2 cache of {0} tables")
     @ValueSource(ints = {50, 2})
     void disjointConcurrentWritesAndReadsMatchTheModel(int cacheTables) throws Exception {
-        Qemu.assumeAvailable();
         long size = 6 * BYTES_PER_L2 + 512;
         Path image = dir.resolve("c.qed");
         Random rnd = new Random(7 + cacheTables);
@@ -147,10 +146,12 @@ class EngineConcurrencyTest {
             runAll(tasks, WRITERS, writing);
             assertWholeImageEquals(img, model);
         }
-        Path raw = dir.resolve("model.raw");
-        Files.write(raw, model);
-        Qemu.assertCheckClean(image);
-        Qemu.assertIdentical(image, raw);
+        if (Qemu.crossChecks()) { // without QEMU only the cross-checks are skipped
+            Path raw = dir.resolve("model.raw");
+            Files.write(raw, model);
+            Qemu.assertCheckClean(image);
+            Qemu.assertIdentical(image, raw);
+        }
         try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults().withL2CacheTables(cacheTables))) {
             assertWholeImageEquals(img, model);
         }
@@ -164,7 +165,6 @@ class EngineConcurrencyTest {
     @ParameterizedTest(name = "L2 cache of {0} tables")
     @ValueSource(ints = {50, 2})
     void overlappingConcurrentWritesLeaveEveryByteFromOneOfItsWriters(int cacheTables) throws Exception {
-        Qemu.assumeAvailable();
         long size = 4 * BYTES_PER_L2;
         long hotStart = BYTES_PER_L2 - 256 * 1024;
         int hotLength = 512 * 1024;
@@ -222,16 +222,21 @@ class EngineConcurrencyTest {
             }
             runAll(tasks, WRITERS, writing);
         }
-        Qemu.assertCheckClean(image);
-        Path raw = Qemu.convertToRaw(image, dir.resolve("o.raw"));
-        byte[] qemuView = new byte[hotLength];
-        try (FileChannel ch = FileChannel.open(raw)) {
-            ch.read(ByteBuffer.wrap(qemuView), hotStart);
+        byte[] qemuView = null;
+        if (Qemu.crossChecks()) { // without QEMU only the cross-checks are skipped
+            Qemu.assertCheckClean(image);
+            Path raw = Qemu.convertToRaw(image, dir.resolve("o.raw"));
+            qemuView = new byte[hotLength];
+            try (FileChannel ch = FileChannel.open(raw)) {
+                ch.read(ByteBuffer.wrap(qemuView), hotStart);
+            }
         }
         try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults().withL2CacheTables(cacheTables))) {
             byte[] ours = new byte[hotLength];
             img.readFully(ByteBuffer.wrap(ours), hotStart);
-            assertThat(Arrays.mismatch(ours, qemuView)).as("engine and QEMU read the same").isEqualTo(-1);
+            if (qemuView != null) {
+                assertThat(Arrays.mismatch(ours, qemuView)).as("engine and QEMU read the same").isEqualTo(-1);
+            }
             for (int k = 0; k < hotLength; k++) {
                 int i = k;
                 byte v = ours[i];
@@ -258,7 +263,6 @@ class EngineConcurrencyTest {
      */
     @Test
     void readsAndInPlaceWritesDoNotWaitForAnAllocationInProgress() throws Exception {
-        Qemu.assumeAvailable();
         Path image = dir.resolve("w.qed");
         List<RecordingStorage> storages = new CopyOnWriteArrayList<>();
         long size = 4 * BYTES_PER_L2;
@@ -315,7 +319,9 @@ class EngineConcurrencyTest {
         } finally {
             pool.shutdownNow();
         }
-        Qemu.assertCheckClean(image);
+        if (Qemu.crossChecks()) { // without QEMU only the cross-check is skipped
+            Qemu.assertCheckClean(image);
+        }
     }
 
     private static byte fillOf(int thread) {

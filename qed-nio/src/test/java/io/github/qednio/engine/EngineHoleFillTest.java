@@ -25,7 +25,6 @@ class EngineHoleFillTest {
 
     @Test
     void partialWritesIntoNewClustersReadBackWithZerosAroundThemAfterReopen() throws IOException {
-        Qemu.assumeAvailable();
         Path file = dir.resolve("h.qed");
         byte[] a = filled(4096, 0x11);
         byte[] b = filled(100, 0x22);
@@ -41,6 +40,9 @@ class EngineHoleFillTest {
             System.arraycopy(b, 0, c3, 1000, b.length);
             assertThat(read(img, 3L * CS, CS)).isEqualTo(c3);
             assertThat(read(img, 7L * CS, CS)).isEqualTo(concat(new byte[CS - 4096], a));
+        }
+        if (!Qemu.crossChecks()) {
+            return; // without QEMU only the cross-checks below are skipped
         }
         Qemu.assertCheckClean(file);
         Path raw = dir.resolve("h.raw");

@@ -72,7 +72,6 @@ class EngineNeedCheckTest {
 
     @Test
     void flushAndCloseClearNeedCheckAndOnlyAllocationSetsItAgain() throws IOException {
-        Qemu.assumeAvailable();
         Path file = dir.resolve("a.qed");
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(8L << 20))) {
             img.write(ByteBuffer.wrap(new byte[4096]), 0);
@@ -97,7 +96,9 @@ class EngineNeedCheckTest {
             assertThat(needCheckOnDisk(file)).as("after the next allocating write").isTrue();
         }
         assertThat(needCheckOnDisk(file)).as("after close").isFalse();
-        Qemu.assertCheckClean(file);
+        if (Qemu.crossChecks()) { // without QEMU only the cross-check is skipped
+            Qemu.assertCheckClean(file);
+        }
     }
 
     /**

@@ -86,7 +86,6 @@ class EngineZeroClusterTest {
      */
     @Test
     void partialWriteIntoAZeroClusterOverABackingFileKeepsZerosNotBackingData() throws IOException {
-        Qemu.assumeAvailable();
         byte[] base = new byte[1 << 20];
         Arrays.fill(base, (byte) 0x55);
         Files.write(dir.resolve("base.raw"), base);
@@ -102,10 +101,17 @@ class EngineZeroClusterTest {
         Arrays.fill(expected, 0, CS, (byte) 0);
         Arrays.fill(expected, 8192, 12288, (byte) 0xab);
         Arrays.fill(expected, 2 * CS, 4 * CS, (byte) 0);
-        Path raw = dir.resolve("expected.raw");
-        Files.write(raw, expected);
-        Qemu.assertCheckClean(overlay);
-        Qemu.assertIdentical(overlay, raw);
+        try (QedImage img = QedImage.open(overlay, OpenOptions.readOnlyDefaults())) {
+            byte[] all = new byte[expected.length];
+            img.readFully(ByteBuffer.wrap(all), 0);
+            assertThat(Arrays.mismatch(all, expected)).as("first guest byte that differs").isEqualTo(-1);
+        }
+        if (Qemu.crossChecks()) { // without QEMU only the cross-checks are skipped
+            Path raw = dir.resolve("expected.raw");
+            Files.write(raw, expected);
+            Qemu.assertCheckClean(overlay);
+            Qemu.assertIdentical(overlay, raw);
+        }
         QedLayout l = QedLayout.read(overlay);
         assertThat(l.l2Entry(0, 2)).isEqualTo(ENTRY_ZERO);
         assertThat(l.l2Entry(0, 3)).isEqualTo(ENTRY_ZERO);

@@ -15,7 +15,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -27,6 +26,10 @@ import org.junit.jupiter.api.io.TempDir;
  * The JDK closes a FileChannel when a thread is interrupted during I/O on it. Threads interrupted over and over
  * mid-I/O must not take the image away from the other threads: they keep working with their data intact, the
  * image closes cleanly, and on the default file system the image locks the close dropped are taken again.
+ *
+ * <p>Whether an interrupt of a busy thread lands inside a channel call is up to the scheduler, so no assertion
+ * depends on it: the channel is also closed by interrupts a fixed number of times on purpose (a call made on it
+ * with the caller's interrupt status set closes it, always), and the assertions are about outcomes.
  */
 class FileStorageInterruptTest {
     private static final int SIZE = 64 << 20;
@@ -35,15 +38,14 @@ class FileStorageInterruptTest {
     private static final int REGION = 4 << 20;
     private static final int BLOCK = 16 << 10;
     private static final long VICTIM_BASE = 32 << 20;
-    /** Replaced channels to wait for before stopping; the wait ends after a few seconds anyway. */
-    private static final int WANTED_REOPENS = 20;
+    /** Closes of the channel by an interrupt made on purpose while the other threads work. */
+    private static final int CLOSES = 20;
 
     @TempDir
     Path dir;
 
     @Test
     void threadsInterruptedMidIoLeaveTheImageOpenLockedAndConsistentForTheOthers() throws Exception {
-        Qemu.assumeAvailable();
         Path image = dir.resolve("disk.qed");
         QedImage.create(image, CreateOptions.ofSize(SIZE)).close();
         byte[][] expected;
@@ -52,19 +54,25 @@ class FileStorageInterruptTest {
             expected = hammer(img, storage.get());
 
             assertThat(img.isOpen()).isTrue();
-            // The interrupted closes dropped this process's POSIX locks; they must have been taken again.
-            Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
-            assertThat(w.exitCode()).as("qemu-io write after interrupts: %s", w).isNotZero();
-            assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
             assertThat(ImageLock.openChannels(image)).isEqualTo(1);
+            // The interrupted closes dropped this process's POSIX locks; they must have been taken again.
+            if (Qemu.crossChecks()) { // without QEMU only the cross-checks are skipped
+                Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
+                assertThat(w.exitCode()).as("qemu-io write after interrupts: %s", w).isNotZero();
+                assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
+            }
 
             img.write(ByteBuffer.wrap(new byte[] {0x11}), SIZE - 1);
             img.flush();
         }
         assertThat(ImageLock.openChannels(image)).isZero();
         assertThat(EngineNeedCheckTest.needCheckOnDisk(image)).as("NEED_CHECK after close").isFalse();
-        Qemu.assertCheckClean(image);
-        try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+        if (Qemu.crossChecks()) {
+            Qemu.assertCheckClean(image);
+        }
+        try (QedImage img = QedImage.open(image, OpenOptions.defaults())) {
+            CheckResult check = img.check(Repair.NONE);
+            assertThat(check.isClean()).as("%s", check).isTrue();
             assertRegionsHold(img, expected);
         }
     }
@@ -101,28 +109,16 @@ class FileStorageInterruptTest {
                     }, "steady-" + t));
                 }
                 steady.forEach(Thread::start);
-                int closedByInterrupt = 0;
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(6);
-                while (storage.get().reopens() < WANTED_REOPENS && failures.isEmpty()
-                        && System.nanoTime() < deadline) {
-                    Thread.currentThread().interrupt();
-                    try {
-                        storage.get().channel().read(ByteBuffer.allocate(1), 0);
-                    } catch (ClosedByInterruptException e) {
-                        closedByInterrupt++;
-                    } catch (java.nio.channels.ClosedChannelException e) {
-                        // not replaced yet
+                try {
+                    closeByInterrupts(storage.get(), failures);
+                } finally {
+                    stop.set(true);
+                    for (Thread t : steady) {
+                        t.join();
                     }
-                    Thread.interrupted();
-                    Thread.sleep(2);
-                }
-                stop.set(true);
-                for (Thread t : steady) {
-                    t.join();
                 }
                 assertThat(failures).as("failures of the steady threads").isEmpty();
-                assertThat(closedByInterrupt).isPositive();
-                assertThat(storage.get().reopens()).as("channels replaced").isPositive();
+                assertThat(storage.get().reopens()).as("channels replaced").isGreaterThanOrEqualTo(CLOSES);
                 assertThat(img.isOpen()).isTrue();
                 img.write(ByteBuffer.wrap(new byte[] {0x11}), SIZE - 1);
                 img.flush();
@@ -137,6 +133,30 @@ class FileStorageInterruptTest {
         }
     }
 
+    /**
+     * Closes the storage's channel by an interrupt {@link #CLOSES} times, each time once the channel closed before
+     * has been replaced: a call on the channel made with this thread's interrupt status set always closes it
+     * ({@code AbstractInterruptibleChannel.begin}), and a call through the storage then replaces it at once.
+     */
+    private static void closeByInterrupts(FileStorage storage, Queue<Throwable> failures) throws IOException {
+        for (int i = 0; i < CLOSES && failures.isEmpty(); i++) {
+            java.nio.channels.FileChannel ch = storage.channel();
+            Thread.currentThread().interrupt();
+            try {
+                ch.read(ByteBuffer.allocate(1), 0);
+            } catch (ClosedByInterruptException expected) {
+                // the channel is closed, as intended
+            } catch (java.nio.channels.ClosedChannelException e) {
+                // another thread's interrupt closed it first (jimfs interrupts threads inside its calls too)
+            } finally {
+                Thread.interrupted();
+            }
+            assertThat(ch.isOpen()).as("channel after a call with the interrupt status set").isFalse();
+            storage.read(ByteBuffer.allocate(1), 0); // replaces the closed channel, if no other thread did
+            assertThat(storage.channel()).as("the closed channel was replaced").isNotSameAs(ch);
+        }
+    }
+
     private static StorageFactory recording(AtomicReference<FileStorage> into) {
         return (file, readOnly) -> {
             FileStorage s = FileStorage.open(file, readOnly);
@@ -147,7 +167,8 @@ class FileStorageInterruptTest {
 
     /**
      * Steady threads write, overwrite and read back their own regions while victim threads do the same elsewhere
-     * and are interrupted over and over, until the storage has replaced its channel often enough.
+     * and are interrupted over and over, until this thread has closed the channel by an interrupt
+     * {@link #CLOSES} times. Whether the victims' interrupts land inside a call is left to chance and not asserted.
      *
      * @return what each steady region must hold
      */
@@ -193,21 +214,23 @@ class FileStorageInterruptTest {
         steady.forEach(Thread::start);
         victims.forEach(Thread::start);
         interrupter.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(6);
-        while (storage.reopens() < WANTED_REOPENS && failures.isEmpty() && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        stop.set(true);
-        interrupter.join();
-        for (Thread t : victims) {
-            t.join();
-        }
-        for (Thread t : steady) {
-            t.join();
+        try {
+            closeByInterrupts(storage, failures);
+        } finally {
+            stop.set(true);
+            interrupter.join();
+            for (Thread t : victims) {
+                t.join();
+            }
+            for (Thread t : steady) {
+                t.join();
+            }
         }
         assertThat(failures).as("failures of threads nobody interrupted (or unexpected errors)").isEmpty();
-        assertThat(storage.reopens()).as("channels closed by an interrupt and replaced").isPositive();
-        assertThat(interruptedCalls.get()).as("calls that failed with ClosedByInterruptException").isPositive();
+        assertThat(storage.reopens()).as("channels closed by an interrupt and replaced")
+                .isGreaterThanOrEqualTo(CLOSES);
+        System.out.println("FileStorageInterruptTest: " + interruptedCalls.get()
+                + " victim calls failed with ClosedByInterruptException");
         return expected;
     }
 

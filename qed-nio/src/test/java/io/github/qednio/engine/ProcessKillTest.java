@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A real process crash: a child JVM runs a seeded workload through {@link QedImage} on a real file and is killed
- * with SIGKILL ({@link ProcessHandle#destroyForcibly()} on Linux) at a random moment. The parent recomputes the
+ * with SIGKILL ({@link ProcessHandle#destroyForcibly()} on Linux) at a random moment (and once at a chosen one). The parent recomputes the
  * workload from the seed and the child's progress lines, reopens the image read-write (automatic repair) and
  * checks that everything flushed before the kill reads back, that nothing reads data never written to its
  * position, that no cluster is referenced twice, and that {@code qemu-img check} finds no corruption.
@@ -29,20 +29,27 @@ class ProcessKillTest {
 
     @Test
     void childKilledWithSigkillLeavesAConsistentImageWithItsFlushedWrites() throws Exception {
-        Qemu.assumeAvailable();
+        boolean qemu = Qemu.crossChecks(); // without QEMU only its cross-checks are skipped
         byte[] base = new byte[(9 << 20) + 333];
         new Random(7).nextBytes(base);
         Files.write(dir.resolve("base.raw"), base);
         int dirty = 0;
         for (int round = 0; round < ROUNDS; round++) {
-            dirty += runRound(round, base) ? 1 : 0;
+            dirty += runRound(round, base, qemu, false) ? 1 : 0;
         }
-        // The kills must land while the image is in use, not only between clean states.
-        assertThat(dirty).as("rounds whose image was left with NEED_CHECK set").isPositive();
+        // Where a random kill lands is up to the scheduler, so only the outcomes above are asserted for those
+        // rounds. One more child is killed at a chosen point, with the image in use, so that the repair of a
+        // NEED_CHECK image after a real kill is exercised on every run.
+        System.out.println("ProcessKillTest: " + dirty + " of " + ROUNDS + " random kills left NEED_CHECK set");
+        assertThat(runRound(ROUNDS, base, qemu, true))
+                .as("a child killed after an allocating write and before any flush leaves NEED_CHECK set").isTrue();
     }
 
-    /** Returns whether the killed child left QED_F_NEED_CHECK set. */
-    private boolean runRound(int round, byte[] base) throws Exception {
+    /**
+     * Returns whether the killed child left QED_F_NEED_CHECK set. A {@code held} child runs the workload up to its
+     * first write (an allocation, with no flush after it), then waits with the image open until it is killed.
+     */
+    private boolean runRound(int round, byte[] base, boolean qemu, boolean held) throws Exception {
         Random r = new Random(0xC0FFEEL + round);
         boolean withBacking = round % 2 == 1;
         Path image = dir.resolve("kill" + round + ".qed");
@@ -52,19 +59,32 @@ class ProcessKillTest {
         long workloadSeed = r.nextLong();
         int flushesBeforeKill = 1 + r.nextInt(25);
         int extraLines = r.nextInt(300);
-        String context = "round " + round + " (backing " + withBacking + ", workload seed " + workloadSeed + ")";
+        String context = "round " + round + " (backing " + withBacking + ", workload seed " + workloadSeed
+                + (held ? ", held after its first write" : "") + ")";
+        int limit = 100000;
+        if (held) {
+            CrashWorkload ops = new CrashWorkload(workloadSeed, SIZE, CLUSTER);
+            CrashWorkload.Op op;
+            do {
+                op = ops.next();
+            } while (op.kind() != CrashWorkload.Kind.WRITE);
+            limit = op.index() + 1;
+        }
 
         Process child = ChildJvm.start(CrashChild.class, image.toString(), Long.toString(workloadSeed),
-                Long.toString(SIZE), Integer.toString(CLUSTER), "100000");
+                Long.toString(SIZE), Integer.toString(CLUSTER), Integer.toString(limit));
         int lastStarted = -1;
         int lastFlushed = -1;
         int flushes = 0;
         try (BufferedReader out = ChildJvm.stdout(child)) {
             String line;
             while ((line = out.readLine()) != null) {
+                if (line.equals("done")) {
+                    break; // a held child: it waits for us with the image open
+                }
                 if (line.startsWith("S ")) {
                     lastStarted = Integer.parseInt(line.substring(2));
-                    if (flushes >= flushesBeforeKill && extraLines-- <= 0) {
+                    if (!held && flushes >= flushesBeforeKill && extraLines-- <= 0) {
                         break;
                     }
                 } else if (line.startsWith("F ")) {
@@ -111,9 +131,12 @@ class ProcessKillTest {
             CheckResult check = reopened.check(Repair.NONE);
             assertThat(check.isConsistent()).as("%s: %s", context, check).isTrue();
             model.verify(reopened, context);
-            Qemu.Result q = Qemu.img("check", "-U", "-f", "qed", "--output=json", image.toString());
-            assertThat(q.exitCode()).as("%s: qemu-img check: %s %s", context, q.stdout(), q.stderr()).isIn(0, 3);
-            assertThat(Qemu.jsonLong(q.stdout(), "corruptions")).as("%s: %s", context, q.stdout()).isZero();
+            if (qemu) {
+                Qemu.Result q = Qemu.img("check", "-U", "-f", "qed", "--output=json", image.toString());
+                assertThat(q.exitCode()).as("%s: qemu-img check: %s %s", context, q.stdout(), q.stderr())
+                        .isIn(0, 3);
+                assertThat(Qemu.jsonLong(q.stdout(), "corruptions")).as("%s: %s", context, q.stdout()).isZero();
+            }
         }
         return dirty;
     }

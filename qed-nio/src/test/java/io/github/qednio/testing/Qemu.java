@@ -18,8 +18,10 @@ import org.junit.jupiter.api.Assumptions;
 /**
  * Runs the real QEMU tools ({@code qemu-img}, {@code qemu-io}) for interop tests. Never a mock.
  *
- * <p>Tests call {@link #assumeAvailable()} first: without QEMU on the PATH they are skipped, unless the system
- * property {@code qed.requireQemu} is true (CI sets it), in which case the skip becomes a failure.
+ * <p>Interop tests call {@link #assumeAvailable()} first: without QEMU on the PATH they are skipped, unless the
+ * system property {@code qed.requireQemu} is true (CI sets it), in which case the skip becomes a failure. Pure-Java
+ * tests with QEMU cross-checks (crash, fault injection, fuzz, concurrency, process kill) run without QEMU and guard
+ * only the cross-checks with {@link #crossChecks()}.
  */
 public final class Qemu {
     private static final boolean AVAILABLE = probe();
@@ -45,11 +47,26 @@ public final class Qemu {
         if (AVAILABLE) {
             return;
         }
+        assumeAvailableOrFail();
+        Assumptions.abort("qemu-img/qemu-io are not on the PATH; interop test skipped");
+    }
+
+    /**
+     * For a test whose pure-Java part runs without QEMU: whether its QEMU cross-checks can run too. Without QEMU it
+     * returns false (the caller skips only the cross-checks), or fails when {@code -Dqed.requireQemu=true}.
+     */
+    public static boolean crossChecks() {
+        if (!AVAILABLE) {
+            assumeAvailableOrFail();
+        }
+        return AVAILABLE;
+    }
+
+    private static void assumeAvailableOrFail() {
         if (Boolean.getBoolean("qed.requireQemu")) {
             Assertions.fail("qemu-img/qemu-io are not on the PATH, and qed.requireQemu=true forbids skipping"
                     + " interop tests (install qemu-utils)");
         }
-        Assumptions.abort("qemu-img/qemu-io are not on the PATH; interop test skipped");
     }
 
     /** Runs {@code qemu-img args...}. */
