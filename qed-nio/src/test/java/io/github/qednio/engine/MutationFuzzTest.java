@@ -93,7 +93,7 @@ class MutationFuzzTest {
         BASES.add(new Base("engine", Files.readAllBytes(e1)));
         BASES.add(new Base("engine-overlay-raw", Files.readAllBytes(e2)));
 
-        if (Qemu.available()) {
+        if (Qemu.crossChecks()) {
             Path q1 = real.resolve("qemu.qed");
             Qemu.img("create", "-f", "qed", "-o", "cluster_size=4096", q1.toString(), "24M").assertSuccess();
             Qemu.io("-f", "qed", "-c", "write -P 0x61 0 12k", "-c", "write -P 0x62 100k 4k", "-c",
