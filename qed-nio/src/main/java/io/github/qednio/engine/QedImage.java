@@ -37,7 +37,8 @@ import static io.github.qednio.format.QedHeader.QED_F_NEED_CHECK;
  *
  * <p>Behaviour follows QEMU's driver ({@code block/qed.c}) and the notes in {@code qed-format.md}: allocation
  * appends at the cluster-rounded end of the file; an allocating write puts data before the L2 update, writes a new
- * L2 table whole and flushes it before L1 points at it, and flushes data first when there is a backing file;
+ * L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
+ * check or eviction ({@link L2Cache}), and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
  * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first. Unlike QEMU, which
  * sets the bit only for images without a backing file, this sets it for every image, so that a table write torn
@@ -79,17 +80,11 @@ public final class QedImage implements Closeable {
         this.geo = geo;
         this.tableIO = new TableIO(storage, geo);
         this.l1 = l1;
-        this.l2Cache = new L2Cache(tableIO, cacheTables(options, geo));
+        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(),
+                backing != null ? storage::force : L2Cache.NO_BARRIER);
         this.allocator = new ClusterAllocator(storage, geo, fileLength);
         this.backing = backing;
         this.backingName = backingName;
-    }
-
-    /** Upper bound on the memory the L2 cache may hold, whatever the table size and the configured count. */
-    private static final long MAX_CACHE_BYTES = 256L << 20;
-
-    private static int cacheTables(OpenOptions options, Geometry geo) {
-        return (int) Math.max(1, Math.min(options.l2CacheTables(), MAX_CACHE_BYTES / geo.tableBytes()));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -594,11 +589,8 @@ public final class QedImage implements Closeable {
                 }
                 storage.write(src, start + head);
             }
-            if (backing != null) {
-                // Without this flush a crash could leave the L2 entry pointing at a cluster that never received
-                // its backing data, and the guest would read zeros where the base had content (notes §8.4).
-                storage.force();
-            }
+            // With a backing file the data must be durable before an L2 entry points at it (notes §8.4): a new L2
+            // table is forced before L1 links it, and deferred updates of existing tables force at write-back.
         } catch (IOException | RuntimeException e) {
             allocator.rollback(start);
             throw e;
@@ -740,6 +732,7 @@ public final class QedImage implements Closeable {
         allocLock.lock();
         try {
             ensureOpen();
+            l2Cache.writeBack();
             storage.force();
             QedHeader h = header;
             if (h.hasFeature(QED_F_NEED_CHECK)) {
@@ -770,6 +763,7 @@ public final class QedImage implements Closeable {
         allocLock.lock();
         try {
             ensureOpen();
+            l2Cache.writeBack();
             CheckResult first = new ConsistencyCheck(this, repair).run();
             if (repair == Repair.NONE) {
                 return first;
@@ -877,6 +871,7 @@ public final class QedImage implements Closeable {
                 flush();
             } finally {
                 closed = true;
+                l2Cache.release();
                 try {
                     storage.close();
                 } finally {

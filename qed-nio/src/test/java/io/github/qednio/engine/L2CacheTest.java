@@ -1,0 +1,251 @@
+package io.github.qednio.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.github.qednio.format.Geometry;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The L2 cache: bounded by its table count and by a shared budget, hints never serving a table that left the
+ * cache, updates deferred until write-back, dirty tables written back (never dropped) before eviction.
+ */
+class L2CacheTest {
+    /** 4 KiB clusters, 1-cluster tables: 512 entries (4 KiB) per table. */
+    private static final Geometry GEO = new Geometry(4096, 1, 1);
+    private static final long TB = 4096;
+
+    private final MemoryStorage disk = new MemoryStorage();
+    private final TableIO io = new TableIO(disk, GEO);
+
+    /** Table {@code k} lies at {@code (k + 1) * 4096}; entry 0 on disk holds {@code 1000 + k}. */
+    private static long at(int k) {
+        return (k + 1) * TB;
+    }
+
+    private void tablesOnDisk(int count) {
+        for (int k = 0; k < count; k++) {
+            disk.putLong(at(k), 1000 + k);
+        }
+        disk.putLong(at(count) - 8, 0); // the file ends with the last table
+    }
+
+    @Test
+    void theCacheKeepsAtMostItsTableCountAndGivesTheBudgetBackOnRelease() throws IOException {
+        tablesOnDisk(6);
+        CacheBudget budget = CacheBudget.ofBytes(100 * TB);
+        L2Cache cache = new L2Cache(io, budget, 2, L2Cache.NO_BARRIER);
+        for (int k = 0; k < 6; k++) {
+            assertThat(cache.get(at(k)).get(0)).isEqualTo(1000 + k);
+            assertThat(cache.size()).as("after loading table %d", k).isEqualTo(Math.min(k + 1, 2));
+        }
+        assertThat(budget.used()).isEqualTo(2 * TB);
+        cache.release();
+        assertThat(budget.used()).isZero();
+        assertThat(cache.size()).isZero();
+    }
+
+    @Test
+    void evictionDropsTheTableLoadedFirst() throws IOException {
+        tablesOnDisk(3);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 2, L2Cache.NO_BARRIER);
+        cache.get(at(0));
+        Table t1 = cache.get(at(1));
+        cache.get(at(0));              // a hit through the hint: does not refresh the order (QEMU's cache is FIFO)
+        cache.get(at(2));              // evicts t0
+        assertThat(cache.get(at(1))).as("t1 stayed").isSameAs(t1);
+        disk.putLong(at(0), 42);
+        assertThat(cache.get(at(0)).get(0)).as("t0 reread").isEqualTo(42);
+    }
+
+    @Test
+    void aHintNeverServesATableThatWasEvicted() throws IOException {
+        tablesOnDisk(2);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 1, L2Cache.NO_BARRIER);
+        Table old = cache.get(at(0));
+        cache.get(at(1));              // evicts table 0 (capacity 1)
+        disk.putLong(at(0), 7);
+        Table now = cache.get(at(0));
+        assertThat(now).isNotSameAs(old);
+        assertThat(now.get(0)).isEqualTo(7);
+    }
+
+    @Test
+    void aHintNeverServesATableEvictedByAnotherCacheOfTheBudget() throws IOException {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        L2Cache a = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        L2Cache b = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
+        Table old = a.get(at(0));
+        b.get(at(1));                  // the budget holds one table: a's is evicted
+        assertThat(a.size()).isZero();
+        disk.putLong(at(0), 9);
+        assertThat(a.get(at(0))).isNotSameAs(old);
+        assertThat(a.get(at(0)).get(0)).isEqualTo(9);
+        assertThat(budget.used()).isEqualTo(TB);
+    }
+
+    @Test
+    void clearDropsCleanTablesAndTheirHints() throws IOException {
+        tablesOnDisk(1);
+        CacheBudget budget = CacheBudget.ofBytes(100 * TB);
+        L2Cache cache = new L2Cache(io, budget, 4, L2Cache.NO_BARRIER);
+        Table old = cache.get(at(0));
+        disk.putLong(at(0), 5);        // as check-and-repair rewrites a table on disk
+        cache.clear();
+        assertThat(budget.used()).isZero();
+        Table now = cache.get(at(0));
+        assertThat(now).isNotSameAs(old);
+        assertThat(now.get(0)).isEqualTo(5);
+    }
+
+    @Test
+    void updatesAreVisibleAtOnceButWrittenOnlyAtWriteBack() throws IOException {
+        tablesOnDisk(1);
+        List<String> order = new ArrayList<>();
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 4, () -> order.add("barrier"));
+        cache.get(at(0));
+        disk.clearLog();
+        cache.update(at(0), 70, new long[] {0x10000, 0x20000});
+        cache.update(at(0), 72, new long[] {0x30000});
+        assertThat(cache.get(at(0)).get(71)).isEqualTo(0x20000);
+        assertThat(disk.log()).as("nothing written before write-back").isEmpty();
+        assertThat(cache.dirtyTables()).isEqualTo(1);
+        cache.writeBack();
+        assertThat(order).containsExactly("barrier");
+        assertThat(disk.log()).as("one sector: entries 64..127").containsExactly("write " + (at(0) + 512) + " 512");
+        assertThat(disk.getLong(at(0) + 8 * 72)).isEqualTo(0x30000);
+        assertThat(cache.dirtyTables()).isZero();
+        cache.writeBack();
+        assertThat(order).as("nothing dirty: no barrier").containsExactly("barrier");
+        assertThat(disk.log()).hasSize(1);
+    }
+
+    @Test
+    void writeBackCoversTheSectorsFromTheFirstToTheLastDirtyEntry() throws IOException {
+        tablesOnDisk(1);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 4, L2Cache.NO_BARRIER);
+        cache.update(at(0), 200, new long[] {0x10000});
+        cache.update(at(0), 3, new long[] {0x20000});
+        disk.clearLog();
+        cache.writeBack();
+        assertThat(disk.log()).containsExactly("write " + at(0) + " " + 256 * 8);
+        assertThat(disk.getLong(at(0) + 8 * 3)).isEqualTo(0x20000);
+        assertThat(disk.getLong(at(0) + 8 * 200)).isEqualTo(0x10000);
+    }
+
+    @Test
+    void aDirtyTableIsWrittenBackBeforeItIsEvictedByTheTableCount() throws IOException {
+        tablesOnDisk(2);
+        List<String> order = new ArrayList<>();
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 1, () -> order.add("barrier"));
+        cache.update(at(0), 0, new long[] {0x50000});
+        cache.get(at(1));
+        assertThat(order).containsExactly("barrier");
+        assertThat(disk.getLong(at(0))).as("written back").isEqualTo(0x50000);
+        assertThat(cache.size()).isEqualTo(1);
+        assertThat(cache.get(at(0)).get(0)).as("reread after eviction").isEqualTo(0x50000);
+    }
+
+    @Test
+    void aDirtyTableOfAnotherCacheIsWrittenBackBeforeTheBudgetEvictsIt() throws IOException {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        List<String> order = new ArrayList<>();
+        L2Cache a = new L2Cache(io, budget, 10, () -> order.add("barrier a"));
+        L2Cache b = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
+        a.update(at(0), 1, new long[] {0x60000});
+        assertThat(b.get(at(1)).get(0)).isEqualTo(1001);
+        assertThat(order).containsExactly("barrier a");
+        assertThat(disk.getLong(at(0) + 8)).isEqualTo(0x60000);
+        assertThat(a.size()).isZero();
+        assertThat(a.get(at(0)).get(1)).isEqualTo(0x60000);
+    }
+
+    @Test
+    void aFailedWriteBackKeepsTheEntriesDirtyAndVisibleAndALaterOneWritesThem() throws IOException {
+        tablesOnDisk(1);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 4, L2Cache.NO_BARRIER);
+        cache.update(at(0), 9, new long[] {0x70000});
+        disk.failWrites(true);
+        assertThatThrownBy(cache::writeBack).isInstanceOf(IOException.class).hasMessageContaining("simulated");
+        assertThat(cache.dirtyTables()).isEqualTo(1);
+        cache.clear();                 // as after a check: a dirty table must survive it
+        assertThat(cache.get(at(0)).get(9)).isEqualTo(0x70000);
+        disk.failWrites(false);
+        cache.writeBack();
+        assertThat(cache.dirtyTables()).isZero();
+        assertThat(disk.getLong(at(0) + 72)).isEqualTo(0x70000);
+    }
+
+    @Test
+    void aFailedWriteBarrierWritesNothingAndKeepsTheTableDirty() throws IOException {
+        tablesOnDisk(1);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 4, () -> {
+            throw new IOException("fsync failed (simulated)");
+        });
+        cache.update(at(0), 0, new long[] {0x70000});
+        disk.clearLog();
+        assertThatThrownBy(cache::writeBack).hasMessageContaining("fsync failed");
+        assertThat(disk.log()).isEmpty();
+        assertThat(cache.dirtyTables()).isEqualTo(1);
+    }
+
+    @Test
+    void whenOnlyUnwritableDirtyTablesFillTheBudgetALoadFailsNamingTheBudget() throws IOException {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        cache.update(at(0), 0, new long[] {0x80000});
+        disk.failWrites(true);
+        assertThatThrownBy(() -> cache.get(at(1))).isInstanceOf(IOException.class)
+                .hasMessageContaining("mem.qed").hasMessageContaining("0x2000")
+                .hasMessageContaining("an L2 cache budget of 4096 bytes is exhausted")
+                .satisfies(e -> assertThat(e.getSuppressed()).hasSize(1));
+        assertThat(budget.used()).as("the failed load charged nothing").isEqualTo(TB);
+        assertThat(cache.get(at(0)).get(0)).as("the dirty table kept").isEqualTo(0x80000);
+        disk.failWrites(false);
+        assertThat(cache.get(at(1)).get(0)).isEqualTo(1001);
+        assertThat(disk.getLong(at(0))).isEqualTo(0x80000);
+    }
+
+    @Test
+    void aNewTableIsCachedOnlyIfTheBudgetHasRoom() throws IOException {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        cache.update(at(0), 0, new long[] {0x80000});
+        Table fresh = new Table(at(1), GEO.entriesPerTable());
+        cache.put(fresh);
+        assertThat(cache.size()).as("no room next to a dirty table").isEqualTo(1);
+        cache.writeBack();
+        cache.put(fresh);
+        assertThat(cache.get(at(1))).isSameAs(fresh);
+        assertThat(budget.used()).isEqualTo(TB);
+    }
+
+    @Test
+    void aFailedReadChargesNothing() throws IOException {
+        tablesOnDisk(1);
+        CacheBudget budget = CacheBudget.ofBytes(100 * TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        assertThatThrownBy(() -> cache.get(at(50))).isInstanceOf(java.io.EOFException.class);
+        assertThat(budget.used()).isZero();
+        assertThat(cache.size()).isZero();
+    }
+
+    @Test
+    void afterReleaseTablesAreServedUncachedAndUpdatesRefused() throws IOException {
+        tablesOnDisk(1);
+        CacheBudget budget = CacheBudget.ofBytes(100 * TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        cache.release();
+        assertThat(cache.get(at(0)).get(0)).isEqualTo(1000);
+        assertThat(budget.used()).isZero();
+        assertThatThrownBy(() -> cache.update(at(0), 0, new long[] {1}))
+                .isInstanceOf(java.nio.channels.ClosedChannelException.class);
+    }
+}
