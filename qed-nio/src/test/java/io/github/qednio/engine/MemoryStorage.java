@@ -12,6 +12,17 @@ final class MemoryStorage implements Storage {
     private final List<String> log = new ArrayList<>();
     private boolean failWrites;
 
+    MemoryStorage() {
+    }
+
+    MemoryStorage(byte[] initial) {
+        data = initial.clone();
+    }
+
+    synchronized byte[] bytes() {
+        return data.clone();
+    }
+
     synchronized void failWrites(boolean value) {
         failWrites = value;
     }
