@@ -21,7 +21,8 @@ import java.util.Map;
  * <p>The default size of {@link #jvm()} is an eighth of {@link Runtime#maxMemory()}, at least 4 MiB and at most
  * 1 GiB: enough for QEMU's 50 tables of the default geometry (256 KiB each) on a heap of 100 MiB or more, small
  * enough that images never crowd out the application's own data. The system property {@code qed.cacheBudget}
- * (bytes, or a number with a {@code k}, {@code m} or {@code g} suffix) overrides it when the class is loaded, and
+ * (bytes, or a number with a {@code k}, {@code m} or {@code g} suffix) overrides it when the class is loaded (an
+ * invalid value is logged and ignored), and
  * {@link #setLimit(long)} changes it at any time.
  */
 public final class CacheBudget {
@@ -70,7 +71,9 @@ public final class CacheBudget {
             try {
                 return checkLimit(parseSize(p.trim()));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("system property qed.cacheBudget=" + p + ": " + e.getMessage(), e);
+                // Failing here would make the class unusable (ExceptionInInitializerError); say so and go on.
+                org.slf4j.LoggerFactory.getLogger(CacheBudget.class).warn(
+                        "ignoring system property qed.cacheBudget={}: {}", p, e.getMessage());
             }
         }
         return defaultLimit(Runtime.getRuntime().maxMemory());
