@@ -7,6 +7,8 @@ import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -247,5 +249,130 @@ class L2CacheTest {
         assertThat(budget.used()).isZero();
         assertThatThrownBy(() -> cache.update(at(0), 0, new long[] {1}))
                 .isInstanceOf(java.nio.channels.ClosedChannelException.class);
+    }
+
+    @Test
+    void aFullBudgetIsUsedToTheLastByteAndCountsOnlyTablesStillCached() throws IOException {
+        tablesOnDisk(4);
+        CacheBudget budget = CacheBudget.ofBytes(2 * TB);
+        L2Cache a = new L2Cache(io, budget, 1, L2Cache.NO_BARRIER);
+        L2Cache b = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
+        a.get(at(0));
+        a.get(at(1));                  // a's count evicts t0, which leaves the budget too
+        b.get(at(2));
+        assertThat(a.size() + b.size()).isEqualTo(2);
+        assertThat(budget.used()).as("exactly full").isEqualTo(2 * TB);
+        b.get(at(3));                  // evicts a's t1, the least recently used
+        assertThat(a.size()).isZero();
+        assertThat(b.size()).isEqualTo(2);
+        assertThat(budget.used()).isEqualTo(2 * TB);
+    }
+
+    @Test
+    void theBudgetEvictsTheLeastRecentlyUpdatedTableLast() throws IOException {
+        tablesOnDisk(3);
+        CacheBudget budget = CacheBudget.ofBytes(2 * TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        Table t0 = cache.get(at(0));
+        cache.get(at(1));
+        cache.update(at(0), 5, new long[] {0x90000}); // t0 becomes the most recently used
+        cache.writeBack();
+        cache.get(at(2));              // evicts t1
+        assertThat(cache.get(at(0))).isSameAs(t0);
+        assertThat(cache.size()).isEqualTo(2);
+    }
+
+    @Test
+    void releaseDropsTheHintsSoLaterReadsSeeTheDisk() throws IOException {
+        tablesOnDisk(1);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 10, L2Cache.NO_BARRIER);
+        Table old = cache.get(at(0));
+        cache.release();
+        disk.putLong(at(0), 77);
+        assertThat(cache.get(at(0))).isNotSameAs(old);
+        assertThat(cache.get(at(0)).get(0)).isEqualTo(77);
+    }
+
+    @Test
+    void putKeepsTheCountAndReplacesATableAtTheSameOffset() throws IOException {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(100 * TB);
+        L2Cache cache = new L2Cache(io, budget, 1, L2Cache.NO_BARRIER);
+        cache.put(new Table(at(0), GEO.entriesPerTable()));
+        Table second = new Table(at(1), GEO.entriesPerTable());
+        cache.put(second);
+        assertThat(cache.size()).isEqualTo(1);
+        Table again = new Table(at(1), GEO.entriesPerTable());
+        cache.put(again);
+        assertThat(cache.size()).isEqualTo(1);
+        assertThat(budget.used()).isEqualTo(TB);
+        assertThat(cache.get(at(1))).isSameAs(again);
+    }
+
+    @Test
+    void writeBackWritesTablesInFileOrderAndAnEntryZeroStaysInTheDirtyRange() throws IOException {
+        tablesOnDisk(2);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 10, L2Cache.NO_BARRIER);
+        cache.update(at(1), 0, new long[] {0x11000});
+        cache.update(at(1), 300, new long[] {0x12000});
+        cache.update(at(0), 0, new long[] {0x13000});
+        disk.clearLog();
+        cache.writeBack();
+        assertThat(disk.log()).containsExactly("write " + at(0) + " 512", "write " + at(1) + " " + 320 * 8);
+        assertThat(disk.getLong(at(1))).isEqualTo(0x11000);
+    }
+
+    @Test
+    void anEntryChangedDuringItsWriteBackKeepsTheTableDirty() throws IOException {
+        tablesOnDisk(2);
+        L2Cache cache = new L2Cache(io, CacheBudget.ofBytes(100 * TB), 1, L2Cache.NO_BARRIER);
+        cache.update(at(0), 0, new long[] {0x21000});
+        disk.onNextWrite(() -> {
+            try {
+                cache.update(at(0), 0, new long[] {0x22000});
+            } catch (IOException e) {
+                throw new AssertionError(e);
+            }
+        });
+        cache.writeBack();
+        assertThat(cache.dirtyTables()).as("changed while written").isEqualTo(1);
+        disk.onNextWrite(() -> {
+            try {
+                cache.update(at(0), 1, new long[] {0x23000});
+            } catch (IOException e) {
+                throw new AssertionError(e);
+            }
+        });
+        cache.get(at(1));              // the count evicts t0: written back until it stays clean
+        assertThat(disk.getLong(at(0))).isEqualTo(0x22000);
+        assertThat(disk.getLong(at(0) + 8)).isEqualTo(0x23000);
+        assertThat(cache.get(at(0)).get(1)).isEqualTo(0x23000);
+    }
+
+    @Test
+    void everyLockIsReleasedForOtherThreads() throws Exception {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        L2Cache other = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
+        cache.get(at(0));
+        cache.update(at(0), 0, new long[] {0x31000});
+        cache.update(at(1), 0, new long[] {0x32000}); // writes t0 back for room: both locks taken and released
+        cache.writeBack();
+        cache.update(at(1), 1, new long[] {0x33000});
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            // A lock left held above would block these calls from another thread forever (PIT: timed out).
+            pool.submit(() -> {
+                other.get(at(0));      // evicts cache's dirty t1 through its write-back lock
+                cache.get(at(1));
+                cache.update(at(1), 2, new long[] {0x34000});
+                cache.writeBack();
+                return null;
+            }).get();
+        } finally {
+            pool.shutdown();
+        }
+        assertThat(disk.getLong(at(1) + 16)).isEqualTo(0x34000);
     }
 }

@@ -11,6 +11,14 @@ final class MemoryStorage implements Storage {
     private byte[] data = new byte[0];
     private final List<String> log = new ArrayList<>();
     private boolean failWrites;
+    private Runnable onWrite;
+
+    /** Runs {@code hook} once, at the next write (before it), outside this storage's lock. */
+    void onNextWrite(Runnable hook) {
+        synchronized (this) {
+            onWrite = hook;
+        }
+    }
 
     MemoryStorage() {
     }
@@ -56,7 +64,19 @@ final class MemoryStorage implements Storage {
     }
 
     @Override
-    public synchronized void write(ByteBuffer src, long position) throws IOException {
+    public void write(ByteBuffer src, long position) throws IOException {
+        Runnable hook;
+        synchronized (this) {
+            hook = onWrite;
+            onWrite = null;
+        }
+        if (hook != null) {
+            hook.run();
+        }
+        writeLocked(src, position);
+    }
+
+    private synchronized void writeLocked(ByteBuffer src, long position) throws IOException {
         if (failWrites) {
             throw new IOException("Input/output error (simulated, mem)");
         }

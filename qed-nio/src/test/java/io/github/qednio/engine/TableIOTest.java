@@ -49,5 +49,11 @@ class TableIOTest {
         io.writeEntries(t, 131071, 1);               // the last sector, not past the table
         assertThat(disk.log()).containsExactly("write " + (1048576 - 512) + " 512");
         assertThat(disk.getLong(8L * 70000)).isEqualTo(42);
+        disk.clearLog();
+        io.writeEntries(t, 0, 63);                   // ends one short of a sector boundary
+        assertThat(disk.log()).containsExactly("write 0 512");
+        disk.clearLog();
+        io.writeEntries(t, 0, 65600);                // a whole slice and a remainder
+        assertThat(disk.log()).containsExactly("write 0 524288", "write 524288 512");
     }
 }
