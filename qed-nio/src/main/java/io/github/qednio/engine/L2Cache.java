@@ -239,19 +239,19 @@ final class L2Cache {
     }
 
     /**
-     * Writes {@code t} back so the budget can evict it; returns whether it is clean now (or no longer cached).
-     * Called by any cache drawing from the budget, holding none of this cache's locks.
+     * Writes {@code t} back so that it can be evicted (it stays dirty if it changed meanwhile). Called by any cache
+     * drawing from the budget, holding none of this cache's locks.
      */
-    boolean writeBackForEviction(Table t) throws IOException {
+    void writeBackForEviction(Table t) throws IOException {
         writeBackLock.lock();
         try {
             synchronized (lock) {
                 if (released || !t.isDirty()) {
-                    return true;
+                    return;
                 }
             }
             barrier.beforeWriteBack();
-            return writeDirty(t);
+            writeDirty(t);
         } finally {
             writeBackLock.unlock();
         }
@@ -260,7 +260,7 @@ final class L2Cache {
     // ---------------------------------------------------------------------------------------------- internals
 
     /** Writes the sectors of {@code t}'s dirty range; with {@link #writeBackLock} held. */
-    private boolean writeDirty(Table t) throws IOException {
+    private void writeDirty(Table t) throws IOException {
         int from;
         int to;
         long version;
@@ -270,11 +270,11 @@ final class L2Cache {
             version = t.dirtyVersion();
         }
         if (from < 0) {
-            return true;
+            return;
         }
         io.writeEntries(t, from, to - from);
         synchronized (lock) {
-            return t.markClean(version);
+            t.markClean(version);
         }
     }
 
@@ -342,10 +342,10 @@ final class L2Cache {
             boolean progress = false;
             for (Map.Entry<Table, L2Cache> e : dirty == null ? List.<Map.Entry<Table, L2Cache>>of() : dirty) {
                 try {
-                    if (e.getValue().writeBackForEviction(e.getKey())) {
-                        progress = true;
-                        break;
-                    }
+                    // Progress even if the table was dirtied again meanwhile: the next round tries again.
+                    e.getValue().writeBackForEviction(e.getKey());
+                    progress = true;
+                    break;
                 } catch (IOException ex) {
                     if (failure == null) {
                         failure = ex;
@@ -405,7 +405,7 @@ final class L2Cache {
         hints.compareAndSet(slot(t.offset), t, null);
     }
 
-    private int slot(long offset) {
+    int slot(long offset) {
         return (int) ((offset * 0x9E3779B97F4A7C15L) >>> (64 - hintBits));
     }
 

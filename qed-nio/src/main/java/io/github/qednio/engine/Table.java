@@ -63,12 +63,11 @@ final class Table {
         dirtyVersion++;
     }
 
-    /** Marks the table clean if nothing was dirtied since {@code version}; returns whether it is clean now. */
-    boolean markClean(long version) {
+    /** Marks the table clean unless it was dirtied again since {@code version}. */
+    void markClean(long version) {
         if (dirtyVersion == version) {
             dirtyFrom = -1;
             dirtyTo = 0;
         }
-        return dirtyFrom < 0;
     }
 }

@@ -198,19 +198,21 @@ class L2CacheTest {
 
     @Test
     void whenOnlyUnwritableDirtyTablesFillTheBudgetALoadFailsNamingTheBudget() throws IOException {
-        tablesOnDisk(2);
-        CacheBudget budget = CacheBudget.ofBytes(TB);
+        tablesOnDisk(3);
+        CacheBudget budget = CacheBudget.ofBytes(2 * TB);
         L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
         cache.update(at(0), 0, new long[] {0x80000});
+        cache.update(at(1), 0, new long[] {0x81000});
         disk.failWrites(true);
-        assertThatThrownBy(() -> cache.get(at(1))).isInstanceOf(IOException.class)
-                .hasMessageContaining("mem.qed").hasMessageContaining("0x2000")
-                .hasMessageContaining("an L2 cache budget of 4096 bytes is exhausted")
-                .satisfies(e -> assertThat(e.getSuppressed()).hasSize(1));
-        assertThat(budget.used()).as("the failed load charged nothing").isEqualTo(TB);
+        assertThatThrownBy(() -> cache.get(at(2))).isInstanceOf(IOException.class)
+                .hasMessageContaining("mem.qed").hasMessageContaining("0x3000")
+                .hasMessageContaining("an L2 cache budget of 8192 bytes is exhausted")
+                .satisfies(e -> assertThat(e.getSuppressed()).as("the first write-back failure").hasSize(1))
+                .satisfies(e -> assertThat(e.getSuppressed()[0].getSuppressed()).as("and the second").hasSize(1));
+        assertThat(budget.used()).as("the failed load charged nothing").isEqualTo(2 * TB);
         assertThat(cache.get(at(0)).get(0)).as("the dirty table kept").isEqualTo(0x80000);
         disk.failWrites(false);
-        assertThat(cache.get(at(1)).get(0)).isEqualTo(1001);
+        assertThat(cache.get(at(2)).get(0)).isEqualTo(1002);
         assertThat(disk.getLong(at(0))).isEqualTo(0x80000);
     }
 
@@ -365,6 +367,7 @@ class L2CacheTest {
             // A lock left held above would block these calls from another thread forever (PIT: timed out).
             pool.submit(() -> {
                 other.get(at(0));      // evicts cache's dirty t1 through its write-back lock
+                cache.get(at(0));      // a load under the stripe lock that the first get took
                 cache.get(at(1));
                 cache.update(at(1), 2, new long[] {0x34000});
                 cache.writeBack();
@@ -374,5 +377,29 @@ class L2CacheTest {
             pool.shutdown();
         }
         assertThat(disk.getLong(at(1) + 16)).isEqualTo(0x34000);
+    }
+
+    @Test
+    void aHitThroughTheMapAfterAHintCollisionRefreshesTheBudgetsOrder() throws IOException {
+        tablesOnDisk(64);
+        CacheBudget budget = CacheBudget.ofBytes(2 * TB);
+        L2Cache cache = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        int j = -1;
+        int k = -1;
+        for (int a = 0; a < 64 && k < 0; a++) {
+            for (int b = a + 1; b < 64 && k < 0; b++) {
+                if (cache.slot(at(a)) == cache.slot(at(b))) {
+                    j = a;
+                    k = b;
+                }
+            }
+        }
+        assertThat(k).as("two tables sharing a hint slot (pigeonhole: 64 tables, 32 slots)").isPositive();
+        int m = j == 0 ? (k == 1 ? 2 : 1) : 0;
+        Table tj = cache.get(at(j));
+        cache.get(at(k));              // takes tj's hint slot
+        assertThat(cache.get(at(j))).isSameAs(tj); // found in the map: now the most recently used
+        cache.get(at(m));              // the budget evicts tk, not tj
+        assertThat(cache.get(at(j))).isSameAs(tj);
     }
 }
