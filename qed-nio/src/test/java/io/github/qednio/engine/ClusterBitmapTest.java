@@ -21,6 +21,7 @@ class ClusterBitmapTest {
         assertThat(b.highest()).isEqualTo(-1);
         assertThat(b.testAndSet(5)).isFalse();
         assertThat(b.testAndSet(5)).isTrue();
+        assertThat(b.highest()).as("a bit in the first word").isEqualTo(5);
         assertThat(b.testAndSet(64)).isFalse();
         assertThat(b.count()).isEqualTo(2);
     }
