@@ -154,11 +154,8 @@ final class AllocatingWrite {
                 }
                 storage.write(src, start + head);
             }
-            if (backing.hasBacking()) {
-                // Without this flush a crash could leave the L2 entry pointing at a cluster that never received
-                // its backing data, and the guest would read zeros where the base had content (notes §8.4).
-                storage.force();
-            }
+            // With a backing file the data must be durable before an L2 entry points at it (notes §8.4): a new L2
+            // table is forced before L1 links it, and deferred updates of existing tables force at write-back.
         } catch (IOException | RuntimeException e) {
             allocator.rollback(start);
             throw e;

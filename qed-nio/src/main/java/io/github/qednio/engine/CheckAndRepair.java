@@ -34,6 +34,7 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
     CheckResult check(Repair repair) throws IOException {
         lock.lock();
         try {
+            l2Cache.writeBack(); // the check reads the tables from the file: deferred L2 updates must be there
             CheckResult first = new ConsistencyCheck(this, repair).run();
             if (repair == Repair.NONE) {
                 return first;

@@ -11,8 +11,12 @@ import java.util.Map;
 final class ClusterBitmap {
     /** Bits per page: 4 KiB of memory. */
     static final int PAGE_BITS = 15;
-    /** Default memory cap: enough for a fully referenced 8 TiB file of 4 KiB clusters (2^31 bits). */
-    static final long DEFAULT_MAX_BYTES = 256L << 20;
+    /**
+     * Default memory cap: a quarter of the maximum heap, at least 1 MiB and at most 256 MiB (enough for a fully
+     * referenced 8 TiB file of 4 KiB clusters, 2^31 bits), so that checking a huge image on a small heap is refused
+     * with an exception rather than an {@link OutOfMemoryError}.
+     */
+    static final long DEFAULT_MAX_BYTES = defaultMaxBytes(Runtime.getRuntime().maxMemory());
 
     private final Map<Long, long[]> pages = new HashMap<>();
     private final long maxPages;
@@ -20,6 +24,10 @@ final class ClusterBitmap {
 
     ClusterBitmap() {
         this(DEFAULT_MAX_BYTES);
+    }
+
+    static long defaultMaxBytes(long maxMemory) {
+        return Math.min(256L << 20, Math.max(1L << 20, maxMemory / 4));
     }
 
     ClusterBitmap(long maxBytes) {

@@ -17,7 +17,8 @@ public final class OpenOptions {
     public static final long DEFAULT_MAX_TABLE_BYTES = 64L << 20;
 
     private static final OpenOptions DEFAULTS = new OpenOptions(false, false, L2Cache.DEFAULT_TABLES,
-            DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT);
+            DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT,
+            null);
 
     private final boolean readOnly;
     private final boolean copyOnRead;
@@ -27,10 +28,12 @@ public final class OpenOptions {
     private final int maxChainDepth;
     private final boolean probeBacking;
     private final StorageFactory storageFactory;
+    /** Null: {@link CacheBudget#jvm()}, looked up at use so that the JVM-wide budget is created lazily. */
+    private final CacheBudget cacheBudget;
 
     private OpenOptions(boolean readOnly, boolean copyOnRead, int l2CacheTables, long maxTableBytes,
                         BackingPolicy backingPolicy, int maxChainDepth, boolean probeBacking,
-                        StorageFactory storageFactory) {
+                        StorageFactory storageFactory, CacheBudget cacheBudget) {
         this.readOnly = readOnly;
         this.copyOnRead = copyOnRead;
         this.l2CacheTables = l2CacheTables;
@@ -39,6 +42,7 @@ public final class OpenOptions {
         this.maxChainDepth = maxChainDepth;
         this.probeBacking = probeBacking;
         this.storageFactory = storageFactory;
+        this.cacheBudget = cacheBudget;
     }
 
     /** Read-write, no copy-on-read, a 50-table L2 cache, backing files followed as QEMU does. */
@@ -86,6 +90,11 @@ public final class OpenOptions {
         return probeBacking;
     }
 
+    /** The memory budget the image's L2 cache draws from (default {@link CacheBudget#jvm()}). */
+    public CacheBudget cacheBudget() {
+        return cacheBudget != null ? cacheBudget : CacheBudget.jvm();
+    }
+
     /** Where the image's bytes come from. */
     public StorageFactory storageFactory() {
         return storageFactory;
@@ -94,22 +103,38 @@ public final class OpenOptions {
     /** Open the image read-only: nothing is ever written to it, not even a header bit. */
     public OpenOptions withReadOnly(boolean value) {
         return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheBudget);
     }
 
     /** Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. */
     public OpenOptions withCopyOnRead(boolean value) {
         return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheBudget);
     }
 
-    /** Maximum number of L2 tables cached in memory (at least 1; default 50 as in QEMU). */
+    /**
+     * Maximum number of L2 tables cached in memory for this image (at least 1; default 50 as in QEMU). The bytes
+     * they take are also bounded by the {@linkplain #withCacheBudget cache budget} shared with other images.
+     */
     public OpenOptions withL2CacheTables(int tables) {
         if (tables < 1) {
             throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
         }
         return new OpenOptions(readOnly, copyOnRead, tables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheBudget);
+    }
+
+    /**
+     * The memory budget that this image's L2 cache, and those of its backing files, draw from. By default every
+     * image of the JVM shares {@link CacheBudget#jvm()} (an eighth of the maximum heap, at least 4 MiB, at most
+     * 1 GiB; system property {@code qed.cacheBudget}); pass {@link CacheBudget#ofBytes(long)} to give images a budget
+     * of their own. A table that does not fit even after evicting every other table fails with an IOException naming
+     * the budget. The {@code qed:} file system's env key for this is {@code cacheBudget} (a size in bytes, with an
+     * optional k, m or g suffix: a budget of that size for the file system's image and its backing chain).
+     */
+    public OpenOptions withCacheBudget(CacheBudget budget) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, Objects.requireNonNull(budget));
     }
 
     /** Refuse images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB). */
@@ -118,13 +143,13 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheBudget);
     }
 
     /** Which backing files may be followed (default {@link BackingPolicy#FOLLOW}). */
     public OpenOptions withBackingPolicy(BackingPolicy policy) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
-                maxChainDepth, probeBacking, storageFactory);
+                maxChainDepth, probeBacking, storageFactory, cacheBudget);
     }
 
     /** Maximum number of backing files below the image (default 64). */
@@ -133,7 +158,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheBudget);
     }
 
     /**
@@ -142,12 +167,12 @@ public final class OpenOptions {
      */
     public OpenOptions withProbeBacking(boolean value) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                value, storageFactory);
+                value, storageFactory, cacheBudget);
     }
 
     /** Where the image's bytes come from; tests use this to inject faults. */
     public OpenOptions withStorageFactory(StorageFactory factory) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, Objects.requireNonNull(factory));
+                probeBacking, Objects.requireNonNull(factory), cacheBudget);
     }
 }

@@ -36,7 +36,8 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  *
  * <p>Behaviour follows QEMU's driver ({@code block/qed.c}) and the notes in {@code qed-format.md}: allocation
  * appends at the cluster-rounded end of the file; an allocating write puts data before the L2 update, writes a new
- * L2 table whole and flushes it before L1 points at it, and flushes data first when there is a backing file;
+ * L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
+ * check or eviction ({@link L2Cache}), and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
  * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first. Unlike QEMU, which
  * sets the bit only for images without a backing file, this sets it for every image, so that a table write torn
@@ -60,6 +61,8 @@ public final class QedImage implements Closeable, BlockMapping {
     private final OpenOptions options;
     private final Geometry geo;
     private final ClusterAllocator allocator;
+    /** Draws from the JVM-wide (or the options') {@link CacheBudget}; holds deferred L2 entry updates. */
+    private final L2Cache l2Cache;
     /** Serialises allocating writes, header updates and checks (QEMU's allocating-write queue). */
     private final ReentrantLock allocLock = new ReentrantLock(true);
     private final HeaderState header;
@@ -86,7 +89,8 @@ public final class QedImage implements Closeable, BlockMapping {
         this.backingName = backingName;
         this.header = new HeaderState(storage, allocLock, header);
         TableIO tableIO = new TableIO(storage, geo);
-        L2Cache l2Cache = new L2Cache(tableIO, cacheTables(options, geo));
+        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(),
+                backing != null ? storage::force : L2Cache.NO_BARRIER);
         this.allocator = new ClusterAllocator(storage, geo, fileLength);
         this.lookup = new ClusterLookup(storage.name(), geo, l1, l2Cache, allocator);
         BackingReads backingReads = new BackingReads(backing, this.header);
@@ -97,13 +101,6 @@ public final class QedImage implements Closeable, BlockMapping {
         this.writes = new WritePath(storage, geo, lookup, allocating);
         this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator);
-    }
-
-    /** Upper bound on the memory the L2 cache may hold, whatever the table size and the configured count. */
-    private static final long MAX_CACHE_BYTES = 256L << 20;
-
-    private static int cacheTables(OpenOptions options, Geometry geo) {
-        return (int) Math.max(1, Math.min(options.l2CacheTables(), MAX_CACHE_BYTES / geo.tableBytes()));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -497,6 +494,7 @@ public final class QedImage implements Closeable, BlockMapping {
         }
         allocLock.lock();
         try {
+            l2Cache.writeBack();
             storage.force();
             header.clearNeedCheck();
         } finally {
@@ -605,6 +603,7 @@ public final class QedImage implements Closeable, BlockMapping {
             flushNow();
         } finally {
             try {
+                l2Cache.release();
                 storage.close();
             } finally {
                 try {

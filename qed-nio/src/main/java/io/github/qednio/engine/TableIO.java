@@ -18,6 +18,16 @@ final class TableIO {
         this.geometry = geometry;
     }
 
+    /** Bytes of one table in memory (and on disk). */
+    long tableBytes() {
+        return (long) geometry.entriesPerTable() * 8;
+    }
+
+    /** The image file, for messages. */
+    String name() {
+        return storage.name();
+    }
+
     Table read(long offset) throws IOException {
         int n = geometry.entriesPerTable();
         Table t = new Table(offset, n);

@@ -2,6 +2,7 @@ package io.github.qednio.nio;
 
 import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.BackingPolicy;
+import io.github.qednio.engine.CacheBudget;
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.format.Sizes;
@@ -16,8 +17,10 @@ import java.util.Set;
  *
  * <p>Keys: {@code create}, {@code size}, {@code clusterSize}, {@code tableSize}, {@code backingFile},
  * {@code backingFormat} ({@code raw} or {@code qed}), {@code readOnly}, {@code copyOnRead},
- * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}) and {@code probeBacking} ({@code false}
- * refuses backing files whose format the header does not record, instead of probing them). Values may be Strings
+ * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}), {@code probeBacking} ({@code false}
+ * refuses backing files whose format the header does not record, instead of probing them) and {@code cacheBudget}
+ * (a size, or a {@link CacheBudget}: the L2 tables of this file system's image and its backing chain then draw from
+ * a budget of their own instead of the JVM-wide {@link CacheBudget#jvm()}). Values may be Strings
  * or the natural Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for
  * {@code backingFile}). Sizes take a binary K/M/G/T/P/E suffix as qemu-img does ({@code "64M"}, {@code "1.5G"};
  * see {@link Sizes}).
@@ -37,11 +40,10 @@ final class QedEnv {
     static final String COPY_ON_READ = "copyOnRead";
     static final String BACKING_POLICY = "backingPolicy";
     static final String PROBE_BACKING = "probeBacking";
-    // Planned: "cacheBudget" (the JVM-wide L2 memory budget) once OpenOptions has it; add it to KEYS and parse()
-    // here, next to probeBacking.
+    static final String CACHE_BUDGET = "cacheBudget";
 
     private static final Set<String> KEYS = Set.of(CREATE, SIZE, CLUSTER_SIZE, TABLE_SIZE, BACKING_FILE,
-            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY, PROBE_BACKING);
+            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY, PROBE_BACKING, CACHE_BUDGET);
 
     private final boolean create;
     private final CreateOptions createOptions;
@@ -70,6 +72,17 @@ final class QedEnv {
                 .withReadOnly(bool(env, READ_ONLY, false))
                 .withCopyOnRead(bool(env, COPY_ON_READ, false))
                 .withProbeBacking(bool(env, PROBE_BACKING, OpenOptions.defaults().probeBacking()));
+        Object budget = env.get(CACHE_BUDGET);
+        if (budget instanceof CacheBudget b) {
+            open = open.withCacheBudget(b);
+        } else if (budget != null) {
+            long n = bytes(CACHE_BUDGET, budget);
+            try {
+                open = open.withCacheBudget(CacheBudget.ofBytes(n));
+            } catch (IllegalArgumentException e) {
+                throw bad(CACHE_BUDGET, budget, e.getMessage());
+            }
+        }
         Object policy = env.get(BACKING_POLICY);
         if (policy != null) {
             open = open.withBackingPolicy(policy instanceof BackingPolicy p ? p

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.BackingPolicy;
+import io.github.qednio.engine.CacheBudget;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.net.URI;
@@ -49,6 +50,17 @@ class EnvAndAttributesTest {
     }
 
     @Test
+    void cacheBudgetKeyGivesTheFileSystemItsOwnBudget() {
+        assertThat(QedEnv.parse(Map.of("cacheBudget", "8M")).openOptions().cacheBudget().limit())
+                .isEqualTo(8L << 20);
+        CacheBudget mine = CacheBudget.ofBytes(1 << 20);
+        assertThat(QedEnv.parse(Map.of("cacheBudget", mine)).openOptions().cacheBudget()).isSameAs(mine);
+        assertThat(QedEnv.parse(Map.of()).openOptions().cacheBudget()).isSameAs(CacheBudget.jvm());
+        assertThatThrownBy(() -> QedEnv.parse(Map.of("cacheBudget", "0")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cacheBudget");
+    }
+
+    @Test
     void unknownKeysAndBadValuesAreIllegalArgumentsNamingTheKey() {
         Path image = dir.resolve("x.qed");
         Map<String, Object> cases = new HashMap<>();
@@ -62,6 +74,7 @@ class EnvAndAttributesTest {
         cases.put("tableSize", "4K");
         cases.put("backingFile", 42);
         cases.put("probeBacking", "no");
+        cases.put("cacheBudget", "lots");
         for (Map.Entry<String, Object> e : cases.entrySet()) {
             Map<String, Object> env = new HashMap<>(Map.of("create", "true", "size", "1M"));
             if (e.getKey().equals("backingFormat")) {
