@@ -17,7 +17,7 @@ public final class OpenOptions {
     public static final long DEFAULT_MAX_TABLE_BYTES = 64L << 20;
 
     private static final OpenOptions DEFAULTS = new OpenOptions(false, false, L2Cache.DEFAULT_TABLES,
-            DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT);
+            DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT, CacheMode.WRITEBACK);
 
     private final boolean readOnly;
     private final boolean copyOnRead;
@@ -27,10 +27,11 @@ public final class OpenOptions {
     private final int maxChainDepth;
     private final boolean probeBacking;
     private final StorageFactory storageFactory;
+    private final CacheMode cacheMode;
 
     private OpenOptions(boolean readOnly, boolean copyOnRead, int l2CacheTables, long maxTableBytes,
                         BackingPolicy backingPolicy, int maxChainDepth, boolean probeBacking,
-                        StorageFactory storageFactory) {
+                        StorageFactory storageFactory, CacheMode cacheMode) {
         this.readOnly = readOnly;
         this.copyOnRead = copyOnRead;
         this.l2CacheTables = l2CacheTables;
@@ -39,6 +40,7 @@ public final class OpenOptions {
         this.maxChainDepth = maxChainDepth;
         this.probeBacking = probeBacking;
         this.storageFactory = storageFactory;
+        this.cacheMode = cacheMode;
     }
 
     /** Read-write, no copy-on-read, a 50-table L2 cache, backing files followed as QEMU does. */
@@ -86,21 +88,35 @@ public final class OpenOptions {
         return probeBacking;
     }
 
-    /** Where the image's bytes come from. */
-    public StorageFactory storageFactory() {
+    /** Where the image's bytes come from (tests wrap it to inject faults). */
+    StorageFactory storageFactory() {
         return storageFactory;
+    }
+
+    /**
+     * Whether flushes reach the disk.
+     *
+     * @return the cache mode, never null; {@link CacheMode#WRITEBACK} unless changed
+     */
+    public CacheMode cacheMode() {
+        return cacheMode;
+    }
+
+    /** Opens the storage of {@code file} from the factory, with this cache mode applied over it. */
+    Storage openStorage(java.nio.file.Path file, boolean readOnly) throws java.io.IOException {
+        return cacheMode.apply(storageFactory.open(file, readOnly));
     }
 
     /** Open the image read-only: nothing is ever written to it, not even a header bit. */
     public OpenOptions withReadOnly(boolean value) {
         return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheMode);
     }
 
     /** Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. */
     public OpenOptions withCopyOnRead(boolean value) {
         return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheMode);
     }
 
     /** Maximum number of L2 tables cached in memory (at least 1; default 50 as in QEMU). */
@@ -109,7 +125,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
         }
         return new OpenOptions(readOnly, copyOnRead, tables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheMode);
     }
 
     /** Refuse images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB). */
@@ -118,13 +134,13 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheMode);
     }
 
     /** Which backing files may be followed (default {@link BackingPolicy#FOLLOW}). */
     public OpenOptions withBackingPolicy(BackingPolicy policy) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
-                maxChainDepth, probeBacking, storageFactory);
+                maxChainDepth, probeBacking, storageFactory, cacheMode);
     }
 
     /** Maximum number of backing files below the image (default 64). */
@@ -133,7 +149,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
-                probeBacking, storageFactory);
+                probeBacking, storageFactory, cacheMode);
     }
 
     /**
@@ -142,12 +158,28 @@ public final class OpenOptions {
      */
     public OpenOptions withProbeBacking(boolean value) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                value, storageFactory);
+                value, storageFactory, cacheMode);
     }
 
-    /** Where the image's bytes come from; tests use this to inject faults. */
-    public OpenOptions withStorageFactory(StorageFactory factory) {
+    /** Where the image's bytes come from; tests use this to inject faults (not part of the public API). */
+    OpenOptions withStorageFactory(StorageFactory factory) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, Objects.requireNonNull(factory));
+                probeBacking, Objects.requireNonNull(factory), cacheMode);
+    }
+
+    /**
+     * Whether the image's flushes reach the disk (default {@link CacheMode#WRITEBACK}, every flush an
+     * {@code fsync}). {@link CacheMode#UNSAFE} skips every {@code fsync}, as {@code qemu-img -t unsafe}: the image is
+     * written in the same order and a clean close still clears {@code QED_F_NEED_CHECK}; only durability across a
+     * power loss or kernel crash is given up. The mode applies to the image and to a raw base written by a commit;
+     * backing files are only read.
+     *
+     * @param mode the cache mode, not null
+     * @return options equal to these but for the cache mode
+     * @throws NullPointerException if {@code mode} is null
+     */
+    public OpenOptions withCacheMode(CacheMode mode) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, Objects.requireNonNull(mode, "mode"));
     }
 }

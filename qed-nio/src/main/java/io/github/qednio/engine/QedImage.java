@@ -147,15 +147,13 @@ public final class QedImage implements Closeable, BlockMapping {
      */
     static QedImage open(Path file, OpenOptions options, BackingChain chain, boolean repairOnOpen)
             throws IOException {
-        Storage storage = options.storageFactory().open(file, options.readOnly());
+        Storage storage = options.openStorage(file, options.readOnly());
         Backing backing = null;
         try {
             String name = storage.name();
             long length = storage.size();
             ByteBuffer hb = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
-            while (hb.hasRemaining() && storage.read(hb, hb.position()) >= 0) {
-                // keep reading until full or EOF
-            }
+            Buffers.fill(storage::read, hb, 0); // a file shorter than the header: decode refuses it with its length
             QedHeader header = QedHeader.decode(hb.flip(), name);
             Geometry geo = header.validate(length, name);
             if (geo.tableBytes() > options.maxTableBytes()) {
