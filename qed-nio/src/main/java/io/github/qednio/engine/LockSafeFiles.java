@@ -29,12 +29,24 @@ public final class LockSafeFiles {
      * The format of {@code file} as QEMU would probe it from its first bytes: {@link #QED}, {@link #RAW}, or the
      * QEMU name of another format ({@code "qcow2"}, {@code "vmdk"}, {@code "vdi"}, {@code "vhdx"}, {@code "vpc"},
      * {@code "luks"}, ...). Safe on an image this JVM holds open and locked.
+     *
+     * @param file the file to probe
+     * @return the format's QEMU name, lower case, never null
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws IOException if its first bytes cannot be read
      */
     public static String probeFormat(Path file) throws IOException {
         return FormatProbe.probe(file);
     }
 
-    /** Whether {@code file} is a QED image (starts with the QED magic). Safe on an image this JVM holds locked. */
+    /**
+     * Whether {@code file} is a QED image. Safe on an image this JVM holds locked.
+     *
+     * @param file the file to probe
+     * @return true if it starts with the QED magic
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws IOException if its first bytes cannot be read
+     */
     public static boolean isQed(Path file) throws IOException {
         return QED.equals(probeFormat(file));
     }
@@ -44,6 +56,10 @@ public final class LockSafeFiles {
      * closes a descriptor of its own to do it, which drops this process's locks on the file; they are taken again
      * at once, before any other library operation on the file can run.
      *
+     * @param file the image file
+     * @param lastModified the new last-modified time, or null to leave it
+     * @param lastAccess the new last-access time, or null to leave it
+     * @param created the new creation time, or null to leave it (ignored where the file system has none)
      * @throws ImageLockedException naming the image if another process took it in between (the writer then fails
      *         every later write rather than write unlocked)
      */

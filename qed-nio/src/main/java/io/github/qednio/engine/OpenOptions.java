@@ -43,47 +43,84 @@ public final class OpenOptions {
         this.cacheMode = cacheMode;
     }
 
-    /** Read-write, no copy-on-read, a 50-table L2 cache, backing files followed as QEMU does. */
+    /**
+     * The defaults: read-write, no copy-on-read, a 50-table L2 cache, tables up to 64 MiB, backing files followed
+     * and probed as QEMU does up to 64 deep, {@link CacheMode#WRITEBACK}.
+     *
+     * @return the default options (a shared immutable instance)
+     */
     public static OpenOptions defaults() {
         return DEFAULTS;
     }
 
-    /** {@link #defaults()} but read-only. */
+    /**
+     * {@link #defaults()} but read-only.
+     *
+     * @return options for opening an image without ever writing to it
+     */
     public static OpenOptions readOnlyDefaults() {
         return DEFAULTS.withReadOnly(true);
     }
 
-    /** Whether the image is opened read-only. */
+    /**
+     * Whether the image is opened read-only.
+     *
+     * @return true if nothing is ever written to the image (default false)
+     */
     public boolean readOnly() {
         return readOnly;
     }
 
-    /** Whether reads served by the backing chain are copied into the image. */
+    /**
+     * Whether reads served by the backing chain are copied into the image.
+     *
+     * @return true for copy-on-read (default false)
+     */
     public boolean copyOnRead() {
         return copyOnRead;
     }
 
-    /** Maximum number of L2 tables kept in memory. */
+    /**
+     * Maximum number of L2 tables kept in memory per image.
+     *
+     * @return at least 1 (default 50)
+     */
     public int l2CacheTables() {
         return l2CacheTables;
     }
 
-    /** Largest table size ({@code table_size * cluster_size}) an image may have. */
+    /**
+     * Largest table size ({@code table_size * cluster_size}) an image may have.
+     *
+     * @return bytes, at least 4096 (default 64 MiB)
+     */
     public long maxTableBytes() {
         return maxTableBytes;
     }
 
-    /** Which backing files may be followed. */
+    /**
+     * Which backing files may be followed.
+     *
+     * @return the policy, never null (default {@link BackingPolicy#FOLLOW})
+     */
     public BackingPolicy backingPolicy() {
         return backingPolicy;
     }
 
-    /** Maximum number of backing files below the image. */
+    /**
+     * Maximum number of backing files below the image.
+     *
+     * @return zero or more (default 64)
+     */
     public int maxChainDepth() {
         return maxChainDepth;
     }
 
-    /** Whether an unrecorded backing format may be probed. */
+    /**
+     * Whether an unrecorded backing format may be probed.
+     *
+     * @return true if probing is allowed (default true)
+     */
     public boolean probeBacking() {
         return probeBacking;
     }
@@ -107,19 +144,37 @@ public final class OpenOptions {
         return cacheMode.apply(storageFactory.open(file, readOnly));
     }
 
-    /** Open the image read-only: nothing is ever written to it, not even a header bit. */
+    /**
+     * Opens the image read-only: nothing is ever written to it, not even a header bit, and only QEMU's shared lock
+     * is taken.
+     *
+     * @param value true for read-only
+     * @return options equal to these but for the flag
+     */
     public OpenOptions withReadOnly(boolean value) {
         return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
                 probeBacking, storageFactory, cacheMode);
     }
 
-    /** Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. */
+    /**
+     * Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. Ignored on a
+     * read-only image.
+     *
+     * @param value true for copy-on-read
+     * @return options equal to these but for the flag
+     */
     public OpenOptions withCopyOnRead(boolean value) {
         return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
                 probeBacking, storageFactory, cacheMode);
     }
 
-    /** Maximum number of L2 tables cached in memory (at least 1; default 50 as in QEMU). */
+    /**
+     * Maximum number of L2 tables cached in memory per image (default 50, as in QEMU).
+     *
+     * @param tables the number of tables, at least 1
+     * @return options equal to these but for the count
+     * @throws IllegalArgumentException if {@code tables} is less than 1
+     */
     public OpenOptions withL2CacheTables(int tables) {
         if (tables < 1) {
             throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
@@ -128,7 +183,14 @@ public final class OpenOptions {
                 probeBacking, storageFactory, cacheMode);
     }
 
-    /** Refuse images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB). */
+    /**
+     * Refuses images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB), so that a
+     * hostile header cannot make the engine allocate huge tables.
+     *
+     * @param bytes the limit in bytes, at least 4096
+     * @return options equal to these but for the limit
+     * @throws IllegalArgumentException if {@code bytes} is less than 4096
+     */
     public OpenOptions withMaxTableBytes(long bytes) {
         if (bytes < 4096) {
             throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
@@ -137,13 +199,25 @@ public final class OpenOptions {
                 probeBacking, storageFactory, cacheMode);
     }
 
-    /** Which backing files may be followed (default {@link BackingPolicy#FOLLOW}). */
+    /**
+     * Which backing files may be followed (default {@link BackingPolicy#FOLLOW}).
+     *
+     * @param policy the policy, not null
+     * @return options equal to these but for the policy
+     * @throws NullPointerException if {@code policy} is null
+     */
     public OpenOptions withBackingPolicy(BackingPolicy policy) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
                 maxChainDepth, probeBacking, storageFactory, cacheMode);
     }
 
-    /** Maximum number of backing files below the image (default 64). */
+    /**
+     * Maximum number of backing files below the image (default 64); a deeper chain is refused when opened.
+     *
+     * @param depth the limit, zero (no backing file allowed) or more
+     * @return options equal to these but for the limit
+     * @throws IllegalArgumentException if {@code depth} is negative
+     */
     public OpenOptions withMaxChainDepth(int depth) {
         if (depth < 0) {
             throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
@@ -154,7 +228,11 @@ public final class OpenOptions {
 
     /**
      * Whether a backing file without {@code QED_F_BACKING_FORMAT_NO_PROBE} may be probed (QED by its magic,
-     * otherwise raw). When false such images are refused. Default true, as QEMU.
+     * refused if of another known format, otherwise raw). When false such images are refused. Default true, as
+     * QEMU.
+     *
+     * @param value true to allow probing
+     * @return options equal to these but for the flag
      */
     public OpenOptions withProbeBacking(boolean value) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,

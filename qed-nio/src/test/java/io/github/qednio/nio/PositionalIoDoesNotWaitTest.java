@@ -66,7 +66,7 @@ class PositionalIoDoesNotWaitTest {
             // Allocate clusters 0..3 so that later writes go straight to the file.
             writer.write(ByteBuffer.allocate(4 * CLUSTER), 0);
             // Find where guest cluster 0 lives in the file, and make a write there stall.
-            var extent = fs.provider().registry().find(image).image().extentAt(0);
+            var extent = fs.provider().registry().find(image).image().map(0, 1).get(0);
             storage[0].stallAt = extent.hostOffset();
 
             CompletableFuture<Integer> stuck = CompletableFuture.supplyAsync(() -> {
