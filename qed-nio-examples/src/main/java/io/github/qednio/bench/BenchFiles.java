@@ -2,6 +2,7 @@ package io.github.qednio.bench;
 
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.QedImage;
+import io.github.qednio.examples.Buffers;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -84,7 +85,7 @@ final class BenchFiles {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ByteBuffer buf = data(FULL_FILL_CHUNK, 1);
             for (long pos = 0; pos < size; pos += FULL_FILL_CHUNK) {
-                writeFully(ch, buf.clear().limit((int) Math.min(FULL_FILL_CHUNK, size - pos)), pos);
+                Buffers.writeFully(ch, buf.clear().limit((int) Math.min(FULL_FILL_CHUNK, size - pos)), pos);
             }
             ch.force(true);
         }
@@ -97,22 +98,15 @@ final class BenchFiles {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ByteBuffer buf = data(FILL_CHUNK, 2);
             for (long pos = 0; pos < size; pos += 2L * FILL_CHUNK) {
-                writeFully(ch, buf.clear().limit((int) Math.min(FILL_CHUNK, size - pos)), pos);
+                Buffers.writeFully(ch, buf.clear().limit((int) Math.min(FILL_CHUNK, size - pos)), pos);
             }
             ch.truncate(size);
             if (ch.size() < size) {
-                writeFully(ch, ByteBuffer.allocate(1), size - 1);
+                Buffers.writeFully(ch, ByteBuffer.allocate(1), size - 1);
             }
             ch.force(true);
         }
         return file;
-    }
-
-    static void writeFully(FileChannel ch, ByteBuffer src, long position) throws IOException {
-        long p = position;
-        while (src.hasRemaining()) {
-            p += ch.write(src, p);
-        }
     }
 
     /** {@code count} distinct cluster indices in {@code [0, clusters)}, in random order (a partial shuffle). */

@@ -1,5 +1,6 @@
 package io.github.qednio.bench;
 
+import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.examples.ImageConverter;
 import io.github.qednio.examples.ImageFormat;
@@ -61,7 +62,7 @@ public class ConvertBenchmark {
     @Benchmark
     public long convertQedNioWriteback() throws IOException {
         return ImageConverter.convert(source, ImageFormat.RAW, target, ImageFormat.QED, CreateOptions.ofSize(0),
-                ImageConverter.CacheMode.WRITEBACK).bytesWritten();
+                CacheMode.WRITEBACK).bytesWritten();
     }
 
     /** {@code qemu-img convert -O qed} as people run it: its default cache mode for convert is "unsafe" (no sync). */

@@ -1,5 +1,6 @@
 package io.github.qednio.examples;
 
+import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
 import java.nio.file.Path;
 import java.util.List;
@@ -40,7 +41,17 @@ final class ConvertCommand implements Callable<Integer> {
         }
         CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
         ImageConverter.convert(source, sourceFormat == null ? null : ImageFormat.parse(sourceFormat), target, to,
-                geometry, ImageConverter.CacheMode.parse(cache));
+                geometry, parseCacheMode(cache));
         return 0;
+    }
+
+    /** {@code unsafe} or {@code writeback} (any case), qemu-img's {@code -t} names. */
+    static CacheMode parseCacheMode(String s) {
+        for (CacheMode m : CacheMode.values()) {
+            if (m.name().equalsIgnoreCase(s)) {
+                return m;
+            }
+        }
+        throw new IllegalArgumentException("cache mode '" + s + "' is not one of unsafe, writeback");
     }
 }

@@ -31,7 +31,9 @@ final class CreateCommand implements Callable<Integer> {
     private Path file;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "SIZE",
-            description = "Virtual size, with an optional K, M, G or T suffix (default: the backing file's size).")
+            description = "Virtual size in bytes, with an optional B, K, M, G, T, P or E suffix in either case"
+                    + " (binary multiples; a fraction such as 1.5G needs K or more). Default: the backing file's"
+                    + " size.")
     private String size;
 
     @Override

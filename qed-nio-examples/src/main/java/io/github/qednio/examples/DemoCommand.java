@@ -152,11 +152,7 @@ final class DemoCommand implements Callable<Integer> {
             byte[] data = new byte[len];
             rnd.nextBytes(data);
             disk.write(ByteBuffer.wrap(data), pos);
-            ByteBuffer b = ByteBuffer.wrap(data);
-            long p = pos;
-            while (b.hasRemaining()) {
-                p += raw.write(b, p);
-            }
+            Buffers.writeFully(raw, ByteBuffer.wrap(data), pos);
             total += len;
         }
         return total;
@@ -173,7 +169,7 @@ final class DemoCommand implements Callable<Integer> {
             got.clear().limit(n);
             disk.readFully(got, pos);
             want.clear().limit(n);
-            Buffers.readRaw(raw, want, pos);
+            Buffers.readRaw(raw::read, want, pos);
             int at = got.flip().mismatch(want.flip());
             if (at >= 0) {
                 throw new IOException("verification failed " + when + ": guest byte " + (pos + at)

@@ -1,15 +1,17 @@
 package io.github.qednio.examples;
 
+import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
-import io.github.qednio.engine.Storage;
+import io.github.qednio.engine.LockSafeFiles;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,24 +34,6 @@ public final class ImageConverter {
     private static final int RAW_GRANULE = 64 * 1024;
 
     private ImageConverter() {
-    }
-
-    /** How the target is written, with qemu-img's names ({@code -t}). */
-    public enum CacheMode {
-        /** No syncs at all (qemu-img convert's default). */
-        UNSAFE,
-        /** The engine's normal syncs, and the result flushed to disk at the end. */
-        WRITEBACK;
-
-        /** Parses {@code unsafe} or {@code writeback} (any case). */
-        public static CacheMode parse(String s) {
-            for (CacheMode m : values()) {
-                if (m.name().equalsIgnoreCase(s)) {
-                    return m;
-                }
-            }
-            throw new IllegalArgumentException("cache mode '" + s + "' is not one of unsafe, writeback");
-        }
     }
 
     /** What a conversion did. */
@@ -147,13 +131,13 @@ public final class ImageConverter {
 
     private static final class RawSource implements Source {
         /** Opened through the library's lock manager, so closing it never drops a lock this JVM holds. */
-        private final Storage ch;
+        private final SeekableByteChannel ch;
         private final long size;
         private final Path file;
 
         RawSource(Path file) throws IOException {
             this.file = file;
-            this.ch = Storage.open(file, true);
+            this.ch = LockSafeFiles.newReadChannel(file);
             this.size = ch.size();
         }
 
@@ -174,7 +158,7 @@ public final class ImageConverter {
 
         @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
-            ch.readFully(dst, pos);
+            Buffers.readFully(Buffers.of(ch), dst, pos, file.toString());
         }
 
         @Override
@@ -254,10 +238,7 @@ public final class ImageConverter {
 
         @Override
         public void write(ByteBuffer src, long pos) throws IOException {
-            long p = pos;
-            while (src.hasRemaining()) {
-                p += ch.write(src, p);
-            }
+            Buffers.writeFully(ch, src, pos);
         }
 
         @Override
@@ -276,8 +257,7 @@ public final class ImageConverter {
         private final QedImage img;
 
         QedTarget(Path path, CreateOptions options, CacheMode cache) throws IOException {
-            this.img = QedImage.create(path, options, cache == CacheMode.UNSAFE
-                    ? OpenOptions.defaults().withStorageFactory(UnsyncedStorage.FACTORY) : OpenOptions.defaults());
+            this.img = QedImage.create(path, options, OpenOptions.defaults().withCacheMode(cache));
         }
 
         @Override

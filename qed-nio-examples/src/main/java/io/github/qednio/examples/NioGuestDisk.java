@@ -1,6 +1,5 @@
 package io.github.qednio.examples;
 
-import java.io.EOFException;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.ByteBuffer;
@@ -51,22 +50,12 @@ final class NioGuestDisk implements GuestDisk {
 
     @Override
     public void write(ByteBuffer src, long position) throws IOException {
-        long p = position;
-        while (src.hasRemaining()) {
-            p += channel.write(src, p);
-        }
+        Buffers.writeFully(channel, src, position);
     }
 
     @Override
     public void readFully(ByteBuffer dst, long position) throws IOException {
-        long p = position;
-        while (dst.hasRemaining()) {
-            int n = channel.read(dst, p);
-            if (n < 0) {
-                throw new EOFException("the disk ended at offset " + p);
-            }
-            p += n;
-        }
+        Buffers.readFully(channel::read, dst, position, "the qed: disk");
     }
 
     @Override

@@ -27,7 +27,7 @@ public final class TarIntoImage {
     private TarIntoImage() {
     }
 
-    /** Creates {@code image} of {@code size} (K/M/G/T suffixes allowed) holding a tar of {@code files}. */
+    /** Creates {@code image} of {@code size} (a B/K/M/G/T/P/E suffix allowed, as qemu-img takes it) holding a tar of {@code files}. */
     public static void pack(Path image, String size, List<Path> files) throws IOException {
         URI uri = URI.create("qed:" + image.toUri());
         try (FileSystem fs = FileSystems.newFileSystem(uri, Map.of("create", "true", "size", size));

@@ -269,6 +269,7 @@ class QedCliTest {
         assertThat(cli("convert", p("s.qed"), p("s.raw")).code()).isZero();
         assertThat(cli("convert", "-f", "qed", "-O", "qed", "-t", "writeback", "-o", "cluster_size=4096,table_size=2",
                 p("s.qed"), p("s4k.qed")).code()).isZero();
+        assertThat(cli("convert", "-O", "qed", "-t", "UNSAFE", p("s.qed"), p("unsafe.qed")).code()).isZero();
         Run badCache = cli("convert", "-t", "none", p("s.qed"), p("never.raw"));
         assertThat(badCache.code()).isEqualTo(1);
         assertThat(badCache.err()).contains("cache mode 'none'");
@@ -276,6 +277,8 @@ class QedCliTest {
         Qemu.img("compare", "-f", "qed", "-F", "raw", p("s.qed"), p("s.raw")).assertSuccess();
         Qemu.img("compare", "-f", "qed", "-F", "qed", p("s.qed"), p("s4k.qed")).assertSuccess();
         assertThat(Qemu.img("check", p("s4k.qed")).exitCode()).isZero();
+        Qemu.img("compare", "-f", "qed", "-F", "qed", p("s.qed"), p("unsafe.qed")).assertSuccess();
+        assertThat(Qemu.img("check", p("unsafe.qed")).exitCode()).isZero();
         assertThat(Qemu.img("info", "--output=json", p("s4k.qed")).stdout()).contains("\"cluster-size\": 4096");
         assertThat(dir.resolve("s.raw")).hasSize(5 << 20);
     }

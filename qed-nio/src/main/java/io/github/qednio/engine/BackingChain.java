@@ -149,7 +149,7 @@ final class BackingChain {
         below.add(real);
         return SharedBackings.acquire(new SharedBackings.Key(real, f, options.storageFactory(),
                         options.maxTableBytes()), new SharedBackings.Link(image, name, real, probed), p,
-                () -> f == BackingFormat.RAW ? new RawBacking(ro.storageFactory().open(p, true), p)
+                () -> f == BackingFormat.RAW ? new RawBacking(ro.openStorage(p, true), p)
                         : new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false))),
                 chain -> checkShared(chain, below, options));
     }
@@ -202,7 +202,7 @@ final class BackingChain {
      */
     static BackingFormat probe(Path image, String name, Path p, OpenOptions options) throws IOException {
         String found;
-        try (Storage s = options.storageFactory().open(p, true)) {
+        try (Storage s = options.openStorage(p, true)) {
             found = FormatProbe.probe(s, p);
         }
         switch (found) {

@@ -113,7 +113,7 @@ public final class BackingOperations {
                     return copyOwnClusters(top, new QedTarget(base));
                 }
             }
-            try (Storage base = rw.storageFactory().open(basePath, false)) {
+            try (Storage base = rw.openStorage(basePath, false)) {
                 if (base.size() < top.size()) {
                     // Grow the raw file as QEMU's commit does (truncate to the overlay's length).
                     base.write(ByteBuffer.allocate(1), top.size() - 1);

@@ -5,20 +5,11 @@ import java.nio.ByteBuffer;
 import java.util.Objects;
 
 /**
- * A {@link Storage} that forwards every call to another one. Subclasses override only what they change: drop
- * syncs, record or delay calls, inject faults.
- *
- * <pre>{@code
- * StorageFactory unsynced = (file, readOnly) -> new ForwardingStorage(Storage.open(file, readOnly)) {
- *     @Override
- *     public void force() {
- *         // like qemu-img's cache=unsafe
- *     }
- * };
- * QedImage.open(path, OpenOptions.defaults().withStorageFactory(unsynced));
- * }</pre>
+ * A {@link Storage} that forwards every call to another one. Subclasses override only what they change: drop syncs
+ * ({@link CacheMode#UNSAFE}), or, in tests, record or delay calls and inject faults. Not part of the public API: tests
+ * outside this package reach it through the test tree's {@code EngineTestHooks}.
  */
-public abstract class ForwardingStorage implements Storage {
+abstract class ForwardingStorage implements Storage {
     private final Storage delegate;
 
     protected ForwardingStorage(Storage delegate) {

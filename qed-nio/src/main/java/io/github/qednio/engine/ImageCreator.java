@@ -44,7 +44,7 @@ final class ImageCreator {
         }
         QedHeader header = newHeader(options, geo, size, name.length);
         header.validate(Long.MAX_VALUE, file.toString());
-        try (FileStorage s = FileStorage.createNew(file)) {
+        try (Storage s = openOptions.cacheMode().apply(FileStorage.createNew(file))) {
             s.write(header.encode(), 0);
             s.write(ByteBuffer.wrap(name), QedHeader.HEADER_LENGTH);
             // The L1 table is all zeros: extend the file to its end (sparse where the file system allows).

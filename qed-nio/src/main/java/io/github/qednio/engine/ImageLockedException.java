@@ -11,10 +11,12 @@ public final class ImageLockedException extends FileSystemException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Only the engine's lock manager throws it (package-private: not for callers to construct).
+     *
      * @param file   the image file
      * @param reason what holds the image, and what to do about it
      */
-    public ImageLockedException(String file, String reason) {
+    ImageLockedException(String file, String reason) {
         super(file, null, reason);
     }
 }

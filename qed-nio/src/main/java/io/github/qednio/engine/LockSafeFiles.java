@@ -1,6 +1,10 @@
 package io.github.qednio.engine;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.NonWritableChannelException;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributeView;
@@ -25,12 +29,24 @@ public final class LockSafeFiles {
      * The format of {@code file} as QEMU would probe it from its first bytes: {@link #QED}, {@link #RAW}, or the
      * QEMU name of another format ({@code "qcow2"}, {@code "vmdk"}, {@code "vdi"}, {@code "vhdx"}, {@code "vpc"},
      * {@code "luks"}, ...). Safe on an image this JVM holds open and locked.
+     *
+     * @param file the file to probe
+     * @return the format's QEMU name, lower case, never null
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws IOException if its first bytes cannot be read
      */
     public static String probeFormat(Path file) throws IOException {
         return FormatProbe.probe(file);
     }
 
-    /** Whether {@code file} is a QED image (starts with the QED magic). Safe on an image this JVM holds locked. */
+    /**
+     * Whether {@code file} is a QED image. Safe on an image this JVM holds locked.
+     *
+     * @param file the file to probe
+     * @return true if it starts with the QED magic
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws IOException if its first bytes cannot be read
+     */
     public static boolean isQed(Path file) throws IOException {
         return QED.equals(probeFormat(file));
     }
@@ -40,6 +56,10 @@ public final class LockSafeFiles {
      * closes a descriptor of its own to do it, which drops this process's locks on the file; they are taken again
      * at once, before any other library operation on the file can run.
      *
+     * @param file the image file
+     * @param lastModified the new last-modified time, or null to leave it
+     * @param lastAccess the new last-access time, or null to leave it
+     * @param created the new creation time, or null to leave it (ignored where the file system has none)
      * @throws ImageLockedException naming the image if another process took it in between (the writer then fails
      *         every later write rather than write unlocked)
      */
@@ -47,5 +67,93 @@ public final class LockSafeFiles {
             throws IOException {
         ImageLock.closing(file, () -> Files.getFileAttributeView(file, BasicFileAttributeView.class)
                 .setTimes(lastModified, lastAccess, created));
+    }
+
+    /**
+     * Opens {@code file} for reading through the lock manager: a read-only channel whose close never drops an image
+     * lock this JVM holds on the file (unlike {@link java.nio.channels.FileChannel#open}, whose close drops them
+     * all). Use it to read an image file beside an open {@link QedImage}, for example as raw bytes. On the default
+     * file system it takes QEMU's shared read lock, as {@code qemu-io -r} does.
+     *
+     * @param file the file to read, on any file system
+     * @return a channel that reads from position 0; {@code write} and {@code truncate} throw
+     *         {@link java.nio.channels.NonWritableChannelException}
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws IOException if it cannot be opened
+     */
+    public static SeekableByteChannel newReadChannel(Path file) throws IOException {
+        return new ReadChannel(FileStorage.open(file, true));
+    }
+
+    /** A read-only {@link SeekableByteChannel} over a {@link Storage}. */
+    private static final class ReadChannel implements SeekableByteChannel {
+        private final Storage storage;
+        private long position;
+        private volatile boolean open = true;
+
+        ReadChannel(Storage storage) {
+            this.storage = storage;
+        }
+
+        private void ensureOpen() throws ClosedChannelException {
+            if (!open) {
+                throw new ClosedChannelException();
+            }
+        }
+
+        @Override
+        public synchronized int read(ByteBuffer dst) throws IOException {
+            ensureOpen();
+            int n = storage.read(dst, position);
+            if (n > 0) {
+                position += n;
+            }
+            return n;
+        }
+
+        @Override
+        public int write(ByteBuffer src) {
+            throw new NonWritableChannelException();
+        }
+
+        @Override
+        public synchronized long position() throws IOException {
+            ensureOpen();
+            return position;
+        }
+
+        @Override
+        public synchronized SeekableByteChannel position(long newPosition) throws IOException {
+            ensureOpen();
+            if (newPosition < 0) {
+                throw new IllegalArgumentException(storage.name() + ": negative position " + newPosition);
+            }
+            position = newPosition;
+            return this;
+        }
+
+        @Override
+        public long size() throws IOException {
+            ensureOpen();
+            return storage.size();
+        }
+
+        @Override
+        public SeekableByteChannel truncate(long size) {
+            throw new NonWritableChannelException();
+        }
+
+        @Override
+        public boolean isOpen() {
+            return open;
+        }
+
+        @Override
+        public synchronized void close() throws IOException {
+            if (open) {
+                open = false;
+                storage.close();
+            }
+        }
     }
 }

@@ -34,8 +34,15 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
     /**
      * Validates the run.
      *
+     * @param start      guest offset of the first byte, non-negative
+     * @param length     number of bytes, positive
+     * @param type       what serves a read of these bytes, not null
+     * @param depth      the chain level that decided it, non-negative
+     * @param file       the file holding the bytes: non-null exactly for {@link Type#DATA}
+     * @param hostOffset the offset in {@code file}: non-negative for {@link Type#DATA}, otherwise -1
      * @throws IllegalArgumentException if a bound is negative, the run is empty, or the file and host offset do
      *                                  not match the type (only {@link Type#DATA} has them)
+     * @throws NullPointerException if {@code type} is null
      */
     public MappedExtent {
         Objects.requireNonNull(type, "type");
@@ -48,12 +55,20 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
         }
     }
 
-    /** Guest offset just past the run. */
+    /**
+     * Guest offset just past the run.
+     *
+     * @return {@code start + length}
+     */
     public long end() {
         return start + length;
     }
 
-    /** Whether a read of this run returns zeros without reading any file. */
+    /**
+     * Whether a read of this run returns zeros without reading any file.
+     *
+     * @return true for {@link Type#ZERO} and {@link Type#UNALLOCATED}
+     */
     public boolean readsAsZeros() {
         return type != Type.DATA;
     }

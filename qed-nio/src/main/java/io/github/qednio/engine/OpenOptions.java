@@ -18,7 +18,7 @@ public final class OpenOptions {
 
     private static final OpenOptions DEFAULTS = new OpenOptions(false, false, L2Cache.DEFAULT_TABLES,
             DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT,
-            null);
+            CacheMode.WRITEBACK, null);
 
     private final boolean readOnly;
     private final boolean copyOnRead;
@@ -28,12 +28,13 @@ public final class OpenOptions {
     private final int maxChainDepth;
     private final boolean probeBacking;
     private final StorageFactory storageFactory;
+    private final CacheMode cacheMode;
     /** Null: {@link CacheBudget#jvm()}, looked up at use so that the JVM-wide budget is created lazily. */
     private final CacheBudget cacheBudget;
 
     private OpenOptions(boolean readOnly, boolean copyOnRead, int l2CacheTables, long maxTableBytes,
                         BackingPolicy backingPolicy, int maxChainDepth, boolean probeBacking,
-                        StorageFactory storageFactory, CacheBudget cacheBudget) {
+                        StorageFactory storageFactory, CacheMode cacheMode, CacheBudget cacheBudget) {
         this.readOnly = readOnly;
         this.copyOnRead = copyOnRead;
         this.l2CacheTables = l2CacheTables;
@@ -42,86 +43,236 @@ public final class OpenOptions {
         this.maxChainDepth = maxChainDepth;
         this.probeBacking = probeBacking;
         this.storageFactory = storageFactory;
+        this.cacheMode = cacheMode;
         this.cacheBudget = cacheBudget;
     }
 
-    /** Read-write, no copy-on-read, a 50-table L2 cache, backing files followed as QEMU does. */
+    /**
+     * The defaults: read-write, no copy-on-read, a 50-table L2 cache, tables up to 64 MiB, backing files followed
+     * and probed as QEMU does up to 64 deep, {@link CacheMode#WRITEBACK}.
+     *
+     * @return the default options (a shared immutable instance)
+     */
     public static OpenOptions defaults() {
         return DEFAULTS;
     }
 
-    /** {@link #defaults()} but read-only. */
+    /**
+     * {@link #defaults()} but read-only.
+     *
+     * @return options for opening an image without ever writing to it
+     */
     public static OpenOptions readOnlyDefaults() {
         return DEFAULTS.withReadOnly(true);
     }
 
-    /** Whether the image is opened read-only. */
+    /**
+     * Whether the image is opened read-only.
+     *
+     * @return true if nothing is ever written to the image (default false)
+     */
     public boolean readOnly() {
         return readOnly;
     }
 
-    /** Whether reads served by the backing chain are copied into the image. */
+    /**
+     * Whether reads served by the backing chain are copied into the image.
+     *
+     * @return true for copy-on-read (default false)
+     */
     public boolean copyOnRead() {
         return copyOnRead;
     }
 
-    /** Maximum number of L2 tables kept in memory. */
+    /**
+     * Maximum number of L2 tables kept in memory per image.
+     *
+     * @return at least 1 (default 50)
+     */
     public int l2CacheTables() {
         return l2CacheTables;
     }
 
-    /** Largest table size ({@code table_size * cluster_size}) an image may have. */
+    /**
+     * Largest table size ({@code table_size * cluster_size}) an image may have.
+     *
+     * @return bytes, at least 4096 (default 64 MiB)
+     */
     public long maxTableBytes() {
         return maxTableBytes;
     }
 
-    /** Which backing files may be followed. */
+    /**
+     * Which backing files may be followed.
+     *
+     * @return the policy, never null (default {@link BackingPolicy#FOLLOW})
+     */
     public BackingPolicy backingPolicy() {
         return backingPolicy;
     }
 
-    /** Maximum number of backing files below the image. */
+    /**
+     * Maximum number of backing files below the image.
+     *
+     * @return zero or more (default 64)
+     */
     public int maxChainDepth() {
         return maxChainDepth;
     }
 
-    /** Whether an unrecorded backing format may be probed. */
+    /**
+     * Whether an unrecorded backing format may be probed.
+     *
+     * @return true if probing is allowed (default true)
+     */
     public boolean probeBacking() {
         return probeBacking;
     }
 
-    /** The memory budget the image's L2 cache draws from (default {@link CacheBudget#jvm()}). */
-    public CacheBudget cacheBudget() {
-        return cacheBudget != null ? cacheBudget : CacheBudget.jvm();
-    }
-
-    /** Where the image's bytes come from. */
-    public StorageFactory storageFactory() {
+    /** Where the image's bytes come from (tests wrap it to inject faults). */
+    StorageFactory storageFactory() {
         return storageFactory;
     }
 
-    /** Open the image read-only: nothing is ever written to it, not even a header bit. */
-    public OpenOptions withReadOnly(boolean value) {
-        return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheBudget);
+    /**
+     * Whether flushes reach the disk.
+     *
+     * @return the cache mode, never null; {@link CacheMode#WRITEBACK} unless changed
+     */
+    public CacheMode cacheMode() {
+        return cacheMode;
     }
 
-    /** Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. */
-    public OpenOptions withCopyOnRead(boolean value) {
-        return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheBudget);
+    /** Opens the storage of {@code file} from the factory, with this cache mode applied over it. */
+    Storage openStorage(java.nio.file.Path file, boolean readOnly) throws java.io.IOException {
+        return cacheMode.apply(storageFactory.open(file, readOnly));
     }
 
     /**
-     * Maximum number of L2 tables cached in memory for this image (at least 1; default 50 as in QEMU). The bytes
-     * they take are also bounded by the {@linkplain #withCacheBudget cache budget} shared with other images.
+     * Opens the image read-only: nothing is ever written to it, not even a header bit, and only QEMU's shared lock
+     * is taken.
+     *
+     * @param value true for read-only
+     * @return options equal to these but for the flag
+     */
+    public OpenOptions withReadOnly(boolean value) {
+        return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /**
+     * Reads served by the backing chain copy the whole cluster(s) into this image, as {@code qemu-io -C}. Ignored on a
+     * read-only image.
+     *
+     * @param value true for copy-on-read
+     * @return options equal to these but for the flag
+     */
+    public OpenOptions withCopyOnRead(boolean value) {
+        return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /**
+     * Maximum number of L2 tables cached in memory per image (default 50, as in QEMU). The bytes they take are also
+     * bounded by the {@linkplain #withCacheBudget cache budget} shared with other images.
+     *
+     * @param tables the number of tables, at least 1
+     * @return options equal to these but for the count
+     * @throws IllegalArgumentException if {@code tables} is less than 1
      */
     public OpenOptions withL2CacheTables(int tables) {
         if (tables < 1) {
             throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
         }
         return new OpenOptions(readOnly, copyOnRead, tables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheBudget);
+                probeBacking, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /**
+     * Refuses images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB), so that a
+     * hostile header cannot make the engine allocate huge tables.
+     *
+     * @param bytes the limit in bytes, at least 4096
+     * @return options equal to these but for the limit
+     * @throws IllegalArgumentException if {@code bytes} is less than 4096
+     */
+    public OpenOptions withMaxTableBytes(long bytes) {
+        if (bytes < 4096) {
+            throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
+        }
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /**
+     * Which backing files may be followed (default {@link BackingPolicy#FOLLOW}).
+     *
+     * @param policy the policy, not null
+     * @return options equal to these but for the policy
+     * @throws NullPointerException if {@code policy} is null
+     */
+    public OpenOptions withBackingPolicy(BackingPolicy policy) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
+                maxChainDepth, probeBacking, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /**
+     * Maximum number of backing files below the image (default 64); a deeper chain is refused when opened.
+     *
+     * @param depth the limit, zero (no backing file allowed) or more
+     * @return options equal to these but for the limit
+     * @throws IllegalArgumentException if {@code depth} is negative
+     */
+    public OpenOptions withMaxChainDepth(int depth) {
+        if (depth < 0) {
+            throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
+        }
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
+                probeBacking, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /**
+     * Whether a backing file without {@code QED_F_BACKING_FORMAT_NO_PROBE} may be probed (QED by its magic,
+     * refused if of another known format, otherwise raw). When false such images are refused. Default true, as
+     * QEMU.
+     *
+     * @param value true to allow probing
+     * @return options equal to these but for the flag
+     */
+    public OpenOptions withProbeBacking(boolean value) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                value, storageFactory, cacheMode, cacheBudget);
+    }
+
+    /** Where the image's bytes come from; tests use this to inject faults (not part of the public API). */
+    OpenOptions withStorageFactory(StorageFactory factory) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, Objects.requireNonNull(factory), cacheMode, cacheBudget);
+    }
+
+    /**
+     * Whether the image's flushes reach the disk (default {@link CacheMode#WRITEBACK}, every flush an
+     * {@code fsync}). {@link CacheMode#UNSAFE} skips every {@code fsync}, as {@code qemu-img -t unsafe}: the image is
+     * written in the same order and a clean close still clears {@code QED_F_NEED_CHECK}; only durability across a
+     * power loss or kernel crash is given up. The mode applies to the image and to a raw base written by a commit;
+     * backing files are only read.
+     *
+     * @param mode the cache mode, not null
+     * @return options equal to these but for the cache mode
+     * @throws NullPointerException if {@code mode} is null
+     */
+    public OpenOptions withCacheMode(CacheMode mode) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, Objects.requireNonNull(mode, "mode"), cacheBudget);
+    }
+
+    /**
+     * The memory budget the image's L2 cache draws from.
+     *
+     * @return the budget set by {@link #withCacheBudget}, or {@link CacheBudget#jvm()} by default; never null
+     */
+    public CacheBudget cacheBudget() {
+        return cacheBudget != null ? cacheBudget : CacheBudget.jvm();
     }
 
     /**
@@ -129,50 +280,15 @@ public final class OpenOptions {
      * image of the JVM shares {@link CacheBudget#jvm()} (an eighth of the maximum heap, at least 4 MiB, at most
      * 1 GiB; system property {@code qed.cacheBudget}); pass {@link CacheBudget#ofBytes(long)} to give images a budget
      * of their own. A table that does not fit even after evicting every other table fails with an IOException naming
-     * the budget. The {@code qed:} file system's env key for this is {@code cacheBudget} (a size in bytes, with an
-     * optional k, m or g suffix: a budget of that size for the file system's image and its backing chain).
+     * the budget. The {@code qed:} file system's env key for this is {@code cacheBudget} (a size as qemu-img takes
+     * it, or a {@link CacheBudget}).
+     *
+     * @param budget the budget, not null
+     * @return options equal to these but for the budget
+     * @throws NullPointerException if {@code budget} is null
      */
     public OpenOptions withCacheBudget(CacheBudget budget) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, Objects.requireNonNull(budget));
-    }
-
-    /** Refuse images whose tables ({@code table_size * cluster_size}) are larger than this (default 64 MiB). */
-    public OpenOptions withMaxTableBytes(long bytes) {
-        if (bytes < 4096) {
-            throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
-        }
-        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheBudget);
-    }
-
-    /** Which backing files may be followed (default {@link BackingPolicy#FOLLOW}). */
-    public OpenOptions withBackingPolicy(BackingPolicy policy) {
-        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
-                maxChainDepth, probeBacking, storageFactory, cacheBudget);
-    }
-
-    /** Maximum number of backing files below the image (default 64). */
-    public OpenOptions withMaxChainDepth(int depth) {
-        if (depth < 0) {
-            throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
-        }
-        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
-                probeBacking, storageFactory, cacheBudget);
-    }
-
-    /**
-     * Whether a backing file without {@code QED_F_BACKING_FORMAT_NO_PROBE} may be probed (QED by its magic,
-     * otherwise raw). When false such images are refused. Default true, as QEMU.
-     */
-    public OpenOptions withProbeBacking(boolean value) {
-        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                value, storageFactory, cacheBudget);
-    }
-
-    /** Where the image's bytes come from; tests use this to inject faults. */
-    public OpenOptions withStorageFactory(StorageFactory factory) {
-        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, Objects.requireNonNull(factory), cacheBudget);
+                probeBacking, storageFactory, cacheMode, Objects.requireNonNull(budget, "budget"));
     }
 }

@@ -106,10 +106,16 @@ public final class QedImage implements Closeable, BlockMapping {
     // ---------------------------------------------------------------------------------------------- open/create
 
     /**
-     * Opens an existing image.
+     * Opens an existing image and its backing chain. A read-write open takes QEMU's write lock and repairs an image
+     * left with {@code QED_F_NEED_CHECK} set; a read-only open takes only the shared lock and never writes.
      *
+     * @param file the image file, on any file system (image locks apply on the default one)
+     * @param options how to open it, not null ({@link OpenOptions#defaults()} for read-write)
+     * @return the open image; the caller closes it
      * @throws java.nio.file.NoSuchFileException if the image or a backing file does not exist
      * @throws QedFormatException if the header or the backing chain is malformed or refused by the options
+     * @throws ImageLockedException if another process (or another open in this JVM) holds a conflicting lock
+     * @throws IOException if the file cannot be read, or the repair of a NEED_CHECK image fails
      */
     public static QedImage open(Path file, OpenOptions options) throws IOException {
         return BackingChain.openTop(file, options);
@@ -122,7 +128,12 @@ public final class QedImage implements Closeable, BlockMapping {
      * else is as a read-write {@link #open}: the bit stays set until a repair finds the image consistent (or a
      * flush clears it).
      *
+     * @param file the image file
+     * @param options how to open it; must be read-write
+     * @return the open image; the caller closes it
      * @throws IllegalArgumentException if {@code options} is read-only
+     * @throws ImageLockedException if another writer holds the image
+     * @throws IOException if the image cannot be opened (as {@link #open})
      */
     public static QedImage openForCheck(Path file, OpenOptions options) throws IOException {
         if (options.readOnly()) {
@@ -144,15 +155,13 @@ public final class QedImage implements Closeable, BlockMapping {
      */
     static QedImage open(Path file, OpenOptions options, BackingChain chain, boolean repairOnOpen)
             throws IOException {
-        Storage storage = options.storageFactory().open(file, options.readOnly());
+        Storage storage = options.openStorage(file, options.readOnly());
         Backing backing = null;
         try {
             String name = storage.name();
             long length = storage.size();
             ByteBuffer hb = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
-            while (hb.hasRemaining() && storage.read(hb, hb.position()) >= 0) {
-                // keep reading until full or EOF
-            }
+            Buffers.fill(storage::read, hb, 0); // a file shorter than the header: decode refuses it with its length
             QedHeader header = QedHeader.decode(hb.flip(), name);
             Geometry geo = header.validate(length, name);
             if (geo.tableBytes() > options.maxTableBytes()) {
@@ -225,17 +234,31 @@ public final class QedImage implements Closeable, BlockMapping {
     /**
      * Creates a new image, as {@code qemu-img create -f qed} does, and opens it read-write.
      *
+     * @param file the new image file; must not exist
+     * @param options its size, geometry and backing file, not null
+     * @return the new image, open read-write with {@link OpenOptions#defaults()}; the caller closes it
      * @throws java.nio.file.FileAlreadyExistsException if {@code file} exists (images are never overwritten)
      * @throws IllegalArgumentException if an option is out of range, naming it
+     * @throws IOException if the file cannot be written or the backing chain cannot be opened (the new file is
+     *         deleted then)
      */
     public static QedImage create(Path file, CreateOptions options) throws IOException {
         return create(file, options, OpenOptions.defaults());
     }
 
     /**
-     * Creates a new image and opens it with {@code openOptions} (which must not be read-only). If the new image's
-     * backing chain cannot be opened with those options (a missing file, the policy, a cycle), the new file is
-     * deleted and the error is thrown.
+     * Creates a new image and opens it with {@code openOptions}. If the new image's backing chain cannot be opened
+     * with those options (a missing file, the policy, a cycle), the new file is deleted and the error is thrown.
+     * The options' {@link OpenOptions#cacheMode() cache mode} applies to the creation too: with
+     * {@link CacheMode#UNSAFE} not even the new header is synced.
+     *
+     * @param file the new image file; must not exist
+     * @param options its size, geometry and backing file, not null
+     * @param openOptions how to open it afterwards, not null; opened read-write whatever their read-only flag
+     * @return the new image, open read-write; the caller closes it
+     * @throws java.nio.file.FileAlreadyExistsException if {@code file} exists
+     * @throws IllegalArgumentException if an option is out of range, naming it
+     * @throws IOException if the file cannot be written or the backing chain cannot be opened
      */
     public static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
         return ImageCreator.create(file, options, openOptions);
@@ -243,53 +266,94 @@ public final class QedImage implements Closeable, BlockMapping {
 
     // ------------------------------------------------------------------------------------------------- queries
 
-    /** The image file. */
+    /**
+     * The image file.
+     *
+     * @return the path it was opened with (not resolved to a real path)
+     */
     public Path path() {
         return path;
     }
 
-    /** Guest-visible size in bytes. */
+    /**
+     * Guest-visible size in bytes.
+     *
+     * @return the header's {@code image_size}, a multiple of 512; it changes only through {@link #resize}
+     */
     @Override
     public long size() {
         return header.imageSize();
     }
 
-    /** The header as it is now (including {@code QED_F_NEED_CHECK} changes). */
+    /**
+     * The header as it is now (including {@code QED_F_NEED_CHECK} changes).
+     *
+     * @return an immutable snapshot, never null
+     */
     public QedHeader header() {
         return header.current();
     }
 
-    /** Cluster and table geometry, with the address arithmetic. */
+    /**
+     * Cluster and table geometry, with the address arithmetic.
+     *
+     * @return the image's geometry, fixed for its lifetime
+     */
     public Geometry geometry() {
         return geo;
     }
 
-    /** Whether the image was opened read-only (nothing is ever written then). */
+    /**
+     * Whether the image was opened read-only.
+     *
+     * @return true if nothing is ever written to the file through this image
+     */
     public boolean isReadOnly() {
         return options.readOnly();
     }
 
-    /** False once {@link #close()} has been called. */
+    /**
+     * Whether the image is usable.
+     *
+     * @return false once {@link #close()} has been called (even while it is still draining)
+     */
     public boolean isOpen() {
         return !gate.isClosing();
     }
 
-    /** The options this image was opened with. */
+    /**
+     * The options this image was opened with.
+     *
+     * @return the options, never null
+     */
     public OpenOptions options() {
         return options;
     }
 
-    /** The backing file name as stored in the header (up to a NUL byte, as QEMU reads it), or null. */
+    /**
+     * The backing file name as stored in the header.
+     *
+     * @return the name up to its first NUL byte (as QEMU reads it), or null without a backing file
+     */
     public String backingFileName() {
         return backingName;
     }
 
-    /** The resolved backing file, or null. */
+    /**
+     * The backing file, resolved against this image's directory.
+     *
+     * @return its path, or null without a backing file
+     */
     public Path backingFile() {
         return backing == null ? null : backing.path();
     }
 
-    /** The backing file's format (as recorded, or as probed), or null without a backing file. */
+    /**
+     * The backing file's format.
+     *
+     * @return the format as recorded in the header, or as probed when none is recorded; null without a backing
+     *         file
+     */
     public BackingFormat backingFormat() {
         return backing == null ? null : backing.format();
     }
@@ -297,13 +361,19 @@ public final class QedImage implements Closeable, BlockMapping {
     /**
      * The backing image if the backing file is a QED image, else null. It is open read-only and may be shared
      * with other overlays in this JVM: it closes when the last overlay above it closes, and its own
-     * {@link #close()} does nothing.
+     * {@link #close()} does nothing. Internal (tests): handing it out would let a caller close or query an image
+     * other overlays share.
      */
-    public QedImage backingImage() {
+    QedImage backingImage() {
         return backing == null ? null : backing.image();
     }
 
-    /** Whether {@code QED_F_NEED_CHECK} is set now. */
+    /**
+     * Whether {@code QED_F_NEED_CHECK} is set now.
+     *
+     * @return true between the first allocation after a flush and the next flush (or if it was set when opened
+     *         read-only or for a check)
+     */
     public boolean needsCheck() {
         return header.needsCheck();
     }
@@ -312,11 +382,17 @@ public final class QedImage implements Closeable, BlockMapping {
      * Where the next cluster will be allocated: the end of the image file rounded down to a whole cluster (QED
      * appends and never reuses space). Table entries must point below it.
      */
-    public long nextAllocationOffset() {
+    long nextAllocationOffset() {
         return allocator.nextAllocationOffset();
     }
 
-    /** Bytes of guest data stored in this image: data clusters referenced by L2 tables times the cluster size. */
+    /**
+     * Bytes of guest data stored in this image itself (backing files not counted).
+     *
+     * @return the number of data clusters its L2 tables reference, times the cluster size
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws IOException if an L2 table cannot be read
+     */
     public long allocatedBytes() throws IOException {
         List<MappedExtent> own = new ArrayList<>();
         gate.enter();
@@ -365,7 +441,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * The run of bytes starting at {@code position} that share one allocation state in this image, never crossing
      * an L2 table's range (as {@code qemu-img map} reports at depth 0).
      */
-    public Extent extentAt(long position) throws IOException {
+    Extent extentAt(long position) throws IOException {
         gate.enter();
         try {
             if (position < 0 || position >= size()) {
@@ -382,7 +458,12 @@ public final class QedImage implements Closeable, BlockMapping {
     /**
      * Reads up to {@code dst.remaining()} bytes at guest offset {@code position}, stopping at the end of the disk.
      *
+     * @param dst filled from its position; advanced by the bytes read
+     * @param position guest offset, non-negative
      * @return bytes read, or -1 if {@code position} is at or past the end and {@code dst} has room
+     * @throws IllegalArgumentException if {@code position} is negative
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws IOException if the image or a backing file cannot be read
      */
     public int read(ByteBuffer dst, long position) throws IOException {
         gate.enter();
@@ -415,7 +496,15 @@ public final class QedImage implements Closeable, BlockMapping {
         return n;
     }
 
-    /** Reads exactly {@code dst.remaining()} bytes at {@code position}; EOFException if that passes the end. */
+    /**
+     * Reads exactly {@code dst.remaining()} bytes at guest offset {@code position}.
+     *
+     * @param dst filled from its position to its limit
+     * @param position guest offset of the first byte
+     * @throws EOFException naming the image if the range is negative or passes the virtual size (nothing is read)
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws IOException if the image or a backing file cannot be read
+     */
     public void readFully(ByteBuffer dst, long position) throws IOException {
         gate.enter();
         try {
@@ -432,10 +521,16 @@ public final class QedImage implements Closeable, BlockMapping {
     // -------------------------------------------------------------------------------------------------- writes
 
     /**
-     * Writes all of {@code src} at guest offset {@code position}.
+     * Writes all of {@code src} at guest offset {@code position}. Allocating writes copy the rest of their clusters
+     * from the backing chain (copy-on-write).
      *
-     * @throws IOException naming the image if the range passes the end of the disk (nothing is written then)
+     * @param src written from its position to its limit; advanced to its limit
+     * @param position guest offset of the first byte
+     * @return the number of bytes written: always all of {@code src}
+     * @throws IOException naming the image if the range is negative or passes the end of the disk (nothing is
+     *         written then), or if the write fails
      * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
      */
     public int write(ByteBuffer src, long position) throws IOException {
         enterWritable();
@@ -453,6 +548,13 @@ public final class QedImage implements Closeable, BlockMapping {
      * Makes {@code [position, position + length)} read as zeros. Whole unallocated clusters become zero clusters
      * (entry 1, no data written); whole allocated clusters are zeroed in place; partial clusters are written with
      * zeros, exactly as QEMU's write-zeroes does (notes §8.5).
+     *
+     * @param position guest offset of the first byte
+     * @param length number of bytes
+     * @throws IOException naming the image if the range is negative or passes the end of the disk (nothing is
+     *         written then), or if a write fails
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
      */
     public void writeZeroes(long position, long length) throws IOException {
         enterWritable();
@@ -477,7 +579,11 @@ public final class QedImage implements Closeable, BlockMapping {
 
     /**
      * Makes all completed writes durable, data and metadata, and then, with no allocation in flight, clears
-     * {@code QED_F_NEED_CHECK}. Does nothing on a read-only image.
+     * {@code QED_F_NEED_CHECK}. Does nothing on a read-only image. With {@link CacheMode#UNSAFE} the bit is cleared
+     * the same way but nothing is synced.
+     *
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws IOException if the sync or the header write fails (the bit then stays set)
      */
     public void flush() throws IOException {
         gate.enter();
@@ -510,7 +616,11 @@ public final class QedImage implements Closeable, BlockMapping {
      * again, and clears {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as
      * check errors, not thrown.
      *
+     * @param repair what to repair, not null; {@link Repair#NONE} only reports
+     * @return the counts, as {@code qemu-img check} reports them (after the repair, if any)
      * @throws AccessDeniedException if {@code repair} is not {@link Repair#NONE} and the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws IOException if a table cannot be written during the repair, or the L1 table cannot be read
      */
     public CheckResult check(Repair repair) throws IOException {
         if (repair == Repair.NONE) {
@@ -528,6 +638,13 @@ public final class QedImage implements Closeable, BlockMapping {
     /**
      * Grows the virtual disk, as {@code qemu-img resize} does: only {@code image_size} changes. Shrinking is
      * refused, as in QEMU.
+     *
+     * @param newSize the new virtual size in bytes: a multiple of 512, at least {@link #size()}, at most
+     *        {@link Geometry#maxImageSize()}
+     * @throws IllegalArgumentException naming the image and the allowed range if {@code newSize} is not in it
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws IOException if the header cannot be written (size in memory and on disk then stay the old one)
      */
     public void resize(long newSize) throws IOException {
         enterWritable();
@@ -544,6 +661,10 @@ public final class QedImage implements Closeable, BlockMapping {
      * The image must be reopened to read through the new backing file.
      *
      * @param name the new name as it should be stored, or null to remove the backing file
+     * @param format the new backing file's format, recorded with {@code QED_F_BACKING_FORMAT_NO_PROBE} when
+     *        {@link BackingFormat#RAW}; null (or QED) leaves it to be probed; ignored when {@code name} is null
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws IOException naming the image if the name does not fit in the header, or the write fails
      */
     public void setBackingFileInHeader(String name, BackingFormat format) throws IOException {
         enterWritable();
@@ -565,8 +686,8 @@ public final class QedImage implements Closeable, BlockMapping {
 
     /**
      * Waits for the operations in progress, flushes (clearing {@code QED_F_NEED_CHECK}) and releases the file and
-     * the backing chain. Idempotent. Does nothing on a shared backing image ({@link #backingImage()}), which its
-     * overlays close.
+     * the backing chain. Idempotent. Does nothing on a backing image shared between overlays in this JVM, which
+     * its last overlay closes.
      *
      * <p>From the moment close is called, new operations fail with {@link ClosedChannelException}. Close then
      * waits, ignoring interrupts (the interrupt status is kept), until every operation already in progress has

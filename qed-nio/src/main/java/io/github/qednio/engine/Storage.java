@@ -12,7 +12,7 @@ import java.nio.ByteBuffer;
  * {@link #force()} and every byte it puts on disk goes through {@link #write}. Implementations must allow
  * concurrent positional reads and writes from many threads.
  */
-public interface Storage extends Closeable {
+interface Storage extends Closeable {
 
     /**
      * Reads up to {@code dst.remaining()} bytes at {@code position}.

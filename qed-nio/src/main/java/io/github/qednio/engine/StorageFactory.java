@@ -8,7 +8,7 @@ import java.nio.file.Path;
  * supply factories that wrap it to inject faults.
  */
 @FunctionalInterface
-public interface StorageFactory {
+interface StorageFactory {
     /** The default: {@link Storage#open(Path, boolean)}. */
     StorageFactory DEFAULT = Storage::open;
 

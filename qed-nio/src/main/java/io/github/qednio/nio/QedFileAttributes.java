@@ -13,24 +13,52 @@ import java.nio.file.attribute.BasicFileAttributes;
  * }</pre>
  */
 public interface QedFileAttributes extends BasicFileAttributes {
-    /** Bytes per cluster ({@code qed:clusterSize}). */
+    /**
+     * Bytes per cluster ({@code qed:clusterSize}).
+     *
+     * @return a power of two from 4096 to 64 MiB
+     */
     int clusterSize();
 
-    /** Clusters per table ({@code qed:tableSize}). */
+    /**
+     * Clusters per table ({@code qed:tableSize}).
+     *
+     * @return a power of two from 1 to 16
+     */
     int tableSize();
 
-    /** Guest-visible size in bytes ({@code qed:virtualSize}); equal to {@link #size()} for the disk. */
+    /**
+     * Guest-visible size ({@code qed:virtualSize}).
+     *
+     * @return bytes; equal to {@link #size()} for the disk
+     */
     long virtualSize();
 
-    /** The backing file name as stored in the header, or null ({@code qed:backingFile}). */
+    /**
+     * The backing file name as stored in the header ({@code qed:backingFile}).
+     *
+     * @return the name (not resolved), or null without a backing file
+     */
     String backingFile();
 
-    /** {@code "raw"} or {@code "qed"} (as recorded or probed), or null without a backing file. */
+    /**
+     * The backing file's format ({@code qed:backingFormat}).
+     *
+     * @return {@code "raw"} or {@code "qed"} (as recorded or probed), or null without a backing file
+     */
     String backingFormat();
 
-    /** Whether {@code QED_F_NEED_CHECK} is set now ({@code qed:needsCheck}). */
+    /**
+     * Whether {@code QED_F_NEED_CHECK} is set ({@code qed:needsCheck}).
+     *
+     * @return the bit's state when the attributes were read
+     */
     boolean needsCheck();
 
-    /** Bytes of guest data stored in the image file itself ({@code qed:allocatedBytes}). */
+    /**
+     * Guest data stored in the image file itself ({@code qed:allocatedBytes}); backing files not counted.
+     *
+     * @return bytes: the data clusters of the image times the cluster size
+     */
     long allocatedBytes();
 }

@@ -95,12 +95,20 @@ public final class QedFileSystem extends FileSystem {
         this.explicitImage = entry;
     }
 
-    /** The virtual disk, {@code /disk}; its URI is {@code "qed:" + image().toUri()}. */
+    /**
+     * The virtual disk, the file system's only file.
+     *
+     * @return the path {@code /disk}; its URI is {@code "qed:" + image().toUri()}
+     */
     public Path disk() {
         return disk;
     }
 
-    /** The image file (absolute), on whatever file system it lives. */
+    /**
+     * The image file, on whatever file system it lives.
+     *
+     * @return its absolute path
+     */
     public Path image() {
         return image;
     }

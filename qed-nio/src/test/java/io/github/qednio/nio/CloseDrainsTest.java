@@ -130,7 +130,7 @@ class CloseDrainsTest {
     private static long allocateClusterZero(FileChannel ch, Path image) throws IOException {
         ch.write(ByteBuffer.allocate(CLUSTER), 0);
         ch.force(true);
-        return QedFileSystemProvider.instance().registry().find(image).image().extentAt(0).hostOffset();
+        return QedFileSystemProvider.instance().registry().find(image).image().map(0, 1).get(0).hostOffset();
     }
 
     /** Starts a write of 1, 2, 3 at 0 that stops inside the file write at {@code host}, and waits until it does. */

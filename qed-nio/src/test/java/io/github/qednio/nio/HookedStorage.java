@@ -1,8 +1,7 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.ForwardingStorage;
+import io.github.qednio.engine.EngineTestHooks;
 import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -14,7 +13,7 @@ import java.util.concurrent.CountDownLatch;
  * header can be made to stop until the test releases it (waiting uninterruptibly, so that an interrupt of the
  * stopped thread does not end the wait), and every write, force and close is logged in order.
  */
-final class HookedStorage extends ForwardingStorage {
+final class HookedStorage extends EngineTestHooks.Interceptor {
     /** A point where a thread stops, once armed, until released. */
     static final class Hook {
         volatile boolean armed;
@@ -63,15 +62,14 @@ final class HookedStorage extends ForwardingStorage {
     final Hook headerRead;
     private final List<String> events = new ArrayList<>();
 
-    HookedStorage(Storage delegate, Hook headerRead) {
-        super(delegate);
+    HookedStorage(Hook headerRead) {
         this.headerRead = headerRead;
     }
 
     /** Options whose storage is a HookedStorage, handed to {@code sink[0]} when the image is opened. */
     static OpenOptions options(OpenOptions base, HookedStorage[] sink, Hook headerRead) {
-        return base.withStorageFactory((file, readOnly) -> {
-            HookedStorage s = new HookedStorage(Storage.open(file, readOnly), headerRead);
+        return EngineTestHooks.intercepting(base, (file, readOnly) -> {
+            HookedStorage s = new HookedStorage(headerRead);
             sink[0] = s;
             return s;
         });

@@ -4,8 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.ForwardingStorage;
-import io.github.qednio.engine.Storage;
+import io.github.qednio.engine.EngineTestHooks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -31,14 +30,10 @@ class PositionalIoDoesNotWaitTest {
     Path dir;
 
     /** Storage whose writes to one file offset block until released. */
-    private static final class StallingStorage extends ForwardingStorage {
+    private static final class StallingStorage extends EngineTestHooks.Interceptor {
         volatile long stallAt = -1;
         final CountDownLatch stalled = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
-
-        StallingStorage(Storage inner) {
-            super(inner);
-        }
 
         @Override
         public void write(ByteBuffer src, long position) throws IOException {
@@ -60,8 +55,8 @@ class PositionalIoDoesNotWaitTest {
     void readsAndWritesOnOtherClustersCompleteWhileAWriteIsStuck() throws Exception {
         Path image = dir.resolve("stall.qed");
         StallingStorage[] storage = new StallingStorage[1];
-        OpenOptions options = OpenOptions.defaults().withStorageFactory((file, readOnly) -> {
-            storage[0] = new StallingStorage(Storage.open(file, readOnly));
+        OpenOptions options = EngineTestHooks.intercepting(OpenOptions.defaults(), (file, readOnly) -> {
+            storage[0] = new StallingStorage();
             return storage[0];
         });
         try (QedFileSystem fs = QedFileSystems.create(image, CreateOptions.ofSize(1 << 20).withClusterSize(CLUSTER),
@@ -71,7 +66,7 @@ class PositionalIoDoesNotWaitTest {
             // Allocate clusters 0..3 so that later writes go straight to the file.
             writer.write(ByteBuffer.allocate(4 * CLUSTER), 0);
             // Find where guest cluster 0 lives in the file, and make a write there stall.
-            var extent = fs.provider().registry().find(image).image().extentAt(0);
+            var extent = fs.provider().registry().find(image).image().map(0, 1).get(0);
             storage[0].stallAt = extent.hostOffset();
 
             CompletableFuture<Integer> stuck = CompletableFuture.supplyAsync(() -> {

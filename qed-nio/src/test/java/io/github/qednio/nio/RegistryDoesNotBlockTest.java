@@ -142,7 +142,7 @@ class RegistryDoesNotBlockTest {
         ch.write(ByteBuffer.allocate(CLUSTER), 0);
         ch.force(true);
         OpenImage entry = registry.find(image);
-        s[0].writeAt = entry.image().extentAt(0).hostOffset();
+        s[0].writeAt = entry.image().map(0, 1).get(0).hostOffset();
         s[0].write.arm();
         s[0].force.arm();
         CompletableFuture<Throwable> victimOutcome = new CompletableFuture<>();
