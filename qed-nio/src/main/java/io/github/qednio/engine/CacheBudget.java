@@ -45,7 +45,11 @@ public final class CacheBudget {
         this.limit = limit;
     }
 
-    /** The budget that images draw from unless {@link OpenOptions#withCacheBudget} names another. */
+    /**
+     * The budget that images draw from unless {@link OpenOptions#withCacheBudget} names another.
+     *
+     * @return the JVM-wide budget (one instance per class loader)
+     */
     public static CacheBudget jvm() {
         return JVM;
     }
@@ -54,6 +58,8 @@ public final class CacheBudget {
      * A separate budget of {@code bytes}, for images that must not compete with the rest of the JVM (or, in tests,
      * a small one).
      *
+     * @param bytes the limit in bytes, at least 1
+     * @return a new budget with nothing drawn from it yet
      * @throws IllegalArgumentException if {@code bytes} is not positive
      */
     public static CacheBudget ofBytes(long bytes) {
@@ -86,12 +92,20 @@ public final class CacheBudget {
         return bytes;
     }
 
-    /** The most bytes of L2 tables the caches drawing from this budget may hold together. */
+    /**
+     * The most bytes of L2 tables the caches drawing from this budget may hold together.
+     *
+     * @return the limit in bytes
+     */
     public synchronized long limit() {
         return limit;
     }
 
-    /** Bytes of L2 tables held now. */
+    /**
+     * Bytes of L2 tables held now by all caches drawing from this budget.
+     *
+     * @return bytes in use, at most {@link #limit()} (a lowered limit is reached as tables are next loaded)
+     */
     public synchronized long used() {
         return used;
     }
@@ -99,6 +113,7 @@ public final class CacheBudget {
     /**
      * Changes the limit. A smaller limit is reached as tables are next loaded (clean tables are evicted then).
      *
+     * @param bytes the new limit in bytes, at least 1
      * @throws IllegalArgumentException if {@code bytes} is not positive
      */
     public synchronized void setLimit(long bytes) {
