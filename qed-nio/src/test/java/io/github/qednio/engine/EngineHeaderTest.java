@@ -162,6 +162,42 @@ class EngineHeaderTest {
         }
     }
 
+    @Test
+    void whenTheHeaderCannotBeReadBackAfterAFailedWriteBothErrorsAreReportedAndMemoryKeepsTheOldHeader()
+            throws IOException {
+        Path file = dir.resolve("a.qed");
+        QedImage.create(file, CreateOptions.ofSize(1L << 20)).close();
+        java.util.concurrent.atomic.AtomicBoolean broken = new java.util.concurrent.atomic.AtomicBoolean();
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults().withStorageFactory((f, ro) ->
+                new ForwardingStorage(Storage.open(f, ro)) {
+                    @Override
+                    public void write(ByteBuffer src, long position) throws IOException {
+                        if (position == 0 && broken.get()) {
+                            throw new IOException("injected: header write failed");
+                        }
+                        super.write(src, position);
+                    }
+
+                    @Override
+                    public int read(ByteBuffer dst, long position) throws IOException {
+                        if (position == 0 && broken.get()) {
+                            throw new IOException("injected: header unreadable");
+                        }
+                        return super.read(dst, position);
+                    }
+                }))) {
+            QedHeader before = img.header();
+            broken.set(true);
+            assertThatThrownBy(() -> img.resize(2L << 20)).hasMessageContaining("header write failed")
+                    .satisfies(e -> assertThat(e.getSuppressed()).extracting(Throwable::getMessage)
+                            .anySatisfy(m -> assertThat(m).contains("header unreadable")));
+            assertThat(img.header()).isEqualTo(before);
+            assertThat(img.size()).isEqualTo(1L << 20);
+            broken.set(false);
+        }
+        assertThat(headerOnDisk(file).imageSize()).isEqualTo(1L << 20);
+    }
+
     /** How the next header write fails. */
     enum Fault {
         /** Nothing reaches the file. */
