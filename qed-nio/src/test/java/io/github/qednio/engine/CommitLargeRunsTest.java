@@ -74,11 +74,26 @@ class CommitLargeRunsTest {
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             expected = read(img, 0, 8 * M);
         }
-        BackingOperations.commit(ov, OpenOptions.defaults());
+        assertThat(BackingOperations.commit(ov, OpenOptions.defaults()))
+                .isEqualTo((3L * M + 65536) + (2L * M + 65536));
         try (QedImage b = QedImage.open(basePath, OpenOptions.readOnlyDefaults())) {
             assertThat(Arrays.equals(read(b, 0, 8 * M), expected)).as("base equals what the overlay showed")
                     .isTrue();
             assertThat(b.check(Repair.NONE).isClean()).isTrue();
         }
+    }
+
+    @Test
+    void commitIntoAShorterRawBaseGrowsItToTheOverlaysSize() throws IOException {
+        Files.write(dir.resolve("base.raw"), pattern(4 * M, 3));
+        Path ov = overlayWithLargeRuns("base.raw", BackingFormat.RAW);
+        byte[] expected;
+        try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
+            expected = read(img, 0, 8 * M);
+        }
+        BackingOperations.commit(ov, OpenOptions.defaults());
+        byte[] after = Files.readAllBytes(dir.resolve("base.raw"));
+        assertThat(after.length).isEqualTo(8 * M);
+        assertThat(Arrays.equals(after, expected)).as("base equals what the overlay showed").isTrue();
     }
 }
