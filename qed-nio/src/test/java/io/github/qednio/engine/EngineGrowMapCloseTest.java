@@ -129,4 +129,44 @@ class EngineGrowMapCloseTest {
         first.join();
         assertThat(closedWhenSecondReturned).as("the file was closed when the second close returned").isTrue();
     }
+
+    @Test
+    void operationsThatAnotherThreadFinishedNeverKeepCloseWaiting() throws Exception {
+        Path file = dir.resolve("a.qed");
+        QedImage img = QedImage.create(file, small(1L << 20));
+        Thread worker = new Thread(() -> {
+            try {
+                img.write(ByteBuffer.wrap(new byte[] {1}), 0);
+                img.read(ByteBuffer.allocate(1), 0);
+                img.readFully(ByteBuffer.allocate(1), 0);
+                img.extentAt(0);
+                img.map(0, 1L << 20);
+                img.allocatedBytes();
+                img.check(Repair.NONE);
+                img.writeZeroes(8192, 4096);
+                img.resize(2L << 20);
+                img.setBackingFileInHeader(null, null);
+                img.flush();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        worker.start();
+        worker.join();
+        // Close from yet another thread, so that a count leaked by the worker cannot be mistaken for our own.
+        java.util.concurrent.ExecutorService ex = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            ex.submit(() -> {
+                img.close();
+                return null;
+            }).get(60, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            ex.shutdownNow();
+        }
+        assertThat(img.isOpen()).isFalse();
+    }
 }
