@@ -169,4 +169,77 @@ class EngineGrowMapCloseTest {
         }
         assertThat(img.isOpen()).isFalse();
     }
+
+    /** Holds the first write at or past {@code holdFrom} until released. */
+    private static final class HeldWrite extends ForwardingStorage {
+        final CountDownLatch held = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        volatile long holdFrom = Long.MAX_VALUE;
+
+        HeldWrite(Storage delegate) {
+            super(delegate);
+        }
+
+        @Override
+        public void write(ByteBuffer src, long position) throws IOException {
+            if (position >= holdFrom) {
+                holdFrom = Long.MAX_VALUE;
+                held.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+            }
+            super.write(src, position);
+        }
+    }
+
+    @Test
+    void closeWaitsForAnInPlaceWriteInProgressAndTheWriteIsKept() throws Exception {
+        Path file = dir.resolve("a.qed");
+        long host;
+        try (QedImage img = QedImage.create(file, small(1L << 20))) {
+            img.write(ByteBuffer.wrap(new byte[4096]), 0);
+            host = img.extentAt(0).hostOffset();
+        }
+        HeldWrite[] storage = new HeldWrite[1];
+        QedImage img = QedImage.open(file, OpenOptions.defaults().withStorageFactory((f, ro) -> {
+            storage[0] = new HeldWrite(Storage.open(f, ro));
+            return storage[0];
+        }));
+        storage[0].holdFrom = host; // the data cluster: an in-place write, no allocation lock taken
+        java.util.concurrent.atomic.AtomicReference<Throwable> writeFailure =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        Thread writer = new Thread(() -> {
+            try {
+                img.write(ByteBuffer.wrap(new byte[] {42}), 7);
+            } catch (Throwable t) {
+                writeFailure.set(t);
+            }
+        });
+        writer.start();
+        storage[0].held.await();
+        Thread closer = new Thread(() -> {
+            try {
+                img.close();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        closer.start();
+        while (closer.getState() != Thread.State.WAITING && closer.getState() != Thread.State.TERMINATED) {
+            Thread.onSpinWait();
+        }
+        storage[0].release.countDown();
+        writer.join();
+        closer.join();
+        assertThat(writeFailure.get()).as("the write in progress when close began").isNull();
+        try (QedImage again = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+            ByteBuffer b = ByteBuffer.allocate(1);
+            again.readFully(b, 7);
+            assertThat(b.get(0)).isEqualTo((byte) 42);
+            assertThat(again.needsCheck()).isFalse();
+        }
+    }
 }
