@@ -120,4 +120,49 @@ class EngineAllocationTest {
             Qemu.assertCheckClean(file);
         }
     }
+
+    /** Once armed, writes the next L1 table write (at 4096..12288) whole, then reports a failure. */
+    private static final class L1WriteReportsFailure extends ForwardingStorage {
+        volatile boolean armed;
+
+        L1WriteReportsFailure(Storage delegate) {
+            super(delegate);
+        }
+
+        @Override
+        public void write(ByteBuffer src, long position) throws IOException {
+            super.write(src, position);
+            if (armed && position >= 4096 && position < 3 * 4096) {
+                armed = false;
+                throw new IOException("injected: L1 write reported failure after reaching the file");
+            }
+        }
+    }
+
+    @Test
+    void anL1UpdateThatReachedTheFileBeforeFailingIsKeptInMemory() throws IOException {
+        Path file = dir.resolve("a.qed");
+        // 4 KiB clusters, 2-cluster tables: L1 at 0x1000, each L2 table covers 4 MiB; L1 entry 1 covers 4..8 MiB.
+        QedImage.create(file, CreateOptions.ofSize(16L << 20).withClusterSize(4096).withTableSize(2)).close();
+        L1WriteReportsFailure[] storage = new L1WriteReportsFailure[1];
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults().withStorageFactory((f, ro) -> {
+            storage[0] = new L1WriteReportsFailure(Storage.open(f, ro));
+            return storage[0];
+        }))) {
+            storage[0].armed = true;
+            assertThatThrownBy(() -> img.write(ByteBuffer.wrap(filled(4096, 4)), 4L << 20))
+                    .hasMessageContaining("injected");
+            assertThat(img.extentAt(4L << 20).kind()).as("memory agrees with the L1 entry the file holds")
+                    .isEqualTo(Extent.Kind.DATA);
+            ByteBuffer b = ByteBuffer.allocate(4096);
+            img.readFully(b, 4L << 20);
+            assertThat(b.array()).isEqualTo(filled(4096, 4));
+        }
+        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+            ByteBuffer b = ByteBuffer.allocate(4096);
+            img.readFully(b, 4L << 20);
+            assertThat(b.array()).isEqualTo(filled(4096, 4));
+            assertThat(img.check(Repair.NONE).isConsistent()).isTrue();
+        }
+    }
 }
