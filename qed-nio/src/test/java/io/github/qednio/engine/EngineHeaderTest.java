@@ -88,6 +88,116 @@ class EngineHeaderTest {
         }
     }
 
+    @Test
+    void aGrowToTheSameSizeOrToExactlyTheMaximumIsAccepted() throws IOException {
+        Path file = dir.resolve("a.qed");
+        try (QedImage img = QedImage.create(file, CreateOptions.ofSize(1L << 20))) {
+            img.resize(1L << 20);
+            assertThat(img.size()).isEqualTo(1L << 20);
+            long max = img.geometry().maxImageSize();
+            img.resize(max);
+            assertThat(img.size()).isEqualTo(max);
+            assertThatThrownBy(() -> img.resize(max + 512)).isInstanceOf(IllegalArgumentException.class);
+        }
+        assertThat(headerOnDisk(file).imageSize()).isEqualTo(64L << 40);
+    }
+
+    @Test
+    void aBackingFileIsRefusedBesideUnknownCompatFeaturesButCanStillBeRemoved() throws IOException {
+        Path file = dir.resolve("a.qed");
+        Files.write(dir.resolve("base.raw"), new byte[4096]);
+        QedImage.create(file, CreateOptions.ofSize(1L << 20).withBackingFile("base.raw", BackingFormat.RAW)).close();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            // compat_features (offset 24): a bit this implementation does not know
+            ch.write(ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, 1L << 40).rewind(),
+                    24);
+        }
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+            assertThatThrownBy(() -> img.setBackingFileInHeader("other.raw", BackingFormat.RAW))
+                    .isInstanceOf(io.github.qednio.format.QedFormatException.class)
+                    .hasMessageContaining("compat");
+            img.setBackingFileInHeader(null, null);
+            assertThat(img.header().backingFilenameSize()).isZero();
+        }
+        assertThat(headerOnDisk(file).hasFeature(QedHeader.QED_F_BACKING_FILE)).isFalse();
+    }
+
+    /** Runs {@code action} in another thread; fails (rather than hang the suite) if it has not ended in a minute. */
+    private static void inAnotherThread(IoRunnable action) throws Exception {
+        java.util.concurrent.ExecutorService ex = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            ex.submit(() -> {
+                action.run();
+                return null;
+            }).get(60, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    @FunctionalInterface
+    private interface IoRunnable {
+        void run() throws IOException;
+    }
+
+    @Test
+    void afterEachHeaderChangeAnotherThreadCanStillAllocateAndResize() throws Exception {
+        Path file = dir.resolve("a.qed");
+        QedImage.create(file, CreateOptions.ofSize(1L << 20)).close();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            // autoclear_features (offset 32): an unknown bit, which a read-write open clears
+            ch.write(ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, 1L << 40).rewind(),
+                    32);
+        }
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+            assertThat(img.header().autoclearFeatures()).isZero();
+            inAnotherThread(() -> img.write(ByteBuffer.wrap(new byte[] {1}), 0));
+            img.setBackingFileInHeader("base.raw", BackingFormat.RAW);
+            inAnotherThread(() -> img.write(ByteBuffer.wrap(new byte[] {2}), CS));
+            img.resize(2L << 20);
+            inAnotherThread(() -> img.resize(4L << 20));
+            assertThat(img.size()).isEqualTo(4L << 20);
+        }
+    }
+
+    @Test
+    void whenTheHeaderCannotBeReadBackAfterAFailedWriteBothErrorsAreReportedAndMemoryKeepsTheOldHeader()
+            throws IOException {
+        Path file = dir.resolve("a.qed");
+        QedImage.create(file, CreateOptions.ofSize(1L << 20)).close();
+        java.util.concurrent.atomic.AtomicBoolean broken = new java.util.concurrent.atomic.AtomicBoolean();
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults().withStorageFactory((f, ro) ->
+                new ForwardingStorage(Storage.open(f, ro)) {
+                    @Override
+                    public void write(ByteBuffer src, long position) throws IOException {
+                        if (position == 0 && broken.get()) {
+                            throw new IOException("injected: header write failed");
+                        }
+                        super.write(src, position);
+                    }
+
+                    @Override
+                    public int read(ByteBuffer dst, long position) throws IOException {
+                        if (position == 0 && broken.get()) {
+                            throw new IOException("injected: header unreadable");
+                        }
+                        return super.read(dst, position);
+                    }
+                }))) {
+            QedHeader before = img.header();
+            broken.set(true);
+            assertThatThrownBy(() -> img.resize(2L << 20)).hasMessageContaining("header write failed")
+                    .satisfies(e -> assertThat(e.getSuppressed()).extracting(Throwable::getMessage)
+                            .anySatisfy(m -> assertThat(m).contains("header unreadable")));
+            assertThat(img.header()).isEqualTo(before);
+            assertThat(img.size()).isEqualTo(1L << 20);
+            broken.set(false);
+        }
+        assertThat(headerOnDisk(file).imageSize()).isEqualTo(1L << 20);
+    }
+
     /** How the next header write fails. */
     enum Fault {
         /** Nothing reaches the file. */
@@ -195,6 +305,9 @@ class EngineHeaderTest {
             assertThat(img.header()).as("header in memory vs file after %s", fault).isEqualTo(onDisk);
             if (fault == Fault.BEFORE_WRITE) {
                 assertThat(onDisk).as("nothing was written").isEqualTo(before);
+            }
+            if (fault == Fault.AFTER_WRITE || fault == Fault.FORCE) {
+                assertThat(onDisk).as("a write that reached the file whole is kept, not undone").isNotEqualTo(before);
             }
             if (fault == Fault.TORN && change == Change.RESIZE) {
                 assertThat(onDisk).as("the torn write (which missed image_size) was undone").isEqualTo(before);
