@@ -79,4 +79,53 @@ class BackingChainTest {
                 .isInstanceOf(java.nio.file.NoSuchFileException.class).hasMessageContaining("none.raw");
         assertThat(tmp.resolve("m.qed")).doesNotExist();
     }
+
+    @Test
+    void anOverlayOverAFileRecordedAsRawTakesItsLengthEvenIfItLooksLikeQed() throws IOException {
+        // A raw disk whose guest wrote a QED header at its start: recorded raw, it is never probed.
+        QedImage.create(tmp.resolve("disk.raw"), CreateOptions.ofSize(64L * M)).close();
+        long length = Files.size(tmp.resolve("disk.raw"));
+        assertThat(length).isLessThan(64L * M);
+        try (QedImage img = QedImage.create(tmp.resolve("o.qed"),
+                CreateOptions.overlay("disk.raw", BackingFormat.RAW))) {
+            assertThat(img.size()).isEqualTo((length + 511) / 512 * 512);
+            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+        }
+    }
+
+    @Test
+    void isQedIsTrueOnlyForQedImages() throws IOException {
+        QedImage.create(tmp.resolve("a.qed"), CreateOptions.ofSize(M)).close();
+        writeFile(tmp.resolve("b.raw"), pattern(4096, 2));
+        assertThat(LockSafeFiles.isQed(tmp.resolve("a.qed"))).isTrue();
+        assertThat(LockSafeFiles.isQed(tmp.resolve("b.raw"))).isFalse();
+        assertThat(LockSafeFiles.probeFormat(tmp.resolve("b.raw"))).isEqualTo(LockSafeFiles.RAW);
+    }
+
+    @Test
+    void readsPastTheEndOfAShorterQedBackingFileAreZerosWhateverTheBufferHeld() throws IOException {
+        try (QedImage base = QedImage.create(tmp.resolve("base.qed"), CreateOptions.ofSize(M)
+                .withClusterSize(4096))) {
+            base.write(ByteBuffer.wrap(pattern(M, 3)), 0);
+        }
+        Path top = tmp.resolve("top.qed");
+        QedImage.create(top, CreateOptions.ofSize(2 * M).withClusterSize(4096)).close();
+        BackingOperations.rebaseUnsafe(top, "base.qed", null);
+        try (QedImage img = QedImage.open(top, OpenOptions.readOnlyDefaults())) {
+            for (ByteBuffer b : new ByteBuffer[] {ByteBuffer.allocate(8192), ByteBuffer.allocateDirect(8192)}) {
+                while (b.hasRemaining()) {
+                    b.put((byte) 0xee);
+                }
+                b.clear();
+                // The first half from the base, the second past its end.
+                img.readFully(b, M - 4096);
+                b.flip();
+                byte[] got = new byte[8192];
+                b.get(got);
+                assertThat(java.util.Arrays.copyOf(got, 4096))
+                        .isEqualTo(java.util.Arrays.copyOfRange(pattern(M, 3), M - 4096, M));
+                assertThat(java.util.Arrays.copyOfRange(got, 4096, 8192)).containsOnly(0);
+            }
+        }
+    }
 }
