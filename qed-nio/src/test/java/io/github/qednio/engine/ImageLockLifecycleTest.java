@@ -165,4 +165,34 @@ class ImageLockLifecycleTest {
         }
         assertThat(descriptorsOn(image)).isZero();
     }
+
+    /**
+     * A process that holds the write (or resize) permission while sharing it (a QEMU writer with
+     * {@code share-rw=on} holds byte 101 without 201) still excludes our writer, which does not share write: we check
+     * the permission bytes as well as the shared ones, as {@code raw_check_lock_bytes} does.
+     */
+    @Test
+    void aProcessHoldingTheWritePermissionWhileSharingItStillRefusesOurWriter() throws Exception {
+        for (String permByte : new String[] {"101", "103"}) {
+            Process child = ChildJvm.start(LockBytesChild.class, image.toString(), "100", permByte);
+            try {
+                BufferedReader out = ChildJvm.stdout(child);
+                assertThat(out.readLine()).isEqualTo("locked");
+                assertThatThrownBy(() -> QedImage.open(image, OpenOptions.defaults()))
+                        .isInstanceOf(ImageLockedException.class)
+                        .hasMessageContaining("holds the " + (permByte.equals("101") ? "write" : "resize")
+                                + " permission");
+                assertThat(descriptorsOn(image)).isZero();
+                try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+                    assertThat(reader.size()).isEqualTo(16 << 20);
+                }
+            } finally {
+                child.getOutputStream().close();
+                assertThat(child.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            }
+        }
+        try (QedImage w = QedImage.open(image, OpenOptions.defaults())) {
+            w.write(ByteBuffer.wrap(new byte[] {5}), 0);
+        }
+    }
 }
