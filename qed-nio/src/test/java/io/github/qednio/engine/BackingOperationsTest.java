@@ -129,4 +129,21 @@ class BackingOperationsTest {
             assertThat(img.backingFile().getFileName().toString()).isEqualTo(longest);
         }
     }
+
+    @Test
+    void commitIntoASmallerQedBaseGrowsItAndCountsTheBytesWritten() throws IOException {
+        QedImage.create(tmp.resolve("base.qed"), CreateOptions.ofSize(M / 2).withClusterSize(CS)).close();
+        Path ov = tmp.resolve("ov.qed");
+        QedImage.create(ov, CreateOptions.ofSize(M).withClusterSize(CS)
+                .withBackingFile("base.qed", BackingFormat.QED)).close();
+        try (QedImage img = QedImage.open(ov, OpenOptions.defaults())) {
+            img.write(ByteBuffer.wrap(pattern(2 * CS, 11)), M - 2L * CS);
+        }
+        assertThat(BackingOperations.commit(ov, OpenOptions.defaults())).isEqualTo(2L * CS);
+        try (QedImage base = QedImage.open(tmp.resolve("base.qed"), OpenOptions.readOnlyDefaults())) {
+            assertThat(base.size()).isEqualTo(M);
+            byte[] all = readAll(base);
+            assertThat(Arrays.copyOfRange(all, M - 2 * CS, M)).isEqualTo(pattern(2 * CS, 11));
+        }
+    }
 }
