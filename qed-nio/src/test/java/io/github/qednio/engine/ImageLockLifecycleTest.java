@@ -195,4 +195,17 @@ class ImageLockLifecycleTest {
             w.write(ByteBuffer.wrap(new byte[] {5}), 0);
         }
     }
+
+    @Test
+    void aTruncateAfterForeignCodeDroppedTheLocksTakesThemAgainFirst() throws IOException {
+        try (FileStorage s = FileStorage.open(image, false)) {
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 101)).isTrue();
+            Files.readAllBytes(image); // opens and closes a descriptor outside the library: the kernel drops all
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 101)).as("dropped by the foreign close").isFalse();
+            long size = s.size();
+            s.truncate(size);
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 101)).as("taken again before truncating").isTrue();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).isTrue();
+        }
+    }
 }
