@@ -208,4 +208,18 @@ class ImageLockLifecycleTest {
             assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).isTrue();
         }
     }
+
+    @Test
+    void locksRetakenForAReaderAfterAWriterLeftAreOnlyTheReaders() throws IOException {
+        Qemu.assumeAvailable();
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            QedImage.open(image, OpenOptions.defaults()).close(); // leaves its writable channel idle
+            // setTimes drops every lock of the process; only the reader's byte 100 may come back.
+            LockSafeFiles.setTimes(image, FileTime.fromMillis(1_600_000_000_000L), null, null);
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 100)).isTrue();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).as("no writer's lock for nobody").isFalse();
+            assertThat(qemuCanWrite(image)).isTrue();
+            assertThat(reader.size()).isEqualTo(16 << 20);
+        }
+    }
 }
