@@ -606,13 +606,10 @@ final class ImageLock {
                     }
                 }
             }
-            channels.clear();
-            idle.clear();
-            writable.clear();
-            permLocks.clear();
-            unsharedLocks.clear();
-            // Only now, with every channel (and so every lock in the JVM's lock table) gone, may a new entry for
-            // the file be made: one made earlier would find the JVM refusing its locks as overlapping ours.
+            // The lists are not cleared: a retired entry is never used again (lockEntry skips it, and no handle on
+            // it is left open). Only now, with every channel (and so every lock in the JVM's lock table) gone, may a
+            // new entry for the file be made: one made earlier would find the JVM refusing its locks as overlapping
+            // ours.
             retired = true;
             OPEN.remove(key, this);
             if (failure != null) {
