@@ -181,11 +181,7 @@ class QedCliTest {
         Qemu.img("create", "-f", "qed", p("m.qed"), "4M").assertSuccess();
         Qemu.io("-c", "write -P 0xab 0 64k", "-c", "write -z 1M 128k", "-c", "write 3M 4k", p("m.qed"))
                 .assertSuccess();
-        for (String output : new String[] {"human", "json"}) {
-            Run r = cli("map", "--output=" + output, p("m.qed"));
-            assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("m.qed")).stdout());
-        }
+        assertMapLikeQemuImg("m.qed");
     }
 
     @Test
@@ -196,11 +192,7 @@ class QedCliTest {
         Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("ov.qed"), "4M").assertSuccess();
         Qemu.io("-c", "write -z 0 64k", "-c", "write -P 0xab 1M 64k", "-c", "write -z 2M 128k", p("ov.qed"))
                 .assertSuccess();
-        for (String output : new String[] {"human", "json"}) {
-            Run r = cli("map", "--output=" + output, p("ov.qed"));
-            assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("ov.qed")).stdout());
-        }
+        assertMapLikeQemuImg("ov.qed");
     }
 
     @Test
@@ -210,11 +202,7 @@ class QedCliTest {
         Qemu.io("-c", "write -P 1 0 1M", "-c", "write -z 2M 64k", p("base.qed")).assertSuccess();
         Qemu.img("create", "-f", "qed", "-b", "base.qed", "-F", "qed", p("top.qed")).assertSuccess();
         Qemu.io("-c", "write -P 2 512k 64k", "-c", "write -z 3M 64k", p("top.qed")).assertSuccess();
-        for (String output : new String[] {"human", "json"}) {
-            Run r = cli("map", "--output=" + output, p("top.qed"));
-            assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("top.qed")).stdout());
-        }
+        assertMapLikeQemuImg("top.qed");
     }
 
     @Test
@@ -228,12 +216,8 @@ class QedCliTest {
         Qemu.img("create", "-f", "qed", "-b", "mid.qed", "-F", "qed", p("top.qed"), "6M").assertSuccess();
         Qemu.io("-c", "write -P 3 0 4k", "-c", "write -z 2M 64k", "-c", "write -P 4 5M 100k", p("top.qed"))
                 .assertSuccess();
-        for (String output : new String[] {"human", "json"}) {
-            Run r = cli("map", "--output=" + output, p("top.qed"));
-            assertThat(r.code()).as(r.err()).isZero();
-            // Past the raw base's end, qemu-img reports the middle image's depth (1), not the top's.
-            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p("top.qed")).stdout());
-        }
+        // Past the raw base's end, qemu-img reports the middle image's depth (1), not the top's.
+        assertMapLikeQemuImg("top.qed");
     }
 
     @Test
@@ -374,6 +358,15 @@ class QedCliTest {
             ch.read(b, 0x10);
             long features = b.getLong(0) | 0x2;
             ch.write(b.clear().putLong(0, features), 0x10);
+        }
+    }
+
+    /** {@code qed map} prints, human and JSON, character for character what {@code qemu-img map} prints. */
+    private void assertMapLikeQemuImg(String image) {
+        for (String output : new String[] {"human", "json"}) {
+            Run r = cli("map", "--output=" + output, p(image));
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).isEqualTo(Qemu.img("map", "--output=" + output, p(image)).stdout());
         }
     }
 }
