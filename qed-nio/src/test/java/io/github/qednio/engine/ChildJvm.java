@@ -9,11 +9,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Starts a test class's {@code main} in a new JVM with this JVM's class path. */
-final class ChildJvm {
+public final class ChildJvm {
     private ChildJvm() {
     }
 
-    static Process start(Class<?> main, String... args) throws IOException {
+    public static Process start(Class<?> main, String... args) throws IOException {
         return start(List.of(), main, args);
     }
 
@@ -31,5 +31,18 @@ final class ChildJvm {
 
     static BufferedReader stdout(Process p) {
         return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    /** Reads {@code out} until a line contains {@code expected}; fails with everything seen if it ends first. */
+    public static void awaitLine(BufferedReader out, String expected) throws IOException {
+        StringBuilder seen = new StringBuilder();
+        String line;
+        while ((line = out.readLine()) != null) {
+            seen.append(line).append('\n');
+            if (line.contains(expected)) {
+                return;
+            }
+        }
+        throw new AssertionError("the process ended without printing '" + expected + "':\n" + seen);
     }
 }

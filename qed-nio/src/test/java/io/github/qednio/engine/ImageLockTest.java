@@ -125,7 +125,7 @@ class ImageLockTest {
             // Once qemu-io answers a command it has opened the image and taken its locks.
             in.write("write -P 0x44 0 512\n".getBytes(StandardCharsets.US_ASCII));
             in.flush();
-            awaitLine(out, "wrote 512/512 bytes");
+            ChildJvm.awaitLine(out, "wrote 512/512 bytes");
 
             assertThatThrownBy(() -> QedImage.open(image, OpenOptions.defaults()))
                     .isInstanceOf(ImageLockedException.class)
@@ -158,7 +158,7 @@ class ImageLockTest {
                     StandardCharsets.UTF_8));
             qemu.getOutputStream().write("read 0 512\n".getBytes(StandardCharsets.US_ASCII));
             qemu.getOutputStream().flush();
-            awaitLine(out, "read 512/512 bytes");
+            ChildJvm.awaitLine(out, "read 512/512 bytes");
             assertThatThrownBy(() -> QedImage.open(image, OpenOptions.defaults()))
                     .isInstanceOf(ImageLockedException.class)
                     .hasMessageContaining("does not share the write permission");
@@ -208,17 +208,5 @@ class ImageLockTest {
             }
             assertThat(ImageLock.applies(p)).isFalse();
         }
-    }
-
-    private static void awaitLine(BufferedReader out, String expected) throws IOException {
-        StringBuilder seen = new StringBuilder();
-        String line;
-        while ((line = out.readLine()) != null) {
-            seen.append(line).append('\n');
-            if (line.contains(expected)) {
-                return;
-            }
-        }
-        throw new AssertionError("qemu-io ended without printing '" + expected + "':\n" + seen);
     }
 }

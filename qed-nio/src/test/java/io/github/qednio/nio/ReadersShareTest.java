@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.engine.ChildJvm;
 import io.github.qednio.engine.HoldOpenChild;
 import io.github.qednio.engine.ImageLockedException;
 import io.github.qednio.testing.Qemu;
@@ -22,10 +23,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -141,7 +140,7 @@ class ReadersShareTest {
             // Once qemu-io answers a command it has opened the image and taken its locks.
             in.write("write -P 0x44 0 512\n".getBytes(StandardCharsets.US_ASCII));
             in.flush();
-            awaitLine(out, "wrote 512/512 bytes");
+            ChildJvm.awaitLine(out, "wrote 512/512 bytes");
             Path disk = Path.of(uri(image));
             try (FileChannel reader = FileChannel.open(disk)) {
                 assertThat(readAt(reader, 0, 512)).containsOnly(0x44);
@@ -163,7 +162,7 @@ class ReadersShareTest {
         Path image = dirtyImage("other jvm.qed");
         Path disk = Path.of(uri(image));
         try (FileChannel reader = FileChannel.open(disk)) {
-            Process child = startChild(HoldOpenChild.class, image.toString());
+            Process child = ChildJvm.start(HoldOpenChild.class, image.toString());
             try {
                 BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(),
                         StandardCharsets.UTF_8));
@@ -212,26 +211,5 @@ class ReadersShareTest {
 
     private static String sha256(Path file) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
-    }
-
-    private static void awaitLine(BufferedReader out, String expected) throws IOException {
-        StringBuilder seen = new StringBuilder();
-        String line;
-        while ((line = out.readLine()) != null) {
-            seen.append(line).append('\n');
-            if (line.contains(expected)) {
-                return;
-            }
-        }
-        throw new AssertionError("qemu-io ended without printing '" + expected + "':\n" + seen);
-    }
-
-    private static Process startChild(Class<?> main, String... args) throws IOException {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", classPath, main.getName()));
-        cmd.addAll(List.of(args));
-        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 }
