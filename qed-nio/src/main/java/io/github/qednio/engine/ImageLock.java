@@ -341,6 +341,16 @@ final class ImageLock {
             return channel;
         }
 
+        /** With {@code e.lock} held: refuses a closed handle, or one whose image another process took. */
+        private void ensureUsable(Entry e) throws IOException {
+            if (closed) {
+                throw new ClosedChannelException();
+            }
+            if (e.lockLost != null) {
+                throw e.lockLost;
+            }
+        }
+
         /**
          * Gives this user a new channel after its own was closed under it (a thread interrupted during I/O on it)
          * and takes the file's image locks again: closing that descriptor dropped every POSIX lock this process
@@ -354,12 +364,7 @@ final class ImageLock {
             Entry e = entry;
             e.lock.lock();
             try {
-                if (closed) {
-                    throw new ClosedChannelException();
-                }
-                if (e.lockLost != null) {
-                    throw e.lockLost;
-                }
+                ensureUsable(e);
                 if (channel.isOpen()) {
                     return channel;
                 }
@@ -411,12 +416,7 @@ final class ImageLock {
             Entry e = entry;
             e.lock.lock();
             try {
-                if (closed) {
-                    throw new ClosedChannelException();
-                }
-                if (e.lockLost != null) {
-                    throw e.lockLost;
-                }
+                ensureUsable(e);
                 if (!always && e.checked && e.writesUntilCheck.get() > 0) {
                     return; // verified by another writing thread while this one waited
                 }
