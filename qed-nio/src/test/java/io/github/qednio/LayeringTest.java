@@ -66,7 +66,7 @@ class LayeringTest {
     void libraryDoesNotDependOnTheExamplesModule() {
         noClasses().that().resideInAPackage("io.github.qednio..")
                 .should().dependOnClassesThat()
-                .resideInAnyPackage("io.github.qednio.examples..", "io.github.qednio.bench..")
+                .resideInAnyPackage("io.github.qednio.cli..", "io.github.qednio.examples..", "io.github.qednio.bench..")
                 .check(library);
     }
 }

@@ -2,7 +2,7 @@ package io.github.qednio.bench;
 
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.QedImage;
-import io.github.qednio.examples.Buffers;
+import io.github.qednio.cli.Buffers;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package io.github.qednio.examples;
+package io.github.qednio.cli;
 
 import java.io.EOFException;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.github.qednio.examples;
+package io.github.qednio.cli;
 
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;

@@ -1,4 +1,4 @@
-package io.github.qednio.examples;
+package io.github.qednio.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package io.github.qednio.examples;
+package io.github.qednio.cli;
 
 import java.io.IOException;
 import java.net.URI;

@@ -1,4 +1,4 @@
-package io.github.qednio.examples;
+package io.github.qednio.cli;
 
 /** {@code --output=human|json}, as qemu-img takes it. */
 enum OutputFormat {

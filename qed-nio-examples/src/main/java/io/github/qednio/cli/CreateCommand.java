@@ -1,4 +1,4 @@
-package io.github.qednio.examples;
+package io.github.qednio.cli;
 
 import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.CreateOptions;
