@@ -87,4 +87,33 @@ class ProcLocksTest {
             assertThat(ProcLocks.covers(held, 102)).isFalse();
         }
     }
+
+    @Test
+    void aReaderWithItsInterruptSetStillSeesTheLocksAndKeepsTheInterrupt(@TempDir Path dir) throws IOException {
+        assumeTrue(Files.isReadable(Path.of("/proc/locks")), "no /proc/locks");
+        Path image = dir.resolve("t.qed");
+        QedImage.create(image, CreateOptions.ofSize(1 << 20)).close();
+        try (QedImage w = QedImage.open(image, OpenOptions.defaults())) {
+            w.write(ByteBuffer.wrap(new byte[] {1}), 0);
+            String token = ProcLocks.tokenOf(image, 101);
+            for (int i = 0; i < 3; i++) {
+                // The kept-open /proc/locks channel would be closed by the JDK if the read ran interrupted.
+                Thread.currentThread().interrupt();
+                try {
+                    assertThat(ProcLocks.covers(ProcLocks.ranges(token), 101)).isTrue();
+                    assertThat(Thread.currentThread().isInterrupted()).as("interrupt kept").isTrue();
+                } finally {
+                    Thread.interrupted();
+                }
+            }
+        }
+    }
+
+    @Test
+    void linesWithTabsLeadingBlanksOrExtraFieldsAreParsedOrLeftOut() {
+        List<String[]> lines = ProcLocks.parse("\t 1:\tPOSIX ADVISORY WRITE 7 fe:00:9 0 EOF \n"
+                + "2: POSIX ADVISORY WRITE 7 fe:00:9 0 EOF extra\n2: POSIX ADVISORY WRITE 7 fe:00:9 1234567890123456789 1");
+        assertThat(lines).hasSize(1);
+        assertThat(lines.get(0)).containsExactly("1:", "POSIX", "ADVISORY", "WRITE", "7", "fe:00:9", "0", "EOF");
+    }
 }
