@@ -21,7 +21,7 @@ for r in $(seq "$RUNS"); do
   for side in A B; do
     jar=$A; [ "$side" = B ] && jar=$B
     echo "== round $r of $RUNS, $side ($(basename "$jar")); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-    java -jar "$jar" "$PATTERN" -f 1 -wi 1 -i 2 -w 1s -r 1s -p size="$SIZE" \
+    java -jar "$jar" "$PATTERN" -f 1 -w 1s -r 1s -p size="$SIZE" \
       -jvmArgsAppend "-Dbench.dir=$SCRATCH -Djmh.ignoreLock=true" -rf json -rff "$OUT/$side-$r.json" \
       > "$OUT/$side-$r.log" 2>&1 || { tail -40 "$OUT/$side-$r.log"; exit 1; }
   done
