@@ -21,7 +21,8 @@ class IoCommandTest {
     Path dir;
 
     /** qemu-io's statistics line, whose time and rates vary from run to run. */
-    private static final String STATS = "(?m)^(\\S+ \\S+|\\S+ bytes), 1 ops; \\d+[.:][\\d:.]+( sec)? \\(.*/sec and .* ops/sec\\)$";
+    private static final String STATS =
+            "(?m)^(\\S+ \\S+|\\S+ bytes), 1 ops; \\d+[.:][\\d:.]+( sec)? \\(.*/sec and .* ops/sec\\)$";
 
     private String p(String name) {
         return dir.resolve(name).toString();
@@ -103,8 +104,8 @@ class IoCommandTest {
         assertThat(r.code()).isZero();
         assertThat(r.out().lines().toList()).hasSize(4);
         assertThat(r.out().lines().toList().get(0)).isEqualTo("wrote 100/100 bytes at offset 1000");
-        assertThat(r.out().lines().toList().get(1)).matches(
-                "100 bytes, 1 ops; \\d\\d\\.\\d\\d sec \\([\\d.]+ (bytes|KiB|MiB|GiB|TiB)/sec and \\d+\\.\\d{4} ops/sec\\)");
+        assertThat(r.out().lines().toList().get(1)).matches("100 bytes, 1 ops; \\d\\d\\.\\d\\d sec"
+                + " \\([\\d.]+ (bytes|KiB|MiB|GiB|TiB)/sec and \\d+\\.\\d{4} ops/sec\\)");
         assertThat(r.out().lines().toList().get(3)).startsWith("1.500 KiB, 1 ops; ");
     }
 
