@@ -92,6 +92,26 @@ class IoCommandTest {
         assertThat(ours.err()).isEqualTo(theirs.stderr());
     }
 
+    @Test
+    void overlayWrittenByQedIoIsByteForByteTheOneQemuIoWritesWithCopyOnWriteAndMap() throws IOException {
+        byte[] base = new byte[4 << 20];
+        new java.util.Random(11).nextBytes(base);
+        Files.write(dir.resolve("base.raw"), base);
+        List<String> commands = List.of("write -P 1 1000 10", "write -z 1M 64k", "write -P 2 3M 70000",
+                "read -P 1 1000 10", "map");
+        assertThat(qed("create", "-b", "base.raw", "-F", "raw", p("ours.qed")).code()).isZero();
+        QedCliTest.Run ours = qed(ioArgs(commands, p("ours.qed")));
+        assertThat(ours.code()).as(ours.out() + ours.err()).isZero();
+        assertThat(ours.out()).contains("64 KiB (0x10000) bytes     allocated at offset 0 bytes (0x0)\n");
+        if (!Qemu.crossChecks()) {
+            return;
+        }
+        Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", p("theirs.qed")).assertSuccess();
+        Qemu.Result theirs = Qemu.io(qemuIoArgs(commands, p("theirs.qed"))).assertSuccess();
+        assertThat(Files.mismatch(dir.resolve("ours.qed"), dir.resolve("theirs.qed"))).isEqualTo(-1);
+        assertThat(normalized(ours.out())).isEqualTo(normalized(theirs.stdout()));
+    }
+
     private static String normalized(String out) {
         return out.replaceAll(STATS, "$1, 1 ops; TIME (RATES)");
     }
