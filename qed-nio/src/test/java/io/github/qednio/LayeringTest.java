@@ -23,6 +23,7 @@ class LayeringTest {
     private static final String FORMAT = "io.github.qednio.format..";
     private static final String ENGINE = "io.github.qednio.engine..";
     private static final String NIO = "io.github.qednio.nio..";
+    private static final String FIXTURE = "io.github.qednio.fixture..";
 
     private static JavaClasses library;
 
@@ -56,9 +57,11 @@ class LayeringTest {
                 .layer("format").definedBy(FORMAT)
                 .layer("engine").definedBy(ENGINE)
                 .layer("nio").definedBy(NIO)
-                .whereLayer("nio").mayNotBeAccessedByAnyLayer()
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio")
-                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio")
+                .layer("fixture").definedBy(FIXTURE)
+                .whereLayer("fixture").mayNotBeAccessedByAnyLayer()
+                .whereLayer("nio").mayOnlyBeAccessedByLayers("fixture")
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "fixture")
+                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "fixture")
                 .check(library);
     }
 
