@@ -1,13 +1,17 @@
 /**
  * QED disk images in pure Java: header parsing and validation ({@code format}), the image engine
- * ({@code engine}), and the {@code qed:} java.nio file system ({@code nio}).
+ * ({@code engine}), the {@code qed:} java.nio file system ({@code nio}), and archives packed onto and unpacked from a
+ * disk ({@code archive}, which needs the optional Apache Commons Compress).
  */
 module io.github.qednio {
     requires org.slf4j;
+    // Optional: only io.github.qednio.archive uses it; the rest of the library runs without it.
+    requires static org.apache.commons.compress;
 
     exports io.github.qednio.format;
     exports io.github.qednio.engine;
     exports io.github.qednio.nio;
+    exports io.github.qednio.archive;
 
     provides java.nio.file.spi.FileSystemProvider with io.github.qednio.nio.QedFileSystemProvider;
 }
