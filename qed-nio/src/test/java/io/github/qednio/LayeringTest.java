@@ -16,13 +16,15 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The library's layering, checked on its compiled classes (tests excluded): {@code format} (on-disk structures)
- * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; the tools of qed-nio-examples.
+ * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; {@code archive} (archives on a disk)
+ * &larr; the tools of qed-nio-examples.
  * A lower layer never reaches up, so each can be understood, tested and reused without the ones above it.
  */
 class LayeringTest {
     private static final String FORMAT = "io.github.qednio.format..";
     private static final String ENGINE = "io.github.qednio.engine..";
     private static final String NIO = "io.github.qednio.nio..";
+    private static final String ARCHIVE = "io.github.qednio.archive..";
 
     private static JavaClasses library;
 
@@ -56,8 +58,10 @@ class LayeringTest {
                 .layer("format").definedBy(FORMAT)
                 .layer("engine").definedBy(ENGINE)
                 .layer("nio").definedBy(NIO)
-                .whereLayer("nio").mayNotBeAccessedByAnyLayer()
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio")
+                .layer("archive").definedBy(ARCHIVE)
+                .whereLayer("archive").mayNotBeAccessedByAnyLayer()
+                .whereLayer("nio").mayOnlyBeAccessedByLayers("archive")
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "archive")
                 .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio")
                 .check(library);
     }

@@ -52,6 +52,9 @@ class ZeroDetectionTest {
             Path raw = dir.resolve("zeros.raw");
             Files.write(raw, new byte[64 << 20]);
             Qemu.assertIdentical(image, raw);
+            String map = Qemu.img("map", "--output=json", "-f", "qed", image.toString()).assertSuccess().stdout();
+            assertThat(map.strip()).as("qemu-img map: one unallocated extent").isEqualTo("[{ \"start\": 0, \"length\": "
+                    + (64 << 20) + ", \"depth\": 0, \"present\": false, \"zero\": true, \"data\": false}]");
         }
     }
 
