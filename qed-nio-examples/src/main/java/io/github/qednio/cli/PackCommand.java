@@ -4,6 +4,7 @@ import io.github.qednio.archive.ArchiveFormat;
 import io.github.qednio.archive.ImageArchives;
 import io.github.qednio.archive.PackOptions;
 import io.github.qednio.archive.PackResult;
+import io.github.qednio.engine.CreateOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -50,17 +51,9 @@ final class PackCommand implements Callable<Integer> {
         if (!size.equalsIgnoreCase("auto")) {
             opts = opts.withSize(Sizes.parse(size));
         }
-        for (String o : options) {
-            int eq = o.indexOf('=');
-            String key = eq < 0 ? o.trim() : o.substring(0, eq).trim();
-            String value = eq < 0 ? "" : o.substring(eq + 1).trim();
-            switch (key) {
-                case "cluster_size" -> opts = opts.withClusterSize(Sizes.parse(value));
-                case "table_size" -> opts = opts.withTableSize(Sizes.parse(value));
-                default -> throw new IllegalArgumentException("unknown -o option '" + key
-                        + "' (known: cluster_size, table_size)");
-            }
-        }
+        // The same -o as qed create; the geometry read back from the options it builds.
+        CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
+        opts = opts.withClusterSize(geometry.clusterSize()).withTableSize(geometry.tableSize());
         Path image = paths.get(paths.size() - 1);
         PackResult r = ImageArchives.pack(paths.subList(0, paths.size() - 1), image, opts);
         spec.commandLine().getOut().printf("%s %s archive of %d bytes onto %s: virtual size %d (%s), image file %s%n",
