@@ -159,7 +159,8 @@ class ImageArchivesTest {
             t.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
             for (TarEntrySpec s : entries) {
                 TarArchiveEntry e = s.link() == null ? new TarArchiveEntry(s.name(), true)
-                        : new TarArchiveEntry(s.name(), TarConstants.LF_SYMLINK, true);
+                        : new TarArchiveEntry(s.name(), s.hard() ? TarConstants.LF_LINK : TarConstants.LF_SYMLINK,
+                        true);
                 if (s.link() != null) {
                     e.setLinkName(s.link());
                 }
@@ -175,13 +176,17 @@ class ImageArchivesTest {
         return image;
     }
 
-    record TarEntrySpec(String name, String content, String link) {
+    record TarEntrySpec(String name, String content, String link, boolean hard) {
         static TarEntrySpec file(String name, String content) {
-            return new TarEntrySpec(name, content, null);
+            return new TarEntrySpec(name, content, null, false);
         }
 
         static TarEntrySpec symlink(String name, String target) {
-            return new TarEntrySpec(name, null, target);
+            return new TarEntrySpec(name, null, target, false);
+        }
+
+        static TarEntrySpec hardlink(String name, String target) {
+            return new TarEntrySpec(name, null, target, true);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.github.qednio.archive;
 
 import static io.github.qednio.archive.ImageArchivesTest.TarEntrySpec.file;
+import static io.github.qednio.archive.ImageArchivesTest.TarEntrySpec.hardlink;
 import static io.github.qednio.archive.ImageArchivesTest.TarEntrySpec.symlink;
 import static io.github.qednio.archive.ImageArchivesTest.imageOfTar;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -126,6 +127,19 @@ class UnpackSafetyTest {
         ImageArchives.unpack(image, target);
         assertThat(target.resolve("sub/real/g")).hasContent("2");
         assertThat(Files.readSymbolicLink(target.resolve("sub/alias"))).isEqualTo(Path.of("real"));
+    }
+
+    @Test
+    void hardLinkToAnEarlierFileIsMadeAndOneLeavingTheDirectoryIsRefused() throws IOException {
+        Path good = imageOfTar(dir, "hard", file("f", "same"), hardlink("g", "f"));
+        ImageArchives.unpack(good, target);
+        assertThat(Files.isSameFile(target.resolve("f"), target.resolve("g"))).isTrue();
+
+        Path bad = imageOfTar(dir, "hard-out", hardlink("g", "../victim.txt"));
+        outsideBefore = snapshot(dir);
+        assertThatThrownBy(() -> ImageArchives.unpack(bad, target))
+                .isInstanceOf(ArchiveException.class).hasMessageContaining("has a '..' component");
+        assertOutsideUntouched();
     }
 
     @Test
