@@ -154,7 +154,7 @@ final class ArchiveWriter {
 
     /** Copies the entry's recorded size, no more: a file that shrank since it was listed is an error. */
     private static void copyExactly(Entry e, InputStream in, OutputStream out) throws IOException {
-        byte[] buf = new byte[1 << 20];
+        byte[] buf = new byte[(int) Math.min(e.size(), 1 << 20)]; // small files are the common case
         for (long left = e.size(); left > 0; ) {
             int k = in.read(buf, 0, (int) Math.min(left, buf.length));
             if (k < 0) {

@@ -169,6 +169,17 @@ class UnpackSafetyTest {
     }
 
     @Test
+    void damaged7zDataGivesOneClearError() throws IOException {
+        Path image = dir.resolve("seven.qed");
+        ImageArchives.pack(List.of(Trees.sample(dir)), image, PackOptions.defaults()
+                .withFormat(ArchiveFormat.SEVEN_Z));
+        overwriteDisk(image, 40, "x".repeat(64)); // the packed data follows the 32-byte signature header
+        assertThatThrownBy(() -> ImageArchives.unpack(image, target))
+                .isInstanceOf(ArchiveException.class)
+                .hasMessageStartingWith(image + ": damaged or truncated 7z archive on the disk");
+    }
+
+    @Test
     void truncatedTarEntryGivesOneClearError() throws IOException {
         Path tar = dir.resolve("cut.tar");
         Path full = imageOfTar(dir, "full", file("big.txt", "x".repeat(5000)));
