@@ -195,6 +195,66 @@ class ZeroDetectionTest {
         }
     }
 
+    /**
+     * Threads writing disjoint 4 KiB slices that share clusters, half of the writes all zeros: a zero write skipped
+     * in a cluster another thread is allocating at that moment must still read back as zeros, and the other
+     * thread's data must survive. Every slice ends as its owner last wrote it, with and without a backing file.
+     */
+    @Test
+    void concurrentZeroAndDataWritesToSharedClustersEndAsEachThreadLastWrote() throws Exception {
+        int slice = 4096;
+        int threads = 4;
+        for (boolean backed : new boolean[] {false, true}) {
+            Path sub = Files.createDirectory(dir.resolve(backed ? "backed" : "plain"));
+            Files.write(sub.resolve("base.raw"), pattern(2 << 20, 5));
+            Path image = sub.resolve("c.qed");
+            CreateOptions c = CreateOptions.ofSize(2L << 20);
+            QedImage.create(image, backed ? c.withBackingFile("base.raw", BackingFormat.RAW) : c).close();
+            byte[] model = new byte[2 << 20];
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+            try (QedImage img = QedImage.open(image, DETECT)) {
+                List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+                java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+                try {
+                    for (int t = 0; t < threads; t++) {
+                        int me = t;
+                        done.add(pool.submit(() -> {
+                            Random rnd = new Random(me * 31 + (backed ? 1 : 0));
+                            start.await();
+                            for (int round = 0; round < 3; round++) {
+                                // Slice i belongs to thread i % threads: every cluster is shared by all of them.
+                                for (int i = me; i < model.length / slice; i += threads) {
+                                    byte[] data = new byte[slice];
+                                    if (rnd.nextBoolean()) {
+                                        Arrays.fill(data, (byte) (1 + rnd.nextInt(255)));
+                                    }
+                                    img.write(ByteBuffer.wrap(data), (long) i * slice);
+                                    System.arraycopy(data, 0, model, i * slice, slice); // own slice only
+                                }
+                            }
+                            return null;
+                        }));
+                    }
+                    for (java.util.concurrent.Future<?> f : done) {
+                        f.get();
+                    }
+                } finally {
+                    pool.shutdown();
+                }
+                byte[] back = new byte[model.length];
+                img.readFully(ByteBuffer.wrap(back), 0);
+                assertThat(Arrays.mismatch(back, model)).as("first differing guest byte, backed=%s", backed)
+                        .isEqualTo(-1);
+            }
+            if (Qemu.crossChecks()) {
+                Path raw = sub.resolve("model.raw");
+                Files.write(raw, model);
+                Qemu.assertCheckClean(image);
+                Qemu.assertIdentical(image, raw);
+            }
+        }
+    }
+
     private Path create(String name, long size) throws IOException {
         Path image = dir.resolve(name);
         QedImage.create(image, CreateOptions.ofSize(size)).close();
