@@ -1,18 +1,22 @@
 /**
  * QED disk images in pure Java: header parsing and validation ({@code format}), the image engine
- * ({@code engine}), the {@code qed:} java.nio file system ({@code nio}), and test fixtures with qemu-io's command
- * syntax and a JUnit Jupiter extension ({@code fixture}, {@code fixture.junit}).
+ * ({@code engine}), the {@code qed:} java.nio file system ({@code nio}), test fixtures with qemu-io's command
+ * syntax and a JUnit Jupiter extension ({@code fixture}, {@code fixture.junit}), and archives packed onto and
+ * unpacked from a disk ({@code archive}, which needs the optional Apache Commons Compress).
  */
 module io.github.qednio {
     requires org.slf4j;
     // Only for the JUnit Jupiter extension (io.github.qednio.fixture.junit): optional, present in Jupiter tests.
     requires static org.junit.jupiter.api;
+    // Optional: only io.github.qednio.archive uses it; the rest of the library runs without it.
+    requires static org.apache.commons.compress;
 
     exports io.github.qednio.format;
     exports io.github.qednio.engine;
     exports io.github.qednio.nio;
     exports io.github.qednio.fixture;
     exports io.github.qednio.fixture.junit;
+    exports io.github.qednio.archive;
 
     provides java.nio.file.spi.FileSystemProvider with io.github.qednio.nio.QedFileSystemProvider;
 }

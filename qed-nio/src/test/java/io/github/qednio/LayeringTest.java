@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The library's layering, checked on its compiled classes (tests excluded): {@code format} (on-disk structures)
- * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; the tools of qed-nio-examples.
+ * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; {@code archive} (archives on a disk)
+ * &larr; the tools of qed-nio-examples.
  * A lower layer never reaches up, so each can be understood, tested and reused without the ones above it.
  */
 class LayeringTest {
@@ -24,6 +25,7 @@ class LayeringTest {
     private static final String ENGINE = "io.github.qednio.engine..";
     private static final String NIO = "io.github.qednio.nio..";
     private static final String FIXTURE = "io.github.qednio.fixture..";
+    private static final String ARCHIVE = "io.github.qednio.archive..";
 
     private static JavaClasses library;
 
@@ -58,9 +60,11 @@ class LayeringTest {
                 .layer("engine").definedBy(ENGINE)
                 .layer("nio").definedBy(NIO)
                 .layer("fixture").definedBy(FIXTURE)
+                .layer("archive").definedBy(ARCHIVE)
                 .whereLayer("fixture").mayNotBeAccessedByAnyLayer()
-                .whereLayer("nio").mayOnlyBeAccessedByLayers("fixture")
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "fixture")
+                .whereLayer("archive").mayNotBeAccessedByAnyLayer()
+                .whereLayer("nio").mayOnlyBeAccessedByLayers("fixture", "archive")
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "fixture", "archive")
                 .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "fixture")
                 .check(library);
     }

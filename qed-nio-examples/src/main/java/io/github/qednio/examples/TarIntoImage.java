@@ -1,64 +1,48 @@
 package io.github.qednio.examples;
 
+import io.github.qednio.archive.ImageArchives;
+import io.github.qednio.archive.PackOptions;
+import io.github.qednio.format.Sizes;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.URI;
-import java.nio.file.FileSystem;
-import java.nio.file.FileSystems;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
-import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
-import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 
 /**
- * Example: packs files as a tar archive straight onto the virtual disk of a new QED image, and lists it back. A
- * guest (or {@code tar} on {@code qemu-img convert -O raw}'s output) sees the archive on its raw block device.
+ * Example: packs files as a tar archive straight onto the virtual disk of a new QED image, and lists it back, with
+ * the library's {@link ImageArchives}. A guest (or {@code tar} on {@code qemu-img convert -O raw}'s output) sees the
+ * archive on its raw block device.
  *
  * <pre>{@code
- * java -cp qed.jar io.github.qednio.examples.TarIntoImage disk.qed 64M file1 file2 ...
+ * java -cp qed.jar io.github.qednio.examples.TarIntoImage disk.qed auto file1 dir2 ...
  * }</pre>
  */
 public final class TarIntoImage {
     private TarIntoImage() {
     }
 
-    /** Creates {@code image} of {@code size} (a B/K/M/G/T/P/E suffix allowed, as qemu-img takes it) holding a tar of {@code files}. */
+    /**
+     * Creates {@code image} holding a tar of {@code files} (files or directories, each under its own name).
+     *
+     * @param size {@code auto} for a disk just large enough, or a size as qemu-img takes it ({@code 64M})
+     */
     public static void pack(Path image, String size, List<Path> files) throws IOException {
-        URI uri = URI.create("qed:" + image.toUri());
-        try (FileSystem fs = FileSystems.newFileSystem(uri, Map.of("create", "true", "size", size));
-             OutputStream disk = Files.newOutputStream(fs.getPath("/disk"));
-             TarArchiveOutputStream tar = new TarArchiveOutputStream(disk)) {
-            tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
-            for (Path f : files) {
-                tar.putArchiveEntry(tar.createArchiveEntry(f, f.getFileName().toString()));
-                Files.copy(f, tar);
-                tar.closeArchiveEntry();
-            }
-            tar.finish();
+        PackOptions options = PackOptions.defaults();
+        if (!size.equals("auto")) {
+            options = options.withSize(Sizes.parse(size));
         }
+        ImageArchives.pack(files, image, options);
     }
 
-    /** Names of the entries of the tar archive on {@code image}'s disk (the image is opened read-only). */
+    /** Names of the entries of the archive on {@code image}'s disk (the image is opened read-only). */
     public static List<String> list(Path image) throws IOException {
-        List<String> names = new ArrayList<>();
-        try (InputStream disk = Files.newInputStream(Path.of(URI.create("qed:" + image.toUri())));
-             TarArchiveInputStream tar = new TarArchiveInputStream(disk)) {
-            for (TarArchiveEntry e = tar.getNextEntry(); e != null; e = tar.getNextEntry()) {
-                names.add(e.getName());
-            }
-        }
-        return names;
+        return ImageArchives.list(image);
     }
 
-    /** {@code TarIntoImage IMAGE SIZE FILE...}: packs the files, then prints the archive's entries. */
+    /** {@code TarIntoImage IMAGE SIZE|auto FILE...}: packs the files, then prints the archive's entries. */
     public static void main(String[] args) throws IOException {
         if (args.length < 3) {
-            System.err.println("usage: TarIntoImage IMAGE SIZE FILE...");
+            System.err.println("usage: TarIntoImage IMAGE SIZE|auto FILE...");
             System.exit(2);
         }
         List<Path> files = new ArrayList<>();

@@ -18,7 +18,7 @@ public final class OpenOptions {
 
     private static final OpenOptions DEFAULTS = new OpenOptions(false, false, L2Cache.DEFAULT_TABLES,
             DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT,
-            CacheMode.WRITEBACK, null);
+            CacheMode.WRITEBACK, null, false);
 
     private final boolean readOnly;
     private final boolean copyOnRead;
@@ -31,10 +31,12 @@ public final class OpenOptions {
     private final CacheMode cacheMode;
     /** Null: {@link CacheBudget#jvm()}, looked up at use so that the JVM-wide budget is created lazily. */
     private final CacheBudget cacheBudget;
+    private final boolean detectZeroes;
 
     private OpenOptions(boolean readOnly, boolean copyOnRead, int l2CacheTables, long maxTableBytes,
                         BackingPolicy backingPolicy, int maxChainDepth, boolean probeBacking,
-                        StorageFactory storageFactory, CacheMode cacheMode, CacheBudget cacheBudget) {
+                        StorageFactory storageFactory, CacheMode cacheMode, CacheBudget cacheBudget,
+                        boolean detectZeroes) {
         this.readOnly = readOnly;
         this.copyOnRead = copyOnRead;
         this.l2CacheTables = l2CacheTables;
@@ -45,6 +47,7 @@ public final class OpenOptions {
         this.storageFactory = storageFactory;
         this.cacheMode = cacheMode;
         this.cacheBudget = cacheBudget;
+        this.detectZeroes = detectZeroes;
     }
 
     /**
@@ -157,7 +160,7 @@ public final class OpenOptions {
      */
     public OpenOptions withReadOnly(boolean value) {
         return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -169,7 +172,7 @@ public final class OpenOptions {
      */
     public OpenOptions withCopyOnRead(boolean value) {
         return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -185,7 +188,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
         }
         return new OpenOptions(readOnly, copyOnRead, tables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -201,7 +204,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -213,7 +216,7 @@ public final class OpenOptions {
      */
     public OpenOptions withBackingPolicy(BackingPolicy policy) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
-                maxChainDepth, probeBacking, storageFactory, cacheMode, cacheBudget);
+                maxChainDepth, probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -228,7 +231,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
-                probeBacking, storageFactory, cacheMode, cacheBudget);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -241,13 +244,13 @@ public final class OpenOptions {
      */
     public OpenOptions withProbeBacking(boolean value) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                value, storageFactory, cacheMode, cacheBudget);
+                value, storageFactory, cacheMode, cacheBudget, detectZeroes);
     }
 
     /** Where the image's bytes come from; tests use this to inject faults (not part of the public API). */
     OpenOptions withStorageFactory(StorageFactory factory) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, Objects.requireNonNull(factory), cacheMode, cacheBudget);
+                probeBacking, Objects.requireNonNull(factory), cacheMode, cacheBudget, detectZeroes);
     }
 
     /**
@@ -263,7 +266,7 @@ public final class OpenOptions {
      */
     public OpenOptions withCacheMode(CacheMode mode) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, Objects.requireNonNull(mode, "mode"), cacheBudget);
+                probeBacking, storageFactory, Objects.requireNonNull(mode, "mode"), cacheBudget, detectZeroes);
     }
 
     /**
@@ -289,6 +292,33 @@ public final class OpenOptions {
      */
     public OpenOptions withCacheBudget(CacheBudget budget) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, Objects.requireNonNull(budget, "budget"));
+                probeBacking, storageFactory, cacheMode, Objects.requireNonNull(budget, "budget"), detectZeroes);
+    }
+
+    /**
+     * Whether writes of all-zero data are detected, as QEMU's {@code detect-zeroes=on}.
+     *
+     * @return true if zero detection is on (default false, as in QEMU)
+     */
+    public boolean detectZeroes() {
+        return detectZeroes;
+    }
+
+    /**
+     * Detects writes whose data is all zeros, as QEMU's {@code detect-zeroes=on}, and stores them without allocating
+     * space: whole clusters that the image does not hold stay unallocated when nothing is below them (no backing
+     * file), and become zero clusters (as {@link QedImage#writeZeroes}) when a backing file would otherwise show
+     * through; clusters the image already holds are overwritten in place. A zero write to part of a cluster is
+     * skipped when that cluster already reads as zeros from this image alone (a zero cluster, or an unallocated one
+     * without a backing file), and written as ordinary data otherwise. Reads return exactly what was written either
+     * way; only the space used differs. The {@code qed:} file system's env key for this is {@code detectZeroes}.
+     * Default false, as in QEMU (checking costs a scan of each written buffer).
+     *
+     * @param value true to detect zero writes
+     * @return options equal to these but for the flag
+     */
+    public OpenOptions withDetectZeroes(boolean value) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, cacheMode, cacheBudget, value);
     }
 }

@@ -98,7 +98,7 @@ public final class QedImage implements Closeable, BlockMapping {
                 tableIO, allocator, backingReads);
         this.reads = new ReadPath(storage, lookup, backingReads,
                 options.copyOnRead() && !options.readOnly() ? allocating : null);
-        this.writes = new WritePath(storage, geo, lookup, allocating);
+        this.writes = new WritePath(storage, geo, lookup, allocating, options.detectZeroes(), backing != null);
         this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator);
     }

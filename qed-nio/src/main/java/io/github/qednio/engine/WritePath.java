@@ -6,23 +6,41 @@ import java.nio.ByteBuffer;
 
 /**
  * Guest writes: runs of clusters the image holds are overwritten in place without a lock; the others go through
- * {@link AllocatingWrite}. Write-zeroes turns whole unallocated clusters into zero clusters (notes §8.5).
+ * {@link AllocatingWrite}. Write-zeroes turns whole unallocated clusters into zero clusters (notes §8.5). With zero
+ * detection ({@link OpenOptions#withDetectZeroes}) an all-zero write allocates nothing it does not have to.
  */
 final class WritePath {
+    /** Compared against written data by zero detection; never written to. */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 << 10).asReadOnlyBuffer();
+
     private final Storage storage;
     private final Geometry geo;
     private final ClusterLookup lookup;
     private final AllocatingWrite allocating;
+    private final boolean detectZeroes;
+    /** Whether unallocated clusters show a backing file (else they read as zeros). */
+    private final boolean hasBacking;
 
-    WritePath(Storage storage, Geometry geo, ClusterLookup lookup, AllocatingWrite allocating) {
+    WritePath(Storage storage, Geometry geo, ClusterLookup lookup, AllocatingWrite allocating, boolean detectZeroes,
+              boolean hasBacking) {
         this.storage = storage;
         this.geo = geo;
         this.lookup = lookup;
         this.allocating = allocating;
+        this.detectZeroes = detectZeroes;
+        this.hasBacking = hasBacking;
     }
 
     /** Writes {@code src} (position to limit) at guest offset {@code position}; the range is inside the disk. */
     void write(ByteBuffer src, long position) throws IOException {
+        if (detectZeroes && isAllZeros(src)) {
+            writeDetectedZeroes(src, position);
+            return;
+        }
+        writeData(src, position);
+    }
+
+    private void writeData(ByteBuffer src, long position) throws IOException {
         int limit = src.limit();
         long pos = position;
         try {
@@ -40,6 +58,61 @@ final class WritePath {
         } finally {
             src.limit(limit);
         }
+    }
+
+    /**
+     * Zero detection (QEMU's {@code detect-zeroes=on}, but allocating less): {@code src} is all zeros. Clusters
+     * already reading as zeros from this image alone (zero clusters; unallocated ones without a backing file) are
+     * skipped, whole or in part, since every later read or copy-on-write of them gives zeros; whole unallocated
+     * clusters over a backing file become zero clusters; everything else is written as ordinary data.
+     */
+    private void writeDetectedZeroes(ByteBuffer src, long position) throws IOException {
+        int base = src.position();
+        int limit = src.limit();
+        long end = position + (limit - base);
+        try {
+            for (long pos = position; pos < end; ) {
+                Extent run = lookup.lookup(pos, end);
+                long runEnd = run.end();
+                src.limit(limit).position(base + (int) (pos - position));
+                if (run.kind() == Extent.Kind.DATA) {
+                    src.limit(base + (int) (runEnd - position));
+                    writeData(src, pos);
+                } else if (run.kind() == Extent.Kind.UNALLOCATED && hasBacking) {
+                    long alignedStart = Math.min(runEnd, geo.roundUpToCluster(pos));
+                    long alignedEnd = Math.max(alignedStart, geo.roundDownToCluster(runEnd));
+                    if (alignedStart == alignedEnd || alignedStart > pos) {
+                        // The part of a cluster before its end: copy-on-write with zeros, as an ordinary write.
+                        runEnd = alignedStart == alignedEnd ? runEnd : alignedStart;
+                        src.limit(base + (int) (runEnd - position));
+                        writeData(src, pos);
+                    } else {
+                        // Under the allocation lock the run may have changed: zeroClusters returns it as it was.
+                        Extent zeroed = allocating.zeroClusters(pos, alignedEnd);
+                        runEnd = zeroed.end();
+                        if (zeroed.kind() == Extent.Kind.DATA) {
+                            src.limit(base + (int) (runEnd - position));
+                            writeData(src, pos);
+                        }
+                    }
+                }
+                pos = runEnd;
+            }
+        } finally {
+            src.limit(limit).position(limit);
+        }
+    }
+
+    /** Whether {@code src} (position to limit) holds zeros only; its position is left as it was. */
+    static boolean isAllZeros(ByteBuffer src) {
+        for (int p = src.position(), limit = src.limit(); p < limit; ) {
+            int n = Math.min(limit - p, ZEROS.capacity());
+            if (src.slice(p, n).mismatch(ZEROS.slice(0, n)) >= 0) {
+                return false;
+            }
+            p += n;
+        }
+        return true;
     }
 
     /** Makes {@code [position, end)} read as zeros; the range is inside the disk. */

@@ -18,9 +18,11 @@ import java.util.Set;
  * <p>Keys: {@code create}, {@code size}, {@code clusterSize}, {@code tableSize}, {@code backingFile},
  * {@code backingFormat} ({@code raw} or {@code qed}), {@code readOnly}, {@code copyOnRead},
  * {@code backingPolicy} ({@code follow}, {@code confine} or {@code deny}), {@code probeBacking} ({@code false}
- * refuses backing files whose format the header does not record, instead of probing them) and {@code cacheBudget}
+ * refuses backing files whose format the header does not record, instead of probing them), {@code cacheBudget}
  * (a size, or a {@link CacheBudget}: the L2 tables of this file system's image and its backing chain then draw from
- * a budget of their own instead of the JVM-wide {@link CacheBudget#jvm()}). Values may be Strings
+ * a budget of their own instead of the JVM-wide {@link CacheBudget#jvm()}) and {@code detectZeroes} ({@code true}
+ * stores all-zero writes without allocating, as QEMU's {@code detect-zeroes=on}; see
+ * {@link OpenOptions#withDetectZeroes}). Values may be Strings
  * or the natural Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for
  * {@code backingFile}). Sizes take a binary K/M/G/T/P/E suffix as qemu-img does ({@code "64M"}, {@code "1.5G"};
  * see {@link Sizes}).
@@ -41,9 +43,11 @@ final class QedEnv {
     static final String BACKING_POLICY = "backingPolicy";
     static final String PROBE_BACKING = "probeBacking";
     static final String CACHE_BUDGET = "cacheBudget";
+    static final String DETECT_ZEROES = "detectZeroes";
 
     private static final Set<String> KEYS = Set.of(CREATE, SIZE, CLUSTER_SIZE, TABLE_SIZE, BACKING_FILE,
-            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY, PROBE_BACKING, CACHE_BUDGET);
+            BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY, PROBE_BACKING, CACHE_BUDGET,
+            DETECT_ZEROES);
 
     private final boolean create;
     private final CreateOptions createOptions;
@@ -71,7 +75,8 @@ final class QedEnv {
         OpenOptions open = OpenOptions.defaults()
                 .withReadOnly(bool(env, READ_ONLY, false))
                 .withCopyOnRead(bool(env, COPY_ON_READ, false))
-                .withProbeBacking(bool(env, PROBE_BACKING, OpenOptions.defaults().probeBacking()));
+                .withProbeBacking(bool(env, PROBE_BACKING, OpenOptions.defaults().probeBacking()))
+                .withDetectZeroes(bool(env, DETECT_ZEROES, OpenOptions.defaults().detectZeroes()));
         Object budget = env.get(CACHE_BUDGET);
         if (budget instanceof CacheBudget b) {
             open = open.withCacheBudget(b);

@@ -1,0 +1,74 @@
+package io.github.qednio.archive;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/** Source trees for archive tests, and a comparison of two trees that reads links as links. */
+public final class Trees {
+    private Trees() {
+    }
+
+    /**
+     * A tree with the special cases packing must keep: Unicode names, an empty directory, an empty file, an executable,
+     * a relative symlink to a file and one to a directory, a dangling link inside the tree, nested directories.
+     */
+    public static Path sample(Path parent) throws IOException {
+        Path root = Files.createDirectories(parent.resolve("tree"));
+        Files.writeString(root.resolve("hello.txt"), "hello, world\n");
+        Files.write(root.resolve("empty-file"), new byte[0]);
+        Files.createDirectories(root.resolve("empty-dir"));
+        Path deep = Files.createDirectories(root.resolve("a/b/c"));
+        byte[] bin = new byte[300_000];
+        for (int i = 0; i < bin.length; i++) {
+            bin[i] = (byte) (i * 31 + i / 7);
+        }
+        Files.write(deep.resolve("data.bin"), bin);
+        Files.writeString(root.resolve("Grüße-日本語-😀.txt"), "unicode name\n");
+        Path tool = root.resolve("run.sh");
+        Files.writeString(tool, "#!/bin/sh\necho hi\n");
+        Files.setPosixFilePermissions(tool, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-x---"));
+        Files.createSymbolicLink(root.resolve("link-to-hello"), Path.of("hello.txt"));
+        Files.createSymbolicLink(root.resolve("a/link-to-c"), Path.of("b/c"));
+        Files.createSymbolicLink(root.resolve("a/b/up"), Path.of("../../hello.txt"));
+        Files.createSymbolicLink(root.resolve("dangling"), Path.of("not-there"));
+        return root;
+    }
+
+    /** Asserts that {@code actual} has the same entries as {@code expected}: types, link targets, bytes, modes. */
+    public static void assertSameTree(Path expected, Path actual) throws IOException {
+        Map<String, String> want = describe(expected);
+        Map<String, String> got = describe(actual);
+        assertThat(got).as("tree %s compared with %s", actual, expected).isEqualTo(want);
+        for (Map.Entry<String, String> e : want.entrySet()) {
+            if (e.getValue().startsWith("file")) {
+                assertThat(Files.mismatch(expected.resolve(e.getKey()), actual.resolve(e.getKey())))
+                        .as("first differing byte of %s", e.getKey()).isEqualTo(-1L);
+            }
+        }
+    }
+
+    private static Map<String, String> describe(Path root) throws IOException {
+        Map<String, String> m = new TreeMap<>();
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String rel = root.relativize(p).toString();
+                if (Files.isSymbolicLink(p)) {
+                    m.put(rel, "link " + Files.readSymbolicLink(p));
+                } else if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                    m.put(rel, "dir");
+                } else {
+                    m.put(rel, "file " + Files.size(p) + " "
+                            + java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p)));
+                }
+            }
+        }
+        return m;
+    }
+}
