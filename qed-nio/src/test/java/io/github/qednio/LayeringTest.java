@@ -23,6 +23,7 @@ class LayeringTest {
     private static final String FORMAT = "io.github.qednio.format..";
     private static final String ENGINE = "io.github.qednio.engine..";
     private static final String NIO = "io.github.qednio.nio..";
+    private static final String OPS = "io.github.qednio.ops..";
 
     private static JavaClasses library;
 
@@ -56,9 +57,11 @@ class LayeringTest {
                 .layer("format").definedBy(FORMAT)
                 .layer("engine").definedBy(ENGINE)
                 .layer("nio").definedBy(NIO)
+                .layer("ops").definedBy(OPS)
                 .whereLayer("nio").mayNotBeAccessedByAnyLayer()
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio")
-                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio")
+                .whereLayer("ops").mayNotBeAccessedByAnyLayer()
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "ops")
+                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "ops")
                 .check(library);
     }
 

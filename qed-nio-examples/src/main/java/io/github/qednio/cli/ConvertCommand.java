@@ -6,6 +6,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import io.github.qednio.ops.ImageConverter;
+import io.github.qednio.ops.ImageFormat;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -13,8 +16,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "convert", description = "Copy a raw file or QED image into a new raw file or QED image, skipping"
         + " zero regions, as qemu-img convert does.")
 final class ConvertCommand implements Callable<Integer> {
-    @Option(names = "-f", paramLabel = "FMT", description = "Source format: raw or qed (default: probed).")
-    private String sourceFormat;
+    @Mixin
+    private Options.Format sourceFormat;
 
     @Option(names = "-O", paramLabel = "FMT", description = "Target format: raw (default) or qed.")
     private String targetFormat = "raw";
@@ -40,7 +43,7 @@ final class ConvertCommand implements Callable<Integer> {
             throw new IllegalArgumentException("-o options apply only to a qed target (-O qed)");
         }
         CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
-        ImageConverter.convert(source, sourceFormat == null ? null : ImageFormat.parse(sourceFormat), target, to,
+        ImageConverter.convert(source, sourceFormat.orNull(), target, to,
                 geometry, parseCacheMode(cache));
         return 0;
     }

@@ -4,13 +4,12 @@ import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import java.io.PrintWriter;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code qed info [--output=json] FILE}: what qemu-img info shows, plus the QED specifics. */
@@ -19,23 +18,23 @@ final class InfoCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json.")
-    private OutputFormat output = OutputFormat.human;
+    @Mixin
+    private Options.Output output;
 
-    @Parameters(paramLabel = "FILE", description = "The QED image (opened read-only; nothing is written).")
-    private Path file;
+    @Mixin
+    private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
-            long fileLength = Files.size(file);
+        try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
+            long fileLength = Files.size(image.file);
             long allocated = img.allocatedBytes();
             String backingFormat = img.backingFormat() == null ? null
                     : img.backingFormat().name().toLowerCase(Locale.ROOT);
-            if (output == OutputFormat.json) {
+            if (output.json()) {
                 Json j = new Json()
-                        .put("filename", file.toString())
+                        .put("filename", image.file.toString())
                         .put("format", "qed")
                         .put("virtual-size", img.size())
                         .put("cluster-size", img.geometry().clusterSize())
@@ -50,7 +49,7 @@ final class InfoCommand implements Callable<Integer> {
                 }
                 out.println(j.render());
             } else {
-                out.println("image: " + file);
+                out.println("image: " + image.file);
                 out.println("file format: qed");
                 out.println("virtual size: " + Sizes.human(img.size()) + " (" + img.size() + " bytes)");
                 out.println("file length: " + Sizes.human(fileLength) + " (" + fileLength + " bytes)");

@@ -12,15 +12,21 @@ import picocli.CommandLine.Command;
  * The {@code qed} command-line tool: create, inspect, check, map and convert QED images, and a self-verifying demo.
  *
  * <p>Failures print one line, {@code qed: <what went wrong>}, on standard error and exit with a nonzero code (1 for
- * an error, 2 for a usage mistake; {@code check} uses qemu-img's codes). No stack traces.
+ * an error, 2 for a usage mistake; {@code check} and {@code compare} use qemu-img's codes). No stack traces unless
+ * {@code --debug} is given. Every command takes {@code --help} (and {@code --version}), inherited from this one.
  */
-@Command(name = "qed", mixinStandardHelpOptions = true, version = "qed (qed-nio) 0.1.0",
+@Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
+        version = "qed (qed-nio) 0.1.0",
         description = "Create, inspect, check, map and convert QED (QEMU Enhanced Disk) images.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
                 ConvertCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class QedCli implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
+            description = "On failure, print the stack trace too.")
+    private boolean debug;
 
     /** Entry point: runs the command and exits with its code. */
     public static void main(String[] args) {
@@ -39,8 +45,17 @@ public final class QedCli implements Runnable {
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             err.println("qed: " + describe(ex));
+            if (((QedCli) commandLine.getCommandSpec().root().userObject()).debug) {
+                ex.printStackTrace(err);
+            }
             err.flush();
-            return 1;
+            return commandLine.getCommandSpec().exitCodeOnExecutionException();
+        });
+        cl.setParameterExceptionHandler((ex, args2) -> {
+            CommandLine c = ex.getCommandLine();
+            err.println("qed: " + ex.getMessage() + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
+            err.flush();
+            return c.getCommandSpec().exitCodeOnInvalidInput();
         });
         int code = cl.execute(args);
         out.flush();

@@ -1,4 +1,4 @@
-package io.github.qednio.cli;
+package io.github.qednio.ops;
 
 import io.github.qednio.engine.LockSafeFiles;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.github.qednio.cli;
+package io.github.qednio.ops;
 
 import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
@@ -7,6 +7,7 @@ import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.engine.LockSafeFiles;
 import java.io.Closeable;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -158,7 +159,13 @@ public final class ImageConverter {
 
         @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
-            Buffers.readFully(Buffers.of(ch), dst, pos, file.toString());
+            for (long p = pos; dst.hasRemaining(); ) {
+                int n = ch.position(p).read(dst);
+                if (n < 0) {
+                    throw new EOFException(file + ": unexpected end of file at offset " + p);
+                }
+                p += n;
+            }
         }
 
         @Override
@@ -238,7 +245,9 @@ public final class ImageConverter {
 
         @Override
         public void write(ByteBuffer src, long pos) throws IOException {
-            Buffers.writeFully(ch, src, pos);
+            for (long p = pos; src.hasRemaining(); ) {
+                p += ch.write(src, p);
+            }
         }
 
         @Override
