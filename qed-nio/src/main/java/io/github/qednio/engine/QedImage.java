@@ -122,6 +122,20 @@ public final class QedImage implements Closeable, BlockMapping {
     }
 
     /**
+     * Opens an image without its backing file, as {@code qemu-img info} does ({@code BDRV_O_NO_BACKING}): the backing
+     * file may be missing; its name is resolved but neither checked nor opened. For the header and this image's own
+     * clusters ({@link #allocatedBytes()}, {@link #header()}); guest reads through it are not meaningful.
+     *
+     * @param file the image file
+     * @param options how to open it ({@link OpenOptions#readOnlyDefaults()} never writes a byte)
+     * @return the open image; the caller closes it
+     * @throws IOException if the image cannot be opened (as {@link #open})
+     */
+    public static QedImage openWithoutBacking(Path file, OpenOptions options) throws IOException {
+        return BackingChain.openDetached(file, options);
+    }
+
+    /**
      * Opens an image read-write for {@link #check(Repair)}, as {@code qemu-img check -r} does (QEMU's
      * {@code BDRV_O_CHECK}): unlike {@link #open}, an image with {@code QED_F_NEED_CHECK} set is not repaired
      * while opening, so that the check reports, and its repair fixes and counts, what is really there. Everything
