@@ -56,11 +56,12 @@ final class CreateCommand implements Callable<Integer> {
         }
         opts = applyOptions(opts, options);
         try (QedImage img = QedImage.create(file, opts)) {
-            spec.commandLine().getOut().printf("Formatting '%s', fmt=qed size=%d cluster_size=%d table_size=%d%s%n",
-                    file, img.size(), img.geometry().clusterSize(), img.geometry().tableSize(),
-                    backing == null ? "" : " backing_file=" + backing
-                            + (img.backingFormat() == null ? "" : " backing_fmt="
-                            + img.backingFormat().name().toLowerCase(java.util.Locale.ROOT)));
+            // qemu-img create's line: backing_fmt as given, table_size only when given.
+            spec.commandLine().getOut().printf("Formatting '%s', fmt=qed size=%d%s cluster_size=%d%s%n", file,
+                    img.size(), backing == null ? "" : " backing_file=" + backing
+                            + (backingFormat == null ? "" : " backing_fmt=" + backingFormat),
+                    img.geometry().clusterSize(), options.stream().anyMatch(o -> o.trim().startsWith("table_size"))
+                            ? " table_size=" + img.geometry().tableSize() : "");
         }
         return 0;
     }

@@ -17,9 +17,12 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
         version = "qed (qed-nio) 0.1.0",
-        description = "Create, inspect, check, map and convert QED (QEMU Enhanced Disk) images.",
+        description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
+                + " (QEMU Enhanced Disk) images, as qemu-img does.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
-                ConvertCommand.class, CompareCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                ConvertCommand.class, CompareCommand.class, ResizeCommand.class, CommitCommand.class,
+                RebaseCommand.class, AmendCommand.class, MeasureCommand.class, DemoCommand.class,
+                CommandLine.HelpCommand.class})
 public final class QedCli implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -41,6 +44,8 @@ public final class QedCli implements Runnable {
     /** Runs the command with the given streams and returns its exit code (for tests and embedding). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(new QedCli());
+        // "qed resize IMG -1M": a negative size, not an option.
+        cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {

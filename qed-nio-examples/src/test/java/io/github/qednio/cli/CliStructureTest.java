@@ -17,7 +17,8 @@ class CliStructureTest {
     @Test
     void helpOfEveryCommandPrintsItsUsageAndExitsZeroEvenWithoutItsRequiredParameters() {
         Set<String> commands = new CommandLine(new QedCli()).getSubcommands().keySet();
-        assertThat(commands).contains("create", "info", "check", "map", "convert", "compare");
+        assertThat(commands).contains("create", "info", "check", "map", "convert", "compare", "resize", "commit",
+                "rebase", "amend", "measure");
         for (String command : commands) {
             if (command.equals("help")) {
                 continue; // picocli's own "qed help COMMAND"

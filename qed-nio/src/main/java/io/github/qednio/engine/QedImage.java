@@ -670,6 +670,37 @@ public final class QedImage implements Closeable, BlockMapping {
     }
 
     /**
+     * Shrinks the virtual disk, as {@code qemu-img resize --shrink} does for formats that can: only
+     * {@code image_size} changes. Refused unless nothing past the new end is held by this image itself (no data
+     * cluster and no zero cluster there, including the part of a cluster that straddles the new end): QED cannot
+     * drop table entries, so such bytes would reappear if the image grew again. QEMU 7.2 refuses every shrink of
+     * a QED image. No writes past the new end may race the shrink.
+     *
+     * @param newSize the new virtual size in bytes: a multiple of 512, at most {@link #size()}
+     * @throws IllegalArgumentException naming the image if {@code newSize} is not in that range
+     * @throws IOException naming the image and the first offset held past the new end, if there is one (nothing is
+     *         changed then), or if the header cannot be written
+     * @throws AccessDeniedException if the image is open read-only
+     */
+    public void shrink(long newSize) throws IOException {
+        enterWritable();
+        try {
+            header.shrink(newSize, path.toString(), (start, end) -> {
+                List<MappedExtent> own = new ArrayList<>();
+                ChainMapper.map(lookup::lookup, null, null, path, start, end, 0, own);
+                for (MappedExtent e : own) {
+                    if (e.type() != MappedExtent.Type.UNALLOCATED) {
+                        return e.start();
+                    }
+                }
+                return -1;
+            });
+        } finally {
+            gate.exit();
+        }
+    }
+
+    /**
      * Rewrites the backing file reference in the header only, as {@code qemu-img rebase -u} does: the name goes
      * at offset 64, bits BACKING_FILE and NO_PROBE are set as described (notes §9.4), and the write is flushed.
      * The image must be reopened to read through the new backing file.
