@@ -36,10 +36,9 @@ final class AmendCommand implements Callable<Integer> {
         String name = now.backingFilename();
         BackingFormat fmt = now.backingFormat();
         boolean nameGiven = false;
-        for (String o : options) {
-            int eq = o.indexOf('=');
-            String key = eq < 0 ? o.trim() : o.substring(0, eq).trim();
-            String value = eq < 0 ? "" : o.substring(eq + 1).trim();
+        for (java.util.Map.Entry<String, String> kv : Options.keyValues(options).entrySet()) {
+            String key = kv.getKey();
+            String value = kv.getValue();
             switch (key) {
                 case "backing_file" -> {
                     name = value.isEmpty() ? null : value;

@@ -1,7 +1,6 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.engine.BackingOperations;
-import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.ops.ImageFormat;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -22,9 +21,8 @@ final class CommitCommand implements Callable<Integer> {
     @Mixin
     private Options.Format format;
 
-    @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode for writing: writeback (default) or"
-            + " unsafe.")
-    private String cache = "writeback";
+    @Mixin
+    private Options.WriteCache cache;
 
     @Option(names = "-b", paramLabel = "BASE", description = "The image of the backing chain to commit into"
             + " (default: the backing file).")
@@ -33,8 +31,8 @@ final class CommitCommand implements Callable<Integer> {
     @Option(names = "-d", description = "Do not empty the overlay (QED never does).")
     private boolean keep;
 
-    @Option(names = "-q", description = "Quiet: print nothing on success.")
-    private boolean quiet;
+    @Mixin
+    private Options.Quiet quiet;
 
     @Mixin
     private Options.ProgressBar progress;
@@ -47,12 +45,8 @@ final class CommitCommand implements Callable<Integer> {
         if (format.orNull() == ImageFormat.RAW) {
             throw new IllegalArgumentException(image.file + ": a raw image has no backing file to commit into");
         }
-        BackingOperations.commit(image.file, base,
-                OpenOptions.defaults().withCacheMode(ConvertCommand.parseCacheMode(cache)),
-                progress.listener(spec));
-        if (!quiet) {
-            spec.commandLine().getOut().println("Image committed.");
-        }
+        BackingOperations.commit(image.file, base, cache.openOptions(), progress.listener(spec));
+        quiet.println(spec, "Image committed.");
         return 0;
     }
 }

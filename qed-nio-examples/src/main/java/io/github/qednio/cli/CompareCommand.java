@@ -34,8 +34,8 @@ final class CompareCommand implements Callable<Integer> {
             + " zero, unallocated), differ.")
     private boolean strict;
 
-    @Option(names = "-q", description = "Quiet: print nothing, only set the exit code.")
-    private boolean quiet;
+    @Mixin
+    private Options.Quiet quiet;
 
     @Mixin
     private Options.ProgressBar progress;
@@ -50,7 +50,7 @@ final class CompareCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Comparison c = ImageComparator.compare(a, formatA.orNull(), b,
                 formatB == null ? null : ImageFormat.parse(formatB), strict, progress.listener(spec));
-        PrintWriter out = quiet ? new PrintWriter(PrintWriter.nullWriter()) : spec.commandLine().getOut();
+        PrintWriter out = quiet.quiet ? new PrintWriter(PrintWriter.nullWriter()) : spec.commandLine().getOut();
         if (c.sizeA() != c.sizeB() && !strict) {
             out.println("Warning: Image size mismatch!");
         }

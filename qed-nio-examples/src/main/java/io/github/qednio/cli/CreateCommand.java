@@ -69,10 +69,9 @@ final class CreateCommand implements Callable<Integer> {
     /** Applies qemu-img's {@code -o cluster_size=SIZE,table_size=N} to {@code opts}. */
     static CreateOptions applyOptions(CreateOptions opts, java.util.List<String> options) {
         CreateOptions result = opts;
-        for (String o : options) {
-            int eq = o.indexOf('=');
-            String key = eq < 0 ? o.trim() : o.substring(0, eq).trim();
-            String value = eq < 0 ? "" : o.substring(eq + 1).trim();
+        for (java.util.Map.Entry<String, String> kv : Options.keyValues(options).entrySet()) {
+            String key = kv.getKey();
+            String value = kv.getValue();
             switch (key) {
                 case "cluster_size" -> result = result.withClusterSize(Sizes.parse(value));
                 case "table_size" -> result = result.withTableSize(Sizes.parse(value));

@@ -1,5 +1,6 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.Progress;
 import io.github.qednio.ops.ImageFormat;
 import java.nio.file.Path;
@@ -42,6 +43,43 @@ final class Options {
         Progress listener(CommandSpec spec) {
             return progress ? TerminalProgress.forStderr(spec.commandLine().getErr()) : Progress.NONE;
         }
+    }
+
+    /** {@code -q}: print nothing on success, as qemu-img's quiet mode. */
+    static final class Quiet {
+        @Option(names = "-q", description = "Quiet: print nothing on success.")
+        boolean quiet;
+
+        /** Prints {@code line} on the command's standard output unless quiet. */
+        void println(CommandSpec spec, String line) {
+            if (!quiet) {
+                spec.commandLine().getOut().println(line);
+            }
+        }
+    }
+
+    /** {@code -t CACHE} for commands that write an existing image: writeback unless asked otherwise. */
+    static final class WriteCache {
+        @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode for writing: writeback (default) or"
+                + " unsafe.")
+        String cache = "writeback";
+
+        /** Read-write open options with this cache mode. */
+        OpenOptions openOptions() {
+            return OpenOptions.defaults().withCacheMode(ConvertCommand.parseCacheMode(cache));
+        }
+    }
+
+    /**
+     * qemu-img's {@code -o key=value,...}: the pairs in order (a key without {@code =} has the value "").
+     */
+    static java.util.Map<String, String> keyValues(java.util.List<String> options) {
+        java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
+        for (String o : options) {
+            int eq = o.indexOf('=');
+            out.put(eq < 0 ? o.trim() : o.substring(0, eq).trim(), eq < 0 ? "" : o.substring(eq + 1).trim());
+        }
+        return out;
     }
 
     /** The image a command works on: its first positional parameter. */

@@ -2,7 +2,6 @@ package io.github.qednio.cli;
 
 import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.BackingOperations;
-import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.ops.ImageFormat;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -22,9 +21,8 @@ final class RebaseCommand implements Callable<Integer> {
     @Mixin
     private Options.Format format;
 
-    @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode for writing: writeback (default) or"
-            + " unsafe.")
-    private String cache = "writeback";
+    @Mixin
+    private Options.WriteCache cache;
 
     @Option(names = "-u", description = "Unsafe: rewrite the backing reference only; neither backing file is"
             + " read (either may be missing).")
@@ -38,8 +36,8 @@ final class RebaseCommand implements Callable<Integer> {
             + " probed; raw is recorded in the header).")
     private String backingFormat;
 
-    @Option(names = "-q", description = "Quiet (rebase prints nothing on success anyway).")
-    private boolean quiet;
+    @Mixin
+    private Options.Quiet quiet;
 
     @Mixin
     private Options.ProgressBar progress;
@@ -57,9 +55,7 @@ final class RebaseCommand implements Callable<Integer> {
         if (unsafe) {
             BackingOperations.rebaseUnsafe(image.file, name, fmt);
         } else {
-            BackingOperations.rebase(image.file, name, fmt,
-                    OpenOptions.defaults().withCacheMode(ConvertCommand.parseCacheMode(cache)),
-                    progress.listener(spec));
+            BackingOperations.rebase(image.file, name, fmt, cache.openOptions(), progress.listener(spec));
         }
         return 0;
     }

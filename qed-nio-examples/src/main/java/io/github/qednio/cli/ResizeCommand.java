@@ -24,8 +24,8 @@ final class ResizeCommand implements Callable<Integer> {
     @Option(names = "--shrink", description = "Allow the new size to be smaller.")
     private boolean shrink;
 
-    @Option(names = "-q", description = "Quiet: print nothing on success.")
-    private boolean quiet;
+    @Mixin
+    private Options.Quiet quiet;
 
     @Mixin
     private Options.Image image;
@@ -45,9 +45,7 @@ final class ResizeCommand implements Callable<Integer> {
             newSize = Sizes.parse(size);
         }
         ImageResizer.resize(image.file, format.orNull(), newSize, shrink);
-        if (!quiet) {
-            spec.commandLine().getOut().println("Image resized.");
-        }
+        quiet.println(spec, "Image resized.");
         return 0;
     }
 }
