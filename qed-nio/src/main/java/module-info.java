@@ -1,8 +1,9 @@
 /**
  * QED disk images in pure Java: header parsing and validation ({@code format}), the image engine
- * ({@code engine}), the {@code qed:} java.nio file system ({@code nio}), test fixtures with qemu-io's command
- * syntax and a JUnit Jupiter extension ({@code fixture}, {@code fixture.junit}), and archives packed onto and
- * unpacked from a disk ({@code archive}, which needs the optional Apache Commons Compress).
+ * ({@code engine}), the {@code qed:} java.nio file system ({@code nio}), qemu-img's whole-image operations
+ * ({@code ops}), test fixtures with qemu-io's command syntax and a JUnit Jupiter extension ({@code fixture},
+ * {@code fixture.junit}), and archives packed onto and unpacked from a disk ({@code archive}, which needs the
+ * optional Apache Commons Compress).
  */
 module io.github.qednio {
     requires org.slf4j;
@@ -17,6 +18,7 @@ module io.github.qednio {
     exports io.github.qednio.fixture;
     exports io.github.qednio.fixture.junit;
     exports io.github.qednio.archive;
+    exports io.github.qednio.ops;
 
     provides java.nio.file.spi.FileSystemProvider with io.github.qednio.nio.QedFileSystemProvider;
 }

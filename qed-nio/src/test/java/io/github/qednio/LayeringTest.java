@@ -26,6 +26,7 @@ class LayeringTest {
     private static final String NIO = "io.github.qednio.nio..";
     private static final String FIXTURE = "io.github.qednio.fixture..";
     private static final String ARCHIVE = "io.github.qednio.archive..";
+    private static final String OPS = "io.github.qednio.ops..";
 
     private static JavaClasses library;
 
@@ -59,13 +60,15 @@ class LayeringTest {
                 .layer("format").definedBy(FORMAT)
                 .layer("engine").definedBy(ENGINE)
                 .layer("nio").definedBy(NIO)
+                .layer("ops").definedBy(OPS)
                 .layer("fixture").definedBy(FIXTURE)
                 .layer("archive").definedBy(ARCHIVE)
+                .whereLayer("ops").mayNotBeAccessedByAnyLayer()
                 .whereLayer("fixture").mayNotBeAccessedByAnyLayer()
                 .whereLayer("archive").mayNotBeAccessedByAnyLayer()
                 .whereLayer("nio").mayOnlyBeAccessedByLayers("fixture", "archive")
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "fixture", "archive")
-                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "fixture")
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "ops", "fixture", "archive")
+                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "ops", "fixture")
                 .check(library);
     }
 

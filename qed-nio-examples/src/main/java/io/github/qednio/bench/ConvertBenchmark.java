@@ -2,8 +2,8 @@ package io.github.qednio.bench;
 
 import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.cli.ImageConverter;
-import io.github.qednio.cli.ImageFormat;
+import io.github.qednio.ops.ImageConverter;
+import io.github.qednio.ops.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

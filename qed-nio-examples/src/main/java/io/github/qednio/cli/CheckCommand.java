@@ -5,13 +5,12 @@ import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.engine.Repair;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
@@ -36,30 +35,30 @@ final class CheckCommand implements Callable<Integer> {
     @Option(names = "-r", paramLabel = "MODE", description = "Repair: errors, leaks or all (${COMPLETION-CANDIDATES}).")
     private Mode repair;
 
-    @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json.")
-    private OutputFormat output = OutputFormat.human;
+    @Mixin
+    private Options.Output output;
 
-    @Parameters(paramLabel = "FILE", description = "The QED image.")
-    private Path file;
+    @Mixin
+    private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
         CheckResult result;
         if (repair == null) {
-            try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+            try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
                 result = img.check(Repair.NONE);
             }
         } else {
             // One check-only open (no automatic repair), so the counts fixed are the repair's own.
-            try (QedImage img = QedImage.openForCheck(file, OpenOptions.defaults())) {
+            try (QedImage img = QedImage.openForCheck(image.file, OpenOptions.defaults())) {
                 result = img.check(repair == Mode.errors ? Repair.ERRORS : Repair.ERRORS_AND_LEAKS);
             }
         }
         long corruptionsFixed = result.corruptionsFixed();
         long leaksFixed = result.leaksFixed();
         PrintWriter out = spec.commandLine().getOut();
-        if (output == OutputFormat.json) {
-            Json j = new Json().put("filename", file.toString()).put("format", "qed")
+        if (output.json()) {
+            Json j = new Json().put("filename", image.file.toString()).put("format", "qed")
                     .put("check-errors", result.checkErrors()).put("corruptions", result.corruptions())
                     .put("leaks", result.leaks());
             if (repair != null) {

@@ -1,20 +1,33 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.ops.ConvertOptions;
+import io.github.qednio.ops.ImageConverter;
+import io.github.qednio.ops.ImageFormat;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
-/** {@code qed convert [-f raw|qed] [-O raw|qed] [-o cluster_size=..,table_size=..] SRC DST}. */
-@Command(name = "convert", description = "Copy a raw file or QED image into a new raw file or QED image, skipping"
+/**
+ * {@code qed convert [-f FMT] [-O FMT] [-t CACHE] [-o OPTIONS] [-B BACKING [-F FMT]] [-n] [--target-is-zero] [-S SIZE]
+ * [-p] SRC DST}, with qemu-img convert's options.
+ */
+@Command(name = "convert", description = "Copy a raw file or QED image into a raw file or QED image, skipping"
         + " zero regions, as qemu-img convert does.")
 final class ConvertCommand implements Callable<Integer> {
-    @Option(names = "-f", paramLabel = "FMT", description = "Source format: raw or qed (default: probed).")
-    private String sourceFormat;
+    @Spec
+    private CommandSpec spec;
+
+    @Mixin
+    private Options.Format sourceFormat;
 
     @Option(names = "-O", paramLabel = "FMT", description = "Target format: raw (default) or qed.")
     private String targetFormat = "raw";
@@ -24,13 +37,35 @@ final class ConvertCommand implements Callable<Integer> {
     private String cache = "unsafe";
 
     @Option(names = "-o", paramLabel = "OPTIONS", split = ",",
-            description = "For a qed target: cluster_size=SIZE, table_size=N.")
+            description = "For a new qed target: cluster_size=SIZE, table_size=N.")
     private List<String> options = List.of();
 
-    @Parameters(index = "0", paramLabel = "SRC")
+    @Option(names = "-B", paramLabel = "BACKING", description = "Create the qed target over this backing file (name"
+            + " stored as given, resolved against the target's directory) and write only what differs from it.")
+    private String backing;
+
+    @Option(names = "-F", paramLabel = "FMT", description = "The backing file's format: raw or qed (default: probed).")
+    private String backingFormat;
+
+    @Option(names = "-n", description = "The target exists: write into it instead of creating it (it must be at"
+            + " least as large as the source).")
+    private boolean existing;
+
+    @Option(names = "--target-is-zero", description = "With -n: the target reads as zeros, so zero regions are"
+            + " not written.")
+    private boolean targetIsZero;
+
+    @Option(names = "-S", paramLabel = "SIZE", description = "Shortest run of zeros left unwritten (default 4K);"
+            + " 0 writes every byte.")
+    private String minZeroRun = "4096";
+
+    @Mixin
+    private Options.ProgressBar progress;
+
+    @Parameters(index = "0", paramLabel = "SRC", description = "The source image.")
     private Path source;
 
-    @Parameters(index = "1", paramLabel = "DST", description = "The new file (must not exist).")
+    @Parameters(index = "1", paramLabel = "DST", description = "The target (a new file unless -n).")
     private Path target;
 
     @Override
@@ -39,9 +74,17 @@ final class ConvertCommand implements Callable<Integer> {
         if (to == ImageFormat.RAW && !options.isEmpty()) {
             throw new IllegalArgumentException("-o options apply only to a qed target (-O qed)");
         }
+        if (backingFormat != null && backing == null) {
+            throw new IllegalArgumentException("-F needs a backing file (-B)");
+        }
         CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
-        ImageConverter.convert(source, sourceFormat == null ? null : ImageFormat.parse(sourceFormat), target, to,
-                geometry, parseCacheMode(cache));
+        ConvertOptions opts = ConvertOptions.to(to).withSourceFormat(sourceFormat.orNull()).withGeometry(geometry)
+                .withCacheMode(parseCacheMode(cache)).withExistingTarget(existing).withTargetIsZero(targetIsZero)
+                .withMinZeroRun(Sizes.parse(minZeroRun)).withProgress(progress.listener(spec));
+        if (backing != null) {
+            opts = opts.withBackingFile(backing, backingFormat == null ? null : BackingFormat.parse(backingFormat));
+        }
+        ImageConverter.convert(source, target, opts);
         return 0;
     }
 

@@ -56,11 +56,12 @@ final class CreateCommand implements Callable<Integer> {
         }
         opts = applyOptions(opts, options);
         try (QedImage img = QedImage.create(file, opts)) {
-            spec.commandLine().getOut().printf("Formatting '%s', fmt=qed size=%d cluster_size=%d table_size=%d%s%n",
-                    file, img.size(), img.geometry().clusterSize(), img.geometry().tableSize(),
-                    backing == null ? "" : " backing_file=" + backing
-                            + (img.backingFormat() == null ? "" : " backing_fmt="
-                            + img.backingFormat().name().toLowerCase(java.util.Locale.ROOT)));
+            // qemu-img create's line: backing_fmt as given, table_size only when given.
+            spec.commandLine().getOut().printf("Formatting '%s', fmt=qed size=%d%s cluster_size=%d%s%n", file,
+                    img.size(), backing == null ? "" : " backing_file=" + backing
+                            + (backingFormat == null ? "" : " backing_fmt=" + backingFormat),
+                    img.geometry().clusterSize(), options.stream().anyMatch(o -> o.trim().startsWith("table_size"))
+                            ? " table_size=" + img.geometry().tableSize() : "");
         }
         return 0;
     }
@@ -68,10 +69,9 @@ final class CreateCommand implements Callable<Integer> {
     /** Applies qemu-img's {@code -o cluster_size=SIZE,table_size=N} to {@code opts}. */
     static CreateOptions applyOptions(CreateOptions opts, java.util.List<String> options) {
         CreateOptions result = opts;
-        for (String o : options) {
-            int eq = o.indexOf('=');
-            String key = eq < 0 ? o.trim() : o.substring(0, eq).trim();
-            String value = eq < 0 ? "" : o.substring(eq + 1).trim();
+        for (java.util.Map.Entry<String, String> kv : Options.keyValues(options).entrySet()) {
+            String key = kv.getKey();
+            String value = kv.getValue();
             switch (key) {
                 case "cluster_size" -> result = result.withClusterSize(Sizes.parse(value));
                 case "table_size" -> result = result.withTableSize(Sizes.parse(value));

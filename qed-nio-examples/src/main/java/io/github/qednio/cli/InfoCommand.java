@@ -1,70 +1,109 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.ops.ImageInfo;
 import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code qed info [--output=json] FILE}: what qemu-img info shows, plus the QED specifics. */
-@Command(name = "info", description = "Show an image's geometry, backing file, NEED_CHECK state and allocation.")
+/**
+ * {@code qed info [-f FMT] [--output=json] [--backing-chain] FILE}: qemu-img info's keys, values and text. JSON
+ * adds {@code table-size} and {@code allocated-bytes} for QED images.
+ */
+@Command(name = "info", description = "Show an image's format, sizes, backing file and dirty flag, as qemu-img info"
+        + " does (read-only; the backing file is not opened unless --backing-chain).")
 final class InfoCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--output", paramLabel = "FMT", description = "human (default) or json.")
-    private OutputFormat output = OutputFormat.human;
+    @Mixin
+    private Options.Output output;
 
-    @Parameters(paramLabel = "FILE", description = "The QED image (opened read-only; nothing is written).")
-    private Path file;
+    @Mixin
+    private Options.Format format;
+
+    @Option(names = "--backing-chain", description = "Show every image of the backing chain, top first.")
+    private boolean backingChain;
+
+    @Mixin
+    private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
+        List<ImageInfo> infos = backingChain ? ImageInfo.chain(image.file, format.orNull())
+                : List.of(ImageInfo.of(image.file, format.orNull()));
         PrintWriter out = spec.commandLine().getOut();
-        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
-            long fileLength = Files.size(file);
-            long allocated = img.allocatedBytes();
-            String backingFormat = img.backingFormat() == null ? null
-                    : img.backingFormat().name().toLowerCase(Locale.ROOT);
-            if (output == OutputFormat.json) {
-                Json j = new Json()
-                        .put("filename", file.toString())
-                        .put("format", "qed")
-                        .put("virtual-size", img.size())
-                        .put("cluster-size", img.geometry().clusterSize())
-                        .put("table-size", img.geometry().tableSize())
-                        .put("file-length", fileLength)
-                        .put("allocated-bytes", allocated)
-                        .put("needs-check", img.needsCheck());
-                if (img.backingFileName() != null) {
-                    j.put("backing-filename", img.backingFileName())
-                            .put("full-backing-filename", img.backingFile().toString())
-                            .put("backing-filename-format", backingFormat);
+        if (output.json()) {
+            if (backingChain) {
+                List<Json> all = new ArrayList<>();
+                for (ImageInfo i : infos) {
+                    all.add(json(i));
                 }
-                out.println(j.render());
+                out.println(Json.renderArray(all));
             } else {
-                out.println("image: " + file);
-                out.println("file format: qed");
-                out.println("virtual size: " + Sizes.human(img.size()) + " (" + img.size() + " bytes)");
-                out.println("file length: " + Sizes.human(fileLength) + " (" + fileLength + " bytes)");
-                out.println("cluster_size: " + img.geometry().clusterSize());
-                out.println("table_size: " + img.geometry().tableSize());
-                if (img.backingFileName() != null) {
-                    out.println("backing file: " + img.backingFileName() + (img.backingFile().toString()
-                            .equals(img.backingFileName()) ? "" : " (actual path: " + img.backingFile() + ")"));
-                    out.println("backing file format: " + backingFormat);
-                }
-                out.println("needs check: " + (img.needsCheck() ? "yes" : "no"));
-                out.println("allocated bytes: " + allocated);
+                out.println(json(infos.get(0)).render());
+            }
+        } else {
+            String sep = "";
+            for (ImageInfo i : infos) {
+                out.print(sep);
+                printHuman(out, i);
+                sep = System.lineSeparator();
             }
         }
         return 0;
+    }
+
+    /** qemu-img's keys, in qemu-img's order, then ours. */
+    static Json json(ImageInfo i) {
+        Json j = new Json();
+        if (i.backingFormat() != null) {
+            j.put("backing-filename-format", name(i.backingFormat()));
+        }
+        j.put("virtual-size", i.virtualSize()).put("filename", i.filename());
+        if (i.clusterSize() != 0) {
+            j.put("cluster-size", i.clusterSize());
+        }
+        j.put("format", i.format().toString()).put("actual-size", i.actualSize());
+        if (i.backingFilename() != null) {
+            j.put("full-backing-filename", i.fullBackingFilename()).put("backing-filename", i.backingFilename());
+        }
+        j.put("dirty-flag", i.dirty());
+        if (i.clusterSize() != 0) {
+            j.put("table-size", i.tableSize()).put("allocated-bytes", i.allocatedBytes());
+        }
+        return j;
+    }
+
+    /** qemu-img's {@code bdrv_image_info_dump}. */
+    private static void printHuman(PrintWriter out, ImageInfo i) {
+        out.println("image: " + i.filename());
+        out.println("file format: " + i.format());
+        out.println("virtual size: " + Sizes.human(i.virtualSize()) + " (" + i.virtualSize() + " bytes)");
+        out.println("disk size: " + Sizes.human(i.actualSize()));
+        if (i.clusterSize() != 0) {
+            out.println("cluster_size: " + i.clusterSize());
+        }
+        if (i.dirty()) {
+            out.println("cleanly shut down: no");
+        }
+        if (i.backingFilename() != null) {
+            out.println("backing file: " + i.backingFilename()
+                    + (i.fullBackingFilename().equals(i.backingFilename()) ? ""
+                    : " (actual path: " + i.fullBackingFilename() + ")"));
+            if (i.backingFormat() != null) {
+                out.println("backing file format: " + name(i.backingFormat()));
+            }
+        }
+    }
+
+    private static String name(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
     }
 }

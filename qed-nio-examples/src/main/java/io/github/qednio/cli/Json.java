@@ -14,13 +14,29 @@ final class Json {
 
     /** Renders the object on one line per field, as qemu-img does. */
     String render() {
+        return render("");
+    }
+
+    /** Renders the object on one line per field, each line after the first prefixed with {@code indent}. */
+    String render(String indent) {
         StringBuilder sb = new StringBuilder("{");
-        String sep = "\n    ";
+        String sep = "\n    " + indent;
         for (Map.Entry<String, Object> e : fields.entrySet()) {
             sb.append(sep).append(quote(e.getKey())).append(": ").append(value(e.getValue()));
+            sep = ",\n    " + indent;
+        }
+        return sb.append("\n").append(indent).append("}").toString();
+    }
+
+    /** Renders a list of objects as qemu-img does ({@code info --backing-chain}, {@code check} of a chain). */
+    static String renderArray(java.util.List<Json> objects) {
+        StringBuilder sb = new StringBuilder("[");
+        String sep = "\n    ";
+        for (Json j : objects) {
+            sb.append(sep).append(j.render("    "));
             sep = ",\n    ";
         }
-        return sb.append("\n}").toString();
+        return sb.append("\n]").toString();
     }
 
     /** Renders the object on a single line, as qemu-img map does for its entries. */

@@ -4,13 +4,12 @@ import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code qed map [--output=json] FILE}: the image's extents through its backing chain, as qemu-img map shows. */
@@ -19,20 +18,20 @@ final class MapCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--output", paramLabel = "FMT", description = "human (default: data extents only) or json.")
-    private OutputFormat output = OutputFormat.human;
+    @Mixin
+    private Options.Output output;
 
-    @Parameters(paramLabel = "FILE", description = "The QED image.")
-    private Path file;
+    @Mixin
+    private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
         List<MappedExtent> entries;
-        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+        try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
             entries = img.map(0, img.size());
         }
         PrintWriter out = spec.commandLine().getOut();
-        if (output == OutputFormat.json) {
+        if (output.json()) {
             out.print("[");
             String sep = "";
             for (MappedExtent e : entries) {

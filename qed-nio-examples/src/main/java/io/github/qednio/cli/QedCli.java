@@ -12,16 +12,25 @@ import picocli.CommandLine.Command;
  * The {@code qed} command-line tool: create, inspect, check, map and convert QED images, and a self-verifying demo.
  *
  * <p>Failures print one line, {@code qed: <what went wrong>}, on standard error and exit with a nonzero code (1 for
- * an error, 2 for a usage mistake; {@code check} uses qemu-img's codes). No stack traces.
+ * an error, 2 for a usage mistake; {@code check} and {@code compare} use qemu-img's codes). No stack traces unless
+ * {@code --debug} is given. Every command takes {@code --help} (and {@code --version}), inherited from this one.
  */
-@Command(name = "qed", mixinStandardHelpOptions = true, version = "qed (qed-nio) 0.1.0",
-        description = "Create, inspect, check, map and convert QED (QEMU Enhanced Disk) images.",
-        subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class, IoCommand.class,
-                ConvertCommand.class, DemoCommand.class, PackCommand.class, UnpackCommand.class,
+@Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
+        version = "qed (qed-nio) 0.1.0",
+        description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
+                + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
+        subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
+                ConvertCommand.class, CompareCommand.class, ResizeCommand.class, CommitCommand.class,
+                RebaseCommand.class, AmendCommand.class, MeasureCommand.class, IoCommand.class, PackCommand.class,
+                UnpackCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class QedCli implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
+            description = "On failure, print the stack trace too.")
+    private boolean debug;
 
     /** Entry point: runs the command and exits with its code. */
     public static void main(String[] args) {
@@ -36,12 +45,23 @@ public final class QedCli implements Runnable {
     /** Runs the command with the given streams and returns its exit code (for tests and embedding). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(new QedCli());
+        // "qed resize IMG -1M": a negative size, not an option.
+        cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             err.println("qed: " + describe(ex));
+            if (((QedCli) commandLine.getCommandSpec().root().userObject()).debug) {
+                ex.printStackTrace(err);
+            }
             err.flush();
-            return 1;
+            return commandLine.getCommandSpec().exitCodeOnExecutionException();
+        });
+        cl.setParameterExceptionHandler((ex, args2) -> {
+            CommandLine c = ex.getCommandLine();
+            err.println("qed: " + ex.getMessage() + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
+            err.flush();
+            return c.getCommandSpec().exitCodeOnInvalidInput();
         });
         int code = cl.execute(args);
         out.flush();

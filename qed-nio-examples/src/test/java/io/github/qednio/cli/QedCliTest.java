@@ -71,11 +71,11 @@ class QedCliTest {
         Run r = cli("info", "--output=json", p("i.qed"));
 
         assertThat(r.code()).as(r.err()).isZero();
-        assertThat(r.out()).contains("\"allocated-bytes\": 131072").contains("\"needs-check\": true")
+        assertThat(r.out()).contains("\"allocated-bytes\": 131072").contains("\"dirty-flag\": true")
                 .contains("\"cluster-size\": 65536").contains("\"table-size\": 4")
                 .contains("\"virtual-size\": 1073741824");
         assertThat(cli("info", p("i.qed")).out()).contains("virtual size: 1 GiB (1073741824 bytes)")
-                .contains("needs check: yes").contains("allocated bytes: 131072");
+                .contains("cleanly shut down: no");
         assertThat(Files.readAllBytes(dir.resolve("i.qed"))).isEqualTo(before);
     }
 

@@ -1,11 +1,14 @@
 package io.github.qednio.engine;
 
+import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -88,41 +91,107 @@ public final class BackingOperations {
      *                     of other images open in this JVM (they would not see the change)
      */
     public static long commit(Path overlay, OpenOptions options) throws IOException {
+        return commit(overlay, null, options, Progress.NONE);
+    }
+
+    /**
+     * Writes everything the images above {@code base} hold down into {@code base}, as {@code qemu-img commit -b}
+     * does: the own clusters (data and zero clusters) of each image between {@code base} and {@code overlay} are
+     * copied into {@code base}, the lowest image first, so that {@code base} then reads as {@code overlay} did.
+     * The images above {@code base} are not changed (QED cannot empty an image), so they still read the same; an
+     * image between the two then reads {@code base}'s new content where it does not hold clusters itself.
+     *
+     * @param overlay  the QED image whose content is committed
+     * @param base     an image of its backing chain to commit into, or null for its backing file
+     * @param options  how to open the images (the policy applies; read-only is ignored)
+     * @param progress told of the guest bytes processed, over all the images copied
+     * @return the guest bytes written into {@code base}
+     * @throws IOException if the overlay has no backing file ({@code "Image does not have a backing file"}),
+     *                     {@code base} is not in its chain ({@code "Did not find ... in the backing chain of ..."}),
+     *                     or {@code base} is the backing file of other images open in this JVM
+     */
+    public static long commit(Path overlay, Path base, OpenOptions options, Progress progress) throws IOException {
         OpenOptions ro = options.withReadOnly(true).withCopyOnRead(false);
-        Path basePath;
-        BackingFormat baseFormat;
-        // A full open applies the policy to the chain; the backing file is then released before it is written.
+        // A full open applies the policy to the chain; every image is then released before the base is written.
         try (QedImage top = QedImage.open(overlay, ro)) {
             if (top.backingFile() == null) {
-                throw new IOException(overlay + ": has no backing file to commit into");
+                throw new IOException(overlay + ": Image does not have a backing file (it has no backing file to"
+                        + " commit into)");
             }
-            basePath = top.backingFile();
-            baseFormat = top.backingFormat();
+        }
+        // The images to copy, top first, down to the one whose backing file is the base.
+        List<Path> layers = new ArrayList<>();
+        Path current = overlay;
+        Path basePath;
+        BackingFormat baseFormat;
+        while (true) {
+            layers.add(current);
+            Path next;
+            BackingFormat nextFormat;
+            try (QedImage img = BackingChain.openDetached(current, ro)) {
+                next = img.backingFile();
+                // A detached image has not probed its backing file: the header's NO_PROBE says raw, else probe.
+                nextFormat = next == null ? null
+                        : img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE) ? BackingFormat.RAW
+                        : formatOf(next);
+            }
+            if (next == null || (base != null && layers.size() > options.maxChainDepth())) {
+                throw new IOException("Did not find '" + base + "' in the backing chain of '" + overlay + "'");
+            }
+            if (base == null || Files.isSameFile(next, base)) {
+                basePath = next;
+                baseFormat = nextFormat;
+                break;
+            }
+            if (nextFormat != BackingFormat.QED) {
+                throw new IOException("Did not find '" + base + "' in the backing chain of '" + overlay + "'");
+            }
+            current = next;
         }
         if (SharedBackings.isInUse(basePath.toRealPath())) {
             throw new IOException(overlay + ": cannot commit into " + basePath + ": other images open in this JVM"
                     + " read it as their backing file; close them first");
         }
         OpenOptions rw = options.withReadOnly(false).withCopyOnRead(false);
-        try (QedImage top = BackingChain.openDetached(overlay, ro)) {
-            if (baseFormat == BackingFormat.QED) {
-                try (QedImage base = QedImage.open(basePath, rw)) {
-                    if (base.size() < top.size()) {
-                        base.resize(top.size());
+        long written = 0;
+        int total = layers.size();
+        for (int i = total - 1; i >= 0; i--) {
+            int done = total - 1 - i;
+            try (QedImage layer = BackingChain.openDetached(layers.get(i), ro)) {
+                long size = layer.size();
+                Progress part = (pos, all) -> progress.update(done * size + pos, total * size);
+                if (baseFormat == BackingFormat.QED) {
+                    try (QedImage b = QedImage.open(basePath, rw)) {
+                        if (b.size() < size) {
+                            b.resize(size);
+                        }
+                        written += copyOwnClusters(layer, new QedTarget(b), part);
                     }
-                    return copyOwnClusters(top, new QedTarget(base));
+                } else {
+                    try (Storage b = rw.openStorage(basePath, false)) {
+                        if (b.size() < size) {
+                            // Grow the raw file as QEMU's commit does (truncate to the overlay's length).
+                            b.write(ByteBuffer.allocate(1), size - 1);
+                        }
+                        written += copyOwnClusters(layer, new RawTarget(b), part);
+                        b.force();
+                    }
                 }
-            }
-            try (Storage base = rw.openStorage(basePath, false)) {
-                if (base.size() < top.size()) {
-                    // Grow the raw file as QEMU's commit does (truncate to the overlay's length).
-                    base.write(ByteBuffer.allocate(1), top.size() - 1);
-                }
-                long n = copyOwnClusters(top, new RawTarget(base));
-                base.force();
-                return n;
             }
         }
+        return written;
+    }
+
+    private static BackingFormat formatOf(Path file) throws IOException {
+        String found = FormatProbe.probe(file);
+        if (found.equals(FormatProbe.QED)) {
+            return BackingFormat.QED;
+        }
+        if (found.equals(FormatProbe.RAW)) {
+            return BackingFormat.RAW;
+        }
+        throw new QedFormatException("backing_file", file + ": is a " + found + " image, which cannot be committed"
+                + " into");
     }
 
     /** Where commit writes. */
@@ -161,7 +230,7 @@ public final class BackingOperations {
         }
     }
 
-    private static long copyOwnClusters(QedImage top, Target target) throws IOException {
+    private static long copyOwnClusters(QedImage top, Target target, Progress progress) throws IOException {
         long written = 0;
         ByteBuffer buf = ByteBuffer.allocate(CHUNK);
         for (long pos = 0; pos < top.size(); ) {
@@ -183,7 +252,9 @@ public final class BackingOperations {
                 case UNALLOCATED -> { }
             }
             pos = e.end();
+            progress.update(pos, top.size());
         }
+        progress.update(top.size(), top.size());
         return written;
     }
 
@@ -202,12 +273,29 @@ public final class BackingOperations {
      */
     public static long rebase(Path overlay, String newBackingName, BackingFormat newFormat, OpenOptions options)
             throws IOException {
+        return rebase(overlay, newBackingName, newFormat, options, Progress.NONE);
+    }
+
+    /**
+     * {@link #rebase(Path, String, BackingFormat, OpenOptions)}, telling {@code progress} of the guest bytes
+     * compared.
+     *
+     * @param overlay        the QED overlay to rebase
+     * @param newBackingName the name to store, or null for none
+     * @param newFormat      RAW, QED, or null to probe it
+     * @param options        how to open the overlay and both chains
+     * @param progress       told of the guest bytes compared
+     * @return the guest bytes copied into the overlay
+     * @throws IOException if a chain cannot be opened or read, or the overlay cannot be written
+     */
+    public static long rebase(Path overlay, String newBackingName, BackingFormat newFormat, OpenOptions options,
+                              Progress progress) throws IOException {
         checkName(overlay, newBackingName);
         OpenOptions rw = options.withReadOnly(false).withCopyOnRead(false);
         try (QedImage top = QedImage.open(overlay, rw);
              Backing next = newBackingName == null ? null
                      : BackingChain.openAsBackingOf(overlay, newBackingName, newFormat, options)) {
-            long copied = copyDifferences(top, next);
+            long copied = copyDifferences(top, next, progress);
             top.flush();
             top.setBackingFileInHeader(newBackingName, next == null ? null : next.format());
             return copied;
@@ -261,7 +349,7 @@ public final class BackingOperations {
     }
 
     /** Copies into {@code top} each unallocated cluster whose content through {@code next} would differ. */
-    private static long copyDifferences(QedImage top, Backing next) throws IOException {
+    private static long copyDifferences(QedImage top, Backing next, Progress progress) throws IOException {
         int cs = top.geometry().clusterSize();
         int chunk = Math.max(CHUNK, cs);
         ByteBuffer old = ByteBuffer.allocate(chunk);
@@ -292,10 +380,13 @@ public final class BackingOperations {
                         }
                     }
                     p += k;
+                    progress.update(p, size);
                 }
             }
             pos = e.end();
+            progress.update(pos, size);
         }
+        progress.update(size, size);
         return copied;
     }
 }

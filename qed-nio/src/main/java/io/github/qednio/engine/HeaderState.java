@@ -94,6 +94,35 @@ final class HeaderState {
     }
 
     /**
+     * Shrinks {@code image_size} to {@code newSize} under the allocation lock, after {@code firstAllocatedFrom}
+     * (run under the same lock, so no allocation races it) has found nothing the image holds at or past the new
+     * end: QED has no way to drop table entries, so data left there would come back if the image grew again.
+     *
+     * @throws IllegalArgumentException if {@code newSize} is above the size now, negative or not a multiple of 512
+     * @throws IOException naming the image and the offset if the image holds data or zero clusters past the end
+     */
+    void shrink(long newSize, String name, IoQuery firstAllocatedFrom) throws IOException {
+        lock.lock();
+        try {
+            long size = header.imageSize();
+            if (newSize > size || newSize < 0 || newSize % 512 != 0) {
+                throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in"
+                        + " [0, %d] to shrink", name, newSize, size));
+            }
+            long at = firstAllocatedFrom.get(newSize, size);
+            if (at >= 0) {
+                throw new IOException(String.format("%s: cannot shrink to %d bytes: the image holds data (or zero"
+                        + " clusters) at guest offset %d, at or past the new end; QED cannot drop them, so they would"
+                        + " come back if the image grew again. Make that range unallocated first (e.g. convert"
+                        + " the image), or shrink less", name, newSize, at));
+            }
+            apply(header.withImageSize(newSize), new byte[0]);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
      * Writes the backing file reference, as {@code qemu-img rebase -u} does: the name at offset 64 and the features
      * BACKING_FILE and BACKING_FORMAT_NO_PROBE set as given (notes §9.4).
      *
@@ -171,5 +200,11 @@ final class HeaderState {
     @FunctionalInterface
     interface IoAction {
         void run() throws IOException;
+    }
+
+    /** The first guest offset in {@code [start, end)} the image holds itself, or -1. */
+    @FunctionalInterface
+    interface IoQuery {
+        long get(long start, long end) throws IOException;
     }
 }

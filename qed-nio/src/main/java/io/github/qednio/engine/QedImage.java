@@ -122,6 +122,20 @@ public final class QedImage implements Closeable, BlockMapping {
     }
 
     /**
+     * Opens an image without its backing file, as {@code qemu-img info} does ({@code BDRV_O_NO_BACKING}): the backing
+     * file may be missing; its name is resolved but neither checked nor opened. For the header and this image's own
+     * clusters ({@link #allocatedBytes()}, {@link #header()}); guest reads through it are not meaningful.
+     *
+     * @param file the image file
+     * @param options how to open it ({@link OpenOptions#readOnlyDefaults()} never writes a byte)
+     * @return the open image; the caller closes it
+     * @throws IOException if the image cannot be opened (as {@link #open})
+     */
+    public static QedImage openWithoutBacking(Path file, OpenOptions options) throws IOException {
+        return BackingChain.openDetached(file, options);
+    }
+
+    /**
      * Opens an image read-write for {@link #check(Repair)}, as {@code qemu-img check -r} does (QEMU's
      * {@code BDRV_O_CHECK}): unlike {@link #open}, an image with {@code QED_F_NEED_CHECK} set is not repaired
      * while opening, so that the check reports, and its repair fixes and counts, what is really there. Everything
@@ -650,6 +664,37 @@ public final class QedImage implements Closeable, BlockMapping {
         enterWritable();
         try {
             header.grow(newSize, geo.maxImageSize(), path.toString(), () -> lookup.l1Table().cover(newSize));
+        } finally {
+            gate.exit();
+        }
+    }
+
+    /**
+     * Shrinks the virtual disk, as {@code qemu-img resize --shrink} does for formats that can: only
+     * {@code image_size} changes. Refused unless nothing past the new end is held by this image itself (no data
+     * cluster and no zero cluster there, including the part of a cluster that straddles the new end): QED cannot
+     * drop table entries, so such bytes would reappear if the image grew again. QEMU 7.2 refuses every shrink of
+     * a QED image. No writes past the new end may race the shrink.
+     *
+     * @param newSize the new virtual size in bytes: a multiple of 512, at most {@link #size()}
+     * @throws IllegalArgumentException naming the image if {@code newSize} is not in that range
+     * @throws IOException naming the image and the first offset held past the new end, if there is one (nothing is
+     *         changed then), or if the header cannot be written
+     * @throws AccessDeniedException if the image is open read-only
+     */
+    public void shrink(long newSize) throws IOException {
+        enterWritable();
+        try {
+            header.shrink(newSize, path.toString(), (start, end) -> {
+                List<MappedExtent> own = new ArrayList<>();
+                ChainMapper.map(lookup::lookup, null, null, path, start, end, 0, own);
+                for (MappedExtent e : own) {
+                    if (e.type() != MappedExtent.Type.UNALLOCATED) {
+                        return e.start();
+                    }
+                }
+                return -1;
+            });
         } finally {
             gate.exit();
         }

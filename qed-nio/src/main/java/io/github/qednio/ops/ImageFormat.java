@@ -1,4 +1,4 @@
-package io.github.qednio.cli;
+package io.github.qednio.ops;
 
 import io.github.qednio.engine.LockSafeFiles;
 import java.io.IOException;
@@ -12,7 +12,13 @@ public enum ImageFormat {
     /** A QED image. */
     QED;
 
-    /** Parses {@code raw} or {@code qed} (any case). */
+    /**
+     * Parses {@code raw} or {@code qed} (any case).
+     *
+     * @param s the name
+     * @return the format
+     * @throws IllegalArgumentException naming {@code s} if it is neither
+     */
     public static ImageFormat parse(String s) {
         for (ImageFormat f : values()) {
             if (f.name().equalsIgnoreCase(s)) {
@@ -26,6 +32,8 @@ public enum ImageFormat {
      * QED if the file starts with the QED magic, RAW if no format QEMU knows claims it (as qemu-img probes). The
      * probe goes through the library's lock manager, so it never drops a lock this JVM holds on the file.
      *
+     * @param file the file to probe
+     * @return its format
      * @throws IOException naming the file and the format when it is another format QEMU knows (qcow2, vmdk, ...)
      */
     public static ImageFormat probe(Path file) throws IOException {

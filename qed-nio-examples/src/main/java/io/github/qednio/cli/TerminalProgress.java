@@ -1,0 +1,39 @@
+package io.github.qednio.cli;
+
+import io.github.qednio.engine.Progress;
+import java.io.PrintWriter;
+import java.util.Locale;
+
+/**
+ * qemu-img's {@code -p} progress line, {@code "    (42.00/100%)"} redrawn in place with a carriage return, on
+ * standard error. Drawn only when the JVM has a terminal ({@link System#console()}), so that logs and pipes get
+ * nothing, as qemu-img prints nothing when its output is not a terminal.
+ */
+final class TerminalProgress implements Progress {
+    private final PrintWriter err;
+    private int lastShown = -1;
+
+    TerminalProgress(PrintWriter err) {
+        this.err = err;
+    }
+
+    /** A bar on {@code err} if the JVM runs on a terminal, else {@link Progress#NONE}. */
+    static Progress forStderr(PrintWriter err) {
+        return System.console() != null ? new TerminalProgress(err) : Progress.NONE;
+    }
+
+    @Override
+    public synchronized void update(long done, long total) {
+        // Redrawn per hundredth of a percent at most, so a fast copy does not flood the terminal.
+        int shown = total <= 0 ? 10000 : (int) Math.min(10000, done * 10000 / total);
+        if (shown == lastShown) {
+            return;
+        }
+        lastShown = shown;
+        err.print(String.format(Locale.ROOT, "    (%.2f/100%%)\r", shown / 100.0));
+        if (shown == 10000) {
+            err.println();
+        }
+        err.flush();
+    }
+}

@@ -1,0 +1,197 @@
+package io.github.qednio.ops;
+
+import io.github.qednio.engine.BackingFormat;
+import io.github.qednio.engine.CacheMode;
+import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.engine.Progress;
+import java.util.Objects;
+
+/**
+ * How {@link ImageConverter} converts, as {@code qemu-img convert}'s options say it: immutable, each {@code with}
+ * method returns a copy. The defaults are qemu-img's: source format probed, raw target, new target file, zero runs
+ * of 4 KiB or more skipped, cache mode {@link CacheMode#UNSAFE}.
+ */
+public final class ConvertOptions {
+    private final ImageFormat sourceFormat;
+    private final ImageFormat targetFormat;
+    private final CreateOptions geometry;
+    private final CacheMode cacheMode;
+    private final String backingFile;
+    private final BackingFormat backingFormat;
+    private final boolean existingTarget;
+    private final boolean targetIsZero;
+    private final long minZeroRun;
+    private final Progress progress;
+
+    private ConvertOptions(ImageFormat sourceFormat, ImageFormat targetFormat, CreateOptions geometry,
+                           CacheMode cacheMode, String backingFile, BackingFormat backingFormat,
+                           boolean existingTarget, boolean targetIsZero, long minZeroRun, Progress progress) {
+        this.sourceFormat = sourceFormat;
+        this.targetFormat = Objects.requireNonNull(targetFormat, "targetFormat");
+        this.geometry = Objects.requireNonNull(geometry, "geometry");
+        this.cacheMode = Objects.requireNonNull(cacheMode, "cacheMode");
+        this.backingFile = backingFile;
+        this.backingFormat = backingFormat;
+        this.existingTarget = existingTarget;
+        this.targetIsZero = targetIsZero;
+        this.minZeroRun = minZeroRun;
+        this.progress = Objects.requireNonNull(progress, "progress");
+    }
+
+    /**
+     * qemu-img convert's defaults with the given target format.
+     *
+     * @param targetFormat the format to write
+     * @return the options
+     */
+    public static ConvertOptions to(ImageFormat targetFormat) {
+        return new ConvertOptions(null, targetFormat, CreateOptions.ofSize(0), CacheMode.UNSAFE, null, null, false,
+                false, 4096, Progress.NONE);
+    }
+
+    /** @return the source's format, or null to probe it */
+    public ImageFormat sourceFormat() {
+        return sourceFormat;
+    }
+
+    /** @return the target's format */
+    public ImageFormat targetFormat() {
+        return targetFormat;
+    }
+
+    /** @return for a new QED target, its cluster and table sizes (the size is the source's) */
+    public CreateOptions geometry() {
+        return geometry;
+    }
+
+    /** @return the target's cache mode */
+    public CacheMode cacheMode() {
+        return cacheMode;
+    }
+
+    /** @return the backing file name a new QED target records ({@code -B}), or null */
+    public String backingFile() {
+        return backingFile;
+    }
+
+    /** @return the backing file's format ({@code -F}), or null to probe it */
+    public BackingFormat backingFormat() {
+        return backingFormat;
+    }
+
+    /** @return whether the target exists already and is written in place ({@code -n}) */
+    public boolean existingTarget() {
+        return existingTarget;
+    }
+
+    /** @return whether an existing target is known to read as zeros ({@code --target-is-zero}) */
+    public boolean targetIsZero() {
+        return targetIsZero;
+    }
+
+    /** @return the shortest run of zero bytes left unwritten ({@code -S}); 0 writes every byte */
+    public long minZeroRun() {
+        return minZeroRun;
+    }
+
+    /** @return the listener told of the progress */
+    public Progress progress() {
+        return progress;
+    }
+
+    /**
+     * @param format the source's format, or null to probe it ({@code -f})
+     * @return a copy with it
+     */
+    public ConvertOptions withSourceFormat(ImageFormat format) {
+        return new ConvertOptions(format, targetFormat, geometry, cacheMode, backingFile, backingFormat,
+                existingTarget, targetIsZero, minZeroRun, progress);
+    }
+
+    /**
+     * @param options cluster and table size of a new QED target ({@code -o}); its size is ignored
+     * @return a copy with it
+     */
+    public ConvertOptions withGeometry(CreateOptions options) {
+        return new ConvertOptions(sourceFormat, targetFormat, options, cacheMode, backingFile, backingFormat,
+                existingTarget, targetIsZero, minZeroRun, progress);
+    }
+
+    /**
+     * @param mode the target's cache mode ({@code -t})
+     * @return a copy with it
+     */
+    public ConvertOptions withCacheMode(CacheMode mode) {
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, mode, backingFile, backingFormat,
+                existingTarget, targetIsZero, minZeroRun, progress);
+    }
+
+    /**
+     * A new QED target with a backing file ({@code -B NAME -F FMT}): only the clusters whose content differs from
+     * what the backing file provides are written, so the target reads exactly as the source.
+     *
+     * @param name   the name to record, resolved against the target's directory
+     * @param format its format, or null to probe it
+     * @return a copy with it
+     */
+    public ConvertOptions withBackingFile(String name, BackingFormat format) {
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, name, format, existingTarget,
+                targetIsZero, minZeroRun, progress);
+    }
+
+    /**
+     * @param value write into an existing target instead of creating it ({@code -n}); its size must be at least
+     *              the source's, and zero regions are written as zeros unless {@link #withTargetIsZero}
+     * @return a copy with it
+     */
+    public ConvertOptions withExistingTarget(boolean value) {
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
+                value, targetIsZero, minZeroRun, progress);
+    }
+
+    /**
+     * @param value the existing target reads as zeros, so zero regions are skipped ({@code --target-is-zero})
+     * @return a copy with it
+     */
+    public ConvertOptions withTargetIsZero(boolean value) {
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
+                existingTarget, value, minZeroRun, progress);
+    }
+
+    /**
+     * @param bytes the shortest run of zeros to leave unwritten ({@code -S}); 0 writes every byte, so that a QED
+     *              target has every cluster allocated
+     * @return a copy with it
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     */
+    public ConvertOptions withMinZeroRun(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("minimum zero run " + bytes + " is negative");
+        }
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
+                existingTarget, targetIsZero, bytes, progress);
+    }
+
+    /**
+     * @param listener told of the progress ({@code -p})
+     * @return a copy with it
+     */
+    public ConvertOptions withProgress(Progress listener) {
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
+                existingTarget, targetIsZero, minZeroRun, listener);
+    }
+
+    /** Refuses combinations qemu-img refuses, with its reasons. */
+    void validate() {
+        if (targetIsZero && !existingTarget) {
+            throw new IllegalArgumentException("--target-is-zero requires use of -n flag");
+        }
+        if (backingFile != null && targetFormat != ImageFormat.QED) {
+            throw new IllegalArgumentException("a backing file (-B) needs a qed target (-O qed)");
+        }
+        if (backingFile != null && existingTarget) {
+            throw new IllegalArgumentException("a backing file (-B) is set when the target is created; it cannot be"
+                    + " combined with -n");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+package io.github.qednio.ops;
+
+import io.github.qednio.engine.BackingFormat;
+import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.engine.QedImage;
+import io.github.qednio.format.QedHeader;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What {@code qemu-img info} reports about one image, with its values: read without writing a byte and without
+ * opening the backing file (which may be missing), as {@code qemu-img info} opens images
+ * ({@code BDRV_O_NO_BACKING}).
+ *
+ * <p>Two values differ from qemu-img 7.2 by design: {@link #dirty()} is true exactly when {@code QED_F_NEED_CHECK}
+ * is set on disk (qemu-img 7.2 always reports false, see the notes §10), and {@link #actualSize()} is an
+ * approximation (see there).
+ *
+ * @param filename            the image's name as given (qemu-img's {@code filename})
+ * @param format              its format ({@code format})
+ * @param virtualSize         the guest-visible size in bytes ({@code virtual-size})
+ * @param clusterSize         the cluster size in bytes, or 0 for a raw file, which has none ({@code cluster-size})
+ * @param actualSize          the host bytes the file takes ({@code actual-size}), approximated: see
+ *                            {@link #approximateActualSize}
+ * @param dirty               whether {@code QED_F_NEED_CHECK} is set on disk ({@code dirty-flag})
+ * @param backingFilename     the backing file name as stored, or null ({@code backing-filename})
+ * @param fullBackingFilename the name joined to the image's directory as qemu-img joins it, without normalizing
+ *                            ({@code full-backing-filename}), or null
+ * @param backingFormat       the backing format the header records (raw, with
+ *                            {@code QED_F_BACKING_FORMAT_NO_PROBE}), or null when it records none
+ *                            ({@code backing-filename-format})
+ * @param tableSize           QED's table size in clusters, or 0 for raw (an addition of ours)
+ * @param allocatedBytes      guest bytes stored in the image itself (an addition of ours; the file length for raw)
+ */
+public record ImageInfo(String filename, ImageFormat format, long virtualSize, int clusterSize, long actualSize,
+                        boolean dirty, String backingFilename, String fullBackingFilename,
+                        BackingFormat backingFormat, int tableSize, long allocatedBytes) {
+    /** Granule of host allocation assumed by the approximation of {@code actual-size}. */
+    private static final int PAGE = 4096;
+
+    /**
+     * Reads the information of one image.
+     *
+     * @param file   the image, named as it should be reported
+     * @param format its format, or null to probe it
+     * @return the information
+     * @throws IOException if the file cannot be read or is not a valid QED image (when QED)
+     */
+    public static ImageInfo of(Path file, ImageFormat format) throws IOException {
+        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        long length = Files.size(file);
+        if (f == ImageFormat.RAW) {
+            return new ImageInfo(file.toString(), f, length, 0, roundUp(length), false, null, null, null, 0, length);
+        }
+        try (QedImage img = QedImage.openWithoutBacking(file, OpenOptions.readOnlyDefaults())) {
+            QedHeader h = img.header();
+            String name = img.backingFileName();
+            BackingFormat recorded = name != null && h.hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)
+                    ? BackingFormat.RAW : null;
+            return new ImageInfo(file.toString(), f, img.size(), img.geometry().clusterSize(),
+                    approximateActualSize(length, img.geometry().headerBytes(), h.backingFilenameSize()),
+                    h.hasFeature(QedHeader.QED_F_NEED_CHECK), name, name == null ? null : join(file.toString(), name),
+                    recorded, img.geometry().tableSize(), img.allocatedBytes());
+        }
+    }
+
+    /**
+     * The information of an image and of each image of its backing chain, top first, as
+     * {@code qemu-img info --backing-chain} lists them: each backing file is named by its parent's
+     * {@link #fullBackingFilename()} and opened in the format the parent records, else probed.
+     *
+     * @param file   the top image
+     * @param format its format, or null to probe it
+     * @return one entry per image, the top first
+     * @throws IOException if an image of the chain cannot be read, or the chain is longer than
+     *                     {@link OpenOptions#DEFAULT_MAX_CHAIN_DEPTH}
+     */
+    public static List<ImageInfo> chain(Path file, ImageFormat format) throws IOException {
+        List<ImageInfo> out = new ArrayList<>();
+        ImageInfo info = of(file, format);
+        out.add(info);
+        while (info.fullBackingFilename() != null) {
+            if (out.size() > OpenOptions.DEFAULT_MAX_CHAIN_DEPTH) {
+                throw new IOException(file + ": backing chain longer than " + OpenOptions.DEFAULT_MAX_CHAIN_DEPTH
+                        + " images (a loop?)");
+            }
+            Path next = file.getFileSystem().getPath(info.fullBackingFilename());
+            info = of(next, info.backingFormat() == BackingFormat.RAW ? ImageFormat.RAW : null);
+            out.add(info);
+        }
+        return out;
+    }
+
+    /**
+     * qemu-img's {@code actual-size} is the file's allocated blocks ({@code st_blocks}), which Java 17 cannot read.
+     * This approximation is the file's length rounded up to 4 KiB, less the part of the header area that QEMU (and
+     * this library) never write: everything after the header and backing name, rounded up to 4 KiB. It equals
+     * qemu-img's figure on a 4 KiB-block file system for images whose clusters were written whole (images this
+     * library writes, and QEMU's without partial writes of new clusters); it is larger where the file has other
+     * holes (QEMU leaves the unwritten part of a newly allocated cluster as a hole when it has no backing file).
+     *
+     * @param fileLength   the image file's length
+     * @param headerBytes  the header area's length (header_size clusters)
+     * @param backingBytes the backing file name's length in bytes
+     * @return the approximate allocated bytes
+     */
+    static long approximateActualSize(long fileLength, long headerBytes, long backingBytes) {
+        long written = Math.min(headerBytes, roundUp(QedHeader.HEADER_LENGTH + backingBytes));
+        return Math.max(0, roundUp(fileLength) - (headerBytes - written));
+    }
+
+    private static long roundUp(long n) {
+        return (n + PAGE - 1) / PAGE * PAGE;
+    }
+
+    /** qemu's {@code path_combine}: an absolute name as is, else the image's directory prefix and the name. */
+    static String join(String image, String backing) {
+        if (backing.startsWith("/")) {
+            return backing;
+        }
+        int slash = image.lastIndexOf('/');
+        return slash < 0 ? backing : image.substring(0, slash + 1) + backing;
+    }
+}
