@@ -17,12 +17,15 @@ import org.junit.jupiter.api.Test;
 /**
  * The library's layering, checked on its compiled classes (tests excluded): {@code format} (on-disk structures)
  * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; the tools of qed-nio-examples.
- * A lower layer never reaches up, so each can be understood, tested and reused without the ones above it.
+ * The qcow2 reader ({@code qcow2}) sits on the engine, and in-place conversion ({@code convert}) on both; neither
+ * is used by the file system. A lower layer never reaches up, so each can be understood, tested and reused without the ones above it.
  */
 class LayeringTest {
     private static final String FORMAT = "io.github.qednio.format..";
     private static final String ENGINE = "io.github.qednio.engine..";
     private static final String NIO = "io.github.qednio.nio..";
+    private static final String QCOW2 = "io.github.qednio.qcow2..";
+    private static final String CONVERT = "io.github.qednio.convert..";
 
     private static JavaClasses library;
 
@@ -56,9 +59,13 @@ class LayeringTest {
                 .layer("format").definedBy(FORMAT)
                 .layer("engine").definedBy(ENGINE)
                 .layer("nio").definedBy(NIO)
+                .layer("qcow2").definedBy(QCOW2)
+                .layer("convert").definedBy(CONVERT)
                 .whereLayer("nio").mayNotBeAccessedByAnyLayer()
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio")
-                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio")
+                .whereLayer("convert").mayNotBeAccessedByAnyLayer()
+                .whereLayer("qcow2").mayOnlyBeAccessedByLayers("convert")
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "qcow2", "convert")
+                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "qcow2", "convert")
                 .check(library);
     }
 
