@@ -6,6 +6,7 @@ import io.github.qednio.engine.RawImageFile;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
 import io.github.qednio.qcow2.Qcow2Header;
+import io.github.qednio.qcow2.Qcow2Image;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -89,9 +90,7 @@ public final class InPlaceConverter {
         SourceLayout src = read(image, from, length);
         TargetPlan plan = switch (target) {
             case QCOW2 -> Qcow2Target.plan(src, image.toString());
-            case QED -> throw new ConversionRefusedException("qcow2 to QED", image
-                    + ": in-place conversion from qcow2 to QED is not implemented yet; use a copying conversion"
-                    + " (qemu-img convert -O qed)", null);
+            case QED -> QedTarget.plan(src, image.toString());
         };
         ConversionReport report = new ConversionReport(image, from, target, false, dryRun, plan.metadataBytes(),
                 length, plan.finalLength());
@@ -136,8 +135,11 @@ public final class InPlaceConverter {
                         yield QedSource.read(qed, length);
                     }
                 }
-                case QCOW2 -> throw new ConversionRefusedException("qcow2 to QED", image
-                        + ": in-place conversion from qcow2 is not implemented yet", null);
+                case QCOW2 -> {
+                    try (Qcow2Image qcow2 = Qcow2Image.open(image)) {
+                        yield Qcow2Source.read(qcow2, length);
+                    }
+                }
             };
         } catch (QedFormatException e) {
             throw new ConversionRefusedException(e.field(), e.getMessage(), e);

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.BitSet;
-import java.util.List;
 
 /**
  * The qcow2 writer: version 3, refcount width 16, the source's cluster size (QED clusters larger than qcow2's
@@ -53,9 +52,7 @@ final class Qcow2Target implements TargetPlan {
                     + " bytes needs more than QEMU's 32 MiB of qcow2 L1 table with " + cs + "-byte clusters", null);
         }
         this.l1Size = (int) entries;
-        this.l2Indices = src.runs().stream()
-                .flatMapToLong(r -> java.util.stream.LongStream.rangeClosed(r.start() / perL2, (r.end() - 1) / perL2))
-                .distinct().sorted().toArray();
+        this.l2Indices = src.tablesTouched(perL2);
         long base = src.freeFrom();
         this.l2Offset = base;
         this.l1Offset = l2Offset + l2Indices.length * cs;
@@ -110,23 +107,13 @@ final class Qcow2Target implements TargetPlan {
     private Qcow2Header header(long nameAt, String format) {
         return new Qcow2Header(3, nameAt, backingName == null ? 0 : backingName.length, clusterBits,
                 src.virtualSize(), 0, l1Size, l1Offset, rtOffset, (int) rtClusters, 0, 0, 0, 0, 0, REFCOUNT_ORDER,
-                Qcow2Header.V3_HEADER_LENGTH, 0, backingName == null ? null : format, null, 0);
+                Qcow2Header.V3_HEADER_LENGTH, 0, backingName == null ? null : format, null, 0, 0);
     }
 
-    /** The first 8-aligned place after the header sector, in cluster 0, that the old format does not use. */
+    /** A place after the header sector in cluster 0 that the old format does not use. */
     private long placeInCluster0(int length, String name) throws ConversionRefusedException {
-        long at = SECTOR;
-        boolean moved = true;
-        while (moved) {
-            moved = false;
-            for (long[] r : src.cluster0Used()) {
-                if (at < r[1] && r[0] < at + length) {
-                    at = (r[1] + 7) & ~7L;
-                    moved = true;
-                }
-            }
-        }
-        if (at + length > cs) {
+        long at = src.freeInCluster0(SECTOR, length, cs);
+        if (at < 0) {
             throw new ConversionRefusedException("backing file name", name + ": no room in cluster 0 for a"
                     + " qcow2 backing file name of " + length + " bytes beside the old header", null);
         }
@@ -158,41 +145,27 @@ final class Qcow2Target implements TargetPlan {
         if (backingName != null && backingOffset >= SECTOR) {
             file.write(ByteBuffer.wrap(backingName), backingOffset);
         }
-        List<SourceLayout.Run> runs = src.runs();
         BitSet used = new BitSet();
         used.set(0);
-        int next = 0;
         for (int t = 0; t < l2Indices.length; t++) {
             long tableStart = l2Indices[t] * perL2;
-            long tableEnd = tableStart + perL2;
             ByteBuffer l2 = ByteBuffer.allocate((int) cs);
-            while (next < runs.size() && runs.get(next).end() <= tableStart) {
-                next++;
-            }
-            for (int i = next; i < runs.size() && runs.get(i).start() < tableEnd; i++) {
-                SourceLayout.Run r = runs.get(i);
-                long from = Math.max(r.start(), tableStart);
-                long to = Math.min(r.end(), tableEnd);
-                for (long g = from; g < to; g += cs) {
-                    long entry;
-                    if (r.zero()) {
-                        entry = Qcow2Image.ZERO;
-                    } else {
-                        long host = r.host() + (g - r.start());
-                        used.set(Math.toIntExact(host / cs));
-                        entry = host | Qcow2Image.COPIED;
-                    }
-                    l2.putLong((int) ((g - tableStart) / cs * 8), entry);
+            src.forEachCluster(tableStart, tableStart + perL2, cs, (g, host) -> {
+                long entry = Qcow2Image.ZERO;
+                if (host >= 0) {
+                    used.set(Math.toIntExact(host / cs));
+                    entry = host | Qcow2Image.COPIED;
                 }
-            }
-            write(file, l2, l2Offset + t * cs, progress);
+                l2.putLong((int) ((g - tableStart) / cs * 8), entry);
+            });
+            TargetPlan.write(file, l2, l2Offset + t * cs, progress);
         }
         used.set(Math.toIntExact(l2Offset / cs), Math.toIntExact(end / cs));
         ByteBuffer l1 = ByteBuffer.allocate(Math.toIntExact(l1Clusters * cs));
         for (int t = 0; t < l2Indices.length; t++) {
             l1.putLong((int) (l2Indices[t] * 8), (l2Offset + t * cs) | Qcow2Image.COPIED);
         }
-        write(file, l1, l1Offset, progress);
+        TargetPlan.write(file, l1, l1Offset, progress);
         long perBlock = cs / 2;
         for (long b = 0; b < rbCount; b++) {
             ByteBuffer block = ByteBuffer.allocate((int) cs);
@@ -200,19 +173,12 @@ final class Qcow2Target implements TargetPlan {
             for (int c = used.nextSetBit((int) first); c >= 0 && c < first + perBlock; c = used.nextSetBit(c + 1)) {
                 block.putShort((int) ((c - first) * 2), (short) 1);
             }
-            write(file, block, rbOffset + b * cs, progress);
+            TargetPlan.write(file, block, rbOffset + b * cs, progress);
         }
         ByteBuffer rt = ByteBuffer.allocate(Math.toIntExact(rtClusters * cs));
         for (long b = 0; b < rbCount; b++) {
             rt.putLong((int) (b * 8), rbOffset + b * cs);
         }
-        write(file, rt, rtOffset, progress);
-    }
-
-    private static void write(RawImageFile file, ByteBuffer b, long at, Progress progress) throws IOException {
-        b.clear();
-        int n = b.remaining();
-        file.write(b, at);
-        progress.written(n);
+        TargetPlan.write(file, rt, rtOffset, progress);
     }
 }

@@ -1,6 +1,7 @@
 package io.github.qednio.convert;
 
 import java.util.List;
+import java.util.stream.LongStream;
 
 /**
  * The format-neutral description of an image that a target format's writer needs: its size, cluster size and
@@ -21,6 +22,64 @@ import java.util.List;
  */
 record SourceLayout(DiskFormat from, long virtualSize, long clusterSize, String backingFile, String backingFormat,
                     long fileLength, long freeFrom, List<long[]> cluster0Used, List<Run> runs) {
+
+    /**
+     * The first 8-aligned offset at or after {@code from} where {@code length} bytes overlap nothing the old format
+     * uses in cluster 0, or -1 if none ends by {@code limit}.
+     */
+    long freeInCluster0(long from, int length, long limit) {
+        long at = (from + 7) & ~7L;
+        boolean moved = true;
+        while (moved) {
+            moved = false;
+            for (long[] r : cluster0Used) {
+                if (at < r[1] && r[0] < at + length) {
+                    at = (r[1] + 7) & ~7L;
+                    moved = true;
+                }
+            }
+        }
+        return at + length <= limit ? at : -1;
+    }
+
+    /** {@return the sorted indices of the tables of {@code perTable} guest bytes that some run touches} */
+    long[] tablesTouched(long perTable) {
+        return runs.stream().flatMapToLong(r -> LongStream.rangeClosed(r.start() / perTable, (r.end() - 1) / perTable))
+                .distinct().sorted().toArray();
+    }
+
+    /**
+     * Calls {@code sink} for each cluster of {@code step} bytes that a run holds in guest range
+     * {@code [from, to)}, in guest order.
+     */
+    void forEachCluster(long from, long to, long step, ClusterSink sink) throws java.io.IOException {
+        int lo = 0;
+        int hi = runs.size();
+        while (lo < hi) { // the first run that ends after from
+            int mid = (lo + hi) >>> 1;
+            if (runs.get(mid).end() <= from) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        for (int i = lo; i < runs.size() && runs.get(i).start() < to; i++) {
+            Run r = runs.get(i);
+            for (long g = Math.max(r.start(), from); g < Math.min(r.end(), to); g += step) {
+                sink.cluster(g, r.zero() ? -1 : r.host() + (g - r.start()));
+            }
+        }
+    }
+
+    /** Receives one guest cluster of a run. */
+    @FunctionalInterface
+    interface ClusterSink {
+        /**
+         * @param guest guest offset of the cluster
+         * @param host  its host offset, or -1 if it reads as zeros
+         */
+        void cluster(long guest, long host) throws java.io.IOException;
+    }
 
     /**
      * A run of guest clusters the source holds itself.

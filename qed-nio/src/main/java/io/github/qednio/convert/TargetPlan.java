@@ -30,6 +30,14 @@ interface TargetPlan {
     /** {@return the new header, at most {@value #SECTOR} bytes, for offset 0} */
     ByteBuffer headerSector();
 
+    /** Writes the whole of {@code b} at {@code at} and counts it. */
+    static void write(RawImageFile file, ByteBuffer b, long at, Progress progress) throws IOException {
+        b.clear();
+        int n = b.remaining();
+        file.write(b, at);
+        progress.written(n);
+    }
+
     /** Counts written bytes. */
     @FunctionalInterface
     interface Progress {

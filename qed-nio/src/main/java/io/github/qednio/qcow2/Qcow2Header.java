@@ -32,13 +32,14 @@ import java.nio.charset.StandardCharsets;
  * @param backingFile           the backing file name, or null
  * @param extensions            bit set of the known extensions present: {@link #EXT_BITMAPS},
  *                              {@link #EXT_DATA_FILE}, {@link #EXT_CRYPTO}
+ * @param extensionsEnd         offset just past the extensions' end marker
  */
 public record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int clusterBits, long size,
                           int cryptMethod, int l1Size, long l1TableOffset, long refcountTableOffset,
                           int refcountTableClusters, int nbSnapshots, long snapshotsOffset,
                           long incompatibleFeatures, long compatibleFeatures, long autoclearFeatures,
                           int refcountOrder, int headerLength, int compressionType, String backingFormat,
-                          String backingFile, int extensions) {
+                          String backingFile, int extensions, int extensionsEnd) {
 
     /** {@code "QFI\xfb"}. */
     public static final int MAGIC = 0x514649fb;
@@ -215,7 +216,7 @@ public record Qcow2Header(int version, long backingFileOffset, int backingFileSi
         }
         return new Qcow2Header(version, backingOffset, backingSize, clusterBits, size, crypt, l1Size, l1Offset,
                 rtOffset, rtClusters, nbSnapshots, snapshotsOffset, incompat, compat, autoclear, refcountOrder,
-                headerLength, compressionType, backingFormat, backingFile, extensions);
+                headerLength, compressionType, backingFormat, backingFile, extensions, (int) pos + 8);
     }
 
     private static String string(ByteBuffer b, long offset, int len) {
