@@ -23,9 +23,12 @@ final class QedSource {
     static SourceLayout read(QedImage image, long fileLength) throws IOException {
         CheckResult check = image.check(Repair.NONE);
         if (!check.isConsistent()) {
-            throw new ConversionRefusedException("corruption", image.path() + ": the QED image is corrupt ("
-                    + check.corruptions() + " corruption(s), " + check.checkErrors() + " unreadable table(s));"
-                    + " run 'qed check -r all' first", null);
+            String found = check.corruptions() + " corruption(s), " + check.checkErrors() + " unreadable table(s)";
+            throw new ConversionRefusedException("corruption", image.needsCheck()
+                    ? image.path() + ": the QED image was not closed cleanly and is corrupt (" + found + "); a"
+                            + " conversion repairs it first, or run 'qed check -r all'"
+                    : image.path() + ": the QED image is corrupt (" + found + "); run 'qed check -r all' first",
+                    null);
         }
         List<SourceLayout.Run> runs = new ArrayList<>();
         for (MappedExtent e : image.map(0, image.size())) {

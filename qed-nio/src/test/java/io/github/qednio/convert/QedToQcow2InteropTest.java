@@ -184,6 +184,30 @@ class QedToQcow2InteropTest {
         }
     }
 
+    @Test
+    void imageLeftWithNeedCheckIsRepairedFirstThenConverted() throws IOException {
+        Path image = dir.resolve("n.qed");
+        Qemu.img("create", "-f", "qed", "-o", "cluster_size=4096", image.toString(), "16M").assertSuccess();
+        qemuIo(image, "qed", "write -P 0x11 0 8k", "write -P 0x12 40k 4k");
+        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(b, 16);
+            ch.write(b.clear().putLong(QedHeader.QED_F_NEED_CHECK).flip(), 16);
+            ch.read(b.clear(), 4096); // L1[0]
+            long l2 = b.flip().getLong();
+            ch.write(b.clear().putLong(Files.size(image) + (1 << 20)).flip(), l2 + 5 * 8); // past the end
+        }
+        Path repaired = dir.resolve("repaired.qed");
+        Files.copy(image, repaired);
+        Qemu.img("check", "-r", "all", "-f", "qed", repaired.toString()); // QEMU's own repair, as the reference
+
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> InPlaceConverter.dryRun(image, DiskFormat.QCOW2))
+                .isInstanceOf(ConversionRefusedException.class).hasMessageContaining("not closed cleanly");
+        InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+        assertQcow2CheckClean(image);
+        Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), repaired.toString()).assertSuccess();
+    }
+
     // ------------------------------------------------------------------------------------------------ helpers
 
     /** Converts {@code image} and checks the result against a copy of the original with QEMU. */
