@@ -9,6 +9,7 @@ import java.io.IOException;
 public final class ConversionRefusedException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** The feature or condition at fault. */
     private final String reason;
 
     /**
