@@ -88,13 +88,8 @@ final class Qcow2Target implements TargetPlan {
                     + backingName.length + " bytes long; qcow2 allows 1023", null);
         }
         Qcow2Header probe = header(0, format);
-        long nameAt = 0;
-        if (backingName != null) {
-            nameAt = probe.encodedLength();
-            if (nameAt + backingName.length > SECTOR) {
-                nameAt = placeInCluster0(backingName.length, name);
-            }
-        }
+        long nameAt = backingName == null ? 0 : TargetPlan.backingNameOffset(src, probe.encodedLength(),
+                backingName.length, cs, "qcow2", name);
         this.backingOffset = nameAt;
         this.header = header(nameAt, format);
     }
@@ -110,41 +105,24 @@ final class Qcow2Target implements TargetPlan {
                 Qcow2Header.V3_HEADER_LENGTH, 0, backingName == null ? null : format, null, 0, 0);
     }
 
-    /** A place after the header sector in cluster 0 that the old format does not use. */
-    private long placeInCluster0(int length, String name) throws ConversionRefusedException {
-        long at = src.freeInCluster0(SECTOR, length, cs);
-        if (at < 0) {
-            throw new ConversionRefusedException("backing file name", name + ": no room in cluster 0 for a"
-                    + " qcow2 backing file name of " + length + " bytes beside the old header", null);
-        }
-        return at;
+    @Override
+    public SourceLayout source() {
+        return src;
     }
 
     @Override
-    public long metadataBytes() {
-        return end - src.freeFrom();
-    }
-
-    @Override
-    public long finalLength() {
-        return Math.max(src.fileLength(), end);
+    public long end() {
+        return end;
     }
 
     @Override
     public ByteBuffer headerSector() {
-        ByteBuffer sector = ByteBuffer.allocate(SECTOR);
-        sector.put(header.encodeV3());
-        if (backingName != null && backingOffset < SECTOR) {
-            sector.put((int) backingOffset, backingName);
-        }
-        return sector.clear();
+        return TargetPlan.sector(header.encodeV3(), backingName, backingOffset);
     }
 
     @Override
     public void writeMetadata(RawImageFile file, Progress progress) throws IOException {
-        if (backingName != null && backingOffset >= SECTOR) {
-            file.write(ByteBuffer.wrap(backingName), backingOffset);
-        }
+        TargetPlan.writeBackingName(file, backingName, backingOffset);
         BitSet used = new BitSet();
         used.set(0);
         for (int t = 0; t < l2Indices.length; t++) {

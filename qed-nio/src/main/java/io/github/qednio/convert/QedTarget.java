@@ -68,12 +68,7 @@ final class QedTarget implements TargetPlan {
                 throw new ConversionRefusedException("backing file name", name + ": backing file name of "
                         + backingName.length + " bytes is too long for QED", null);
             }
-            at = QedHeader.HEADER_LENGTH + backingName.length <= SECTOR ? QedHeader.HEADER_LENGTH
-                    : src.freeInCluster0(SECTOR, backingName.length, cs);
-            if (at < 0) {
-                throw new ConversionRefusedException("backing file name", name + ": no room in cluster 0 for a"
-                        + " QED backing file name of " + backingName.length + " bytes beside the old header", null);
-            }
+            at = TargetPlan.backingNameOffset(src, QedHeader.HEADER_LENGTH, backingName.length, cs, "QED", name);
         }
         this.backingOffset = at;
     }
@@ -84,13 +79,13 @@ final class QedTarget implements TargetPlan {
     }
 
     @Override
-    public long metadataBytes() {
-        return end - src.freeFrom();
+    public SourceLayout source() {
+        return src;
     }
 
     @Override
-    public long finalLength() {
-        return Math.max(src.fileLength(), end);
+    public long end() {
+        return end;
     }
 
     @Override
@@ -104,19 +99,12 @@ final class QedTarget implements TargetPlan {
         }
         QedHeader h = new QedHeader(cs, geo.tableSize(), 1, features, 0, 0, l1Offset, src.virtualSize(),
                 backingName == null ? 0 : backingOffset, backingName == null ? 0 : backingName.length);
-        ByteBuffer sector = ByteBuffer.allocate(SECTOR);
-        sector.put(h.encode());
-        if (backingName != null && backingOffset < SECTOR) {
-            sector.put((int) backingOffset, backingName);
-        }
-        return sector.clear();
+        return TargetPlan.sector(h.encode(), backingName, backingOffset);
     }
 
     @Override
     public void writeMetadata(RawImageFile file, Progress progress) throws IOException {
-        if (backingName != null && backingOffset >= SECTOR) {
-            file.write(ByteBuffer.wrap(backingName), backingOffset);
-        }
+        TargetPlan.writeBackingName(file, backingName, backingOffset);
         int tableBytes = Math.toIntExact(geo.tableBytes());
         for (int t = 0; t < l2Indices.length; t++) {
             long tableStart = l2Indices[t] * perL2;
