@@ -5,6 +5,7 @@ import io.github.qednio.qcow2.Qcow2Header;
 import io.github.qednio.qcow2.Qcow2Image;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.List;
 
 /** Reads a qcow2 image, through {@link Qcow2Image}'s {@link io.github.qednio.engine.BlockMapping}, into a {@link SourceLayout}. */
@@ -20,10 +21,24 @@ final class Qcow2Source {
     static SourceLayout read(Qcow2Image image, long fileLength) throws IOException {
         image.requireConvertible();
         Qcow2Header h = image.header();
+        long cs = h.clusterSize();
         List<SourceLayout.Run> runs = new ArrayList<>();
+        BitSet hosts = new BitSet();
         for (MappedExtent e : image.map(0, image.size())) {
             switch (e.type()) {
-                case DATA -> runs.add(new SourceLayout.Run(e.start(), e.length(), e.hostOffset()));
+                case DATA -> {
+                    // Without internal snapshots a data cluster has one user: a second is corruption, which a
+                    // QED image could not express either.
+                    for (long host = e.hostOffset(); host < e.hostOffset() + e.length(); host += cs) {
+                        int c = Math.toIntExact(host / cs);
+                        if (hosts.get(c)) {
+                            throw new ConversionRefusedException("corruption", image.path() + ": host cluster at"
+                                    + " offset " + host + " is mapped twice; run 'qemu-img check -r all' first", null);
+                        }
+                        hosts.set(c);
+                    }
+                    runs.add(new SourceLayout.Run(e.start(), e.length(), e.hostOffset()));
+                }
                 case ZERO -> runs.add(new SourceLayout.Run(e.start(), e.length(), -1));
                 case UNALLOCATED -> { }
             }
@@ -33,7 +48,6 @@ final class Qcow2Source {
         if (h.backingFile() != null) {
             used.add(new long[] {h.backingFileOffset(), h.backingFileOffset() + h.backingFileSize()});
         }
-        long cs = h.clusterSize();
         long freeFrom = (fileLength + cs - 1) / cs * cs;
         return new SourceLayout(DiskFormat.QCOW2, h.size(), cs, h.backingFile(), h.backingFormat(), fileLength,
                 freeFrom, used, runs);
