@@ -43,6 +43,8 @@ class ConversionCrashTest {
     private static final int CLUSTER = 4096;
     private static final long SIZE = (6L << 20) + 512;
     private static final int BASE_LENGTH = (5 << 20) + 1000;
+    /** A backing file name too long for the header sector: it goes into cluster 0 before the switch. */
+    private static final String LONG_NAME = "d".repeat(200) + "/" + "e".repeat(200) + "/base.raw";
 
     private static FileSystem fs;
     private static byte[] baseContent;
@@ -56,8 +58,14 @@ class ConversionCrashTest {
         Files.createDirectories(fs.getPath("/img"));
         baseContent = new byte[BASE_LENGTH];
         new Random(7).nextBytes(baseContent);
-        Files.write(fs.getPath("/img/base.raw"), baseContent);
-        Files.write(tmp.resolve("base.raw"), baseContent);
+        for (String name : new String[] {"base.raw", LONG_NAME}) {
+            Path p = fs.getPath("/img").resolve(name);
+            Files.createDirectories(p.getParent());
+            Files.write(p, baseContent);
+            Path q = tmp.resolve(name);
+            Files.createDirectories(q.getParent());
+            Files.write(q, baseContent);
+        }
     }
 
     @AfterAll
@@ -66,9 +74,10 @@ class ConversionCrashTest {
     }
 
     @ParameterizedTest(name = "{0} to {1}, backing file {2}")
-    @CsvSource({"QED, QCOW2, false", "QED, QCOW2, true", "QCOW2, QED, false", "QCOW2, QED, true"})
+    @CsvSource({"QED, QCOW2, none", "QED, QCOW2, short", "QED, QCOW2, long", "QCOW2, QED, none",
+        "QCOW2, QED, short", "QCOW2, QED, long"})
     void everyCrashLeavesOneOfTheTwoFormatsWithTheOriginalContentAndARerunFinishes(DiskFormat from,
-            DiskFormat to, boolean backing) throws IOException {
+            DiskFormat to, String backing) throws IOException {
         Path path = fs.getPath("/img/" + from + "-" + backing + ".img");
         byte[] template = template(path, from, backing);
         byte[] expected = content(template, path);
@@ -129,7 +138,7 @@ class ConversionCrashTest {
     @CsvSource({"QED, QCOW2", "QCOW2, QED"})
     void aFailedWriteOrFlushLeavesAValidImageAndARerunFinishes(DiskFormat from, DiskFormat to) throws IOException {
         Path path = fs.getPath("/img/fail-" + from + ".img");
-        byte[] template = template(path, from, true);
+        byte[] template = template(path, from, "short");
         byte[] expected = content(template, path);
         SimulatedDiskFile clean = new SimulatedDiskFile(template, 0, 512);
         convert(path, template, clean, to);
@@ -163,13 +172,13 @@ class ConversionCrashTest {
     }
 
     /** A small image with data, zero clusters and holes in two L2 tables, in format {@code format}. */
-    private static byte[] template(Path path, DiskFormat format, boolean backing) throws IOException {
+    private static byte[] template(Path path, DiskFormat format, String backing) throws IOException {
         Files.deleteIfExists(path);
         CreateOptions options = CreateOptions.ofSize(SIZE).withClusterSize(CLUSTER).withTableSize(2);
-        if (backing) {
-            options = options.withBackingFile("base.raw", BackingFormat.RAW);
+        if (!backing.equals("none")) {
+            options = options.withBackingFile(backing.equals("long") ? LONG_NAME : "base.raw", BackingFormat.RAW);
         }
-        Random r = new Random(backing ? 11 : 12);
+        Random r = new Random(backing.hashCode());
         try (QedImage img = QedImage.create(path, options)) {
             for (int i = 0; i < 40; i++) {
                 long at = (long) r.nextInt((int) (SIZE / 512 - 40)) * 512;
