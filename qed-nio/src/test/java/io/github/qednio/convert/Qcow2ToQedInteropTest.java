@@ -105,6 +105,37 @@ class Qcow2ToQedInteropTest {
     }
 
     @Test
+    void emptyAndZeroSizedImagesConvertBothWays() throws IOException {
+        for (String size : new String[] {"0", "64k"}) {
+            Path image = dir.resolve("e" + size + ".qed");
+            Qemu.img("create", "-f", "qed", image.toString(), size).assertSuccess();
+            InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+            assertQcow2CheckClean(image);
+            assertThat(Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout())
+                    .contains("\"virtual-size\": " + (size.equals("0") ? 0 : 65536));
+            InPlaceConverter.convert(image, DiskFormat.QED, ConversionProgress.NONE);
+            Qemu.Result check = Qemu.img("check", "-f", "qed", "--output=json", image.toString());
+            assertThat(Qemu.jsonLong(check.stdout(), "corruptions")).as(check.stdout()).isZero();
+        }
+    }
+
+    @ParameterizedTest(name = "{0}-byte clusters, {1} bytes: table size {2}")
+    @CsvSource({"65536, 1073741824, 2", "4096, 1073741824, 2", "4096, 10737418240, 4", "4096, 68719476736, 8"})
+    void theSmallestTableSizeFromTwoThatCoversTheVirtualSizeIsChosen(long cluster, long size, long tableSize)
+            throws IOException {
+        Path image = dir.resolve("t.qcow2");
+        Qemu.img("create", "-f", "qcow2", "-o", "cluster_size=" + cluster, image.toString(), Long.toString(size))
+                .assertSuccess();
+        qemuIo(image, "qcow2", "write -P 0x21 " + (size - 65536) + " 64k");
+        convertAndVerify(image, null);
+        try (FileChannel ch = FileChannel.open(image)) {
+            ByteBuffer h = ByteBuffer.allocate(64);
+            ch.read(h, 0);
+            assertThat(QedHeader.decode(h.flip(), image.toString()).tableSize()).isEqualTo(tableSize);
+        }
+    }
+
+    @Test
     void roundTripQedToQcow2AndBackKeepsContent() throws IOException {
         Path image = dir.resolve("r.qed");
         Qemu.img("create", "-f", "qed", image.toString(), "3G").assertSuccess();
@@ -130,6 +161,7 @@ class Qcow2ToQedInteropTest {
         "dirty bit | lazy abort",
         "corrupt bit | corrupt",
         "cluster size 2048 | cluster_size=2048",
+        "virtual size | too large for QED",
     })
     void unsupportedFeaturesAreRefusedByNameAndTheFileIsLeftAlone(String feature, String how) throws IOException {
         Path image = dir.resolve("x.qcow2");
@@ -163,6 +195,8 @@ class Qcow2ToQedInteropTest {
                     ch.write(ByteBuffer.wrap(new byte[] {2}), 79); // incompatible_features bit 1
                 }
             }
+            case "too large for QED" -> // QED's largest with 4 KiB clusters: 256 GiB (table size 16)
+                    Qemu.img("create", "-f", "qcow2", "-o", "cluster_size=4096", file, "300G").assertSuccess();
             default -> Qemu.img("create", "-f", "qcow2", "-o", how, file, "1M").assertSuccess();
         }
         byte[] before = Files.readAllBytes(image);
