@@ -22,6 +22,10 @@ final class Qcow2Source {
         image.requireConvertible();
         Qcow2Header h = image.header();
         long cs = h.clusterSize();
+        if (fileLength / cs >= Integer.MAX_VALUE) {
+            throw new ConversionRefusedException("file size", image.path() + ": more than 2^31 clusters of " + cs
+                    + " bytes are not converted in place", null);
+        }
         List<SourceLayout.Run> runs = new ArrayList<>();
         BitSet hosts = new BitSet();
         for (MappedExtent e : image.map(0, image.size())) {

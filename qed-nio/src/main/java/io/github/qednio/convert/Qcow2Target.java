@@ -76,7 +76,7 @@ final class Qcow2Target implements TargetPlan {
         this.rtClusters = table;
         this.rtOffset = rbOffset + rbCount * cs;
         this.end = rtOffset + rtClusters * cs;
-        if (rtClusters * cs > Qcow2Header.MAX_REFTABLE_BYTES) {
+        if (rtClusters * cs > Qcow2Header.MAX_REFTABLE_BYTES || end / cs > Integer.MAX_VALUE) {
             throw new ConversionRefusedException("file size", name + ": the file is too large for QEMU's 8 MiB"
                     + " qcow2 refcount table with " + cs + "-byte clusters", null);
         }
