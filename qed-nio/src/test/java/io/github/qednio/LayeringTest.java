@@ -16,8 +16,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The library's layering, checked on its compiled classes (tests excluded): {@code format} (on-disk structures)
- * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; {@code archive} (archives on a disk)
- * &larr; the tools of qed-nio-examples.
+ * &larr; {@code engine} (images) &larr; {@code nio} (the file system) &larr; {@code fixture}, {@code archive}
+ * &larr; the tools of qed-nio-examples. Whole-image operations ({@code ops}), the qcow2 reader ({@code qcow2}) and
+ * in-place conversion ({@code convert}, on both) sit on the engine; the file system uses none of them.
  * A lower layer never reaches up, so each can be understood, tested and reused without the ones above it.
  */
 class LayeringTest {
@@ -27,6 +28,8 @@ class LayeringTest {
     private static final String FIXTURE = "io.github.qednio.fixture..";
     private static final String ARCHIVE = "io.github.qednio.archive..";
     private static final String OPS = "io.github.qednio.ops..";
+    private static final String QCOW2 = "io.github.qednio.qcow2..";
+    private static final String CONVERT = "io.github.qednio.convert..";
 
     private static JavaClasses library;
 
@@ -63,12 +66,16 @@ class LayeringTest {
                 .layer("ops").definedBy(OPS)
                 .layer("fixture").definedBy(FIXTURE)
                 .layer("archive").definedBy(ARCHIVE)
+                .layer("qcow2").definedBy(QCOW2)
+                .layer("convert").definedBy(CONVERT)
                 .whereLayer("ops").mayNotBeAccessedByAnyLayer()
                 .whereLayer("fixture").mayNotBeAccessedByAnyLayer()
                 .whereLayer("archive").mayNotBeAccessedByAnyLayer()
+                .whereLayer("convert").mayNotBeAccessedByAnyLayer()
+                .whereLayer("qcow2").mayOnlyBeAccessedByLayers("convert")
                 .whereLayer("nio").mayOnlyBeAccessedByLayers("fixture", "archive")
-                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "ops", "fixture", "archive")
-                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "ops", "fixture")
+                .whereLayer("engine").mayOnlyBeAccessedByLayers("nio", "ops", "fixture", "archive", "qcow2", "convert")
+                .whereLayer("format").mayOnlyBeAccessedByLayers("engine", "nio", "ops", "fixture", "qcow2", "convert")
                 .check(library);
     }
 

@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
         description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
                 + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
-                ConvertCommand.class, CompareCommand.class, ResizeCommand.class, CommitCommand.class,
+                ConvertCommand.class, ConvertInPlaceCommand.class, CompareCommand.class, ResizeCommand.class, CommitCommand.class,
                 RebaseCommand.class, AmendCommand.class, MeasureCommand.class, IoCommand.class, PackCommand.class,
                 UnpackCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
