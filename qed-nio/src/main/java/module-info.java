@@ -1,7 +1,7 @@
 /**
- * QED disk images in pure Java: header parsing and validation ({@code format}), the image engine
- * ({@code engine}), the {@code qed:} java.nio file system ({@code nio}), qemu-img's whole-image operations
- * ({@code ops}), a read-only qcow2 reader ({@code qcow2}) and in-place conversion between QED and qcow2
+ * QED disk images in pure Java: header parsing and validation, QED's and qcow2's ({@code format}), the
+ * image engine with a read-only qcow2 reader ({@code engine}), the {@code qed:} java.nio file system ({@code nio}),
+ * qemu-img's whole-image operations ({@code ops}) and in-place conversion between QED and qcow2
  * ({@code convert}), test fixtures with qemu-io's command syntax and a JUnit Jupiter extension ({@code fixture},
  * {@code fixture.junit}), and archives packed onto and unpacked from a disk ({@code archive}, which needs the
  * optional Apache Commons Compress).
@@ -20,7 +20,6 @@ module io.github.qednio {
     exports io.github.qednio.fixture.junit;
     exports io.github.qednio.archive;
     exports io.github.qednio.ops;
-    exports io.github.qednio.qcow2;
     exports io.github.qednio.convert;
 
     provides java.nio.file.spi.FileSystemProvider with io.github.qednio.nio.QedFileSystemProvider;

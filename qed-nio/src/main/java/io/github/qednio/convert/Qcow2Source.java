@@ -1,8 +1,8 @@
 package io.github.qednio.convert;
 
 import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.qcow2.Qcow2Header;
-import io.github.qednio.qcow2.Qcow2Image;
+import io.github.qednio.format.Qcow2Header;
+import io.github.qednio.engine.Qcow2Image;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.BitSet;

@@ -4,7 +4,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
-/** Guest content below an image: a raw file or another QED image. Bytes past its end read as zeros. */
+/** Guest content below an image: a raw file, a QED image or a qcow2 image. Bytes past its end read as zeros. */
 interface Backing extends Closeable {
     /** Fills {@code dst} with the content at {@code position}, zeros past the end. */
     void read(ByteBuffer dst, long position) throws IOException;
@@ -16,8 +16,19 @@ interface Backing extends Closeable {
     /** The file this reads, for messages and for {@code info}. */
     java.nio.file.Path path();
 
-    /** The QED image this reads, or null for a raw file. */
+    /** The QED image this reads, or null for a raw file or a qcow2 image. */
     default QedImage image() {
         return null;
+    }
+
+    /** The qcow2 image this reads, or null. */
+    default Qcow2Image qcow2() {
+        return null;
+    }
+
+    /** The backing file of the image this reads, as that image holds it, or null (a raw file has none). */
+    default Backing below() {
+        QedImage img = image();
+        return img == null ? null : img.backing();
     }
 }

@@ -94,6 +94,11 @@ final class BackingChain {
         if (f == BackingFormat.RAW) {
             return Files.size(p);
         }
+        if (f == BackingFormat.QCOW2) {
+            try (Qcow2Image img = Qcow2Image.open(p, new RawImageFile(options.openStorage(p, true)))) {
+                return img.size();
+            }
+        }
         try (QedImage img = QedImage.open(p, options.withReadOnly(true).withCopyOnRead(false))) {
             return img.size();
         }
@@ -118,14 +123,19 @@ final class BackingChain {
      * file, as QEMU does). A detached open records the name without opening anything, for header-only operations.
      */
     Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
+        return openBacking(image, name, noProbe ? BackingFormat.RAW : null, options);
+    }
+
+    /** As {@link #openBacking(Path, String, boolean, OpenOptions)}, for a recorded format (null: probe). */
+    Backing openBacking(Path image, String name, BackingFormat format, OpenOptions options) throws IOException {
         if (detached) {
-            return new DetachedBacking(image, resolve(image, name), noProbe ? BackingFormat.RAW : null);
+            return new DetachedBacking(image, resolve(image, name), format);
         }
         if (options.backingPolicy() == BackingPolicy.DENY) {
             throw new QedFormatException("backing_file", image + ": has backing file '" + name
                     + "', refused by backing policy 'deny'");
         }
-        return open(image, name, noProbe ? BackingFormat.RAW : null, options);
+        return open(image, name, format, options);
     }
 
     /** Opens (or shares) the backing file {@code name} of {@code image}; {@code format} null means probe. */
@@ -149,8 +159,11 @@ final class BackingChain {
         below.add(real);
         return SharedBackings.acquire(new SharedBackings.Key(real, f, options.storageFactory(),
                         options.maxTableBytes()), new SharedBackings.Link(image, name, real, probed), p,
-                () -> f == BackingFormat.RAW ? new RawBacking(ro.openStorage(p, true), p)
-                        : new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false))),
+                () -> switch (f) {
+                    case RAW -> new RawBacking(ro.openStorage(p, true), p);
+                    case QED -> new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false)));
+                    case QCOW2 -> Qcow2Backing.open(p, ro, new BackingChain(topDirectory, below, false));
+                },
                 chain -> checkShared(chain, below, options));
     }
 
@@ -194,11 +207,11 @@ final class BackingChain {
     }
 
     /**
-     * The format of backing file {@code p} of {@code image}, probed as QEMU does ({@link FormatProbe}): QED by its
-     * magic, raw when no format claims it.
+     * The format of backing file {@code p} of {@code image}, probed as QEMU does ({@link FormatProbe}): QED and
+     * qcow2 by their magic, raw when no format claims it.
      *
      * @throws QedFormatException naming the image, the backing file and the format found when it is another format
-     *         QEMU recognises (qcow2, vmdk, ...): reading it as raw would hand its metadata to the guest as data
+     *         QEMU recognises (qcow, vmdk, ...): reading it as raw would hand its metadata to the guest as data
      */
     static BackingFormat probe(Path image, String name, Path p, OpenOptions options) throws IOException {
         String found;
@@ -210,10 +223,12 @@ final class BackingChain {
                 return BackingFormat.QED;
             case FormatProbe.RAW:
                 return BackingFormat.RAW;
+            case FormatProbe.QCOW2:
+                return BackingFormat.QCOW2;
             default:
                 throw new QedFormatException("backing_file", image + ": backing file '" + name + "' (" + p
                         + ") is a " + found + " image, and the header does not record its format; QEMU would read"
-                        + " it as " + found + ", this library reads only raw and QED backing files, and reading it"
+                        + " it as " + found + ", this library reads only raw, QED and qcow2 backing files, and reading it"
                         + " as raw would expose its " + found + " metadata as guest data");
         }
     }

@@ -71,6 +71,10 @@ public final class BackingOperations {
                 create = create.withSize(img.size()).withClusterSize(img.geometry().clusterSize())
                         .withTableSize(img.geometry().tableSize());
             }
+        } else if (format == BackingFormat.QCOW2) {
+            try (Qcow2Image img = Qcow2Image.open(image)) {
+                create = create.withSize(img.size());
+            }
         } else {
             create = create.withSize(Files.size(image));
         }
@@ -190,6 +194,11 @@ public final class BackingOperations {
         if (found.equals(FormatProbe.RAW)) {
             return BackingFormat.RAW;
         }
+        if (found.equals(FormatProbe.QCOW2)) {
+            // Writing into it as raw would overwrite its metadata, and this library never writes qcow2.
+            throw new QedFormatException("backing_file", file + ": is a qcow2 image, which this library reads as a"
+                    + " backing file but never writes, so it cannot be committed into; use qemu-img commit");
+        }
         throw new QedFormatException("backing_file", file + ": is a " + found + " image, which cannot be committed"
                 + " into");
     }
@@ -266,7 +275,7 @@ public final class BackingOperations {
      *
      * @param overlay        the QED overlay to rebase
      * @param newBackingName the name to store (resolved against the overlay's directory), or null for none
-     * @param newFormat      RAW (stored as {@code QED_F_BACKING_FORMAT_NO_PROBE}), QED, or null to probe it
+     * @param newFormat      RAW (stored as {@code QED_F_BACKING_FORMAT_NO_PROBE}), QED, QCOW2, or null to probe it
      * @param options        how to open the overlay and both chains (the policy applies to both)
      * @return the guest bytes copied into the overlay
      * @throws IOException if a chain cannot be opened or read, or the overlay cannot be written
@@ -282,7 +291,7 @@ public final class BackingOperations {
      *
      * @param overlay        the QED overlay to rebase
      * @param newBackingName the name to store, or null for none
-     * @param newFormat      RAW, QED, or null to probe it
+     * @param newFormat      RAW, QED, QCOW2, or null to probe it
      * @param options        how to open the overlay and both chains
      * @param progress       told of the guest bytes compared
      * @return the guest bytes copied into the overlay

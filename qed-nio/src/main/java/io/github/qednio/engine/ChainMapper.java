@@ -8,7 +8,8 @@ import java.util.List;
  * Builds {@link MappedExtent}s for a QED image and its backing chain, the way {@code qemu-img map} walks it: each
  * level's own extents first, then the backing file for what the level leaves unallocated. A raw backing file maps
  * as data at its own offsets up to its end; past the end of a backing file, the bytes read as zeros and are
- * reported at the level of the overlay above it (QEMU's {@code bdrv_co_block_status}).
+ * reported at the level of the overlay above it (QEMU's {@code bdrv_co_block_status}). A qcow2 backing file maps
+ * its own extents the same way; its compressed clusters are data without a host offset.
  */
 final class ChainMapper {
     private ChainMapper() {
@@ -46,12 +47,33 @@ final class ChainMapper {
         if (inside > pos) {
             if (base != null) {
                 base.mapInto(baseName, pos, inside, depth + 1, out);
+            } else if (backing.qcow2() != null) {
+                mapQcow2(backing, baseName, pos, inside, depth + 1, out);
             } else {
                 add(out, new MappedExtent(pos, inside - pos, MappedExtent.Type.DATA, depth + 1, baseName, pos));
             }
         }
         if (stop > inside) {
             add(out, new MappedExtent(inside, stop - inside, MappedExtent.Type.UNALLOCATED, depth, null, -1));
+        }
+    }
+
+    /**
+     * A qcow2 backing file at chain level {@code depth}: its own extents (compressed data without a host offset),
+     * then its own backing file for what it leaves unallocated.
+     */
+    private static void mapQcow2(Backing backing, Path name, long pos, long stop, int depth, List<MappedExtent> out)
+            throws IOException {
+        Qcow2Image q = backing.qcow2();
+        for (MappedExtent e : q.map(pos, stop - pos)) {
+            switch (e.type()) {
+                case DATA -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.DATA, depth, name,
+                        e.hostOffset()));
+                case ZERO -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.ZERO, depth, null,
+                        -1));
+                case UNALLOCATED -> mapBacking(backing.below(), q.header().backingFile(), name, e.start(), e.end(),
+                        depth, out);
+            }
         }
     }
 

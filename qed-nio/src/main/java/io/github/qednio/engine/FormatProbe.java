@@ -11,8 +11,8 @@ import java.nio.file.Path;
  * Recognises a disk image's format from its first bytes, as QEMU's block drivers do ({@code bdrv_probe} of each
  * driver, given the first 2048 bytes): QED by its magic, the non-raw formats QEMU knows (qcow, qcow2, vmdk sparse
  * and text descriptor, vdi, vhdx, vpc, luks, bochs, cloop, parallels, and dmg, which QEMU recognises by the file name
- * alone), and anything else raw. This library reads only raw and QED, so the other names serve to refuse a file
- * clearly rather than read its metadata as guest data.
+ * alone), and anything else raw. This library reads raw and QED, and qcow2 as a backing file, so the other names
+ * serve to refuse a file clearly rather than read its metadata as guest data.
  *
  * <p>Every format probe of the library (backing files, the {@code qed:} provider's
  * {@code newFileSystem(Path, env)}, the CLI through {@link LockSafeFiles}) uses this class, and reads through the
@@ -23,6 +23,7 @@ final class FormatProbe {
     static final int PROBE_BYTES = 2048;
     static final String RAW = LockSafeFiles.RAW;
     static final String QED = LockSafeFiles.QED;
+    static final String QCOW2 = "qcow2";
 
     private static final byte[] QCOW_MAGIC = {'Q', 'F', 'I', (byte) 0xfb};
     private static final byte[] LUKS_MAGIC = {'L', 'U', 'K', 'S', (byte) 0xba, (byte) 0xbe};
@@ -64,7 +65,7 @@ final class FormatProbe {
             return QED;
         }
         if (startsWith(b, QCOW_MAGIC) && n >= 8) {
-            return b.getInt(4) >= 2 ? "qcow2" : b.getInt(4) == 1 ? "qcow" : RAW;
+            return b.getInt(4) >= 2 ? QCOW2 : b.getInt(4) == 1 ? "qcow" : RAW;
         }
         if (startsWith(b, "KDMV") || startsWith(b, "COWD") || isVmdkDescriptor(b)) {
             return "vmdk";

@@ -17,13 +17,18 @@ import java.util.Objects;
  * @param file       for {@link Type#DATA}: the file holding the bytes, named as the chain names it (the image as
  *                   opened; each backing file as its overlay's stored name resolved against the overlay's path);
  *                   otherwise null
- * @param hostOffset for {@link Type#DATA}: the offset of the first byte in {@code file}; otherwise -1
+ * @param hostOffset for {@link Type#DATA}: the offset of the first byte in {@code file}, or -1 when the bytes are
+ *                   not stored plainly there (a compressed qcow2 cluster, which {@code qemu-img map} reports as
+ *                   data without an offset); otherwise -1
  */
 public record MappedExtent(long start, long length, Type type, int depth, Path file, long hostOffset) {
 
     /** What serves a read of a run of guest bytes. */
     public enum Type {
-        /** Bytes stored in {@link MappedExtent#file()} at {@link MappedExtent#hostOffset()}. */
+        /**
+         * Bytes stored in {@link MappedExtent#file()} at {@link MappedExtent#hostOffset()} (compressed, without a
+         * plain host offset, when that is -1).
+         */
         DATA,
         /** An image of the chain records the run as zeros (a zero cluster); nothing below it is read. */
         ZERO,
@@ -39,7 +44,8 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
      * @param type       what serves a read of these bytes, not null
      * @param depth      the chain level that decided it, non-negative
      * @param file       the file holding the bytes: non-null exactly for {@link Type#DATA}
-     * @param hostOffset the offset in {@code file}: non-negative for {@link Type#DATA}, otherwise -1
+     * @param hostOffset the offset in {@code file}: non-negative, or -1 for compressed data, for
+     *                   {@link Type#DATA}; otherwise -1
      * @throws IllegalArgumentException if a bound is negative, the run is empty, or the file and host offset do
      *                                  not match the type (only {@link Type#DATA} has them)
      * @throws NullPointerException if {@code type} is null
@@ -49,7 +55,7 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
         if (start < 0 || length <= 0 || depth < 0) {
             throw new IllegalArgumentException("start " + start + ", length " + length + ", depth " + depth);
         }
-        if ((type == Type.DATA) != (file != null && hostOffset >= 0)) {
+        if ((type == Type.DATA) != (file != null) || hostOffset < -1 || (type != Type.DATA && hostOffset != -1)) {
             throw new IllegalArgumentException("a DATA extent (only) has a file and a host offset: " + type + ", "
                     + file + ", " + hostOffset);
         }

@@ -59,7 +59,7 @@ final class SharedBackings {
     private static final class Entry {
         final Key key;
         final Backing backing;
-        /** The chain below this backing file (empty for raw, or a QED image without a backing file). */
+        /** The chain below this backing file (empty for raw, or an image without a backing file). */
         final List<Link> below;
         /** Guarded by this entry's monitor. */
         int references;
@@ -126,8 +126,7 @@ final class SharedBackings {
     }
 
     private static List<Link> chainBelow(Backing b) {
-        QedImage img = b.image();
-        if (img == null || !(img.backing() instanceof Handle h)) {
+        if (!(b.below() instanceof Handle h)) {
             return List.of();
         }
         List<Link> below = new ArrayList<>();
@@ -207,6 +206,16 @@ final class SharedBackings {
         @Override
         public QedImage image() {
             return entry.backing.image();
+        }
+
+        @Override
+        public Qcow2Image qcow2() {
+            return entry.backing.qcow2();
+        }
+
+        @Override
+        public Backing below() {
+            return entry.backing.below();
         }
 
         @Override

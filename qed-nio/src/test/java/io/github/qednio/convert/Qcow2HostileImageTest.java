@@ -7,7 +7,7 @@ import com.google.common.jimfs.Jimfs;
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.QedImage;
-import io.github.qednio.qcow2.Qcow2Image;
+import io.github.qednio.engine.Qcow2Image;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.FileSystem;

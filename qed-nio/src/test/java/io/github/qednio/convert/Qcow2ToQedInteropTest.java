@@ -11,7 +11,7 @@ import io.github.qednio.engine.QedImage;
 import io.github.qednio.engine.Repair;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
-import io.github.qednio.qcow2.Qcow2Image;
+import io.github.qednio.engine.Qcow2Image;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -223,8 +223,9 @@ class BackingPolicyTest {
     }
 
     /**
-     * Notes §9.5: the attack QEMU falls for. We never parse qcow2: with NO_PROBE the file is raw bytes; without
-     * it the file is probed, recognised as qcow2 and refused (reading it as raw would guess its format wrong).
+     * Notes §9.5: the attack QEMU falls for. With NO_PROBE the file is raw bytes and its qcow2 header never leads
+     * to the file it names; without it the file is probed and read as the qcow2 image it is, as QEMU reads it
+     * (issue 13), backing file included: exactly what NO_PROBE exists to prevent.
      */
     @Test
     void aRawBackingFileHoldingAQcow2HeaderNeverLeadsToItsBackingFile() throws IOException {
@@ -243,9 +244,17 @@ class BackingPolicyTest {
             assertThat(Arrays.copyOf(seen, 4)).containsExactly('Q', 'F', 'I', 0xfb);
             assertThat(Arrays.copyOf(seen, evilBytes.length)).isEqualTo(evilBytes);
         }
-        assertThatThrownBy(() -> QedImage.open(probed, OpenOptions.readOnlyDefaults()))
-                .isInstanceOf(QedFormatException.class).hasMessageContaining("evil.raw")
-                .hasMessageContaining("is a qcow2 image");
+        try (QedImage img = QedImage.open(probed, OpenOptions.readOnlyDefaults())) {
+            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QCOW2);
+            assertThat(readAll(img)).as("probed, read as QEMU reads it").isEqualTo(qemuRead(probed));
+        }
+        // The confine policy still keeps the qcow2 image's own backing file inside the top image's directory.
+        Path jail = Files.createDirectories(tmp.resolve("jail"));
+        Files.copy(evil, jail.resolve("evil.raw"));
+        Path confined = imageNaming(jail.resolve("probed.qed"), "evil.raw", null);
+        assertThatThrownBy(() -> QedImage.open(confined, OpenOptions.readOnlyDefaults()
+                .withBackingPolicy(BackingPolicy.CONFINE))).isInstanceOf(QedFormatException.class)
+                .hasMessageContaining("secret.txt").hasMessageContaining("confine");
         assertThat(Arrays.copyOf(qemuRead(safe), 4)).as("QEMU with NO_PROBE").containsExactly('Q', 'F', 'I', 0xfb);
         assertThat(Arrays.copyOf(qemuRead(probed), SECRET.length)).as("QEMU probes qcow2 and follows it")
                 .isEqualTo(SECRET);

@@ -123,8 +123,9 @@ class OptionsTest {
     void formatAndPolicyNamesParseInAnyCaseAndOthersAreRefused() {
         assertThat(BackingFormat.parse("RAW")).isEqualTo(BackingFormat.RAW);
         assertThat(BackingFormat.parse("qed")).isEqualTo(BackingFormat.QED);
-        assertThatThrownBy(() -> BackingFormat.parse("qcow2")).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("'qcow2'");
+        assertThat(BackingFormat.parse("QCOW2")).isEqualTo(BackingFormat.QCOW2);
+        assertThatThrownBy(() -> BackingFormat.parse("vmdk")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'vmdk'");
         assertThat(BackingPolicy.parse("Confine")).isEqualTo(BackingPolicy.CONFINE);
         assertThat(BackingPolicy.parse("deny")).isEqualTo(BackingPolicy.DENY);
         assertThat(BackingPolicy.parse("FOLLOW")).isEqualTo(BackingPolicy.FOLLOW);

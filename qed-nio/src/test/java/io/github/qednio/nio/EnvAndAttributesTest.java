@@ -69,7 +69,7 @@ class EnvAndAttributesTest {
         cases.put("readOnly", 1);
         cases.put("copyOnRead", "maybe");
         cases.put("backingPolicy", "trust");
-        cases.put("backingFormat", "qcow2");
+        cases.put("backingFormat", "vmdk");
         cases.put("clusterSize", "big");
         cases.put("tableSize", "4K");
         cases.put("backingFile", 42);

@@ -1,8 +1,6 @@
-package io.github.qednio.qcow2;
+package io.github.qednio.engine;
 
-import io.github.qednio.engine.BlockMapping;
-import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.RawImageFile;
+import io.github.qednio.format.Qcow2Header;
 import io.github.qednio.format.QedFormatException;
 import java.io.Closeable;
 import java.io.IOException;
@@ -10,16 +8,26 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
 
 /**
  * A qcow2 image opened read-only: its header, and its own guest-to-host mapping as a {@link BlockMapping}
  * (depth 0 only: what the image leaves unallocated is reported {@link MappedExtent.Type#UNALLOCATED}, whatever
  * its backing file holds there), plus its refcounts (any width from 1 to 64 bits). Never writes a byte.
+ * Compressed clusters map as {@link MappedExtent.Type#DATA} without a host offset (-1), as {@code qemu-img map}
+ * reports them ({@code "compressed": true}, no {@code "offset"}): their bytes are not stored plainly anywhere.
+ *
+ * <p>The engine also reads it as the backing file of a QED overlay, guest bytes included (deflate-compressed
+ * clusters inflated with {@link Inflater}); that use is internal to the engine.
  *
  * <p>Every offset read from the file is checked against the file's length and cluster alignment before use;
  * a malformed image gives a {@link QedFormatException} naming the structure. Memory: the L1 table (at most
- * 32 MiB, QEMU's bound) plus one L2 table and one refcount block.
+ * 32 MiB, QEMU's bound), a bounded cache of L2 tables ({@value #L2_CACHE_BYTES} bytes, at least one table), one
+ * inflated cluster and one refcount block.
  */
 public final class Qcow2Image implements BlockMapping, Closeable {
     /** Bits 9..55 of an L1 or standard L2 entry: the host offset. */
@@ -30,6 +38,8 @@ public final class Qcow2Image implements BlockMapping, Closeable {
     public static final long COMPRESSED = 1L << 62;
     /** L2 entry bit 0 (version 3): the cluster reads as zeros. */
     public static final long ZERO = 1;
+    /** The L2 tables kept in memory, in bytes (at least one table is kept whatever its size). */
+    static final int L2_CACHE_BYTES = 1 << 22;
 
     private final Path path;
     private final RawImageFile file;
@@ -38,8 +48,11 @@ public final class Qcow2Image implements BlockMapping, Closeable {
     private final long[] l1;
     private final long clusterSize;
     private final int l2Bits;
-    private long cachedL2Offset = -1;
-    private ByteBuffer cachedL2;
+    /** L2 tables by host offset, least recently used first; guarded by {@code this}. */
+    private final Map<Long, ByteBuffer> l2Cache;
+    /** Guest offset of the cluster in {@link #inflated}, -1 for none; guarded by {@code this}. */
+    private long inflatedCluster = -1;
+    private byte[] inflated;
     private long[] refcountTable;
     private long cachedBlockOffset = -1;
     private ByteBuffer cachedBlock;
@@ -52,6 +65,13 @@ public final class Qcow2Image implements BlockMapping, Closeable {
         this.l1 = l1;
         this.clusterSize = header.clusterSize();
         this.l2Bits = header.clusterBits() - 3;
+        int tables = (int) Math.max(1, L2_CACHE_BYTES / clusterSize);
+        this.l2Cache = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Long, ByteBuffer> eldest) {
+                return size() > tables;
+            }
+        };
     }
 
     /**
@@ -163,7 +183,12 @@ public final class Qcow2Image implements BlockMapping, Closeable {
             throw unsupported(name, "cluster size " + h.clusterSize(), "qcow2 clusters under 4 KiB (QED's"
                     + " smallest cluster)");
         }
-        map(0, h.size()); // throws on the first compressed cluster
+        for (MappedExtent e : map(0, h.size())) {
+            if (e.type() == MappedExtent.Type.DATA && e.hostOffset() < 0) {
+                throw unsupported(name, "compressed clusters", "qcow2 images with compressed clusters"
+                        + " (guest offset " + e.start() + ")");
+            }
+        }
     }
 
     private static QedFormatException unsupported(String name, String feature, String what) {
@@ -208,19 +233,13 @@ public final class Qcow2Image implements BlockMapping, Closeable {
             long entry = l2Entry(pos);
             MappedExtent e;
             if ((entry & COMPRESSED) != 0) {
-                throw unsupported(file.name(), "compressed clusters", "qcow2 images with compressed clusters"
-                        + " (guest offset " + clusterStart + ")");
+                e = new MappedExtent(pos, stop - pos, MappedExtent.Type.DATA, 0, path, -1);
             } else if (header.version() >= 3 && (entry & ZERO) != 0) {
                 e = new MappedExtent(pos, stop - pos, MappedExtent.Type.ZERO, 0, null, -1);
             } else if ((entry & OFFSET_MASK) == 0) {
                 e = new MappedExtent(pos, stop - pos, MappedExtent.Type.UNALLOCATED, 0, null, -1);
             } else {
-                long host = entry & OFFSET_MASK;
-                if (host % clusterSize != 0 || host >= fileLength) {
-                    throw new QedFormatException("L2 entry", String.format("%s: L2 entry 0x%x for guest offset %d"
-                            + " is not a cluster-aligned offset inside the file (%d bytes)", file.name(), entry,
-                            clusterStart, fileLength));
-                }
+                long host = dataCluster(entry, clusterStart);
                 e = new MappedExtent(pos, stop - pos, MappedExtent.Type.DATA, 0, path, host + (pos - clusterStart));
             }
             add(out, e);
@@ -234,7 +253,7 @@ public final class Qcow2Image implements BlockMapping, Closeable {
         if (last >= 0) {
             MappedExtent p = out.get(last);
             if (p.end() == e.start() && p.type() == e.type()
-                    && (p.hostOffset() < 0 || p.hostOffset() + p.length() == e.hostOffset())) {
+                    && (p.hostOffset() < 0 ? e.hostOffset() < 0 : p.hostOffset() + p.length() == e.hostOffset())) {
                 out.set(last, new MappedExtent(p.start(), p.length() + e.length(), p.type(), 0, p.file(),
                         p.hostOffset()));
                 return;
@@ -243,8 +262,97 @@ public final class Qcow2Image implements BlockMapping, Closeable {
         out.add(e);
     }
 
+    /** The host offset of a standard allocated cluster's L2 entry, checked against the file. */
+    private long dataCluster(long entry, long clusterStart) throws QedFormatException {
+        long host = entry & OFFSET_MASK;
+        if (host % clusterSize != 0 || host >= fileLength) {
+            throw new QedFormatException("L2 entry", String.format("%s: L2 entry 0x%x for guest offset %d"
+                    + " is not a cluster-aligned offset inside the file (%d bytes)", file.name(), entry,
+                    clusterStart, fileLength));
+        }
+        return host;
+    }
+
+    /**
+     * Reads guest bytes at {@code pos} into {@code dst} from this image alone, at most to the end of the cluster
+     * holding {@code pos}: what the image stores there (a data cluster, past the file's end as zeros; a compressed
+     * cluster inflated; a zero cluster as zeros).
+     *
+     * @return false, reading nothing, if the image leaves the cluster unallocated (its backing file serves it)
+     */
+    synchronized boolean readOwn(ByteBuffer dst, long pos) throws IOException {
+        long clusterStart = pos & -clusterSize;
+        int n = (int) Math.min(dst.remaining(), clusterStart + clusterSize - pos);
+        long entry = l2Entry(pos);
+        if ((entry & COMPRESSED) != 0) {
+            byte[] cluster = inflate(entry, clusterStart);
+            dst.put(cluster, (int) (pos - clusterStart), n);
+        } else if (header.version() >= 3 && (entry & ZERO) != 0) {
+            Buffers.putZeros(dst, n);
+        } else if ((entry & OFFSET_MASK) == 0) {
+            return false;
+        } else {
+            ByteBuffer part = Buffers.slice(dst, n);
+            file.read(part, dataCluster(entry, clusterStart) + (pos - clusterStart));
+            dst.position(dst.position() + part.position());
+            Buffers.putZeros(dst, n - part.position()); // the file's end: QEMU reads zeros there too
+        }
+        return true;
+    }
+
+    /**
+     * The cluster behind a compressed L2 entry, inflated (raw deflate, QEMU's {@code qcow2_decompress}): the
+     * descriptor holds the host offset in its low {@code 62 - (cluster_bits - 8)} bits and, above them, the
+     * number of 512-byte sectors after the first one; the data must inflate to at least a whole cluster.
+     */
+    private byte[] inflate(long entry, long clusterStart) throws IOException {
+        if (clusterStart == inflatedCluster) {
+            return inflated;
+        }
+        String name = file.name();
+        if (header.compressionType() != 0) {
+            throw new QedFormatException("compression_type", name + ": compressed cluster at guest offset "
+                    + clusterStart + " uses compression type " + header.compressionType()
+                    + (header.compressionType() == 1 ? " (zstd)" : "") + "; only deflate (0) can be read");
+        }
+        int shift = 62 - (header.clusterBits() - 8);
+        long hostOffset = entry & ((1L << shift) - 1);
+        long sectors = ((entry & ~(COPIED | COMPRESSED)) >>> shift) + 1;
+        int size = (int) (sectors * 512 - (hostOffset & 511));
+        if (hostOffset >= fileLength || size <= 0) {
+            throw new QedFormatException("L2 entry", String.format("%s: compressed L2 entry 0x%x for guest offset"
+                    + " %d points at host offset %d, %d bytes, outside the file (%d bytes)", name, entry,
+                    clusterStart, hostOffset, size, fileLength));
+        }
+        ByteBuffer in = ByteBuffer.allocate(size);
+        file.read(in, hostOffset); // the last compressed cluster may end before its last sector: zeros past it
+        byte[] out = new byte[(int) clusterSize];
+        Inflater inflater = new Inflater(true);
+        try {
+            inflater.setInput(in.array(), 0, size);
+            int done = 0;
+            while (done < out.length && !inflater.finished() && !inflater.needsInput()) {
+                done += inflater.inflate(out, done, out.length - done);
+            }
+            if (done < out.length) {
+                throw new QedFormatException("L2 entry", String.format("%s: the compressed cluster for guest offset"
+                        + " %d (host offset %d, %d bytes) inflates to %d bytes, not a whole cluster of %d", name,
+                        clusterStart, hostOffset, size, done, out.length));
+            }
+        } catch (DataFormatException e) {
+            throw new QedFormatException("L2 entry", String.format("%s: the compressed cluster for guest offset %d"
+                    + " (host offset %d, %d bytes) is not valid deflate data: %s", name, clusterStart, hostOffset,
+                    size, e.getMessage()));
+        } finally {
+            inflater.end();
+        }
+        inflated = out;
+        inflatedCluster = clusterStart;
+        return out;
+    }
+
     /** The raw L2 entry for guest offset {@code pos} (0 if its L2 table is not allocated). */
-    private long l2Entry(long pos) throws IOException {
+    private synchronized long l2Entry(long pos) throws IOException {
         long cluster = pos >>> header.clusterBits();
         int l1Index = (int) (cluster >>> l2Bits);
         int l2Index = (int) (cluster & ((1L << l2Bits) - 1));
@@ -255,7 +363,8 @@ public final class Qcow2Image implements BlockMapping, Closeable {
         if (l2Offset == 0) {
             return 0;
         }
-        if (l2Offset != cachedL2Offset) {
+        ByteBuffer table = l2Cache.get(l2Offset);
+        if (table == null) {
             if (l2Offset % clusterSize != 0 || l2Offset > fileLength - clusterSize) {
                 throw new QedFormatException("L1 entry", String.format("%s: L1 entry %d (0x%x) is not a"
                         + " cluster-aligned L2 table inside the file (%d bytes)", file.name(), l1Index, l1[l1Index],
@@ -263,10 +372,10 @@ public final class Qcow2Image implements BlockMapping, Closeable {
             }
             ByteBuffer t = ByteBuffer.allocate((int) clusterSize);
             file.readFully(t, l2Offset);
-            cachedL2 = t.flip();
-            cachedL2Offset = l2Offset;
+            table = t.flip();
+            l2Cache.put(l2Offset, table);
         }
-        return cachedL2.getLong(l2Index * 8);
+        return table.getLong(l2Index * 8);
     }
 
     /**

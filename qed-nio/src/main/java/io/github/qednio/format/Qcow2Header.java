@@ -1,6 +1,5 @@
-package io.github.qednio.qcow2;
+package io.github.qednio.format;
 
-import io.github.qednio.format.QedFormatException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
