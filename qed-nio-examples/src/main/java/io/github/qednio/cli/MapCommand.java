@@ -39,7 +39,7 @@ final class MapCommand implements Callable<Integer> {
                 Json j = new Json().put("start", e.start()).put("length", e.length()).put("depth", e.depth())
                         .put("present", e.type() != MappedExtent.Type.UNALLOCATED).put("zero", !data)
                         .put("data", data);
-                if (data) {
+                if (data && e.hostOffset() >= 0) { // compressed qcow2 clusters have none: QEMU omits it too
                     j.put("offset", e.hostOffset());
                 }
                 out.print(sep + j.renderCompact());
@@ -49,6 +49,11 @@ final class MapCommand implements Callable<Integer> {
         } else {
             out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
             for (MappedExtent e : entries) {
+                if (e.type() == MappedExtent.Type.DATA && e.hostOffset() < 0) {
+                    out.flush();
+                    throw new java.io.IOException(image.file + ": File contains external, encrypted or compressed"
+                            + " clusters."); // qemu-img map's human output stops there too
+                }
                 if (e.type() == MappedExtent.Type.DATA) {
                     out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()), hex(e.hostOffset()),
                             e.file());
