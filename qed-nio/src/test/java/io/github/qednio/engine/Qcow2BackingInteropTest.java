@@ -308,6 +308,30 @@ class Qcow2BackingInteropTest {
     }
 
     @Test
+    void qcow2BasesNamingEachOtherAreRefusedAsACycleAndTheDepthLimitCountsThem() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("cycle"));
+        for (String name : List.of("a.qcow2", "b.qcow2")) {
+            Qemu.img("create", "-q", "-f", "qcow2", d.resolve(name).toString(), "1M").assertSuccess();
+        }
+        Qemu.img("rebase", "-u", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", d.resolve("a.qcow2").toString())
+                .assertSuccess();
+        Qemu.img("rebase", "-u", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", d.resolve("b.qcow2").toString())
+                .assertSuccess();
+        // Made here: qemu-img itself never returns from creating an overlay over this cycle.
+        Path ov = d.resolve("ov.qed");
+        QedImage.create(ov, CreateOptions.ofSize(M)).close();
+        BackingOperations.rebaseUnsafe(ov, "a.qcow2", null);
+        assertThatThrownBy(() -> QedImage.open(ov, OpenOptions.readOnlyDefaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
+        Qemu.img("rebase", "-u", "-f", "qcow2", "-b", "", d.resolve("b.qcow2").toString()).assertSuccess();
+        try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
+            assertThat(readAll(img)).isEqualTo(new byte[M]);
+        }
+        assertThatThrownBy(() -> QedImage.open(ov, OpenOptions.readOnlyDefaults().withMaxChainDepth(1)))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining("deeper than the limit of 1");
+    }
+
+    @Test
     void aQcow2BaseWithZstdCompressionIsRefusedNamingIt() throws IOException {
         Path d = Files.createDirectories(dir.resolve("zstd"));
         Path plain = d.resolve("plain.qcow2");
