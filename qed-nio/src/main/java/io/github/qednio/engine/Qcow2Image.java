@@ -141,15 +141,21 @@ public final class Qcow2Image implements BlockMapping, Closeable {
 
     private static void refuseUnreadable(Qcow2Header h, String name) throws QedFormatException {
         if (h.cryptMethod() != 0 || (h.extensions() & Qcow2Header.EXT_CRYPTO) != 0) {
-            throw unsupported(name, "encryption", "encrypted qcow2 images (crypt_method " + h.cryptMethod() + ")");
+            throw unreadable(name, "encryption", "encrypted qcow2 images (crypt_method " + h.cryptMethod() + ")");
         }
         if ((h.incompatibleFeatures() & Qcow2Header.INCOMPAT_DATA_FILE) != 0
                 || (h.extensions() & Qcow2Header.EXT_DATA_FILE) != 0) {
-            throw unsupported(name, "external data file", "qcow2 images with an external data file");
+            throw unreadable(name, "external data file", "qcow2 images with an external data file");
         }
         if ((h.incompatibleFeatures() & Qcow2Header.INCOMPAT_EXTL2) != 0) {
-            throw unsupported(name, "extended L2 entries", "qcow2 images with extended L2 entries (subclusters)");
+            throw unreadable(name, "extended L2 entries", "qcow2 images with extended L2 entries (subclusters)");
         }
+    }
+
+    private static QedFormatException unreadable(String name, String feature, String what) {
+        return new QedFormatException(feature, name + ": " + feature + ": " + what + " cannot be read by this library"
+                + " (neither as a backing file nor for an in-place conversion); use a copying conversion"
+                + " (qemu-img convert -O <format>)");
     }
 
     /**

@@ -332,6 +332,18 @@ class Qcow2BackingInteropTest {
     }
 
     @Test
+    void aQcow2BaseWithAnExternalDataFileIsRefusedNamingTheFeature() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("extdata"));
+        Path base = d.resolve("base.qcow2");
+        Qemu.img("create", "-q", "-f", "qcow2", "-o", "data_file=" + d.resolve("base.data"), base.toString(), "1M")
+                .assertSuccess();
+        Path ov = qemuOverlay(base, "ov.qed");
+        assertThatThrownBy(() -> QedImage.open(ov, OpenOptions.readOnlyDefaults()))
+                .isInstanceOf(QedFormatException.class).hasMessageContaining(base.toString())
+                .hasMessageContaining("external data file").hasMessageContaining("cannot be read");
+    }
+
+    @Test
     void aQcow2BaseWithZstdCompressionIsRefusedNamingIt() throws IOException {
         Path d = Files.createDirectories(dir.resolve("zstd"));
         Path plain = d.resolve("plain.qcow2");
