@@ -254,13 +254,7 @@ class QedToQcow2InteropTest {
     }
 
     static void qemuIo(Path image, String format, String... commands) {
-        List<String> args = new ArrayList<>(List.of("-f", format));
-        for (String c : commands) {
-            args.add("-c");
-            args.add(c);
-        }
-        args.add(image.toString());
-        Qemu.io(args.toArray(String[]::new)).assertSuccess();
+        Qemu.ioCommands(image, format, commands);
     }
 
     static ByteBuffer pattern(int value, int length) {

@@ -117,13 +117,7 @@ class Qcow2BackingInteropTest {
     }
 
     private static void qemuIo(Path image, String format, String... commands) {
-        List<String> args = new ArrayList<>(List.of("-f", format));
-        for (String c : commands) {
-            args.add("-c");
-            args.add(c);
-        }
-        args.add(image.toString());
-        Qemu.io(args.toArray(String[]::new)).assertSuccess();
+        Qemu.ioCommands(image, format, commands);
     }
 
     /** An overlay made by QEMU with {@code -F qcow2} (QED does not record it: the base is probed on open). */

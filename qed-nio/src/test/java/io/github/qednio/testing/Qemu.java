@@ -79,6 +79,17 @@ public final class Qemu {
         return run("qemu-io", args);
     }
 
+    /** Runs {@code qemu-io -f format -c command ... image} and asserts that it succeeded. */
+    public static Result ioCommands(java.nio.file.Path image, String format, String... commands) {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("-f", format));
+        for (String c : commands) {
+            args.add("-c");
+            args.add(c);
+        }
+        args.add(image.toString());
+        return io(args.toArray(String[]::new)).assertSuccess();
+    }
+
     /** {@code qemu-img check -f qed}: asserts no corruptions and no leaks beyond QEMU's phantom ones (§11.4). */
     public static void assertCheckClean(Path image) {
         Result r = img("check", "-f", "qed", "--output=json", image.toString());
