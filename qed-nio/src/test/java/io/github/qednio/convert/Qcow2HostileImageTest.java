@@ -8,6 +8,7 @@ import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.engine.Qcow2Image;
+import io.github.qednio.testing.HostileBytes;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.FileSystem;
@@ -41,13 +42,8 @@ class Qcow2HostileImageTest {
             Random r = new Random(0xF022L);
             int refused = 0;
             for (int round = 0; round < ROUNDS; round++) {
-                byte[] bad = valid.clone();
-                int edits = 1 + r.nextInt(4);
-                for (int i = 0; i < edits; i++) {
-                    // Mostly the header sector; otherwise anywhere in the metadata past the data.
-                    int at = r.nextInt(3) > 0 ? r.nextInt(512) : valid.length - 1 - r.nextInt(6 * 4096);
-                    bad[at] = (byte) (r.nextBoolean() ? r.nextInt(256) : bad[at] ^ (1 << r.nextInt(8)));
-                }
+                // Mostly the header sector; otherwise anywhere in the metadata past the data.
+                byte[] bad = HostileBytes.corrupt(valid, r, 6 * 4096);
                 Path image = dir.resolve("r" + round + ".img");
                 Files.write(image, bad);
                 try {

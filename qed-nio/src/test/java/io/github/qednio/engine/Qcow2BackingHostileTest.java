@@ -9,6 +9,7 @@ import com.google.common.jimfs.Jimfs;
 import io.github.qednio.convert.ConversionProgress;
 import io.github.qednio.convert.DiskFormat;
 import io.github.qednio.convert.InPlaceConverter;
+import io.github.qednio.testing.HostileBytes;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.FileSystem;
@@ -63,13 +64,8 @@ class Qcow2BackingHostileTest {
             Random r = new Random(0x9C02L);
             int refused = 0;
             for (int round = 0; round < ROUNDS; round++) {
-                byte[] bad = valid.clone();
-                int edits = 1 + r.nextInt(4);
-                for (int i = 0; i < edits; i++) {
-                    // Mostly the header sector; otherwise the tables and the compressed cluster at the end.
-                    int at = r.nextInt(3) > 0 ? r.nextInt(512) : valid.length - 1 - r.nextInt(6 * CS);
-                    bad[at] = (byte) (r.nextBoolean() ? r.nextInt(256) : bad[at] ^ (1 << r.nextInt(8)));
-                }
+                // Mostly the header sector; otherwise the tables and the compressed cluster at the end.
+                byte[] bad = HostileBytes.corrupt(valid, r, 6 * CS);
                 Files.write(base, bad);
                 try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
                     readAll(img);
