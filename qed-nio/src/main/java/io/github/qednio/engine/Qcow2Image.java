@@ -19,7 +19,7 @@ import java.util.zip.Inflater;
  * (depth 0 only: what the image leaves unallocated is reported {@link MappedExtent.Type#UNALLOCATED}, whatever
  * its backing file holds there), plus its refcounts (any width from 1 to 64 bits). Never writes a byte.
  * Compressed clusters map as {@link MappedExtent.Type#DATA} without a host offset (-1), as {@code qemu-img map}
- * reports them ({@code "compressed": true}, no {@code "offset"}): their bytes are not stored plainly anywhere.
+ * reports them (data without an {@code "offset"}): their bytes are not stored plainly anywhere.
  *
  * <p>The engine also reads it as the backing file of a QED overlay, guest bytes included (deflate-compressed
  * clusters inflated with {@link Inflater}); that use is internal to the engine.
