@@ -70,6 +70,11 @@ public final class QedImage implements Closeable, BlockMapping {
     private final ReadPath reads;
     private final WritePath writes;
     private final CheckAndRepair checker;
+    /** Keeps reads and in-place writes off clusters being freed or moved. */
+    private final ClusterGuard guard = new ClusterGuard();
+    private final FreeSpace space;
+    private final Discard discards;
+    private final Compaction compaction;
     private final Backing backing;
     private final String backingName;
     /** Operations in progress; close waits for them. */
@@ -89,18 +94,31 @@ public final class QedImage implements Closeable, BlockMapping {
         this.backingName = backingName;
         this.header = new HeaderState(storage, allocLock, header);
         TableIO tableIO = new TableIO(storage, geo);
-        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(),
-                backing != null ? storage::force : L2Cache.NO_BARRIER);
-        this.allocator = new ClusterAllocator(storage, geo, fileLength);
+        FreeClusters free = new FreeClusters();
+        // Data must be durable before an entry points at it when a backing file would show through otherwise, or
+        // when the cluster was reused (it holds another position's old data).
+        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(), () -> {
+            if (backing != null || free.everReused()) {
+                storage.force();
+            }
+        });
+        this.allocator = new ClusterAllocator(storage, geo, fileLength, free);
         this.lookup = new ClusterLookup(storage.name(), geo, l1, l2Cache, allocator);
         BackingReads backingReads = new BackingReads(backing, this.header);
         AllocatingWrite allocating = new AllocatingWrite(storage, geo, allocLock, this.header, lookup, l2Cache,
                 tableIO, allocator, backingReads);
         this.reads = new ReadPath(storage, lookup, backingReads,
-                options.copyOnRead() && !options.readOnly() ? allocating : null);
-        this.writes = new WritePath(storage, geo, lookup, allocating);
+                options.copyOnRead() && !options.readOnly() ? allocating : null, guard);
+        this.writes = new WritePath(storage, geo, lookup, allocating, guard);
         this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
-                allocator);
+                allocator, free);
+        this.space = new FreeSpace(storage, allocLock, l2Cache, allocator, free, guard);
+        checker.setFreeSpace(space);
+        allocator.setReclaimer(space::reclaimFreed);
+        this.discards = new Discard(geo, allocLock, this.header, lookup, l2Cache, free, allocating, writes,
+                backing != null);
+        this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
+                allocator, free, guard, space, backing != null);
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -566,6 +584,57 @@ public final class QedImage implements Closeable, BlockMapping {
         }
     }
 
+    /**
+     * Discards {@code [offset, offset + length)}: afterwards the range reads as zeros. Whole clusters stop holding
+     * data: their entries become unallocated, or zero clusters (entry 1) over a backing file, which would show
+     * through otherwise. Partial clusters are written with zeros. The freed clusters are reused by later
+     * allocations once the table updates that freed them are durable (at the next {@link #flush()}, or when an
+     * allocation needs them), and freed clusters at the end of the file are cut off then; a crash never lets one
+     * guest position read another's data. QEMU's qed does not implement discard (notes §8.5); images stay readable
+     * and writable by QEMU.
+     *
+     * @param offset guest offset of the first byte
+     * @param length number of bytes
+     * @throws IOException naming the image if the range is negative or passes the end of the disk (nothing is
+     *         changed then), or if a write fails
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     */
+    public void discard(long offset, long length) throws IOException {
+        enterWritable();
+        try {
+            checkRange(offset, length, "discard");
+            discards.discard(offset, offset + length);
+        } finally {
+            gate.exit();
+        }
+    }
+
+    /**
+     * Makes the image file as small as its content allows: data clusters and L2 tables near the end of the file
+     * move into free clusters before them, clusters holding only zeros and tables with nothing left to map are
+     * dropped, and the file is cut after the last cluster in use. Afterwards the file is no larger than
+     * {@code qemu-img convert -O qed} would make it. Every step is crash-safe: a copy is durable before its table
+     * entry points at it, and the old place is reused or cut off only once that entry is durable, so a crash
+     * leaves the guest data intact, at worst with leaked clusters. Guest reads and writes may run meanwhile.
+     *
+     * @param progress told about the work done so far, not null ({@code (done, total) -> { }} for none)
+     * @return the file length afterwards, in bytes
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws io.github.qednio.format.CorruptImageException if the tables are inconsistent (run check with
+     *         repair first); nothing is changed then
+     * @throws IOException if the file cannot be read or written
+     */
+    public long compact(CompactionProgress progress) throws IOException {
+        enterWritable();
+        try {
+            return compaction.run(progress);
+        } finally {
+            gate.exit();
+        }
+    }
+
     private void checkRange(long position, long length, String what) throws IOException {
         long size = size();
         if (position < 0 || length < 0 || position > size || length > size - position) {
@@ -602,6 +671,7 @@ public final class QedImage implements Closeable, BlockMapping {
         try {
             l2Cache.writeBack();
             storage.force();
+            space.afterFlush();
             header.clearNeedCheck();
         } finally {
             allocLock.unlock();
