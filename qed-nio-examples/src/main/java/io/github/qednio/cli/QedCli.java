@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
 @Command(name = "qed", mixinStandardHelpOptions = true, version = "qed (qed-nio) 0.1.0",
         description = "Create, inspect, check, map and convert QED (QEMU Enhanced Disk) images.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
-                ConvertCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                ConvertCommand.class, CompactCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class QedCli implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

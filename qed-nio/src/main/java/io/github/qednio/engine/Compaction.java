@@ -30,7 +30,7 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
  */
 final class Compaction {
     /** Clusters copied per force. */
-    private static final int BATCH_BYTES = 4 << 20;
+    private static final int BATCH_BYTES = 1 << 20;
 
     /** One L2 entry that points at a data cluster. */
     private record DataRef(int l1Index, int l2Index, long host) {
