@@ -31,6 +31,8 @@ final class AllocatingWrite {
     private final BackingReads backing;
     /** Scratch cluster for copy-on-write fills; guarded by {@link #lock}. */
     private ByteBuffer scratch;
+    /** Finds free clusters left by an earlier session before the first allocation; null until set. */
+    private FreeSpace freeSpace;
 
     AllocatingWrite(Storage storage, Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup,
                     L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator, BackingReads backing) {
@@ -43,6 +45,17 @@ final class AllocatingWrite {
         this.tableIO = tableIO;
         this.allocator = allocator;
         this.backing = backing;
+    }
+
+    void setFreeSpace(FreeSpace freeSpace) {
+        this.freeSpace = freeSpace;
+    }
+
+    /** Before anything is allocated by this request (nothing allocated yet may be mistaken for free space). */
+    private void beforeAllocating() throws IOException {
+        if (freeSpace != null) {
+            freeSpace.findFreeOnce();
+        }
     }
 
     /**
@@ -87,6 +100,7 @@ final class AllocatingWrite {
         try {
             Extent run = lookup.lookup(pos, end);
             if (run.kind() == Extent.Kind.UNALLOCATED) {
+                beforeAllocating();
                 header.setNeedCheck();
                 link(pos, (int) (run.length() >> geo.clusterBits()), ENTRY_ZERO);
             }
@@ -123,6 +137,7 @@ final class AllocatingWrite {
         long first = geo.roundDownToCluster(pos);
         long last = geo.roundUpToCluster(end);
         int clusters = (int) ((last - first) >> geo.clusterBits());
+        beforeAllocating();
         header.setNeedCheck();
         long start = allocator.allocate(last - first);
         try {

@@ -80,15 +80,6 @@ final class FreeClusters {
         return -1;
     }
 
-    /** Takes the lowest reusable cluster below {@code limit}, or returns -1. */
-    synchronized long takeBelow(long limit, long clusterSize) {
-        Map.Entry<Long, Long> e = reusable.firstEntry();
-        if (e == null || e.getKey() >= limit) {
-            return -1;
-        }
-        return take(clusterSize);
-    }
-
     /** Clusters {@code [offset, offset + bytes)} may be handed out again (never referenced since they were free). */
     synchronized void addReusable(long offset, long bytes) {
         long start = offset;
@@ -133,6 +124,16 @@ final class FreeClusters {
     synchronized boolean isReusable(long offset) {
         Map.Entry<Long, Long> e = reusable.floorEntry(offset);
         return e != null && offset < e.getValue();
+    }
+
+    /** Whether the cluster at {@code offset} is pending. */
+    synchronized boolean isPending(long offset) {
+        for (long[] p : pending) {
+            if (offset >= p[0] && offset < p[0] + p[1]) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether a reused cluster was ever handed out (so data must be durable before entries point at it). */

@@ -112,9 +112,21 @@ public final class QedImage implements Closeable, BlockMapping {
         this.writes = new WritePath(storage, geo, lookup, allocating, guard);
         this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator, free);
-        this.space = new FreeSpace(storage, allocLock, l2Cache, allocator, free, guard);
+        this.space = new FreeSpace(storage, allocLock, l2Cache, allocator, free, guard, geo,
+                new FreeSpace.Tables() {
+                    @Override
+                    public Table l1() throws IOException {
+                        return checker.l1();
+                    }
+
+                    @Override
+                    public Table l2(long offset) throws IOException {
+                        return l2Cache.get(offset);
+                    }
+                });
         checker.setFreeSpace(space);
         allocator.setReclaimer(space::reclaimFreed);
+        allocating.setFreeSpace(space);
         this.discards = new Discard(geo, allocLock, this.header, lookup, l2Cache, free, allocating, writes,
                 backing != null);
         this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,

@@ -152,6 +152,38 @@ class DiscardTest {
     }
 
     @Test
+    void theFileStopsGrowingAcrossReopensToo() throws IOException {
+        Path file = dir.resolve("reopen.qed");
+        QedImage.create(file, CreateOptions.ofSize(64L << 20)).close();
+        long[] sizes = new long[12];
+        byte[] expected = new byte[32 * CS];
+        for (int round = 0; round < sizes.length; round++) {
+            // One open per round: the clusters freed in the middle of the file are found again after the reopen.
+            try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+                int slot = round % 4;
+                write(img, (long) slot * 8 * CS, 8 * CS, round);
+                System.arraycopy(ChainFixtures.pattern(8 * CS, round), 0, expected, slot * 8 * CS, 8 * CS);
+                int old = (round + 3) % 4;
+                if (round >= 3) {
+                    img.discard((long) old * 8 * CS, 8L * CS);
+                    Arrays.fill(expected, old * 8 * CS, (old + 1) * 8 * CS, (byte) 0);
+                }
+            }
+            sizes[round] = Files.size(file);
+        }
+        assertThat(sizes[sizes.length - 1]).as("file sizes per round: %s", Arrays.toString(sizes))
+                .isLessThanOrEqualTo(sizes[4]);
+        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+            assertThat(read(img, 0, 32 * CS)).isEqualTo(expected);
+        }
+        if (Qemu.crossChecks()) {
+            assertThat(Arrays.copyOf(ChainFixtures.qemuRead(file), 32 * CS)).isEqualTo(expected);
+            Qemu.Result check = Qemu.img("check", "-f", "qed", "--output=json", file.toString());
+            assertThat(Qemu.jsonLong(check.stdout(), "corruptions")).as(check.stdout()).isZero();
+        }
+    }
+
+    @Test
     void discardIsRefusedOnAReadOnlyImageAndOutsideTheDisk() throws IOException {
         Path file = dir.resolve("ro.qed");
         QedImage.create(file, CreateOptions.ofSize(1L << 20)).close();
