@@ -35,7 +35,8 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  * }</pre>
  *
  * <p>Behaviour follows QEMU's driver ({@code block/qed.c}) and the notes in {@code qed-format.md}: allocation
- * appends at the cluster-rounded end of the file; an allocating write puts data before the L2 update, writes a new
+ * appends at the cluster-rounded end of the file (unless it can reuse clusters freed by {@link #discard},
+ * {@link #compact} or a leak-reclaiming {@link #check}, which QEMU never does); an allocating write puts data before the L2 update, writes a new
  * L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
  * check or eviction ({@link L2Cache}), and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
@@ -409,8 +410,8 @@ public final class QedImage implements Closeable, BlockMapping {
     }
 
     /**
-     * Where the next cluster will be allocated: the end of the image file rounded down to a whole cluster (QED
-     * appends and never reuses space). Table entries must point below it.
+     * The end of the image file rounded down to a whole cluster: where the next allocation goes when no freed
+     * cluster can be reused. Table entries must point below it.
      */
     long nextAllocationOffset() {
         return allocator.nextAllocationOffset();
@@ -694,9 +695,10 @@ public final class QedImage implements Closeable, BlockMapping {
 
     /**
      * Checks the image's tables as {@code qemu-img check} does (notes §11), optionally repairing. A repair clears
-     * invalid entries, can cut leaked clusters off the end of the file ({@link Repair#ERRORS_AND_LEAKS}), checks
-     * again, and clears {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as
-     * check errors, not thrown.
+     * invalid entries, can reclaim leaked clusters ({@link Repair#ERRORS_AND_LEAKS}), checks again, and clears
+     * {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as check errors, not
+     * thrown. Clusters this image knows to be free (discarded, or reclaimed) are not counted as leaks, although
+     * {@code qemu-img check} counts them until they are reused.
      *
      * @param repair what to repair, not null; {@link Repair#NONE} only reports
      * @return the counts, as {@code qemu-img check} reports them (after the repair, if any)
