@@ -24,6 +24,8 @@ final class FreeClusters {
     private final List<long[]> pending = new ArrayList<>();
     private long reusableBytes;
     private long pendingBytes;
+    /** No reusable run is this long (or longer) since the last change: such requests fail without a scan. */
+    private long noRunOf = Long.MAX_VALUE;
     /** Set once a reused cluster was handed out: its data must be durable before an entry points at it. */
     private volatile boolean reused;
 
@@ -64,6 +66,9 @@ final class FreeClusters {
      * @return its offset, or -1 if no reusable run is that long
      */
     synchronized long take(long bytes) {
+        if (bytes >= noRunOf) {
+            return -1;
+        }
         for (Map.Entry<Long, Long> e : reusable.entrySet()) {
             long start = e.getKey();
             long end = e.getValue();
@@ -77,6 +82,7 @@ final class FreeClusters {
                 return start;
             }
         }
+        noRunOf = bytes;
         return -1;
     }
 
@@ -103,6 +109,7 @@ final class FreeClusters {
         }
         reusable.put(start, end);
         reusableBytes += end - start;
+        noRunOf = Long.MAX_VALUE;
     }
 
     /**
