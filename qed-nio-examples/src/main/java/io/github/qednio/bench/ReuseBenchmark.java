@@ -19,10 +19,11 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * Issue 12: allocation from reused (discarded) clusters against allocation at the end of the file. Both images
- * hold {@code size} bytes of data followed by one more cluster; in {@link Reused} the data was discarded and
- * flushed, so every allocation takes a freed cluster in the middle of the file, in {@link AtEnd} it was not, so
- * every allocation appends. Each measurement writes the same requests to new guest positions and flushes (the
- * flush is inside: a reused cluster's data is forced before its entry is written, which is part of its cost).
+ * hold {@code size} bytes of data followed by one more cluster; with {@code allocation=reused} the data was
+ * discarded and flushed, so every allocation takes a freed cluster in the middle of the file; with {@code atEnd}
+ * it was not, so every allocation appends. Each measurement writes the same requests to new guest positions and
+ * flushes (the flush is inside: a reused cluster's data is forced before its entry is written, which is part of its
+ * cost).
  */
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -52,34 +53,21 @@ public class ReuseBenchmark {
         }
     }
 
-    /** Every allocation reuses a discarded cluster. */
+    /**
+     * The image before a measurement: {@code reused}, every allocation takes a discarded cluster; {@code atEnd},
+     * every allocation appends at the end of the file.
+     */
     @State(Scope.Thread)
-    public static class Reused {
+    public static class Image {
         @Param("268435456")
         public long size;
+        @Param({"reused", "atEnd"})
+        public String allocation;
         Prepared p;
 
         @Setup(Level.Iteration)
         public void setUp() throws IOException {
-            p = new Prepared(size, true);
-        }
-
-        @TearDown(Level.Iteration)
-        public void tearDown() throws IOException {
-            p.close();
-        }
-    }
-
-    /** Every allocation appends at the end of the file. */
-    @State(Scope.Thread)
-    public static class AtEnd {
-        @Param("268435456")
-        public long size;
-        Prepared p;
-
-        @Setup(Level.Iteration)
-        public void setUp() throws IOException {
-            p = new Prepared(size, false);
+            p = new Prepared(size, allocation.equals("reused"));
         }
 
         @TearDown(Level.Iteration)
@@ -105,23 +93,13 @@ public class ReuseBenchmark {
     }
 
     @Benchmark
-    public long allocWrite64kReused(Reused q, Requests r) throws IOException {
-        return writeAll(q.p.image, q.size, r.big);
-    }
-
-    @Benchmark
-    public long allocWrite64kAtEnd(AtEnd q, Requests r) throws IOException {
+    public long allocWrite64k(Image q, Requests r) throws IOException {
         return writeAll(q.p.image, q.size, r.big);
     }
 
     /** A partial write into a reused cluster must write the rest of it with zeros; at the end it stays a hole. */
     @Benchmark
-    public long allocWrite4kReused(Reused q, Requests r) throws IOException {
-        return writeAll(q.p.image, q.size, r.small);
-    }
-
-    @Benchmark
-    public long allocWrite4kAtEnd(AtEnd q, Requests r) throws IOException {
+    public long allocWrite4k(Image q, Requests r) throws IOException {
         return writeAll(q.p.image, q.size, r.small);
     }
 }
