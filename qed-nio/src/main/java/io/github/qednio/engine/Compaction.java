@@ -72,7 +72,7 @@ final class Compaction {
         this.hasBacking = hasBacking;
     }
 
-    long run(CompactionProgress progress) throws IOException {
+    long run(Progress progress) throws IOException {
         lock.lock();
         try {
             flush();
@@ -81,7 +81,7 @@ final class Compaction {
             scan(tables, data);
             done = 0;
             total = data.size();
-            progress.progress(done, total);
+            report(progress);
             dropZeroClusters(data, progress);
             dropEmptyTables(tables);
             flush();
@@ -96,11 +96,17 @@ final class Compaction {
             moveTables(tables, end);
             moveData(data, end, progress);
             flush();
-            progress.progress(total, total);
+            done = total;
+            report(progress);
             return allocator.nextAllocationOffset();
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Reports the clusters processed so far, in bytes. */
+    private void report(Progress progress) {
+        progress.update(done << geo.clusterBits(), total << geo.clusterBits());
     }
 
     /** Every deferred update durable, freed clusters reusable, free space at the end cut off. */
@@ -175,7 +181,7 @@ final class Compaction {
      * Data clusters holding only zeros stop holding data, as a discard would (entry 0, or 1 over a backing file);
      * zero clusters without a backing file become unallocated, so that empty tables can go.
      */
-    private void dropZeroClusters(List<DataRef> data, CompactionProgress progress) throws IOException {
+    private void dropZeroClusters(List<DataRef> data, Progress progress) throws IOException {
         List<DataRef> byHost = new ArrayList<>(data);
         byHost.sort(Comparator.comparingLong(DataRef::host));
         int cs = geo.clusterSize();
@@ -199,7 +205,7 @@ final class Compaction {
                 guard.exitExclusive(stamp);
             }
             done += batch.size();
-            progress.progress(done, total);
+            report(progress);
         }
         if (!hasBacking) {
             Table l1 = lookup.l1();
@@ -299,7 +305,7 @@ final class Compaction {
     }
 
     /** Moves data clusters past {@code end}, highest first, into free clusters before it. */
-    private void moveData(List<DataRef> data, long end, CompactionProgress progress) throws IOException {
+    private void moveData(List<DataRef> data, long end, Progress progress) throws IOException {
         List<DataRef> beyond = new ArrayList<>();
         for (DataRef r : data) {
             if (r.host() >= end) {
@@ -351,7 +357,7 @@ final class Compaction {
             }
             flush(); // the new entries durable, then the old places reusable and the free end cut off
             done += n;
-            progress.progress(done, total);
+            report(progress);
         }
     }
 }

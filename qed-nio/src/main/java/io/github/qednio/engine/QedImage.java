@@ -631,7 +631,8 @@ public final class QedImage implements Closeable, BlockMapping {
      * entry points at it, and the old place is reused or cut off only once that entry is durable, so a crash
      * leaves the guest data intact, at worst with leaked clusters. Guest reads and writes may run meanwhile.
      *
-     * @param progress told about the work done so far, not null ({@code (done, total) -> { }} for none)
+     * @param progress told about the work done so far, not null ({@link Progress#NONE} for none): the bytes of the
+     *        clusters scanned for zeros and moved, of all to scan and move
      * @return the file length afterwards, in bytes
      * @throws AccessDeniedException if the image is open read-only
      * @throws java.nio.channels.ClosedChannelException if the image is closed
@@ -639,7 +640,7 @@ public final class QedImage implements Closeable, BlockMapping {
      *         repair first); nothing is changed then
      * @throws IOException if the file cannot be read or written
      */
-    public long compact(CompactionProgress progress) throws IOException {
+    public long compact(Progress progress) throws IOException {
         enterWritable();
         try {
             return compaction.run(progress);

@@ -33,7 +33,7 @@ final class CrashWorkload {
                 case ZEROES -> image.writeZeroes(position, length);
                 case FLUSH -> image.flush();
                 case DISCARD -> image.discard(position, length);
-                case COMPACT -> image.compact((done, total) -> { });
+                case COMPACT -> image.compact(Progress.NONE);
                 case RECLAIM_LEAKS -> image.check(Repair.ERRORS_AND_LEAKS);
             }
         }

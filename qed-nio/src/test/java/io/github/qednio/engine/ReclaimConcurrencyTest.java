@@ -79,7 +79,7 @@ class ReclaimConcurrencyTest {
                 for (int k = 0; k < OWN / 2; k++) {
                     img.write(stamp(2000 + k, 0), (8L << 20) + (long) k * CS); // reuses the churn's clusters
                 }
-                img.compact((d, t) -> { });
+                img.compact(Progress.NONE);
             } finally {
                 stop.set(true);
             }

@@ -1,0 +1,19 @@
+package io.github.qednio.engine;
+
+/**
+ * Told how far a long operation (convert, commit, rebase) has gone, e.g. to draw a progress bar. Called from the
+ * thread doing the work, with {@code done} never decreasing and a last call with {@code done == total}.
+ */
+@FunctionalInterface
+public interface Progress {
+    /** A listener that ignores every update. */
+    Progress NONE = (done, total) -> { };
+
+    /**
+     * Reports progress.
+     *
+     * @param done  the guest bytes processed so far
+     * @param total the guest bytes the operation processes in all
+     */
+    void update(long done, long total);
+}
