@@ -288,8 +288,14 @@ final class Compaction {
                 l1.set(t.l1Index(), dst);
                 tableIO.writeEntries(l1, t.l1Index(), 1);
             } catch (IOException | RuntimeException e) {
-                l1.set(t.l1Index(), t.offset()); // the sector write may have failed in part: a later flush repairs
-                free.addReusable(dst, geo.tableBytes());
+                // The L1 sector may hold either offset now (both tables are identical): point it back at the old
+                // one if possible, and leave the copy leaked rather than free, as it may still be referenced.
+                l1.set(t.l1Index(), t.offset());
+                try {
+                    tableIO.writeEntries(l1, t.l1Index(), 1);
+                } catch (IOException | RuntimeException again) {
+                    e.addSuppressed(again);
+                }
                 throw e;
             } finally {
                 guard.exitExclusive(stamp);
@@ -345,9 +351,7 @@ final class Compaction {
                     setEntry(batch.get(k), targets[k]);
                 }
             } catch (IOException | RuntimeException e) {
-                for (int k = 0; k < n; k++) {
-                    free.addReusable(targets[k], cs);
-                }
+                // Entries may point at some of the copies already: leave every target leaked, never free.
                 throw e;
             } finally {
                 guard.exitExclusive(stamp);
