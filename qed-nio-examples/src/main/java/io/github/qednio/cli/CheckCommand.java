@@ -23,7 +23,7 @@ final class CheckCommand implements Callable<Integer> {
     enum Mode {
         /** Clear invalid table entries. */
         errors,
-        /** Also cut leaked clusters off the end of the file (QEMU's -r leaks only clears invalid entries). */
+        /** Also reclaim leaked clusters: reusable, cut off at the end (QEMU's -r leaks only clears invalid entries). */
         leaks,
         /** Both. */
         all

@@ -20,9 +20,9 @@ import picocli.CommandLine.Command;
         description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
                 + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
-                ConvertCommand.class, ConvertInPlaceCommand.class, CompareCommand.class, ResizeCommand.class, CommitCommand.class,
-                RebaseCommand.class, AmendCommand.class, MeasureCommand.class, IoCommand.class, PackCommand.class,
-                UnpackCommand.class, DemoCommand.class,
+                ConvertCommand.class, ConvertInPlaceCommand.class, CompareCommand.class, ResizeCommand.class,
+                CommitCommand.class, RebaseCommand.class, AmendCommand.class, MeasureCommand.class, CompactCommand.class,
+                IoCommand.class, PackCommand.class, UnpackCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class QedCli implements Runnable {
     @CommandLine.Spec

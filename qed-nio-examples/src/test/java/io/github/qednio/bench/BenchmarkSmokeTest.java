@@ -58,7 +58,8 @@ class BenchmarkSmokeTest {
                     "randRead4kRaw", "randRead4kQed4Threads", "randRead4kQedFs", "randRead4kQedFs4Threads",
                     "rewrite4kQed", "rewrite4kRaw", "seqAllocWrite64kQed", "seqWrite64kRaw", "seqRead64kRaw4Threads",
                     "randAllocWrite4kQed", "randWrite4kRawNewFile", "convertQedNio", "convertQedNioWriteback",
-                    "openQed", "openQedReadOnly", "openRawChannel", "unallocatedRead4k"));
+                    "openQed", "openQedReadOnly", "openRawChannel", "unallocatedRead4k", "allocWrite64k",
+                    "allocWrite4k"));
             if (qemu) {
                 expected.addAll(List.of("convertQemuImg", "convertQemuImgWriteback"));
             }

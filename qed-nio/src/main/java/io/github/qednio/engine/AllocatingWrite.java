@@ -11,7 +11,7 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 
 /**
  * Writes to clusters the image does not hold yet (QEMU's allocating-write path in {@code qed.c}): new clusters
- * are appended at the end of the file, filled by copy-on-write from the backing chain, and linked into the L2 and
+ * (reusable freed ones, else appended at the end of the file, see {@link ClusterAllocator}) are filled by copy-on-write from the backing chain, and linked into the L2 and
  * L1 tables in crash-safe order: data before the L2 entry, a new L2 table written whole and flushed before L1
  * points at it, data flushed first when there is a backing file. Allocations are serialised by the image's
  * allocation lock; on failure before any table points at new clusters, they are given back.
@@ -31,6 +31,8 @@ final class AllocatingWrite {
     private final BackingReads backing;
     /** Scratch cluster for copy-on-write fills; guarded by {@link #lock}. */
     private ByteBuffer scratch;
+    /** Finds free clusters left by an earlier session before the first allocation; null until set. */
+    private FreeSpace freeSpace;
 
     AllocatingWrite(Storage storage, Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup,
                     L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator, BackingReads backing) {
@@ -43,6 +45,17 @@ final class AllocatingWrite {
         this.tableIO = tableIO;
         this.allocator = allocator;
         this.backing = backing;
+    }
+
+    void setFreeSpace(FreeSpace freeSpace) {
+        this.freeSpace = freeSpace;
+    }
+
+    /** Before anything is allocated by this request (nothing allocated yet may be mistaken for free space). */
+    private void beforeAllocating() throws IOException {
+        if (freeSpace != null) {
+            freeSpace.findFreeOnce();
+        }
     }
 
     /**
@@ -87,6 +100,7 @@ final class AllocatingWrite {
         try {
             Extent run = lookup.lookup(pos, end);
             if (run.kind() == Extent.Kind.UNALLOCATED) {
+                beforeAllocating();
                 header.setNeedCheck();
                 link(pos, (int) (run.length() >> geo.clusterBits()), ENTRY_ZERO);
             }
@@ -123,6 +137,7 @@ final class AllocatingWrite {
         long first = geo.roundDownToCluster(pos);
         long last = geo.roundUpToCluster(end);
         int clusters = (int) ((last - first) >> geo.clusterBits());
+        beforeAllocating();
         header.setNeedCheck();
         long start = allocator.allocate(last - first);
         try {
@@ -154,10 +169,11 @@ final class AllocatingWrite {
                 }
                 storage.write(src, start + head);
             }
-            // With a backing file the data must be durable before an L2 entry points at it (notes §8.4): a new L2
-            // table is forced before L1 links it, and deferred updates of existing tables force at write-back.
+            // With a backing file, or in a reused cluster (which holds another position's old data), the data must
+            // be durable before an L2 entry points at it (notes §8.4): a new L2 table is forced before L1 links
+            // it, and deferred updates of existing tables force at write-back.
         } catch (IOException | RuntimeException e) {
-            allocator.rollback(start);
+            allocator.release(start, last - first);
             throw e;
         }
         link(pos, clusters, start);
@@ -211,7 +227,10 @@ final class AllocatingWrite {
             storage.force();
         } catch (IOException | RuntimeException e) {
             // Nothing points at the table yet; if the data clusters were new, nothing points at them either.
-            allocator.rollback(target == ENTRY_ZERO ? tableOffset : Math.min(target, tableOffset));
+            allocator.release(tableOffset, geo.tableBytes());
+            if (target != ENTRY_ZERO) {
+                allocator.release(target, (long) clusters << geo.clusterBits());
+            }
             throw e;
         }
         l2Cache.put(l2);

@@ -18,9 +18,12 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
     private final L2Cache l2Cache;
     private final TableIO tableIO;
     private final ClusterAllocator allocator;
+    private final FreeClusters free;
+    private FreeSpace space;
 
     CheckAndRepair(Storage storage, Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup,
-                   L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator) {
+                   L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator, FreeClusters free) {
+        this.free = free;
         this.storage = storage;
         this.geo = geo;
         this.lock = lock;
@@ -104,10 +107,18 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
         tableIO.writeAll(l2);
     }
 
+    /** Where reclaimed leaks go (set once, after construction). */
+    void setFreeSpace(FreeSpace space) {
+        this.space = space;
+    }
+
     @Override
-    public void cutFileAt(long end) throws IOException {
-        storage.truncate(end);
-        storage.force();
-        allocator.reset(end);
+    public long knownFreeClusters() {
+        return (free.reusableBytes() + free.pendingBytes()) >> geo.clusterBits();
+    }
+
+    @Override
+    public long reclaimLeaks(ClusterBitmap used, long clusters) throws IOException {
+        return space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
     }
 }

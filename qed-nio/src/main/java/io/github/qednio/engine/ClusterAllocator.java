@@ -4,31 +4,73 @@ import io.github.qednio.format.Geometry;
 import java.io.IOException;
 
 /**
- * QED's allocator: the cluster-rounded end of the file. New clusters always go there; nothing is reused
- * (notes §1). Only called with the image's allocation lock held; {@link #nextAllocationOffset()} may be read by
- * anyone.
+ * QED's allocator: clusters freed by discard, compaction or leak reclaim once they are reusable
+ * ({@link FreeClusters}), else the cluster-rounded end of the file (where QEMU always allocates, notes §1). Free
+ * space at the end of the file is cut off. Only called with the image's allocation lock held;
+ * {@link #nextAllocationOffset()} may be read by anyone.
  */
 final class ClusterAllocator {
+    /** Makes pending freed clusters reusable (flushing first); called when they would satisfy an allocation. */
+    interface Reclaimer {
+        void reclaim() throws IOException;
+    }
+
     private final Storage storage;
     private final Geometry geometry;
+    private final FreeClusters free;
     private volatile long next;
+    private Reclaimer reclaimer;
 
     ClusterAllocator(Storage storage, Geometry geometry, long fileLength) {
+        this(storage, geometry, fileLength, new FreeClusters());
+    }
+
+    ClusterAllocator(Storage storage, Geometry geometry, long fileLength, FreeClusters free) {
         this.storage = storage;
         this.geometry = geometry;
+        this.free = free;
         this.next = geometry.roundDownToCluster(fileLength);
     }
 
-    /** The file length rounded down to a whole cluster: where the next allocation goes. */
+    void setReclaimer(Reclaimer reclaimer) {
+        this.reclaimer = reclaimer;
+    }
+
+    /** The file length rounded down to a whole cluster: where the next allocation at the end goes. */
     long nextAllocationOffset() {
         return next;
     }
 
-    /** Reserves {@code bytes} (a multiple of the cluster size) at the end of the file and returns its offset. */
-    long allocate(long bytes) {
+    /**
+     * Reserves {@code bytes} (a multiple of the cluster size) and returns its offset: a reusable run if one is long
+     * enough (making pending clusters reusable first if they could be), else the end of the file.
+     */
+    long allocate(long bytes) throws IOException {
+        long off = free.take(bytes);
+        if (off < 0 && reclaimer != null && free.pendingBytes() >= bytes) {
+            reclaimer.reclaim();
+            off = free.take(bytes);
+        }
+        return off >= 0 ? off : allocateAtEnd(bytes);
+    }
+
+    /** Reserves {@code bytes} at the end of the file. */
+    long allocateAtEnd(long bytes) {
         long off = next;
         next = Math.addExact(off, bytes);
         return off;
+    }
+
+    /**
+     * Gives back {@code [offset, offset + bytes)}, allocated by a write that failed before any table pointed at
+     * it: cut off if it is at the end of the file, else reusable again.
+     */
+    void release(long offset, long bytes) {
+        if (offset + bytes == next) {
+            rollback(offset);
+        } else {
+            free.addReusable(offset, bytes);
+        }
     }
 
     /**
@@ -47,6 +89,25 @@ final class ClusterAllocator {
         } catch (IOException ignored) {
             // The clusters stay allocated but unreferenced (leaked); check reports them.
         }
+    }
+
+    /**
+     * Cuts reusable clusters at the end of the file off, durably (a new cluster past the end of the file must read
+     * as zeros, even after a crash).
+     */
+    void trimFreeTail() throws IOException {
+        long end = free.trimTail(next);
+        if (end == next) {
+            return;
+        }
+        try {
+            storage.truncate(end);
+            storage.force();
+        } catch (IOException | RuntimeException e) {
+            free.addReusable(end, next - end);
+            throw e;
+        }
+        next = end;
     }
 
     /** After check cut leaked clusters off the end of the file. */

@@ -59,6 +59,13 @@ final class ClusterBitmap {
         return was;
     }
 
+    /** Whether the bit is set. */
+    boolean get(long index) {
+        long[] page = pages.get(index >>> PAGE_BITS);
+        int bit = (int) (index & ((1 << PAGE_BITS) - 1));
+        return page != null && (page[bit >>> 6] & (1L << (bit & 63))) != 0;
+    }
+
     /** Number of bits set. */
     long count() {
         return count;

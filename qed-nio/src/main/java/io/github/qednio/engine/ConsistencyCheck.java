@@ -31,8 +31,14 @@ final class ConsistencyCheck {
 
         void writeL2(Table l2) throws IOException;
 
-        /** Cuts the file at {@code end} durably; clusters from there on are free again. */
-        void cutFileAt(long end) throws IOException;
+        /** Clusters the image knows to be free (freed by discard or compaction), which are not leaks. */
+        long knownFreeClusters();
+
+        /**
+         * Makes every cluster of the file not set in {@code used} reusable and cuts those at the end off; returns
+         * how many were leaked (not known to be free before).
+         */
+        long reclaimLeaks(ClusterBitmap used, long clusters) throws IOException;
     }
 
     private final Target image;
@@ -107,12 +113,12 @@ final class ConsistencyCheck {
         long leaksFixed = 0;
         if (checkErrors == 0) {
             long clusters = fileSize >> geo.clusterBits();
-            leaks = clusters - geo.headerSize() - used.count();
+            leaks = Math.max(0, clusters - geo.headerSize() - used.count() - image.knownFreeClusters());
             // With corruptions left, a table skipped as a duplicate may reference clusters counted as leaked here;
-            // cutting them off could destroy data, so leaks are reclaimed only from an otherwise consistent image.
+            // reusing them could destroy data, so leaks are reclaimed only from an otherwise consistent image.
             if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0 && corruptions == 0) {
-                leaksFixed = reclaimTrailingLeaks(clusters);
-                leaks -= leaksFixed;
+                leaksFixed = image.reclaimLeaks(used, clusters);
+                leaks -= Math.min(leaks, leaksFixed);
             }
         }
         long total = geo.clustersFor(image.virtualSize());
@@ -161,17 +167,6 @@ final class ConsistencyCheck {
             }
         }
         return duplicates;
-    }
-
-    /** Cuts unreferenced clusters off the end of the file; returns how many. */
-    private long reclaimTrailingLeaks(long clusters) throws IOException {
-        long keep = used.highest() + 1;
-        if (keep >= clusters) {
-            return 0;
-        }
-        long end = keep << geo.clusterBits();
-        image.cutFileAt(end);
-        return clusters - keep;
     }
 
     private boolean fixing() {

@@ -35,7 +35,8 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  * }</pre>
  *
  * <p>Behaviour follows QEMU's driver ({@code block/qed.c}) and the notes in {@code qed-format.md}: allocation
- * appends at the cluster-rounded end of the file; an allocating write puts data before the L2 update, writes a new
+ * appends at the cluster-rounded end of the file (unless it can reuse clusters freed by {@link #discard},
+ * {@link #compact} or a leak-reclaiming {@link #check}, which QEMU never does); an allocating write puts data before the L2 update, writes a new
  * L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
  * check or eviction ({@link L2Cache}), and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
@@ -70,6 +71,11 @@ public final class QedImage implements Closeable, BlockMapping {
     private final ReadPath reads;
     private final WritePath writes;
     private final CheckAndRepair checker;
+    /** Keeps reads and in-place writes off clusters being freed or moved. */
+    private final ClusterGuard guard = new ClusterGuard();
+    private final FreeSpace space;
+    private final Discard discards;
+    private final Compaction compaction;
     private final Backing backing;
     private final String backingName;
     /** Operations in progress; close waits for them. */
@@ -89,18 +95,43 @@ public final class QedImage implements Closeable, BlockMapping {
         this.backingName = backingName;
         this.header = new HeaderState(storage, allocLock, header);
         TableIO tableIO = new TableIO(storage, geo);
-        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(),
-                backing != null ? storage::force : L2Cache.NO_BARRIER);
-        this.allocator = new ClusterAllocator(storage, geo, fileLength);
+        FreeClusters free = new FreeClusters();
+        // Data must be durable before an entry points at it when a backing file would show through otherwise, or
+        // when the cluster was reused (it holds another position's old data).
+        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(), () -> {
+            if (backing != null || free.everReused()) {
+                storage.force();
+            }
+        });
+        this.allocator = new ClusterAllocator(storage, geo, fileLength, free);
         this.lookup = new ClusterLookup(storage.name(), geo, l1, l2Cache, allocator);
         BackingReads backingReads = new BackingReads(backing, this.header);
         AllocatingWrite allocating = new AllocatingWrite(storage, geo, allocLock, this.header, lookup, l2Cache,
                 tableIO, allocator, backingReads);
         this.reads = new ReadPath(storage, lookup, backingReads,
-                options.copyOnRead() && !options.readOnly() ? allocating : null);
-        this.writes = new WritePath(storage, geo, lookup, allocating, options.detectZeroes(), backing != null);
+                options.copyOnRead() && !options.readOnly() ? allocating : null, guard);
+        this.writes = new WritePath(storage, geo, lookup, allocating, guard, options.detectZeroes(), backing != null);
         this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
-                allocator);
+                allocator, free);
+        this.space = new FreeSpace(storage, allocLock, l2Cache, allocator, free, guard, geo,
+                new FreeSpace.Tables() {
+                    @Override
+                    public Table l1() throws IOException {
+                        return checker.l1();
+                    }
+
+                    @Override
+                    public Table l2(long offset) throws IOException {
+                        return l2Cache.get(offset);
+                    }
+                });
+        checker.setFreeSpace(space);
+        allocator.setReclaimer(space::reclaimFreed);
+        allocating.setFreeSpace(space);
+        this.discards = new Discard(geo, allocLock, this.header, lookup, l2Cache, free, allocating, writes,
+                backing != null);
+        this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
+                allocator, free, guard, space, backing != null);
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -393,8 +424,8 @@ public final class QedImage implements Closeable, BlockMapping {
     }
 
     /**
-     * Where the next cluster will be allocated: the end of the image file rounded down to a whole cluster (QED
-     * appends and never reuses space). Table entries must point below it.
+     * The end of the image file rounded down to a whole cluster: where the next allocation goes when no freed
+     * cluster can be reused. Table entries must point below it.
      */
     long nextAllocationOffset() {
         return allocator.nextAllocationOffset();
@@ -580,6 +611,58 @@ public final class QedImage implements Closeable, BlockMapping {
         }
     }
 
+    /**
+     * Discards {@code [offset, offset + length)}: afterwards the range reads as zeros. Whole clusters stop holding
+     * data: their entries become unallocated, or zero clusters (entry 1) over a backing file, which would show
+     * through otherwise. Partial clusters are written with zeros. The freed clusters are reused by later
+     * allocations once the table updates that freed them are durable (at the next {@link #flush()}, or when an
+     * allocation needs them), and freed clusters at the end of the file are cut off then; a crash never lets one
+     * guest position read another's data. QEMU's qed does not implement discard (notes §8.5); images stay readable
+     * and writable by QEMU.
+     *
+     * @param offset guest offset of the first byte
+     * @param length number of bytes
+     * @throws IOException naming the image if the range is negative or passes the end of the disk (nothing is
+     *         changed then), or if a write fails
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     */
+    public void discard(long offset, long length) throws IOException {
+        enterWritable();
+        try {
+            checkRange(offset, length, "discard");
+            discards.discard(offset, offset + length);
+        } finally {
+            gate.exit();
+        }
+    }
+
+    /**
+     * Makes the image file as small as its content allows: data clusters and L2 tables near the end of the file
+     * move into free clusters before them, clusters holding only zeros and tables with nothing left to map are
+     * dropped, and the file is cut after the last cluster in use. Afterwards the file is no larger than
+     * {@code qemu-img convert -O qed} would make it. Every step is crash-safe: a copy is durable before its table
+     * entry points at it, and the old place is reused or cut off only once that entry is durable, so a crash
+     * leaves the guest data intact, at worst with leaked clusters. Guest reads and writes may run meanwhile.
+     *
+     * @param progress told about the work done so far, not null ({@link Progress#NONE} for none): the bytes of the
+     *        clusters scanned for zeros and moved, of all to scan and move
+     * @return the file length afterwards, in bytes
+     * @throws AccessDeniedException if the image is open read-only
+     * @throws java.nio.channels.ClosedChannelException if the image is closed
+     * @throws io.github.qednio.format.CorruptImageException if the tables are inconsistent (run check with
+     *         repair first); nothing is changed then
+     * @throws IOException if the file cannot be read or written
+     */
+    public long compact(Progress progress) throws IOException {
+        enterWritable();
+        try {
+            return compaction.run(progress);
+        } finally {
+            gate.exit();
+        }
+    }
+
     private void checkRange(long position, long length, String what) throws IOException {
         long size = size();
         if (position < 0 || length < 0 || position > size || length > size - position) {
@@ -616,6 +699,7 @@ public final class QedImage implements Closeable, BlockMapping {
         try {
             l2Cache.writeBack();
             storage.force();
+            space.afterFlush();
             header.clearNeedCheck();
         } finally {
             allocLock.unlock();
@@ -626,9 +710,10 @@ public final class QedImage implements Closeable, BlockMapping {
 
     /**
      * Checks the image's tables as {@code qemu-img check} does (notes §11), optionally repairing. A repair clears
-     * invalid entries, can cut leaked clusters off the end of the file ({@link Repair#ERRORS_AND_LEAKS}), checks
-     * again, and clears {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as
-     * check errors, not thrown.
+     * invalid entries, can reclaim leaked clusters ({@link Repair#ERRORS_AND_LEAKS}), checks again, and clears
+     * {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as check errors, not
+     * thrown. Clusters this image knows to be free (discarded, or reclaimed) are not counted as leaks, although
+     * {@code qemu-img check} counts them until they are reused.
      *
      * @param repair what to repair, not null; {@link Repair#NONE} only reports
      * @return the counts, as {@code qemu-img check} reports them (after the repair, if any)

@@ -12,10 +12,10 @@ public enum Repair {
      */
     ERRORS,
     /**
-     * {@link #ERRORS}, and then, if no corruption remains, cut the leaked clusters at the end of the file off
-     * (QEMU never reclaims leaks). Leaks before the last referenced cluster stay: QED never reuses space. With
-     * corruptions left nothing is cut, because an L2 table skipped as a duplicate may reference the "leaked"
-     * clusters.
+     * {@link #ERRORS}, and then, if no corruption remains, reclaim the leaked clusters (QEMU never does): those at
+     * the end of the file are cut off, the others become reusable by later allocations of this open image (a
+     * later open finds them again before its first allocation). With corruptions left nothing is reclaimed,
+     * because an L2 table skipped as a duplicate may reference the "leaked" clusters.
      */
     ERRORS_AND_LEAKS
 }

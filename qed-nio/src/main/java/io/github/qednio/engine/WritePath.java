@@ -17,16 +17,18 @@ final class WritePath {
     private final Geometry geo;
     private final ClusterLookup lookup;
     private final AllocatingWrite allocating;
+    private final ClusterGuard guard;
     private final boolean detectZeroes;
     /** Whether unallocated clusters show a backing file (else they read as zeros). */
     private final boolean hasBacking;
 
-    WritePath(Storage storage, Geometry geo, ClusterLookup lookup, AllocatingWrite allocating, boolean detectZeroes,
-              boolean hasBacking) {
+    WritePath(Storage storage, Geometry geo, ClusterLookup lookup, AllocatingWrite allocating, ClusterGuard guard,
+              boolean detectZeroes, boolean hasBacking) {
         this.storage = storage;
         this.geo = geo;
         this.lookup = lookup;
         this.allocating = allocating;
+        this.guard = guard;
         this.detectZeroes = detectZeroes;
         this.hasBacking = hasBacking;
     }
@@ -45,15 +47,25 @@ final class WritePath {
         long pos = position;
         try {
             while (src.position() < limit) {
-                Extent run = lookup.lookup(pos, pos + (limit - src.position()));
-                src.limit(src.position() + (int) run.length());
-                if (run.kind() == Extent.Kind.DATA) {
-                    storage.write(src, run.hostOffset());
-                    pos += run.length();
-                } else {
+                // From lookup to the end of the write, the cluster cannot be freed and handed to another position.
+                long stamp = guard.enterShared();
+                boolean inPlace;
+                try {
+                    Extent run = lookup.lookup(pos, pos + (limit - src.position()));
+                    inPlace = run.kind() == Extent.Kind.DATA;
+                    if (inPlace) {
+                        src.limit(src.position() + (int) run.length());
+                        storage.write(src, run.hostOffset());
+                        pos += run.length();
+                    }
+                } finally {
+                    guard.exitShared(stamp);
+                    src.limit(limit);
+                }
+                if (!inPlace) {
+                    // Outside the shared section: the allocating path takes the allocation lock.
                     pos += allocating.write(src, pos, false);
                 }
-                src.limit(limit);
             }
         } finally {
             src.limit(limit);
@@ -132,7 +144,8 @@ final class WritePath {
         writeZeroData(alignedEnd, end);
     }
 
-    private void writeZeroData(long from, long to) throws IOException {
+    /** Writes zeros over {@code [from, to)} (allocating if needed); the range is inside the disk. */
+    void writeZeroData(long from, long to) throws IOException {
         ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(to - from, 1 << 20));
         for (long p = from; p < to; ) {
             int k = (int) Math.min(to - p, zeros.capacity());

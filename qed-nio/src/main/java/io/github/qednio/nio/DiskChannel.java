@@ -15,13 +15,14 @@ import java.util.Objects;
 /**
  * A channel on a virtual disk, with the semantics of a Linux block device node: the size is the virtual size and
  * never changes (writes past the end fail with an IOException and write nothing; {@link #truncate} cannot shrink),
- * reads at or past the end return -1, and {@link #force} flushes the image (clearing {@code QED_F_NEED_CHECK}).
+ * reads at or past the end return -1, {@link #force} flushes the image (clearing {@code QED_F_NEED_CHECK}), and
+ * {@link #discard} discards a range.
  *
  * <p>Safe for many threads. Positional reads and writes take no lock here (the engine runs I/O on different
  * clusters in parallel); relative ones are serialised on the channel's position. {@link #map} is not supported.
  * Locks are advisory and local to this JVM (see {@link LockTable}).
  */
-final class DiskChannel extends FileChannel {
+final class DiskChannel extends FileChannel implements Discardable {
     private static final int TRANSFER_CHUNK = 1 << 20;
 
     private final OpenImage target;
@@ -178,6 +179,21 @@ final class DiskChannel extends FileChannel {
                 img.flush();
             }
             return n;
+        });
+    }
+
+    @Override
+    public void discard(long pos, long length) throws IOException {
+        if (pos < 0 || length < 0) {
+            throw new IllegalArgumentException("position " + pos + " and length " + length + " must not be negative");
+        }
+        ensureWritable();
+        io(img -> {
+            img.discard(pos, length);
+            if (mode.sync()) {
+                img.flush();
+            }
+            return 0;
         });
     }
 

@@ -29,7 +29,8 @@
  *
  * <p>Entry points: {@link io.github.qednio.nio.QedFileSystemProvider} (registered with the service loader and the
  * module system), {@link io.github.qednio.nio.QedFileSystems} (without the service loader),
- * {@link io.github.qednio.nio.QedFileSystem} (lifecycle and semantics) and
- * {@link io.github.qednio.nio.QedFileAttributes} (the {@code qed} attribute view).
+ * {@link io.github.qednio.nio.QedFileSystem} (lifecycle and semantics),
+ * {@link io.github.qednio.nio.QedFileAttributes} (the {@code qed} attribute view) and
+ * {@link io.github.qednio.nio.Discardable} (discard through a disk's channels).
  */
 package io.github.qednio.nio;

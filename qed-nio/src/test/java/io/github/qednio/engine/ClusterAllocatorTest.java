@@ -18,7 +18,7 @@ class ClusterAllocatorTest {
     Path dir;
 
     @Test
-    void allocationsAppendAtTheClusterRoundedEnd() {
+    void allocationsAppendAtTheClusterRoundedEnd() throws IOException {
         ClusterAllocator a = new ClusterAllocator(new MemoryStorage(), GEO, 3 * 4096 + 100);
         assertThat(a.nextAllocationOffset()).isEqualTo(3 * 4096);
         assertThat(a.allocate(2 * 4096)).isEqualTo(3 * 4096);
@@ -43,7 +43,7 @@ class ClusterAllocatorTest {
     }
 
     @Test
-    void rollbackOfNothingWrittenTouchesNoFile() {
+    void rollbackOfNothingWrittenTouchesNoFile() throws IOException {
         MemoryStorage disk = new MemoryStorage(new byte[3 * 4096]);
         ClusterAllocator a = new ClusterAllocator(disk, GEO, disk.size());
         long off = a.allocate(4096);

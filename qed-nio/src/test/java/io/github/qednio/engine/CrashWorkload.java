@@ -8,11 +8,12 @@ import java.util.Random;
 
 /**
  * A seeded random guest workload for crash tests: writes (allocating, in place, partial and multi-cluster),
- * write-zeroes and flushes. The same seed always gives the same operations and data, so a parent process can
+ * write-zeroes and flushes; with {@code reclaiming}, also discards (whose clusters later writes reuse), and rarely
+ * a compaction or a leak-reclaiming check. The same seed always gives the same operations and data, so a parent process can
  * recompute what a killed child was doing.
  */
 final class CrashWorkload {
-    enum Kind { WRITE, ZEROES, FLUSH }
+    enum Kind { WRITE, ZEROES, FLUSH, DISCARD, COMPACT, RECLAIM_LEAKS }
 
     /** One guest operation; the data of a write comes from {@code dataSeed}. */
     record Op(int index, Kind kind, long position, int length, long dataSeed) {
@@ -31,6 +32,9 @@ final class CrashWorkload {
                 case WRITE -> image.write(ByteBuffer.wrap(data()), position);
                 case ZEROES -> image.writeZeroes(position, length);
                 case FLUSH -> image.flush();
+                case DISCARD -> image.discard(position, length);
+                case COMPACT -> image.compact(Progress.NONE);
+                case RECLAIM_LEAKS -> image.check(Repair.ERRORS_AND_LEAKS);
             }
         }
 
@@ -39,7 +43,7 @@ final class CrashWorkload {
          * (the same guest content), flush becomes {@code force}.
          */
         void apply(java.nio.channels.FileChannel disk) throws IOException {
-            if (kind == Kind.FLUSH) {
+            if (kind == Kind.FLUSH || kind == Kind.COMPACT || kind == Kind.RECLAIM_LEAKS) {
                 disk.force(true);
                 return;
             }
@@ -53,12 +57,18 @@ final class CrashWorkload {
     private final Random random;
     private final long size;
     private final int clusterSize;
+    private final boolean reclaiming;
     private final List<Op> ops = new ArrayList<>();
 
     CrashWorkload(long seed, long size, int clusterSize) {
+        this(seed, size, clusterSize, false);
+    }
+
+    CrashWorkload(long seed, long size, int clusterSize, boolean reclaiming) {
         this.random = new Random(seed);
         this.size = size;
         this.clusterSize = clusterSize;
+        this.reclaiming = reclaiming;
     }
 
     /** The next operation. */
@@ -66,7 +76,20 @@ final class CrashWorkload {
         int index = ops.size();
         int r = random.nextInt(100);
         Op op;
-        if (r < 12) {
+        if (reclaiming && r < 30) {
+            // Discards as often as writes of fresh data, so that allocations keep reusing freed clusters.
+            int kind = random.nextInt(100);
+            if (kind < 3) {
+                op = new Op(index, Kind.COMPACT, 0, 0, 0);
+            } else if (kind < 6) {
+                op = new Op(index, Kind.RECLAIM_LEAKS, 0, 0, 0);
+            } else {
+                int len = random.nextBoolean() ? clusterSize * (1 + random.nextInt(16))
+                        : 1 + random.nextInt(clusterSize * 6);
+                long pos = random.nextBoolean() ? position(len) / clusterSize * clusterSize : position(len);
+                op = new Op(index, Kind.DISCARD, pos, (int) Math.min(len, size - pos), 0);
+            }
+        } else if (r < 12) {
             op = new Op(index, Kind.FLUSH, 0, 0, 0);
         } else if (r < 25) {
             int len = random.nextBoolean() ? clusterSize * (1 + random.nextInt(6))

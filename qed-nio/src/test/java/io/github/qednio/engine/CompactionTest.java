@@ -1,0 +1,113 @@
+package io.github.qednio.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.github.qednio.format.CorruptImageException;
+import io.github.qednio.testing.Qemu;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@link QedImage#compact}: the file shrinks to what {@code qemu-img convert -O qed} makes, content unchanged. */
+class CompactionTest {
+    private static final int CS = 4096;
+    /** 4 KiB clusters, 2-cluster tables: one L2 table maps 4 MiB. */
+    private static final CreateOptions SMALL = CreateOptions.ofSize(64L << 20).withClusterSize(CS).withTableSize(2);
+
+    @TempDir
+    Path dir;
+
+    /** Scattered data in three L2 ranges, the first range mostly discarded, some clusters zeroed in place. */
+    private static void fragment(QedImage img) throws IOException {
+        for (int k = 0; k < 300; k++) {
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(CS, k)), (long) k * CS);
+        }
+        img.write(ByteBuffer.wrap(ChainFixtures.pattern(3 * CS, 1000)), 40L << 20); // second table, late
+        img.write(ByteBuffer.wrap(ChainFixtures.pattern(5 * CS, 1001)), 9L << 20); // third table, later still
+        img.discard(0, 250L * CS);
+        img.writeZeroes(260L * CS, 5L * CS); // allocated clusters now holding zeros
+        img.discard(9L << 20, 5L * CS); // the third table maps nothing any more
+    }
+
+    @Test
+    void compactionShrinksTheFileToWhatQemuImgConvertMakesWithTheSameContent() throws IOException {
+        Path file = dir.resolve("c.qed");
+        byte[] before;
+        long grown;
+        long after;
+        List<long[]> reported = new ArrayList<>();
+        try (QedImage img = QedImage.create(file, SMALL)) {
+            fragment(img);
+            img.flush();
+            grown = Files.size(file);
+            before = ChainFixtures.readAll(img);
+            after = img.compact((done, total) -> reported.add(new long[] {done, total}));
+            assertThat(ChainFixtures.readAll(img)).as("content after compaction").isEqualTo(before);
+            assertThat(img.check(Repair.NONE).isClean()).isTrue();
+        }
+        assertThat(Files.size(file)).isEqualTo(after).isLessThan(grown);
+        // header + L1 + 45 data clusters (300 - 250 - 5 zeroed + 3 + 0) + two tables
+        assertThat(after).isEqualTo((1 + 2 + 48 + 2 * 2) * (long) CS);
+        assertThat(reported).isNotEmpty();
+        assertThat(reported.get(reported.size() - 1)[0]).isEqualTo(reported.get(reported.size() - 1)[1]);
+        try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
+            assertThat(ChainFixtures.readAll(img)).as("content after reopening").isEqualTo(before);
+        }
+        if (Qemu.crossChecks()) {
+            Path converted = dir.resolve("converted.qed");
+            Qemu.img("convert", "-O", "qed", "-o", "cluster_size=4096,table_size=2", file.toString(),
+                    converted.toString()).assertSuccess();
+            assertThat(after).as("compacted vs qemu-img convert -O qed").isLessThanOrEqualTo(Files.size(converted));
+            assertThat(ChainFixtures.qemuIdentical(file, "qed", converted, "qed")).isTrue();
+            Qemu.Result check = Qemu.img("check", "-f", "qed", file.toString());
+            assertThat(check.exitCode()).as("qemu-img check: %s", check.stdout()).isZero();
+        }
+    }
+
+    @Test
+    void anOverlayKeepsItsZeroClustersMaskingTheBackingFile() throws IOException {
+        ChainFixtures.writeFile(dir.resolve("base.raw"), ChainFixtures.pattern(8 << 20, 5));
+        Path file = dir.resolve("o.qed");
+        byte[] before;
+        try (QedImage img = QedImage.create(file, SMALL.withSize(8L << 20)
+                .withBackingFile("base.raw", BackingFormat.RAW))) {
+            for (int k = 0; k < 64; k++) {
+                img.write(ByteBuffer.wrap(ChainFixtures.pattern(CS, k)), (long) k * CS);
+            }
+            img.discard(0, 40L * CS);
+            img.write(ByteBuffer.allocate(CS), 50L * CS); // zeros over backing data: must keep masking it
+            before = ChainFixtures.readAll(img);
+            img.compact(Progress.NONE);
+            assertThat(ChainFixtures.readAll(img)).isEqualTo(before);
+            assertThat(img.map(50L * CS, CS).get(0).type()).isEqualTo(MappedExtent.Type.ZERO);
+        }
+        assertThat(Files.size(file)).isEqualTo((1 + 2 + 2 + 23) * (long) CS);
+        if (Qemu.crossChecks()) {
+            assertThat(ChainFixtures.qemuRead(file)).isEqualTo(before);
+            assertThat(Qemu.img("check", "-f", "qed", file.toString()).exitCode()).isZero();
+        }
+    }
+
+    @Test
+    void anInconsistentImageIsRefusedAndLeftAlone() throws IOException {
+        Path file = dir.resolve("bad.qed");
+        try (QedImage img = QedImage.create(file, SMALL)) {
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(2 * CS, 1)), 0);
+        }
+        // Both L2 entries name the same cluster.
+        long l2 = ImageFiles.getU64(file, CS); // L1[0], the L1 table following the one header cluster
+        ImageFiles.putU64(file, l2 + 8, ImageFiles.getU64(file, l2));
+        byte[] bytes = ImageFiles.bytes(file);
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+            assertThatThrownBy(() -> img.compact(Progress.NONE)).isInstanceOf(CorruptImageException.class)
+                    .hasMessageContaining("check");
+        }
+        assertThat(ImageFiles.bytes(file)).isEqualTo(bytes);
+    }
+}

@@ -1,0 +1,53 @@
+package io.github.qednio.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+/** {@link FreeClusters}: pending clusters are never handed out; reusable runs merge, go lowest first, trim. */
+class FreeClustersTest {
+    private static final long CS = 4096;
+
+    @Test
+    void pendingClustersAreHandedOutOnlyAfterPromotion() {
+        FreeClusters f = new FreeClusters();
+        f.freed(10 * CS, 2 * CS);
+        assertThat(f.take(CS)).isEqualTo(-1);
+        assertThat(f.isPending(11 * CS)).isTrue();
+        assertThat(f.everReused()).isFalse();
+        f.promote();
+        assertThat(f.pendingBytes()).isZero();
+        assertThat(f.take(CS)).isEqualTo(10 * CS);
+        assertThat(f.everReused()).isTrue();
+        assertThat(f.take(CS)).isEqualTo(11 * CS);
+        assertThat(f.take(CS)).isEqualTo(-1);
+    }
+
+    @Test
+    void adjacentRunsMergeAndTheLowestFittingRunIsTaken() {
+        FreeClusters f = new FreeClusters();
+        f.addReusable(20 * CS, CS);
+        f.addReusable(5 * CS, CS);
+        f.addReusable(22 * CS, CS);
+        f.addReusable(21 * CS, CS); // joins 20 and 22
+        assertThat(f.reusableBytes()).isEqualTo(5 * CS - CS);
+        assertThat(f.take(2 * CS)).as("the first run long enough").isEqualTo(20 * CS);
+        assertThat(f.take(4 * CS)).isEqualTo(-1);
+        assertThat(f.take(CS)).isEqualTo(5 * CS);
+        f.addReusable(23 * CS, CS); // a new run: a request that failed before may now fit
+        assertThat(f.take(2 * CS)).isEqualTo(22 * CS);
+        assertThat(f.reusableBytes()).isZero();
+    }
+
+    @Test
+    void onlyARunEndingAtTheEndOfTheFileIsTrimmed() {
+        FreeClusters f = new FreeClusters();
+        f.addReusable(3 * CS, CS);
+        f.addReusable(8 * CS, 2 * CS);
+        assertThat(f.trimTail(11 * CS)).isEqualTo(11 * CS);
+        assertThat(f.trimTail(10 * CS)).isEqualTo(8 * CS);
+        assertThat(f.isReusable(8 * CS)).isFalse();
+        assertThat(f.isReusable(3 * CS)).isTrue();
+        assertThat(f.reusableBytes()).isEqualTo(CS);
+    }
+}
