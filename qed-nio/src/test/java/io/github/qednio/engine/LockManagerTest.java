@@ -106,7 +106,7 @@ class LockManagerTest {
         // A new user of the same file must not make a second entry meanwhile: the JVM would refuse its locks as
         // overlapping the closing entry's, which are still in its lock table.
         Future<ImageLock.Handle> reopen = pool.submit(() -> ImageLock.open(a, true));
-        while (!reopen.isDone() && !ImageLock.hasWaiters(a)) {
+        while (!reopen.isDone() && ImageLock.waiters(a) == 0) {
             Thread.onSpinWait(); // until the opener has either failed or queued for the closing entry
         }
         releaseClose.countDown();
