@@ -28,6 +28,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -290,21 +291,44 @@ class ImageLockHealingTest {
     void probesAndTimeChangesOfAFileNobodyUsesLeaveNoEntryBehind() throws IOException {
         assertThat(LockSafeFiles.probeFormat(image)).isEqualTo("qed");
         assertThat(ImageLock.tracks(image)).as("after a probe").isFalse();
+        assertThat(Thread.currentThread().isInterrupted()).as("no interrupt made up").isFalse();
         LockSafeFiles.setTimes(image, FileTime.fromMillis(1_500_000_000_000L), null, null);
         assertThat(ImageLock.tracks(image)).as("after setTimes").isFalse();
-        ImageLock.open(image, false).close();
+        ImageLock.Handle reader = ImageLock.open(image, false);
+        assertThat(ImageLock.tracks(image)).as("while open").isTrue();
+        reader.close();
         assertThat(ImageLock.tracks(image)).as("after an open and close").isFalse();
+    }
+
+    @Test
+    void aProbeOfAFileNobodyUsesWithAPendingInterruptSucceedsAndKeepsTheInterrupt() throws IOException {
+        Thread.currentThread().interrupt();
+        String format;
+        try {
+            format = LockSafeFiles.probeFormat(image);
+        } finally {
+            assertThat(Thread.interrupted()).as("the pending interrupt is kept for the caller").isTrue();
+        }
+        assertThat(format).isEqualTo("qed");
     }
 
     @Test
     void probesAndTimeChangesFromOtherThreadsLeaveTheWritersEntryFreeForItsOwnThread() throws Exception {
         ImageLock.Handle writer = ImageLock.open(image, true);
         String token = token(image);
-        pool.submit(() -> {
-            assertThat(LockSafeFiles.probeFormat(image)).isEqualTo("qed");
-            LockSafeFiles.setTimes(image, FileTime.fromMillis(1_500_000_000_000L), null, null);
-            return null;
-        }).get(60, TimeUnit.SECONDS); // a hang guard, not a timing assertion
+        // A thread of its own, which the writer's thread below can never be.
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread prober = new Thread(() -> {
+            try {
+                assertThat(LockSafeFiles.probeFormat(image)).isEqualTo("qed");
+                LockSafeFiles.setTimes(image, FileTime.fromMillis(1_500_000_000_000L), null, null);
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        }, "prober");
+        prober.start();
+        prober.join();
+        assertThat(failure.get()).isNull();
         assertThat(holdsWriterBytes(token)).isTrue();
         pool.submit(() -> {
             writer.beforeFlush();
