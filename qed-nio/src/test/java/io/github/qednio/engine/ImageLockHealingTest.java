@@ -200,18 +200,65 @@ class ImageLockHealingTest {
 
     /** The same, when the interrupt lands inside a library read of the file ({@link ImageLock#read}). */
     @Test
-    void anInterruptInsideALibraryReadRelocksTheReaderAtOnceAndTheWriterAtItsReopen() throws IOException {
+    void anInterruptInsideALibraryReadRelocksTheReaderAtOnceAndTheWriterAtItsReopen() throws Exception {
         ImageLock.Handle writer = ImageLock.open(image, true);
         ImageLock.Handle reader = ImageLock.open(image, false);
         String token = token(image);
         FileChannel old = writer.channel();
-        assertThatThrownBy(() -> ImageLock.read(image, ch -> {
-            Thread.currentThread().interrupt(); // as if interrupted during the read
-            return ch.read(ByteBuffer.allocate(8), 0);
-        })).isInstanceOf(ClosedByInterruptException.class);
-        assertThat(Thread.interrupted()).as("the interrupt is the caller's to see").isTrue();
+        // On a thread of its own, as a cancelled task would be: the entry must be free for this thread afterwards.
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        AtomicReference<Boolean> interruptKept = new AtomicReference<>();
+        Thread task = new Thread(() -> {
+            try {
+                ImageLock.read(image, ch -> {
+                    Thread.currentThread().interrupt(); // as if interrupted during the read
+                    return ch.read(ByteBuffer.allocate(8), 0);
+                });
+            } catch (Throwable t) {
+                thrown.set(t);
+            }
+            interruptKept.set(Thread.currentThread().isInterrupted());
+        }, "task");
+        task.start();
+        task.join();
+        assertThat(thrown.get()).isInstanceOf(ClosedByInterruptException.class);
+        assertThat(interruptKept.get()).as("the interrupt is the caller's to see").isTrue();
         assertThat(old.isOpen()).isFalse();
         assertReaderLockOnlyThenWriterReopens(writer, reader, token, old);
+    }
+
+    /** A probe of a file nobody uses retires the file's entry; an open that queued for that entry meanwhile goes on. */
+    @Test
+    void anOpenQueuedBehindAProbeOfAnUnusedFileSucceeds() throws Exception {
+        CountDownLatch probing = new CountDownLatch(1);
+        CountDownLatch releaseProbe = new CountDownLatch(1);
+        ImageLock.ioHook = file -> {
+            if (Thread.currentThread().getName().equals("prober")) {
+                probing.countDown();
+                await(releaseProbe);
+            }
+        };
+        AtomicReference<Object> probed = new AtomicReference<>();
+        Thread prober = new Thread(() -> {
+            try {
+                probed.set(LockSafeFiles.probeFormat(image));
+            } catch (Throwable t) {
+                probed.set(t);
+            }
+        }, "prober");
+        prober.start();
+        probing.await(); // the prober holds the file's entry
+        Future<ImageLock.Handle> open = pool.submit(() -> ImageLock.open(image, true));
+        while (ImageLock.waiters(image) == 0 && !open.isDone()) {
+            Thread.onSpinWait(); // until the opener queued for the prober's entry (or failed)
+        }
+        releaseProbe.countDown();
+        prober.join();
+        assertThat(probed.get()).isEqualTo("qed");
+        ImageLock.Handle writer = open.get(60, TimeUnit.SECONDS); // a hang guard, not a timing assertion
+        assertThat(writer.channel().isOpen()).isTrue();
+        writer.close();
+        assertThat(ImageLock.tracks(image)).isFalse();
     }
 
     private void assertReaderLockOnlyThenWriterReopens(ImageLock.Handle writer, ImageLock.Handle reader,
