@@ -2,7 +2,8 @@ package io.github.qednio.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static io.github.qednio.engine.HeldLocks.holdsWriterBytes;
+import static io.github.qednio.engine.HeldLocks.token;
 
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
@@ -14,7 +15,6 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -28,8 +28,6 @@ import org.junit.jupiter.api.io.TempDir;
  * outcomes are checked in the file, in {@code /proc/locks} and, where QEMU is installed, with {@code qemu-io}.
  */
 class FileStorageFaultTest {
-    private static final int[] WRITER_BYTES = {100, 101, 103, 201, 203};
-
     @TempDir
     Path dir;
     Path image;
@@ -43,22 +41,6 @@ class FileStorageFaultTest {
     @AfterEach
     void clearInterrupt() {
         Thread.interrupted();
-    }
-
-    private static String token(Path file) {
-        String t = ProcLocks.tokenOf(file, 101);
-        assumeTrue(t != null, "/proc/locks does not list this process's locks here");
-        return t;
-    }
-
-    private static boolean holdsWriterBytes(String token) throws IOException {
-        List<long[]> ranges = ProcLocks.ranges(token);
-        for (int b : WRITER_BYTES) {
-            if (!ProcLocks.covers(ranges, b)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /** A hook that interrupts the caller inside its next channel call, once. */

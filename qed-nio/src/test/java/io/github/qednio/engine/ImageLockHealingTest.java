@@ -2,6 +2,10 @@ package io.github.qednio.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static io.github.qednio.engine.HeldLocks.await;
+import static io.github.qednio.engine.HeldLocks.holds;
+import static io.github.qednio.engine.HeldLocks.holdsWriterBytes;
+import static io.github.qednio.engine.HeldLocks.token;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.common.jimfs.Configuration;
@@ -9,7 +13,6 @@ import com.google.common.jimfs.Jimfs;
 import io.github.qednio.testing.Qemu;
 import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedByInterruptException;
@@ -22,7 +25,6 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -43,9 +45,6 @@ import org.junit.jupiter.api.io.TempDir;
  * (as QEMU sees them) and, where QEMU is installed, checked with {@code qemu-io}.
  */
 class ImageLockHealingTest {
-    /** The bytes a writer holds, as QEMU's writers do; a reader holds only byte 100. */
-    private static final int[] WRITER_BYTES = {100, 101, 103, 201, 203};
-
     @TempDir
     Path dir;
     Path image;
@@ -62,27 +61,6 @@ class ImageLockHealingTest {
         ImageLock.ioHook = null;
         Thread.interrupted();
         pool.shutdownNow();
-    }
-
-    /** The token {@code /proc/locks} uses for {@code file}, taken while a writer holds it; or the test is skipped. */
-    private static String token(Path file) {
-        String t = ProcLocks.tokenOf(file, 101);
-        assumeTrue(t != null, "/proc/locks does not list this process's locks here");
-        return t;
-    }
-
-    private static boolean holds(String token, int b) throws IOException {
-        return ProcLocks.covers(ProcLocks.ranges(token), b);
-    }
-
-    private static boolean holdsWriterBytes(String token) throws IOException {
-        List<long[]> ranges = ProcLocks.ranges(token);
-        for (int b : WRITER_BYTES) {
-            if (!ProcLocks.covers(ranges, b)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static boolean qemuCanWrite(Path image) {
@@ -104,15 +82,6 @@ class ImageLockHealingTest {
 
     private static String sha256(Path file) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
-    }
-
-    private static void await(CountDownLatch latch) throws IOException {
-        try {
-            latch.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted");
-        }
     }
 
     @Test
@@ -383,47 +352,6 @@ class ImageLockHealingTest {
             return null;
         }).get(60, TimeUnit.SECONDS);
         assertThat(ImageLock.openChannels(image)).isZero();
-    }
-
-    /**
-     * Every opener queued for an entry that is being retired looks the file up again: none stays blocked behind
-     * another that found the retired entry first.
-     */
-    @Test
-    void severalOpensWaitingForTheLastUsersCloseAllSucceed() throws Exception {
-        ImageLock.Handle last = ImageLock.open(image, false);
-        CountDownLatch closing = new CountDownLatch(1);
-        CountDownLatch releaseClose = new CountDownLatch(1);
-        ImageLock.ioHook = file -> {
-            if (Thread.currentThread().getName().equals("closer")) {
-                closing.countDown();
-                await(releaseClose);
-            }
-        };
-        Thread closer = new Thread(() -> {
-            try {
-                last.close();
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        }, "closer");
-        closer.start();
-        closing.await(); // the closer holds the entry, about to close the file's last channel
-        Future<ImageLock.Handle> first = pool.submit(() -> ImageLock.open(image, false));
-        Future<ImageLock.Handle> second = pool.submit(() -> ImageLock.open(image, false));
-        while (ImageLock.waiters(image) < 2 && !(first.isDone() && second.isDone())) {
-            Thread.onSpinWait(); // until both openers queue for the closing entry (or have failed)
-        }
-        releaseClose.countDown();
-        closer.join();
-        ImageLock.Handle a = first.get(60, TimeUnit.SECONDS); // hang guards, not timing assertions
-        ImageLock.Handle b = second.get(60, TimeUnit.SECONDS);
-        assertThat(a.channel().isOpen()).isTrue();
-        assertThat(b.channel().isOpen()).isTrue();
-        assertThat(ImageLock.openChannels(image)).isEqualTo(2);
-        a.close();
-        b.close();
-        assertThat(ImageLock.tracks(image)).isFalse();
     }
 
     /**

@@ -45,6 +45,8 @@ class QedBackingShorterTest {
         byte[] expected = Arrays.copyOf(base, OVER_SIZE);
         try (QedImage img = QedImage.open(over, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+            assertThat(img.backingFile()).isEqualTo(dir.resolve("base.qed"));
+            assertThat(img.backing().size()).isEqualTo(BASE_SIZE);
             assertThat(read(img, 4096, 8192)).as("inside").isEqualTo(Arrays.copyOfRange(expected, 4096, 12288));
             assertThat(read(img, BASE_SIZE - 1000, 3000)).as("across the backing file's end")
                     .isEqualTo(Arrays.copyOfRange(expected, BASE_SIZE - 1000, BASE_SIZE + 2000));
