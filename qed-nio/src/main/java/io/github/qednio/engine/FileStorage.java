@@ -23,7 +23,7 @@ import java.nio.file.StandardOpenOption;
  */
 final class FileStorage implements Storage {
     /** Bound on retries of one call: each needs another thread's interrupt to close the channel again. */
-    private static final int MAX_RETRIES = 16;
+    static final int MAX_RETRIES = 16;
 
     private volatile FileChannel channel;
     private final Path file;
@@ -35,6 +35,14 @@ final class FileStorage implements Storage {
     private volatile boolean closed;
     /** Channels replaced after an interrupt closed them (for tests). */
     private int reopens;
+    /** Test hook run on the calling thread just before each channel call; null in production. */
+    private volatile CallHook callHook;
+
+    /** Acts just before a channel call, as a fault would: interrupts the caller, closes the channel, fails. */
+    @FunctionalInterface
+    interface CallHook {
+        void beforeCall(FileChannel ch) throws IOException;
+    }
 
     private FileStorage(FileChannel channel, Path file, ImageLock.Handle lock, boolean readOnly) {
         this.channel = channel;
@@ -91,6 +99,11 @@ final class FileStorage implements Storage {
     /** How many times a channel closed by an interrupt was replaced (for tests). */
     synchronized int reopens() {
         return reopens;
+    }
+
+    /** Sets the hook run before each channel call, or null for none (for tests: deterministic faults). */
+    void callHook(CallHook hook) {
+        callHook = hook;
     }
 
     @Override
@@ -158,6 +171,10 @@ final class FileStorage implements Storage {
                 interrupted |= Thread.interrupted();
                 FileChannel ch = channel;
                 try {
+                    CallHook hook = callHook;
+                    if (hook != null) {
+                        hook.beforeCall(ch);
+                    }
                     return call.run(ch);
                 } catch (ClosedByInterruptException e) {
                     interrupted = true;

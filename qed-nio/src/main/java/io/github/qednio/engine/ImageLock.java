@@ -309,10 +309,15 @@ final class ImageLock {
         }
     }
 
-    /** Whether a thread waits for the entry of {@code file} (for tests). */
-    static boolean hasWaiters(Path file) throws IOException {
+    /** How many threads wait for the entry of {@code file} (for tests). */
+    static int waiters(Path file) throws IOException {
         Entry e = OPEN.get(fileKey(file));
-        return e != null && e.lock.hasQueuedThreads();
+        return e == null ? 0 : e.lock.getQueueLength();
+    }
+
+    /** Whether the manager keeps an entry for {@code file} (for tests: none is left once nobody uses the file). */
+    static boolean tracks(Path file) throws IOException {
+        return OPEN.containsKey(fileKey(file));
     }
 
     private static Object fileKey(Path file) throws IOException {

@@ -1,10 +1,11 @@
 package io.github.qednio.engine;
 
+import static io.github.qednio.engine.HeldLocks.await;
+import static io.github.qednio.engine.HeldLocks.holdsWriterBytes;
+import static io.github.qednio.engine.HeldLocks.token;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,9 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
  * Java (the QEMU cross-checks are in {@code LocksSurviveProviderEntryPointsTest}).
  */
 class LockManagerTest {
-    /** The bytes a writer holds, as QEMU's writers do. */
-    private static final int[] WRITER_BYTES = {100, 101, 103, 201, 203};
-
     @TempDir
     Path dir;
     private final ExecutorService pool = Executors.newCachedThreadPool();
@@ -42,15 +40,6 @@ class LockManagerTest {
         Path p = dir.resolve(name);
         QedImage.create(p, CreateOptions.ofSize(1 << 20)).close();
         return p;
-    }
-
-    private static void await(CountDownLatch latch) throws IOException {
-        try {
-            latch.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted");
-        }
     }
 
     @Test
@@ -82,8 +71,12 @@ class LockManagerTest {
         openA.get().close();
     }
 
+    /**
+     * Opens of a file whose last user is closing wait for the close and then succeed, every one of them: each looks
+     * the file up again after finding the entry retired, and none stays blocked behind another that found it first.
+     */
     @Test
-    void anOpenWhileTheLastUserOfTheSameFileIsClosingWaitsForTheCloseAndSucceeds() throws Exception {
+    void opensWhileTheLastUserOfTheSameFileIsClosingWaitForTheCloseAndAllSucceed() throws Exception {
         Path a = image("a.qed");
         ImageLock.Handle last = ImageLock.open(a, false);
         CountDownLatch closing = new CountDownLatch(1);
@@ -106,16 +99,21 @@ class LockManagerTest {
         // A new user of the same file must not make a second entry meanwhile: the JVM would refuse its locks as
         // overlapping the closing entry's, which are still in its lock table.
         Future<ImageLock.Handle> reopen = pool.submit(() -> ImageLock.open(a, true));
-        while (!reopen.isDone() && !ImageLock.hasWaiters(a)) {
-            Thread.onSpinWait(); // until the opener has either failed or queued for the closing entry
+        Future<ImageLock.Handle> reader = pool.submit(() -> ImageLock.open(a, false));
+        while (!(reopen.isDone() && reader.isDone()) && ImageLock.waiters(a) < 2) {
+            Thread.onSpinWait(); // until both openers have either failed or queued for the closing entry
         }
         releaseClose.countDown();
         closer.join();
-        ImageLock.Handle writer = reopen.get(60, TimeUnit.SECONDS); // a hang guard, not a timing assertion
+        ImageLock.Handle writer = reopen.get(60, TimeUnit.SECONDS); // hang guards, not timing assertions
+        ImageLock.Handle second = reader.get(60, TimeUnit.SECONDS);
         assertThat(writer.channel().isOpen()).isTrue();
-        assertThat(ImageLock.openChannels(a)).isEqualTo(1);
+        assertThat(second.channel().isOpen()).isTrue();
+        assertThat(ImageLock.openChannels(a)).isEqualTo(2);
         writer.close();
+        second.close();
         assertThat(ImageLock.openChannels(a)).isZero();
+        assertThat(ImageLock.tracks(a)).isFalse();
     }
 
     @Test
@@ -186,23 +184,6 @@ class LockManagerTest {
         assertThat(baseOpens.get()).isEqualTo(2);
     }
 
-    /** The token {@code /proc/locks} uses for {@code file}, or the test is skipped (not Linux). */
-    private static String token(Path file) {
-        String t = ProcLocks.tokenOf(file, 101);
-        assumeTrue(t != null, "/proc/locks does not list this process's locks here");
-        return t;
-    }
-
-    private static boolean kernelHoldsWriterLocks(String token) throws IOException {
-        var ranges = ProcLocks.ranges(token);
-        for (int b : WRITER_BYTES) {
-            if (!ProcLocks.covers(ranges, b)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
     @Test
     void theLibrarysOwnProbesAndTimeChangesKeepTheWritersLocks() throws IOException {
         Path p = image("held.qed");
@@ -210,20 +191,20 @@ class LockManagerTest {
             w.write(ByteBuffer.wrap(new byte[] {5}), 0);
             w.flush();
             String token = token(p);
-            assertThat(kernelHoldsWriterLocks(token)).isTrue();
+            assertThat(holdsWriterBytes(token)).isTrue();
 
             assertThat(LockSafeFiles.probeFormat(p)).isEqualTo("qed");
             assertThat(LockSafeFiles.isQed(p)).isTrue();
-            assertThat(kernelHoldsWriterLocks(token)).as("after probes").isTrue();
+            assertThat(holdsWriterBytes(token)).as("after probes").isTrue();
 
             LockSafeFiles.setTimes(p, FileTime.fromMillis(1_500_000_000_000L), null, null);
             assertThat(Files.getLastModifiedTime(p)).isEqualTo(FileTime.fromMillis(1_500_000_000_000L));
-            assertThat(kernelHoldsWriterLocks(token)).as("after setTimes").isTrue();
+            assertThat(holdsWriterBytes(token)).as("after setTimes").isTrue();
 
             try (QedImage reader = QedImage.open(p, OpenOptions.readOnlyDefaults())) {
                 assertThat(reader.size()).isEqualTo(1 << 20);
             }
-            assertThat(kernelHoldsWriterLocks(token)).as("after a reader closed").isTrue();
+            assertThat(holdsWriterBytes(token)).as("after a reader closed").isTrue();
         }
     }
 
@@ -237,13 +218,13 @@ class LockManagerTest {
             token = token(p);
 
             Files.readAllBytes(p); // the JDK opens and closes a descriptor: the kernel drops every lock
-            assertThat(kernelHoldsWriterLocks(token)).as("the kernel rule").isFalse();
+            assertThat(holdsWriterBytes(token)).as("the kernel rule").isFalse();
             w.write(ByteBuffer.wrap(new byte[] {6}), 4096);
-            assertThat(kernelHoldsWriterLocks(token)).as("retaken before the write").isTrue();
+            assertThat(holdsWriterBytes(token)).as("retaken before the write").isTrue();
 
             Files.readAllBytes(p);
             w.flush();
-            assertThat(kernelHoldsWriterLocks(token)).as("retaken before the flush").isTrue();
+            assertThat(holdsWriterBytes(token)).as("retaken before the flush").isTrue();
         }
         assertThat(ProcLocks.ranges(token)).as("all released at close").isEmpty();
     }
@@ -258,7 +239,7 @@ class LockManagerTest {
             for (int i = 0; i < ImageLock.WRITES_PER_CHECK; i++) {
                 w.write(ByteBuffer.wrap(new byte[] {7}), 512L * (i % 8));
             }
-            assertThat(kernelHoldsWriterLocks(token)).isTrue();
+            assertThat(holdsWriterBytes(token)).isTrue();
         }
     }
 }

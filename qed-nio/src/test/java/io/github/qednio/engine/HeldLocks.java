@@ -1,0 +1,55 @@
+package io.github.qednio.engine;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * For lock tests: the POSIX locks this process holds on an image, as {@code /proc/locks} lists them (and QEMU sees
+ * them); a test that needs them is skipped where they are not listed (not Linux). Also the latch wait the lock
+ * manager's I/O hooks use, which may only throw an {@link IOException}.
+ */
+final class HeldLocks {
+    /** The bytes a writer holds, as QEMU's writers do; a reader holds only byte 100. */
+    static final int[] WRITER_BYTES = {100, 101, 103, 201, 203};
+
+    private HeldLocks() {
+    }
+
+    /** The token {@code /proc/locks} uses for {@code file}, taken while a writer holds it; or the test is skipped. */
+    static String token(Path file) {
+        String t = ProcLocks.tokenOf(file, 101);
+        assumeTrue(t != null, "/proc/locks does not list this process's locks here");
+        return t;
+    }
+
+    /** Whether this process holds byte {@code b} of the file named by {@code token}. */
+    static boolean holds(String token, int b) throws IOException {
+        return ProcLocks.covers(ProcLocks.ranges(token), b);
+    }
+
+    /** Whether this process holds every byte a writer holds. */
+    static boolean holdsWriterBytes(String token) throws IOException {
+        List<long[]> ranges = ProcLocks.ranges(token);
+        for (int b : WRITER_BYTES) {
+            if (!ProcLocks.covers(ranges, b)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Waits for {@code latch}; an interrupt becomes an {@link InterruptedIOException} (hooks throw only those). */
+    static void await(CountDownLatch latch) throws IOException {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted");
+        }
+    }
+}
