@@ -27,6 +27,8 @@ class ConsistencyCheckCountsTest {
         final Map<Long, Table> l2 = new HashMap<>();
         final List<Long> unreadable = new ArrayList<>();
         final List<String> writes = new ArrayList<>();
+        /** Clusters the image already knows to be free (discarded), which are not leaks. */
+        long knownFree;
 
         Layout(int clusters) {
             this.fileEnd = (long) clusters * CS;
@@ -88,8 +90,21 @@ class ConsistencyCheckCountsTest {
         }
 
         @Override
-        public void cutFileAt(long end) {
-            writes.add("cut@" + end / CS);
+        public long knownFreeClusters() {
+            return knownFree;
+        }
+
+        /** Records the clusters made reusable, as the engine's free-space map would take them. */
+        @Override
+        public long reclaimLeaks(ClusterBitmap used, long clusters) {
+            List<Long> free = new ArrayList<>();
+            for (long c = GEO.headerSize(); c < clusters; c++) {
+                if (!used.get(c)) {
+                    free.add(c);
+                }
+            }
+            writes.add("reclaim" + free);
+            return free.size() - knownFree;
         }
     }
 
@@ -120,7 +135,7 @@ class ConsistencyCheckCountsTest {
     }
 
     @Test
-    void leakedClustersAtTheEndAreCutOffAndOnesBeforeUsedClustersAreOnlyCounted() throws IOException {
+    void leakedClustersAreCountedAndOnlyOnRequestMadeReusableWherever() throws IOException {
         // Used: header 0, L1 1, L2 2, data 4. Leaked: 3 (before data) and 5, 6 (at the end).
         Layout counted = new Layout(7).table(0, 2, 4);
         CheckResult onlyErrors = check(counted, Repair.ERRORS);
@@ -128,20 +143,22 @@ class ConsistencyCheckCountsTest {
         assertThat(onlyErrors.leaksFixed()).isZero();
         assertThat(counted.writes).as("leaks are left unless asked for").isEmpty();
 
-        Layout cut = new Layout(7).table(0, 2, 4);
-        CheckResult fixed = check(cut, Repair.ERRORS_AND_LEAKS);
-        assertThat(fixed.leaksFixed()).isEqualTo(2);
-        assertThat(fixed.leaks()).as("the one before a used cluster stays").isEqualTo(1);
-        assertThat(cut.writes).containsExactly("cut@5");
+        Layout reclaimed = new Layout(7).table(0, 2, 4);
+        CheckResult fixed = check(reclaimed, Repair.ERRORS_AND_LEAKS);
+        assertThat(fixed.leaksFixed()).isEqualTo(3);
+        assertThat(fixed.leaks()).isZero();
+        assertThat(reclaimed.writes).containsExactly("reclaim[3, 5, 6]");
     }
 
     @Test
-    void nothingIsCutWhenTheLastClusterIsUsed() throws IOException {
-        Layout l = new Layout(5).table(0, 2, 4); // cluster 3 leaked, 4 used and last
-        CheckResult r = check(l, Repair.ERRORS_AND_LEAKS);
+    void clustersKnownToBeFreeAreNotLeaks() throws IOException {
+        Layout l = new Layout(7).table(0, 2, 4); // 3, 5 and 6 unused, of which the image knows two are free
+        l.knownFree = 2;
+        CheckResult r = check(l, Repair.ERRORS);
         assertThat(r.leaks()).isEqualTo(1);
-        assertThat(r.leaksFixed()).isZero();
-        assertThat(l.writes).isEmpty();
+        CheckResult fixed = check(l, Repair.ERRORS_AND_LEAKS);
+        assertThat(fixed.leaksFixed()).isEqualTo(1);
+        assertThat(fixed.leaks()).isZero();
     }
 
     @Test
