@@ -17,32 +17,43 @@ import java.util.List;
  * without reading it: for convert, compare and measure.
  */
 interface GuestImage extends Closeable {
-    /** Opens {@code file} read-only in {@code format} (null: probe it). */
+    /** Opens {@code file} read-only in {@code format} (null: probe it); a raw file is all data. */
     static GuestImage open(Path file, ImageFormat format) throws IOException {
+        return open(file, format, false);
+    }
+
+    /**
+     * Opens {@code file} read-only in {@code format} (null: probe it). With {@code findHoles}, the holes of a raw
+     * file are {@link MappedExtent.Type#ZERO} runs where the file system can tell
+     * ({@link LockSafeFiles#nextData}: Java 22+ with native access), so they need not be read.
+     */
+    static GuestImage open(Path file, ImageFormat format, boolean findHoles) throws IOException {
         ImageFormat f = format != null ? format : ImageFormat.probe(file);
-        return f == ImageFormat.QED ? new Qed(file) : new Raw(file);
+        return f == ImageFormat.QED ? new Qed(file) : new Raw(file, findHoles);
     }
 
     long size();
 
     /**
      * The run starting at {@code pos} that shares one state: its end, and its type (a raw file is all
-     * {@link MappedExtent.Type#DATA}: Java 17 cannot see its holes).
+     * {@link MappedExtent.Type#DATA} unless opened to find holes and the file system tells them).
      */
     MappedExtent extentAt(long pos) throws IOException;
 
     /** Fills {@code dst} with guest bytes from {@code pos}. */
     void read(ByteBuffer dst, long pos) throws IOException;
 
-    /** A raw file: one data run. */
+    /** A raw file: one data run, or its data runs and holes. */
     final class Raw implements GuestImage {
         /** Opened through the library's lock manager, so closing it never drops a lock this JVM holds. */
         private final SeekableByteChannel ch;
         private final long size;
         private final Path file;
+        private final boolean findHoles;
 
-        Raw(Path file) throws IOException {
+        Raw(Path file, boolean findHoles) throws IOException {
             this.file = file;
+            this.findHoles = findHoles;
             this.ch = LockSafeFiles.newReadChannel(file);
             this.size = ch.size();
         }
@@ -53,8 +64,17 @@ interface GuestImage extends Closeable {
         }
 
         @Override
-        public MappedExtent extentAt(long pos) {
-            return new MappedExtent(pos, size - pos, MappedExtent.Type.DATA, 0, file, pos);
+        public MappedExtent extentAt(long pos) throws IOException {
+            if (!findHoles) {
+                return new MappedExtent(pos, size - pos, MappedExtent.Type.DATA, 0, file, pos);
+            }
+            long data = Math.min(size, LockSafeFiles.nextData(ch, pos));
+            if (data > pos) {
+                return new MappedExtent(pos, data - pos, MappedExtent.Type.ZERO, 0, null, -1);
+            }
+            // A file that grew since it was opened can put its next hole past the size read then.
+            long hole = Math.min(size, LockSafeFiles.nextHole(ch, pos));
+            return new MappedExtent(pos, Math.max(hole, pos + 1) - pos, MappedExtent.Type.DATA, 0, file, pos);
         }
 
         @Override

@@ -98,7 +98,8 @@ public final class ImageConverter {
         if (!options.existingTarget() && Files.exists(dst)) {
             throw new FileAlreadyExistsException(dst.toString());
         }
-        try (GuestImage in = GuestImage.open(src, options.sourceFormat())) {
+        // Holes of a raw source are zeros the file system knows of: they are skipped without being read.
+        try (GuestImage in = GuestImage.open(src, options.sourceFormat(), true)) {
             long size = in.size();
             try (Target out = openTarget(dst, size, options)) {
                 if (out.size() < size) {

@@ -58,7 +58,7 @@ public final class ImageMeasure {
      */
     public static Measurement of(Path source, ImageFormat sourceFormat, ImageFormat target, CreateOptions geometry)
             throws IOException {
-        try (GuestImage in = GuestImage.open(source, sourceFormat)) {
+        try (GuestImage in = GuestImage.open(source, sourceFormat, true)) {
             long virtual = roundUp(in.size(), SECTOR);
             if (target == ImageFormat.RAW) {
                 return new Measurement(virtual, virtual);
