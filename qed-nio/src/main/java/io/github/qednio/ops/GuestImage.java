@@ -17,19 +17,20 @@ import java.util.List;
  * without reading it: for convert, compare and measure.
  */
 interface GuestImage extends Closeable {
-    /** Opens {@code file} read-only in {@code format} (null: probe it); a raw file is all data. */
+    /** Opens {@code file} read-only in {@code format} (null: probe it); raw is all data until {@link #findHoles}. */
     static GuestImage open(Path file, ImageFormat format) throws IOException {
-        return open(file, format, false);
+        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        return f == ImageFormat.QED ? new Qed(file) : new Raw(file);
     }
 
     /**
-     * Opens {@code file} read-only in {@code format} (null: probe it). With {@code findHoles}, the holes of a raw
-     * file are {@link MappedExtent.Type#ZERO} runs where the file system can tell
-     * ({@link LockSafeFiles#nextData}: Java 22+ with native access), so they need not be read.
+     * From now on, reports the holes of a raw file as {@link MappedExtent.Type#ZERO} runs where the file system can
+     * tell ({@link LockSafeFiles#nextData}: Java 22+ with native access), so they need not be read: only the whole
+     * granules of {@code granule} bytes (aligned to it) within holes, so that a caller deciding per granule (the
+     * converter, per target cluster) decides as it would after reading them; the edges of a hole are data runs.
+     * A QED image's zero runs come from its tables: nothing changes for it.
      */
-    static GuestImage open(Path file, ImageFormat format, boolean findHoles) throws IOException {
-        ImageFormat f = format != null ? format : ImageFormat.probe(file);
-        return f == ImageFormat.QED ? new Qed(file) : new Raw(file, findHoles);
+    default void findHoles(int granule) {
     }
 
     long size();
@@ -49,11 +50,11 @@ interface GuestImage extends Closeable {
         private final SeekableByteChannel ch;
         private final long size;
         private final Path file;
-        private final boolean findHoles;
+        /** Holes are reported in whole granules of this size; 0: not at all. */
+        private long holeGranule;
 
-        Raw(Path file, boolean findHoles) throws IOException {
+        Raw(Path file) throws IOException {
             this.file = file;
-            this.findHoles = findHoles;
             this.ch = LockSafeFiles.newReadChannel(file);
             this.size = ch.size();
         }
@@ -64,17 +65,51 @@ interface GuestImage extends Closeable {
         }
 
         @Override
+        public void findHoles(int granule) {
+            if (granule <= 0) {
+                throw new IllegalArgumentException(file + ": hole granule " + granule + ", expected above 0");
+            }
+            holeGranule = granule;
+        }
+
+        @Override
         public MappedExtent extentAt(long pos) throws IOException {
-            if (!findHoles) {
+            if (holeGranule == 0) {
                 return new MappedExtent(pos, size - pos, MappedExtent.Type.DATA, 0, file, pos);
             }
-            long data = Math.min(size, LockSafeFiles.nextData(ch, pos));
-            if (data > pos) {
-                return new MappedExtent(pos, data - pos, MappedExtent.Type.ZERO, 0, null, -1);
+            long g = holeGranule;
+            if (pos % g == 0) {
+                long zeroEnd = holeEnd(pos);
+                if (zeroEnd > pos) {
+                    return new MappedExtent(pos, zeroEnd - pos, MappedExtent.Type.ZERO, 0, null, -1);
+                }
             }
-            // A file that grew since it was opened can put its next hole past the size read then.
-            long hole = Math.min(size, LockSafeFiles.nextHole(ch, pos));
-            return new MappedExtent(pos, Math.max(hole, pos + 1) - pos, MappedExtent.Type.DATA, 0, file, pos);
+            // Data up to the first whole granule inside a hole (or the end).
+            long end = size;
+            for (long p = pos; p < size; ) {
+                long hole = Math.min(size, LockSafeFiles.nextHole(ch, p));
+                long granule = Math.max(ceil(hole, g), ceil(pos + 1, g));
+                if (granule >= size || holeEnd(granule) > granule) {
+                    end = Math.min(granule, size);
+                    break;
+                }
+                p = Math.max(granule, Math.min(size, LockSafeFiles.nextData(ch, granule)));
+                p = Math.max(p, hole + 1);
+            }
+            return new MappedExtent(pos, end - pos, MappedExtent.Type.DATA, 0, file, pos);
+        }
+
+        /**
+         * The end of the whole granules of zeros from {@code pos} (granule-aligned): the next data, or the file's end
+         * if only a hole follows, rounded down to a granule; {@code pos} if data starts within its granule.
+         */
+        private long holeEnd(long pos) throws IOException {
+            long data = Math.min(size, LockSafeFiles.nextData(ch, pos));
+            return Math.max(pos, data / holeGranule * holeGranule);
+        }
+
+        private static long ceil(long n, long unit) {
+            return (n + unit - 1) / unit * unit;
         }
 
         @Override

@@ -98,8 +98,7 @@ public final class ImageConverter {
         if (!options.existingTarget() && Files.exists(dst)) {
             throw new FileAlreadyExistsException(dst.toString());
         }
-        // Holes of a raw source are zeros the file system knows of: they are skipped without being read.
-        try (GuestImage in = GuestImage.open(src, options.sourceFormat(), true)) {
+        try (GuestImage in = GuestImage.open(src, options.sourceFormat())) {
             long size = in.size();
             try (Target out = openTarget(dst, size, options)) {
                 if (out.size() < size) {
@@ -140,6 +139,8 @@ public final class ImageConverter {
     private static Stats copy(GuestImage in, Target out, long size, ConvertOptions options) throws IOException {
         int granule = out.granule();
         int chunk = Math.max(CHUNK, granule);
+        // Whole target clusters inside holes of a raw source are zeros the file system knows of: skipped unread.
+        in.findHoles(granule);
         // Zeros need writing when the target may hold other bytes there: an existing target not known to be zero.
         // Over a backing file, a granule is compared with what the backing file provides instead.
         Action zeroAction = options.existingTarget() && !options.targetIsZero() ? Action.ZERO : Action.SKIP;

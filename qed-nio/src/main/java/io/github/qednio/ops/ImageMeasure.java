@@ -58,7 +58,7 @@ public final class ImageMeasure {
      */
     public static Measurement of(Path source, ImageFormat sourceFormat, ImageFormat target, CreateOptions geometry)
             throws IOException {
-        try (GuestImage in = GuestImage.open(source, sourceFormat, true)) {
+        try (GuestImage in = GuestImage.open(source, sourceFormat)) {
             long virtual = roundUp(in.size(), SECTOR);
             if (target == ImageFormat.RAW) {
                 return new Measurement(virtual, virtual);
@@ -69,6 +69,7 @@ public final class ImageMeasure {
             long lastTable = -1;
             long lastCluster = -1;
             int cs = geo.clusterSize();
+            in.findHoles(cs);
             ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(CHUNK, cs));
             long size = in.size();
             for (long pos = 0; pos < size; ) {
