@@ -97,19 +97,11 @@ public final class LockSafeFiles {
      * @param position where to start looking, not negative
      * @return the offset of the next data, {@code position} when unknown, or the channel's size if only a hole
      *         follows (also when {@code position} is at or past the end)
+     * @throws IllegalArgumentException if {@code position} is negative
      * @throws IOException if the file system fails the query, or the channel is closed
      */
     public static long nextData(SeekableByteChannel channel, long position) throws IOException {
-        long size = channel.size();
-        if (position >= size) {
-            return size;
-        }
-        HoleProbe probe = probeOf(channel);
-        if (probe == null) {
-            return position;
-        }
-        long data = probe.nextData(position);
-        return data < 0 ? size : Math.min(data, size);
+        return seek(channel, position, false);
     }
 
     /**
@@ -120,19 +112,28 @@ public final class LockSafeFiles {
      * @param channel  a channel from {@link #newReadChannel}
      * @param position where to start looking, not negative
      * @return the offset of the next hole, at most the channel's size
+     * @throws IllegalArgumentException if {@code position} is negative
      * @throws IOException if the file system fails the query, or the channel is closed
      */
     public static long nextHole(SeekableByteChannel channel, long position) throws IOException {
+        return seek(channel, position, true);
+    }
+
+    /** {@link #nextHole} or {@link #nextData}: without a probe, all is data (no hole before the end). */
+    private static long seek(SeekableByteChannel channel, long position, boolean hole) throws IOException {
+        if (position < 0) {
+            throw new IllegalArgumentException("negative position " + position);
+        }
         long size = channel.size();
         if (position >= size) {
             return size;
         }
         HoleProbe probe = probeOf(channel);
         if (probe == null) {
-            return size;
+            return hole ? size : position;
         }
-        long hole = probe.nextHole(position);
-        return hole < 0 ? size : Math.min(hole, size);
+        long found = hole ? probe.nextHole(position) : probe.nextData(position);
+        return found < 0 ? size : Math.min(found, size);
     }
 
     private static HoleProbe probeOf(SeekableByteChannel channel) throws IOException {

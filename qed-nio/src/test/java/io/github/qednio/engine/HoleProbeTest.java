@@ -1,6 +1,7 @@
 package io.github.qednio.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.qednio.testing.Qemu;
@@ -88,6 +89,18 @@ class HoleProbeTest {
         try (SeekableByteChannel ch = Files.newByteChannel(f)) {
             assertThat(LockSafeFiles.nextData(ch, 0)).isZero();
             assertThat(LockSafeFiles.nextHole(ch, 0)).isEqualTo(4 * MIB);
+        }
+    }
+
+    @Test
+    void aNegativePositionIsRefusedBeforeTheFileSystemIsAsked() throws IOException {
+        Path f = sparse();
+        try (SeekableByteChannel ch = LockSafeFiles.newReadChannel(f)) {
+            assertThatThrownBy(() -> LockSafeFiles.nextData(ch, -1)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("-1");
+            assertThatThrownBy(() -> LockSafeFiles.nextHole(ch, -1)).isInstanceOf(IllegalArgumentException.class);
+            // EINVAL from lseek would have turned the probe off; it still finds the hole.
+            assertThat(LockSafeFiles.nextData(ch, 0)).isEqualTo(HoleProbe.available() ? MIB : 0);
         }
     }
 
