@@ -293,7 +293,7 @@ public final class ImageConverter {
      * thread ever writes the target, in the same order, so the image is the same either way. A chunk's buffer comes
      * back for reuse once its writes are done; a failed write fails the next call on the caller's side.
      */
-    private static final class WriteBehind implements Target {
+    static final class WriteBehind implements Target {
         private final Target out;
         private final java.util.concurrent.BlockingQueue<ByteBuffer> free;
         private final java.util.concurrent.ExecutorService writer;
@@ -436,7 +436,7 @@ public final class ImageConverter {
     }
 
     /** Where the guest bytes go. */
-    private interface Target extends Closeable {
+    interface Target extends Closeable {
         int granule();
 
         long size() throws IOException;
