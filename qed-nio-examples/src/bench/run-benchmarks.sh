@@ -10,7 +10,15 @@
 # qed-bench-scratch is made and removed, default qed-nio-examples/target), BENCH_OUT (raw results, default qed-nio-examples/target/bench-results),
 # BENCH_SKIP_BUILD=1 to reuse the built jar, MVN_ARGS (default "-o"), BENCH_ITER_TIME (JMH iteration, default 1s).
 # Needs: java 17, maven, qemu-img, python3. Disk: about 3 x BENCH_SIZE free in BENCH_DIR.
+# Java 22+ builds and runs the hole detection of convert (workload 6; Foreign Function API, multi-release jar): the
+# JDK 25 at /usr/lib/jvm/temurin-25-jdk-amd64 is used for the build and the runs when it exists (as .ci/run does),
+# unless BENCH_JAVA_HOME names another JDK.
 set -euo pipefail
+BENCH_JAVA_HOME=${BENCH_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+if [ -d "$BENCH_JAVA_HOME" ]; then
+  export JAVA_HOME=$BENCH_JAVA_HOME
+  export PATH=$JAVA_HOME/bin:$PATH
+fi
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 MODULE=$ROOT/qed-nio-examples
 SIZE=${BENCH_SIZE:-1073741824}
@@ -54,7 +62,7 @@ cat "$OUT/machine.txt"
 # RUNS rounds runs every JMH benchmark once (warm-up and measured iterations as each class declares: 1 + 2, or
 # 6 + 3 for the single-pass write benchmarks, which need more passes to reach compiled code; the round's value is their
 # median) and then every qemu-img bench workload once for qed and raw.
-JMH_ARGS=(-f 1 -w "${BENCH_ITER_TIME:-1s}" -r "${BENCH_ITER_TIME:-1s}" -p size="$SIZE" -jvmArgsAppend "-Dbench.dir=$SCRATCH")
+JMH_ARGS=(-f 1 -w "${BENCH_ITER_TIME:-1s}" -r "${BENCH_ITER_TIME:-1s}" -p size="$SIZE" -jvmArgsAppend "-Dbench.dir=$SCRATCH --enable-native-access=ALL-UNNAMED")
 echo "java -jar benchmarks.jar ${JMH_ARGS[*]} -rf json -rff jmh-run-N.json   # N = 1..$RUNS" > "$OUT/jmh-command.txt"
 echo "qemu-img bench -f qed|raw -t writeback -d 1|16 -c COUNT -s SIZE [-w] [-S STEP] [--pattern=0x5a] IMAGE" \
   > "$OUT/qemu-command.txt"

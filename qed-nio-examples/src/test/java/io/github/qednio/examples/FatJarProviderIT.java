@@ -42,6 +42,21 @@ class FatJarProviderIT {
     }
 
     @Test
+    void shadedJarIsMultiReleaseAndAllowsItsOwnNativeAccess() throws IOException {
+        // The README's promise: qed.jar enables the Java 22+ hole probe (Foreign Function API) by itself.
+        try (JarFile jar = new JarFile(fatJar().toFile())) {
+            var main = jar.getManifest().getMainAttributes();
+            assertThat(main.getValue("Multi-Release")).isEqualTo("true");
+            assertThat(main.getValue("Enable-Native-Access")).isEqualTo("ALL-UNNAMED");
+            if (Runtime.version().feature() >= 22) {
+                // Built by the same JDK that runs the tests: 22+ compiles the versioned classes.
+                assertThat(jar.getEntry("META-INF/versions/22/io/github/qednio/engine/NativeHoleProbe.class"))
+                        .isNotNull();
+            }
+        }
+    }
+
+    @Test
     void jvmWithOnlyTheShadedJarOpensQedUris() throws Exception {
         Path image = dir.resolve("fat jar disk #1.qed");
         runDemo(image, List.of("-cp", fatJar().toAbsolutePath().toString()));

@@ -35,6 +35,9 @@ final class FileStorage implements Storage {
     private volatile boolean closed;
     /** Channels replaced after an interrupt closed them (for tests). */
     private int reopens;
+    /** This storage's hole probe, opened on first use through the lock manager; null until then or if none. */
+    private HoleProbe holes;
+    private boolean holesAsked;
     /** Test hook run on the calling thread just before each channel call; null in production. */
     private volatile CallHook callHook;
 
@@ -89,6 +92,21 @@ final class FileStorage implements Storage {
         return readOnly
                 ? FileChannel.open(file, StandardOpenOption.READ)
                 : FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+    }
+
+    /**
+     * Where the file's data and holes are ({@link HoleProbe}), or null where that cannot be found (another file
+     * system, before Java 22, no native access). Opened once, through the lock manager, which owns its descriptor.
+     */
+    synchronized HoleProbe holeProbe() throws IOException {
+        if (closed) {
+            throw new ClosedChannelException();
+        }
+        if (!holesAsked) {
+            holesAsked = true;
+            holes = lock != null ? lock.holeProbe() : null;
+        }
+        return holes;
     }
 
     /** The channel, for byte-range locking. */
@@ -253,8 +271,14 @@ final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
+        HoleProbe probe;
         synchronized (this) {
             closed = true;
+            probe = holes;
+            holes = null;
+        }
+        if (probe != null) {
+            lock.giveBack(probe);
         }
         if (lock == null) {
             channel.close();

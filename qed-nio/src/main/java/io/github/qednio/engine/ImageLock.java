@@ -1,5 +1,6 @@
 package io.github.qednio.engine;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
@@ -51,7 +52,8 @@ import org.slf4j.LoggerFactory;
  * holds the union of the locks they need, and keeps every channel of the file open, reusing given-back ones for
  * later opens, until the last user has gone. A probe that only reads ({@link #read}) uses a channel the entry
  * already has, or opens and closes its own only while nobody in this JVM holds a lock on the file. This is the
- * same answer SQLite's unix VFS gives to the same rule: descriptors are not closed while locks are held.
+ * same answer SQLite's unix VFS gives to the same rule: descriptors are not closed while locks are held. The
+ * descriptors a {@link HoleProbe} opens itself with {@code open(2)} (Java 22+) belong to the entry the same way.
  *
  * <h2>If a lock is lost anyway</h2>
  * Code outside the library (for example {@code Files.readAllBytes(image)}) can still close a descriptor of a locked
@@ -456,6 +458,44 @@ final class ImageLock {
             }
         }
 
+        /**
+         * A {@link HoleProbe} of this file for this user, or null where holes cannot be found. Its descriptor is the
+         * entry's: like the channels, it is closed only when no user of the file is left (closing it earlier would
+         * drop every POSIX lock this process holds on the file), and a probe given back ({@link #giveBack}) is
+         * reused by the next user who asks, so repeated probes do not pile up descriptors.
+         */
+        HoleProbe holeProbe() throws IOException {
+            Entry e = entry;
+            e.lock.lock();
+            try {
+                ensureUsable(e);
+                if (!e.idleProbes.isEmpty()) {
+                    return e.idleProbes.remove(e.idleProbes.size() - 1);
+                }
+                beforeIo(file);
+                HoleProbe p = HoleProbe.open(file, e.key);
+                if (p != null) {
+                    e.probes.add(p);
+                }
+                return p;
+            } finally {
+                e.lock.unlock();
+            }
+        }
+
+        /** Gives a probe from {@link #holeProbe} back, to be reused or closed with the file's channels. */
+        void giveBack(HoleProbe probe) {
+            Entry e = entry;
+            e.lock.lock();
+            try {
+                if (!e.retired && e.probes.contains(probe)) {
+                    e.idleProbes.add(probe);
+                }
+            } finally {
+                e.lock.unlock();
+            }
+        }
+
         /** Called instead of closing the channel: it is closed once no user of the file is left. */
         void close() throws IOException {
             Entry e = entry;
@@ -492,6 +532,10 @@ final class ImageLock {
         /** Open channels no user has now, to be reused; a channel cannot be closed while others hold locks. */
         final List<FileChannel> idle = new ArrayList<>();
         final Set<FileChannel> writable = new HashSet<>();
+        /** Hole probes' descriptors ({@link Handle#holeProbe}): closed with the channels, never before. */
+        final List<HoleProbe> probes = new ArrayList<>();
+        /** Probes no user has now, to be reused. */
+        final List<HoleProbe> idleProbes = new ArrayList<>();
         final Map<Perm, FileLock> permLocks = new EnumMap<>(Perm.class);
         final Map<Perm, FileLock> unsharedLocks = new EnumMap<>(Perm.class);
         int readers;
@@ -596,11 +640,13 @@ final class ImageLock {
             if (readers + writers > 0) {
                 return;
             }
-            if (!channels.isEmpty()) {
+            if (!channels.isEmpty() || !probes.isEmpty()) {
                 beforeIo(file);
             }
             IOException failure = null;
-            for (FileChannel ch : channels) {
+            List<Closeable> descriptors = new ArrayList<>(probes);
+            descriptors.addAll(channels);
+            for (Closeable ch : descriptors) {
                 try {
                     ch.close();
                 } catch (IOException ex) {

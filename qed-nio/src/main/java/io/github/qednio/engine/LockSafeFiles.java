@@ -85,6 +85,64 @@ public final class LockSafeFiles {
         return new ReadChannel(FileStorage.open(file, true));
     }
 
+    /**
+     * Where the next data of a file opened with {@link #newReadChannel} starts, at or after {@code position}, as the
+     * file system knows it ({@code lseek(SEEK_DATA)}): the bytes before it are a hole and read as zeros, without
+     * reading them. Found on Java 22 and later on Linux, when the library has native access
+     * ({@code --enable-native-access=io.github.qednio}, or {@code ALL-UNNAMED} on the class path); otherwise, on a
+     * file system that cannot tell, or for any other channel, every byte counts as data and this returns
+     * {@code position}. The descriptor this opens belongs to the lock manager, so it drops no image lock.
+     *
+     * @param channel  a channel from {@link #newReadChannel}
+     * @param position where to start looking, not negative
+     * @return the offset of the next data, {@code position} when unknown, or the channel's size if only a hole
+     *         follows (also when {@code position} is at or past the end)
+     * @throws IllegalArgumentException if {@code position} is negative
+     * @throws IOException if the file system fails the query, or the channel is closed
+     */
+    public static long nextData(SeekableByteChannel channel, long position) throws IOException {
+        return seek(channel, position, false);
+    }
+
+    /**
+     * Where the next hole of a file opened with {@link #newReadChannel} starts, at or after {@code position}
+     * ({@code lseek(SEEK_HOLE)}; the file's end counts as a hole). Where holes cannot be found (see
+     * {@link #nextData}) this returns the channel's size.
+     *
+     * @param channel  a channel from {@link #newReadChannel}
+     * @param position where to start looking, not negative
+     * @return the offset of the next hole, at most the channel's size
+     * @throws IllegalArgumentException if {@code position} is negative
+     * @throws IOException if the file system fails the query, or the channel is closed
+     */
+    public static long nextHole(SeekableByteChannel channel, long position) throws IOException {
+        return seek(channel, position, true);
+    }
+
+    /** {@link #nextHole} or {@link #nextData}: without a probe, all is data (no hole before the end). */
+    private static long seek(SeekableByteChannel channel, long position, boolean hole) throws IOException {
+        if (position < 0) {
+            throw new IllegalArgumentException("negative position " + position);
+        }
+        long size = channel.size();
+        if (position >= size) {
+            return size;
+        }
+        HoleProbe probe = probeOf(channel);
+        if (probe == null) {
+            return hole ? size : position;
+        }
+        long found = hole ? probe.nextHole(position) : probe.nextData(position);
+        return found < 0 ? size : Math.min(found, size);
+    }
+
+    private static HoleProbe probeOf(SeekableByteChannel channel) throws IOException {
+        if (!(channel instanceof ReadChannel rc) || !(rc.storage instanceof FileStorage fs)) {
+            return null;
+        }
+        return fs.holeProbe();
+    }
+
     /** A read-only {@link SeekableByteChannel} over a {@link Storage}. */
     private static final class ReadChannel implements SeekableByteChannel {
         private final Storage storage;

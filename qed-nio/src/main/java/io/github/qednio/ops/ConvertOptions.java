@@ -49,57 +49,59 @@ public final class ConvertOptions {
                 false, 4096, Progress.NONE);
     }
 
-    /** @return the source's format, or null to probe it */
+    /** {@return the source's format, or null to probe it} */
     public ImageFormat sourceFormat() {
         return sourceFormat;
     }
 
-    /** @return the target's format */
+    /** {@return the target's format} */
     public ImageFormat targetFormat() {
         return targetFormat;
     }
 
-    /** @return for a new QED target, its cluster and table sizes (the size is the source's) */
+    /** {@return for a new QED target, its cluster and table sizes (the size is the source's)} */
     public CreateOptions geometry() {
         return geometry;
     }
 
-    /** @return the target's cache mode */
+    /** {@return the target's cache mode} */
     public CacheMode cacheMode() {
         return cacheMode;
     }
 
-    /** @return the backing file name a new QED target records ({@code -B}), or null */
+    /** {@return the backing file name a new QED target records ({@code -B}), or null} */
     public String backingFile() {
         return backingFile;
     }
 
-    /** @return the backing file's format ({@code -F}), or null to probe it */
+    /** {@return the backing file's format ({@code -F}), or null to probe it} */
     public BackingFormat backingFormat() {
         return backingFormat;
     }
 
-    /** @return whether the target exists already and is written in place ({@code -n}) */
+    /** {@return whether the target exists already and is written in place ({@code -n})} */
     public boolean existingTarget() {
         return existingTarget;
     }
 
-    /** @return whether an existing target is known to read as zeros ({@code --target-is-zero}) */
+    /** {@return whether an existing target is known to read as zeros ({@code --target-is-zero})} */
     public boolean targetIsZero() {
         return targetIsZero;
     }
 
-    /** @return the shortest run of zero bytes left unwritten ({@code -S}); 0 writes every byte */
+    /** {@return the shortest run of zero bytes left unwritten ({@code -S}); 0 writes every byte} */
     public long minZeroRun() {
         return minZeroRun;
     }
 
-    /** @return the listener told of the progress */
+    /** {@return the listener told of the progress} */
     public Progress progress() {
         return progress;
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param format the source's format, or null to probe it ({@code -f})
      * @return a copy with it
      */
@@ -109,6 +111,8 @@ public final class ConvertOptions {
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param options cluster and table size of a new QED target ({@code -o}); its size is ignored
      * @return a copy with it
      */
@@ -118,6 +122,8 @@ public final class ConvertOptions {
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param mode the target's cache mode ({@code -t})
      * @return a copy with it
      */
@@ -140,6 +146,8 @@ public final class ConvertOptions {
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param value write into an existing target instead of creating it ({@code -n}); its size must be at least
      *              the source's, and zero regions are written as zeros unless {@link #withTargetIsZero}
      * @return a copy with it
@@ -150,6 +158,8 @@ public final class ConvertOptions {
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param value the existing target reads as zeros, so zero regions are skipped ({@code --target-is-zero})
      * @return a copy with it
      */
@@ -159,6 +169,8 @@ public final class ConvertOptions {
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param bytes the shortest run of zeros to leave unwritten ({@code -S}); 0 writes every byte, so that a QED
      *              target has every cluster allocated
      * @return a copy with it
@@ -173,6 +185,8 @@ public final class ConvertOptions {
     }
 
     /**
+     * A copy with this option changed.
+     *
      * @param listener told of the progress ({@code -p})
      * @return a copy with it
      */

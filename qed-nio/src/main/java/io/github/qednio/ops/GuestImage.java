@@ -17,29 +17,41 @@ import java.util.List;
  * without reading it: for convert, compare and measure.
  */
 interface GuestImage extends Closeable {
-    /** Opens {@code file} read-only in {@code format} (null: probe it). */
+    /** Opens {@code file} read-only in {@code format} (null: probe it); raw is all data until {@link #findHoles}. */
     static GuestImage open(Path file, ImageFormat format) throws IOException {
         ImageFormat f = format != null ? format : ImageFormat.probe(file);
         return f == ImageFormat.QED ? new Qed(file) : new Raw(file);
+    }
+
+    /**
+     * From now on, reports the holes of a raw file as {@link MappedExtent.Type#ZERO} runs where the file system can
+     * tell ({@link LockSafeFiles#nextData}: Java 22+ with native access), so they need not be read: only the whole
+     * granules of {@code granule} bytes (aligned to it) within holes, so that a caller deciding per granule (the
+     * converter, per target cluster) decides as it would after reading them; the edges of a hole are data runs.
+     * A QED image's zero runs come from its tables: nothing changes for it.
+     */
+    default void findHoles(int granule) {
     }
 
     long size();
 
     /**
      * The run starting at {@code pos} that shares one state: its end, and its type (a raw file is all
-     * {@link MappedExtent.Type#DATA}: Java 17 cannot see its holes).
+     * {@link MappedExtent.Type#DATA} unless opened to find holes and the file system tells them).
      */
     MappedExtent extentAt(long pos) throws IOException;
 
     /** Fills {@code dst} with guest bytes from {@code pos}. */
     void read(ByteBuffer dst, long pos) throws IOException;
 
-    /** A raw file: one data run. */
+    /** A raw file: one data run, or its data runs and holes. */
     final class Raw implements GuestImage {
         /** Opened through the library's lock manager, so closing it never drops a lock this JVM holds. */
         private final SeekableByteChannel ch;
         private final long size;
         private final Path file;
+        /** Holes are reported in whole granules of this size; 0: not at all. */
+        private long holeGranule;
 
         Raw(Path file) throws IOException {
             this.file = file;
@@ -53,8 +65,51 @@ interface GuestImage extends Closeable {
         }
 
         @Override
-        public MappedExtent extentAt(long pos) {
-            return new MappedExtent(pos, size - pos, MappedExtent.Type.DATA, 0, file, pos);
+        public void findHoles(int granule) {
+            if (granule <= 0) {
+                throw new IllegalArgumentException(file + ": hole granule " + granule + ", expected above 0");
+            }
+            holeGranule = granule;
+        }
+
+        @Override
+        public MappedExtent extentAt(long pos) throws IOException {
+            if (holeGranule == 0) {
+                return new MappedExtent(pos, size - pos, MappedExtent.Type.DATA, 0, file, pos);
+            }
+            long g = holeGranule;
+            if (pos % g == 0) {
+                long zeroEnd = holeEnd(pos);
+                if (zeroEnd > pos) {
+                    return new MappedExtent(pos, zeroEnd - pos, MappedExtent.Type.ZERO, 0, null, -1);
+                }
+            }
+            // Data up to the first whole granule inside a hole (or the end).
+            long end = size;
+            for (long p = pos; p < size; ) {
+                long hole = Math.min(size, LockSafeFiles.nextHole(ch, p));
+                long granule = Math.max(ceil(hole, g), ceil(pos + 1, g));
+                if (granule >= size || holeEnd(granule) > granule) {
+                    end = Math.min(granule, size);
+                    break;
+                }
+                p = Math.max(granule, Math.min(size, LockSafeFiles.nextData(ch, granule)));
+                p = Math.max(p, hole + 1);
+            }
+            return new MappedExtent(pos, end - pos, MappedExtent.Type.DATA, 0, file, pos);
+        }
+
+        /**
+         * The end of the whole granules of zeros from {@code pos} (granule-aligned): the next data, or the file's end
+         * if only a hole follows, rounded down to a granule; {@code pos} if data starts within its granule.
+         */
+        private long holeEnd(long pos) throws IOException {
+            long data = Math.min(size, LockSafeFiles.nextData(ch, pos));
+            return Math.max(pos, data / holeGranule * holeGranule);
+        }
+
+        private static long ceil(long n, long unit) {
+            return (n + unit - 1) / unit * unit;
         }
 
         @Override

@@ -17,7 +17,9 @@ import java.nio.file.Path;
 /**
  * Copies the guest content of a raw file or QED image (with its chain) into a raw file or QED image, as
  * {@code qemu-img convert} does: regions that read as zeros are skipped (left unallocated in a new QED target, left
- * as holes in a new raw one). Zero detection works per target cluster (64 KiB for raw targets). A new QED target is
+ * as holes in a new raw one). Zero detection works per target cluster (64 KiB for raw targets); on Java 22 and
+ * later with native access, the whole target clusters inside the holes of a raw source are skipped without being
+ * read ({@link io.github.qednio.engine.LockSafeFiles#nextData}), with the same result. A new QED target is
  * written front to back, so it is compact: tables and data clusters in order, nothing leaked. As in qemu-img, the
  * target's cache mode is {@link CacheMode#UNSAFE} unless asked otherwise: nothing is synced, and the result is
  * durable only once the system has written it back.
@@ -32,6 +34,8 @@ import java.nio.file.Path;
 public final class ImageConverter {
     private static final int CHUNK = 1 << 20;
     private static final int RAW_GRANULE = 64 * 1024;
+    /** Chunk buffers in flight: one being read and scanned while up to two are written. */
+    private static final int PIPELINE_DEPTH = 3;
 
     private ImageConverter() {
     }
@@ -139,15 +143,27 @@ public final class ImageConverter {
     private static Stats copy(GuestImage in, Target out, long size, ConvertOptions options) throws IOException {
         int granule = out.granule();
         int chunk = Math.max(CHUNK, granule);
+        // Whole target clusters inside holes of a raw source are zeros the file system knows of: skipped unread.
+        in.findHoles(granule);
         // Zeros need writing when the target may hold other bytes there: an existing target not known to be zero.
         // Over a backing file, a granule is compared with what the backing file provides instead.
         Action zeroAction = options.existingTarget() && !options.targetIsZero() ? Action.ZERO : Action.SKIP;
         boolean compareBacking = out.hasBacking();
-        long minZeroRun = options.minZeroRun();
-        ByteBuffer buf = ByteBuffer.allocateDirect(chunk);
         ByteBuffer base = compareBacking ? ByteBuffer.allocateDirect(chunk) : null;
         ByteBuffer zeros = ByteBuffer.allocateDirect(granule);
-        Emitter emit = new Emitter(out, buf, minZeroRun);
+        // Over a backing file the target is read as well as written: then everything stays on this thread.
+        try (WriteBehind pipe = new WriteBehind(out, chunk, compareBacking ? 1 : PIPELINE_DEPTH)) {
+            return copy(in, pipe, size, options, zeroAction, base, zeros);
+        }
+    }
+
+    private static Stats copy(GuestImage in, WriteBehind out, long size, ConvertOptions options, Action zeroAction,
+                              ByteBuffer base, ByteBuffer zeros) throws IOException {
+        int granule = out.granule();
+        int chunk = Math.max(CHUNK, granule);
+        boolean compareBacking = base != null;
+        long minZeroRun = options.minZeroRun();
+        Emitter emit = new Emitter(out, minZeroRun);
         long pos = 0;
         while (pos < size) {
             MappedExtent e = in.extentAt(pos);
@@ -159,7 +175,7 @@ public final class ImageConverter {
                 continue;
             }
             int n = (int) Math.min(chunk, runEnd - pos);
-            buf.clear().limit(n);
+            ByteBuffer buf = out.nextBuffer().limit(n);
             if (e.readsAsZeros()) {
                 putZeros(buf, zeros);
             } else {
@@ -169,7 +185,7 @@ public final class ImageConverter {
                 base.clear().limit(n);
                 out.readCurrent(base, pos);
             }
-            emit.begin(pos);
+            emit.begin(pos, buf);
             int off = 0;
             while (off < n) {
                 // Granules aligned to the target's clusters.
@@ -186,9 +202,11 @@ public final class ImageConverter {
                 off += g;
             }
             emit.end(n);
+            out.endChunk(buf);
             pos += n;
             options.progress().update(pos, size);
         }
+        out.finish();
         if (size == 0) {
             options.progress().update(0, 0);
         }
@@ -209,16 +227,15 @@ public final class ImageConverter {
      */
     private static final class Emitter {
         private final Target out;
-        private final ByteBuffer buf;
         private final long minZeroRun;
+        private ByteBuffer buf;
         private long chunkPos;
         private Action runAction;
         private int runStart;
         long written;
 
-        Emitter(Target out, ByteBuffer buf, long minZeroRun) {
+        Emitter(Target out, long minZeroRun) {
             this.out = out;
-            this.buf = buf;
             this.minZeroRun = minZeroRun;
         }
 
@@ -229,7 +246,8 @@ public final class ImageConverter {
             }
         }
 
-        void begin(long pos) {
+        void begin(long pos, ByteBuffer chunk) {
+            buf = chunk;
             chunkPos = pos;
             runAction = null;
         }
@@ -269,8 +287,156 @@ public final class ImageConverter {
         }
     }
 
+    /**
+     * The target's writes, run in order on a thread of their own while the caller reads and scans the next chunk
+     * (qemu-img overlaps them too, with 8 requests in flight), or on the caller's thread with a depth of 1. Only one
+     * thread ever writes the target, in the same order, so the image is the same either way. A chunk's buffer comes
+     * back for reuse once its writes are done; a failed write fails the next call on the caller's side.
+     */
+    static final class WriteBehind implements Target {
+        private final Target out;
+        private final java.util.concurrent.BlockingQueue<ByteBuffer> free;
+        private final java.util.concurrent.ExecutorService writer;
+        private volatile Throwable failure;
+        private volatile boolean cancelled;
+
+        WriteBehind(Target out, int chunk, int depth) {
+            this.out = out;
+            this.free = new java.util.concurrent.ArrayBlockingQueue<>(depth);
+            for (int i = 0; i < depth; i++) {
+                free.add(ByteBuffer.allocateDirect(chunk));
+            }
+            this.writer = depth == 1 ? null : java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "qed-convert-writer");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        /** A free chunk buffer, cleared; waits for the writer to give one back. */
+        ByteBuffer nextBuffer() throws IOException {
+            check();
+            try {
+                ByteBuffer b = writer == null ? free.peek() : free.take();
+                check();
+                return b.clear();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("convert interrupted");
+            }
+        }
+
+        /** The writes of the chunk in {@code buf} are all queued: it comes back once they are done. */
+        void endChunk(ByteBuffer buf) throws IOException {
+            if (writer != null) {
+                check();
+                writer.execute(() -> free.add(buf)); // even after a failure: the caller may wait for it
+            }
+        }
+
+        /** Waits for every queued write; throws the first failure. */
+        void finish() throws IOException {
+            if (writer != null) {
+                writer.shutdown();
+                awaitWriter();
+            }
+            check();
+        }
+
+        private interface Op {
+            void run() throws IOException;
+        }
+
+        private void run(Op op) throws IOException {
+            check();
+            if (writer == null) {
+                op.run();
+                return;
+            }
+            writer.execute(() -> {
+                if (failure != null || cancelled) {
+                    return;
+                }
+                try {
+                    op.run();
+                } catch (IOException | RuntimeException | Error e) {
+                    failure = e;
+                }
+            });
+        }
+
+        private void check() throws IOException {
+            Throwable f = failure;
+            if (f instanceof IOException e) {
+                throw e;
+            } else if (f instanceof RuntimeException e) {
+                throw e;
+            } else if (f instanceof Error e) {
+                throw e;
+            }
+        }
+
+        /** Waits for the writer thread to end, even if interrupted: the target must not be closed under it. */
+        private void awaitWriter() {
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    if (writer.awaitTermination(1, java.util.concurrent.TimeUnit.DAYS)) {
+                        break;
+                    }
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    cancelled = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public int granule() {
+            return out.granule();
+        }
+
+        @Override
+        public long size() throws IOException {
+            return out.size();
+        }
+
+        @Override
+        public boolean hasBacking() {
+            return out.hasBacking();
+        }
+
+        @Override
+        public void readCurrent(ByteBuffer dst, long pos) throws IOException {
+            out.readCurrent(dst, pos);
+        }
+
+        @Override
+        public void write(ByteBuffer src, long pos) throws IOException {
+            run(() -> out.write(src, pos));
+        }
+
+        @Override
+        public void zero(long pos, long length) throws IOException {
+            run(() -> out.zero(pos, length));
+        }
+
+        /** Stops the writer (skipping what is still queued, after a failure on the caller's side) and waits. */
+        @Override
+        public void close() {
+            if (writer != null && !writer.isTerminated()) {
+                cancelled = true;
+                writer.shutdown();
+                awaitWriter();
+            }
+        }
+    }
+
     /** Where the guest bytes go. */
-    private interface Target extends Closeable {
+    interface Target extends Closeable {
         int granule();
 
         long size() throws IOException;

@@ -69,6 +69,7 @@ public final class ImageMeasure {
             long lastTable = -1;
             long lastCluster = -1;
             int cs = geo.clusterSize();
+            in.findHoles(cs);
             ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(CHUNK, cs));
             long size = in.size();
             for (long pos = 0; pos < size; ) {

@@ -57,13 +57,16 @@ class RegistryDoesNotBlockTest {
         Path b = image(dir, "b.qed");
         HookedStorage.Hook headerRead = new HookedStorage.Hook().arm();
         HookedStorage[] s = new HookedStorage[1];
+        // A thread per task: on a 2-CPU machine JDK 25 runs async tasks in a common pool of one thread, where the
+        // second task would wait behind the first, stopped one.
+        java.util.concurrent.Executor threads = r -> new Thread(r).start();
         CompletableFuture<QedFileSystem> openA = CompletableFuture.supplyAsync(() -> {
             try {
                 return QedFileSystems.open(a, HookedStorage.options(OpenOptions.defaults(), s, headerRead));
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
-        });
+        }, threads);
         headerRead.awaitReached();
         try {
             // All of this while the open of a is stopped in its first read.
@@ -80,7 +83,7 @@ class RegistryDoesNotBlockTest {
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
-            });
+            }, threads);
             others.get(60, TimeUnit.SECONDS); // a guard against a hang on failure, not a timing assertion
             assertThat(openA).isNotDone();
         } finally {
