@@ -2,15 +2,12 @@ package io.github.qednio.cli;
 
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Spec;
 
 /**
@@ -23,29 +20,21 @@ final class CompactCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "-p", description = "Show progress, as qemu-img -p does.")
-    private boolean progress;
+    @Mixin
+    private Options.ProgressBar progress;
 
-    @Parameters(paramLabel = "FILE", description = "The QED image.")
-    private Path file;
+    @Mixin
+    private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
-        PrintWriter out = spec.commandLine().getOut();
+        Path file = image.file;
         long before = Files.size(file);
         long after;
         try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
-            after = img.compact((done, total) -> {
-                if (progress) {
-                    out.printf(Locale.ROOT, "    (%.2f/100%%)\r", total == 0 ? 100.0 : done * 100.0 / total);
-                    out.flush();
-                }
-            });
+            after = img.compact(progress.listener(spec));
         }
-        if (progress) {
-            out.println();
-        }
-        out.printf("%s: %d bytes before, %d bytes after%n", file, before, after);
+        spec.commandLine().getOut().printf("%s: %d bytes before, %d bytes after%n", file, before, after);
         return 0;
     }
 }

@@ -1,15 +1,14 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.convert.ConversionProgress;
 import io.github.qednio.convert.ConversionReport;
 import io.github.qednio.convert.DiskFormat;
 import io.github.qednio.convert.InPlaceConverter;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -24,8 +23,8 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
     @Option(names = "-O", required = true, paramLabel = "FMT", description = "Target format: qcow2 or qed.")
     private String targetFormat;
 
-    @Option(names = "-p", description = "Show progress.")
-    private boolean progress;
+    @Mixin
+    private Options.ProgressBar progress;
 
     @Option(names = "--dry-run", description = "Report what would be written, or why the image is refused, without"
             + " changing the file.")
@@ -49,14 +48,7 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
             }
             return 0;
         }
-        ConversionProgress p = progress ? (done, total) -> {
-            out.printf(Locale.ROOT, "    (%.2f/100%%)\r", total == 0 ? 100.0 : done * 100.0 / total);
-            out.flush();
-        } : ConversionProgress.NONE;
-        ConversionReport r = InPlaceConverter.convert(image, to, p);
-        if (progress) {
-            out.println();
-        }
+        ConversionReport r = InPlaceConverter.convert(image, to, progress.listener(spec)::update);
         if (r.alreadyConverted()) {
             out.printf("%s is already a %s image; nothing to do%n", image, to.qemuName());
         } else {

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -38,13 +39,16 @@ final class PackCommand implements Callable<Integer> {
             description = "Comma-separated cluster_size=SIZE, table_size=N.")
     private List<String> options = List.of();
 
+    @Mixin
+    private Options.ProgressBar progress;
+
     @Parameters(arity = "2..*", paramLabel = "SOURCE... IMAGE",
             description = "Directories and files to pack, then the image to create (must not exist).")
     private List<Path> paths;
 
     @Override
     public Integer call() throws Exception {
-        PackOptions opts = PackOptions.defaults();
+        PackOptions opts = PackOptions.defaults().withProgress(progress.listener(spec));
         if (format != null) {
             opts = opts.withFormat(ArchiveFormat.parse(format));
         }

@@ -7,7 +7,8 @@ import java.util.Locale;
 /**
  * qemu-img's {@code -p} progress line, {@code "    (42.00/100%)"} redrawn in place with a carriage return, on
  * standard error. Drawn only when the JVM has a terminal ({@link System#console()}), so that logs and pipes get
- * nothing, as qemu-img prints nothing when its output is not a terminal.
+ * nothing, as qemu-img prints nothing when its output is not a terminal; {@code -Dqed.progress=always} draws it
+ * anyway (for a log that should show progress, and for tests that follow it).
  */
 final class TerminalProgress implements Progress {
     private final PrintWriter err;
@@ -19,7 +20,8 @@ final class TerminalProgress implements Progress {
 
     /** A bar on {@code err} if the JVM runs on a terminal, else {@link Progress#NONE}. */
     static Progress forStderr(PrintWriter err) {
-        return System.console() != null ? new TerminalProgress(err) : Progress.NONE;
+        boolean always = "always".equals(System.getProperty("qed.progress"));
+        return System.console() != null || always ? new TerminalProgress(err) : Progress.NONE;
     }
 
     @Override

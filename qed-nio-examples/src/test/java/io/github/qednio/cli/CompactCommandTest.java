@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -60,9 +61,16 @@ class CompactCommandTest {
         Path file = fragmented(dir.resolve("c.qed"));
         Path original = Files.copy(file, dir.resolve("original.qed"));
         long before = Files.size(file);
-        String[] r = run("compact", "-p", file.toString());
+        String[] r;
+        System.setProperty("qed.progress", "always"); // as on a terminal: the test's stderr is not one
+        try {
+            r = run("compact", "-p", file.toString());
+        } finally {
+            System.clearProperty("qed.progress");
+        }
         assertThat(r[0]).as("exit code; stderr %s", r[2]).isEqualTo("0");
-        assertThat(r[1]).contains("(100.00/100%)").contains(before + " bytes before, " + Files.size(file)
+        assertThat(r[2]).as("the bar, on standard error").contains("(100.00/100%)");
+        assertThat(r[1]).doesNotContain("/100%)").contains(before + " bytes before, " + Files.size(file)
                 + " bytes after");
         assertThat(Files.size(file)).isLessThan(before);
         if (Qemu.crossChecks()) {
@@ -74,6 +82,14 @@ class CompactCommandTest {
                     converted.toString()).assertSuccess();
             assertThat(Files.size(file)).isLessThanOrEqualTo(Files.size(converted));
         }
+    }
+
+    @Test
+    void progressIsDrawnOnlyOnATerminal() throws IOException {
+        Path file = fragmented(dir.resolve("t.qed"));
+        String[] r = run("compact", "-p", file.toString());
+        assertThat(r[0]).isEqualTo("0");
+        assertThat(r[1] + r[2]).as("no terminal here: no bar").doesNotContain("/100%)");
     }
 
     /**
@@ -102,8 +118,10 @@ class CompactCommandTest {
             Path file = Files.copy(template, dir.resolve("k" + killAfter + ".qed"),
                     StandardCopyOption.REPLACE_EXISTING);
             String context = "killed after progress report " + killAfter;
-            Process child = ChildJvm.start(QedCli.class, "compact", "-p", file.toString());
-            try (InputStream out = child.getInputStream()) {
+            // -p draws on standard error only on a terminal; qed.progress=always draws it for this pipe too.
+            Process child = ChildJvm.startWithStderr(List.of("-Dqed.progress=always"), QedCli.class, "compact", "-p",
+                    file.toString());
+            try (InputStream out = child.getErrorStream()) {
                 int seen = 0;
                 int c;
                 while (seen < killAfter && (c = out.read()) >= 0) {

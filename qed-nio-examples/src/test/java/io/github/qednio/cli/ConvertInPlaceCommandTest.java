@@ -47,9 +47,16 @@ class ConvertInPlaceCommandTest {
         assertThat(dry.out()).contains("would convert qed to qcow2").contains("file size " + before + " -> ");
         long predicted = Long.parseLong(dry.out().replaceAll("(?s).* -> (\\d+) bytes.*", "$1"));
 
-        Run run = cli("convert-in-place", "-p", "-O", "qcow2", image.toString());
+        Run run;
+        System.setProperty("qed.progress", "always"); // as on a terminal: the test's stderr is not one
+        try {
+            run = cli("convert-in-place", "-p", "-O", "qcow2", image.toString());
+        } finally {
+            System.clearProperty("qed.progress");
+        }
         assertThat(run.code()).as(run.err()).isZero();
-        assertThat(run.out()).contains("(100.00/100%)").contains("converted qed to qcow2");
+        assertThat(run.err()).as("the bar, on standard error").contains("(100.00/100%)");
+        assertThat(run.out()).contains("converted qed to qcow2");
         assertThat(Files.size(image)).isEqualTo(predicted);
         assertThat(Qemu.img("check", "-f", "qcow2", image.toString()).exitCode()).isZero();
         Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), copy.toString()).assertSuccess();

@@ -1,5 +1,6 @@
 package io.github.qednio.archive;
 
+import io.github.qednio.engine.Progress;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
@@ -16,17 +17,19 @@ final class BufferedDiskChannel implements SeekableByteChannel {
     private final long diskSize;
     private final String image;
     private final ByteBuffer buffer;
+    private final Progress progress;
     /** The end of the furthest write: the archive's length. */
     private long end;
     /** Disk offset of {@code buffer}'s first byte. */
     private long bufferStart;
     private long position;
 
-    BufferedDiskChannel(SeekableByteChannel disk, long diskSize, String image, int capacity) {
+    BufferedDiskChannel(SeekableByteChannel disk, long diskSize, String image, int capacity, Progress progress) {
         this.disk = disk;
         this.diskSize = diskSize;
         this.image = image;
         this.buffer = ByteBuffer.allocate(capacity);
+        this.progress = progress;
     }
 
     @Override
@@ -67,6 +70,7 @@ final class BufferedDiskChannel implements SeekableByteChannel {
         }
         bufferStart += buffer.limit();
         buffer.clear();
+        progress.update(Math.min(bufferStart, diskSize), diskSize);
     }
 
     /** The length of the archive written: the end of the furthest write. */
@@ -119,6 +123,7 @@ final class BufferedDiskChannel implements SeekableByteChannel {
     public void close() throws IOException {
         try {
             flush();
+            progress.update(diskSize, diskSize); // all written: what is left of the disk is past the archive's end
         } finally {
             disk.close();
         }

@@ -258,7 +258,7 @@ public final class ImageArchives {
             throws IOException {
         int clusterSize = (int) (options.clusterSize() == 0 ? 65536 : options.clusterSize());
         return new BufferedDiskChannel(Files.newByteChannel(fs.getPath("/disk"), StandardOpenOption.WRITE), diskSize,
-                image.toString(), Math.max(1 << 20, clusterSize));
+                image.toString(), Math.max(1 << 20, clusterSize), options.progress());
     }
 
     private static void deleteFailed(Path image, Exception cause) {

@@ -1,5 +1,7 @@
 package io.github.qednio.archive;
 
+import io.github.qednio.engine.Progress;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -10,20 +12,23 @@ import java.util.Optional;
  * }</pre>
  */
 public final class PackOptions {
-    private static final PackOptions DEFAULTS = new PackOptions(null, -1, 0, 0, true);
+    private static final PackOptions DEFAULTS = new PackOptions(null, -1, 0, 0, true, Progress.NONE);
 
     private final ArchiveFormat format;
     private final long size;
     private final long clusterSize;
     private final long tableSize;
     private final boolean detectZeroes;
+    private final Progress progress;
 
-    private PackOptions(ArchiveFormat format, long size, long clusterSize, long tableSize, boolean detectZeroes) {
+    private PackOptions(ArchiveFormat format, long size, long clusterSize, long tableSize, boolean detectZeroes,
+                        Progress progress) {
         this.format = format;
         this.size = size;
         this.clusterSize = clusterSize;
         this.tableSize = tableSize;
         this.detectZeroes = detectZeroes;
+        this.progress = progress;
     }
 
     /**
@@ -52,7 +57,7 @@ public final class PackOptions {
      * @return options equal to these but for the format
      */
     public PackOptions withFormat(ArchiveFormat value) {
-        return new PackOptions(value, size, clusterSize, tableSize, detectZeroes);
+        return new PackOptions(value, size, clusterSize, tableSize, detectZeroes, progress);
     }
 
     /**
@@ -77,7 +82,7 @@ public final class PackOptions {
         if (bytes < -1) {
             throw new IllegalArgumentException("size " + bytes + " must be -1 (automatic) or a number of bytes");
         }
-        return new PackOptions(format, bytes, clusterSize, tableSize, detectZeroes);
+        return new PackOptions(format, bytes, clusterSize, tableSize, detectZeroes, progress);
     }
 
     /**
@@ -96,7 +101,7 @@ public final class PackOptions {
      * @return options equal to these but for the cluster size
      */
     public PackOptions withClusterSize(long bytes) {
-        return new PackOptions(format, size, bytes, tableSize, detectZeroes);
+        return new PackOptions(format, size, bytes, tableSize, detectZeroes, progress);
     }
 
     /**
@@ -115,7 +120,7 @@ public final class PackOptions {
      * @return options equal to these but for the table size
      */
     public PackOptions withTableSize(long clusters) {
-        return new PackOptions(format, size, clusterSize, clusters, detectZeroes);
+        return new PackOptions(format, size, clusterSize, clusters, detectZeroes, progress);
     }
 
     /**
@@ -135,6 +140,25 @@ public final class PackOptions {
      * @return options equal to these but for the flag
      */
     public PackOptions withDetectZeroes(boolean value) {
-        return new PackOptions(format, size, clusterSize, tableSize, value);
+        return new PackOptions(format, size, clusterSize, tableSize, value, progress);
+    }
+
+    /**
+     * What is told of the packing's progress: bytes of the archive written onto the disk, out of the disk's size.
+     *
+     * @return the listener (default {@link Progress#NONE})
+     */
+    public Progress progress() {
+        return progress;
+    }
+
+    /**
+     * Reports the packing's progress to {@code listener}, as {@code qed pack -p} draws it.
+     *
+     * @param listener told the bytes written so far and the disk's size, not null
+     * @return options equal to these but for the listener
+     */
+    public PackOptions withProgress(Progress listener) {
+        return new PackOptions(format, size, clusterSize, tableSize, detectZeroes, Objects.requireNonNull(listener));
     }
 }

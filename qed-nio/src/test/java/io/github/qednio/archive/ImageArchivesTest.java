@@ -57,6 +57,21 @@ class ImageArchivesTest {
     }
 
     @Test
+    void progressRisesToTheDiskSizeAsTheArchiveIsWritten() throws IOException {
+        Path tree = Trees.sample(dir);
+        Files.write(tree.resolve("big.bin"), new byte[5 << 20]); // several 1 MiB flushes
+        List<long[]> updates = new java.util.ArrayList<>();
+        PackResult r = ImageArchives.pack(List.of(tree), dir.resolve("p.qed"),
+                PackOptions.defaults().withProgress((done, total) -> updates.add(new long[] {done, total})));
+        assertThat(updates).hasSizeGreaterThan(2);
+        for (int i = 1; i < updates.size(); i++) {
+            assertThat(updates.get(i)[0]).as("monotonic").isGreaterThanOrEqualTo(updates.get(i - 1)[0]);
+        }
+        assertThat(updates).allSatisfy(u -> assertThat(u[1]).isEqualTo(r.diskSize()));
+        assertThat(updates.get(updates.size() - 1)[0]).isEqualTo(r.diskSize());
+    }
+
+    @Test
     void twoSourcesWithTheSameNameAreRefusedAndNoImageIsLeft() throws IOException {
         Path x1 = Files.createDirectories(dir.resolve("one/x"));
         Path x2 = Files.createDirectories(dir.resolve("two/x"));

@@ -18,7 +18,16 @@ public final class ChildJvm {
     }
 
     /** As {@link #start(Class, String...)}, with extra JVM options after the defaults (a later -Xmx wins). */
-    static Process start(List<String> jvmOptions, Class<?> main, String... args) throws IOException {
+    public static Process start(List<String> jvmOptions, Class<?> main, String... args) throws IOException {
+        return builder(jvmOptions, main, args).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    /** As {@link #start(List, Class, String...)}, with standard error piped to this JVM ({@code getErrorStream}). */
+    public static Process startWithStderr(List<String> jvmOptions, Class<?> main, String... args) throws IOException {
+        return builder(jvmOptions, main, args).start();
+    }
+
+    private static ProcessBuilder builder(List<String> jvmOptions, Class<?> main, String... args) {
         String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m",
@@ -26,7 +35,7 @@ public final class ChildJvm {
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("-cp", classPath, main.getName()));
         cmd.addAll(List.of(args));
-        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        return new ProcessBuilder(cmd);
     }
 
     static BufferedReader stdout(Process p) {
