@@ -27,8 +27,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code -t writeback} (synced at the end).
  */
 @BenchmarkMode(Mode.SingleShotTime)
-@Warmup(iterations = 1)
-@Measurement(iterations = 2)
+@Warmup(iterations = 4)
+@Measurement(iterations = 3)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @State(Scope.Benchmark)
 public class ConvertBenchmark {
