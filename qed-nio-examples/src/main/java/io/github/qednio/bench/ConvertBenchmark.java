@@ -45,6 +45,18 @@ public class ConvertBenchmark {
         target = dir.resolve("out.qed");
     }
 
+    /**
+     * Writes out every dirty page of the machine before each conversion (outside the measurement): this class runs
+     * first in a round, right after the previous round's large writes, and a conversion timed while the kernel is
+     * still flushing those ran up to 2x slower; whichever variant came first in the fork paid for it.
+     */
+    @Setup(Level.Iteration)
+    public void settle() throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("sync").redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        p.waitFor();
+    }
+
     @TearDown(Level.Iteration)
     public void removeTarget() throws IOException {
         Files.deleteIfExists(target);
