@@ -1,6 +1,6 @@
 package io.github.qednio.bench;
 
-import io.github.qednio.convert.ConversionProgress;
+import io.github.qednio.engine.Progress;
 import io.github.qednio.convert.DiskFormat;
 import io.github.qednio.convert.InPlaceConverter;
 import java.io.IOException;
@@ -25,7 +25,7 @@ public final class InPlaceTiming {
             System.exit(2);
         }
         long t0 = System.nanoTime();
-        InPlaceConverter.convert(Path.of(args[0]), DiskFormat.parse(args[1]), ConversionProgress.NONE);
+        InPlaceConverter.convert(Path.of(args[0]), DiskFormat.parse(args[1]), Progress.NONE);
         long t1 = System.nanoTime();
         System.out.printf("convertMillis=%.3f%n", (t1 - t0) / 1e6);
     }

@@ -48,7 +48,7 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
             }
             return 0;
         }
-        ConversionReport r = InPlaceConverter.convert(image, to, progress.listener(spec)::update);
+        ConversionReport r = InPlaceConverter.convert(image, to, progress.listener(spec));
         if (r.alreadyConverted()) {
             out.printf("%s is already a %s image; nothing to do%n", image, to.qemuName());
         } else {

@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.engine.RawImageFile;
@@ -40,7 +41,7 @@ public final class InPlaceConverter {
      */
     public static ConversionReport dryRun(Path image, DiskFormat target) throws IOException {
         try (RawImageFile file = RawImageFile.open(image, true)) {
-            return run(image, file, target, true, ConversionProgress.NONE);
+            return run(image, file, target, true, Progress.NONE);
         }
     }
 
@@ -57,7 +58,7 @@ public final class InPlaceConverter {
      * @throws io.github.qednio.engine.ImageLockedException if another process has the image open for writing
      * @throws IOException if a read or write fails (the file is then still a valid image of one of the formats)
      */
-    public static ConversionReport convert(Path image, DiskFormat target, ConversionProgress progress)
+    public static ConversionReport convert(Path image, DiskFormat target, Progress progress)
             throws IOException {
         if (target != DiskFormat.QED && needsQedRepair(image)) {
             QedImage.open(image, OpenOptions.defaults()).close(); // repairs on open, clears NEED_CHECK on close
@@ -81,7 +82,7 @@ public final class InPlaceConverter {
      * through the engine from {@code image}, which must hold the same bytes as {@code file}.
      */
     static ConversionReport run(Path image, RawImageFile file, DiskFormat target, boolean dryRun,
-                                ConversionProgress progress) throws IOException {
+                                Progress progress) throws IOException {
         long length = file.size();
         DiskFormat from = probe(file, image);
         if (from == target) {
@@ -101,7 +102,7 @@ public final class InPlaceConverter {
         long[] done = {0};
         plan.writeMetadata(file, n -> {
             done[0] += n;
-            progress.progress(Math.min(done[0], total), total);
+            progress.update(Math.min(done[0], total), total);
         });
         file.force(); // every new structure is durable before the header names it
         ByteBuffer sector = plan.headerSector();
@@ -110,7 +111,7 @@ public final class InPlaceConverter {
         }
         file.write(sector, 0);
         file.force();
-        progress.progress(total, total);
+        progress.update(total, total);
         return report;
     }
 

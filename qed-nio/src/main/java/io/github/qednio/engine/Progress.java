@@ -1,8 +1,9 @@
 package io.github.qednio.engine;
 
 /**
- * Told how far a long operation (convert, commit, rebase) has gone, e.g. to draw a progress bar. Called from the
- * thread doing the work, with {@code done} never decreasing and a last call with {@code done == total}.
+ * Told how far a long operation (convert, commit, rebase, compact, pack, in-place conversion) has gone, e.g. to draw
+ * a progress bar. Called from the thread doing the work, with {@code done} never decreasing and a last call with
+ * {@code done == total}.
  */
 @FunctionalInterface
 public interface Progress {
@@ -12,8 +13,8 @@ public interface Progress {
     /**
      * Reports progress.
      *
-     * @param done  the guest bytes processed so far
-     * @param total the guest bytes the operation processes in all
+     * @param done  the bytes processed so far (guest bytes; for an in-place conversion, bytes of new metadata)
+     * @param total the bytes the operation processes in all
      */
     void update(long done, long total);
 }

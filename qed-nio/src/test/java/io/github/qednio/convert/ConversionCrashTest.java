@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.jimfs.Configuration;
@@ -167,7 +168,7 @@ class ConversionCrashTest {
             throws IOException {
         Files.write(path, bytes); // the engine reads the source from the path; the converter writes to the disk
         try (RawImageFile file = disk.file(path.toString())) {
-            return InPlaceConverter.run(path, file, to, false, ConversionProgress.NONE);
+            return InPlaceConverter.run(path, file, to, false, Progress.NONE);
         }
     }
 

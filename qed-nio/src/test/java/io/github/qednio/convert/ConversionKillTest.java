@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import static io.github.qednio.convert.QedToQcow2InteropTest.qemuIo;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -53,7 +54,7 @@ class ConversionKillTest {
         assertThat(Qemu.jsonLong(check.stdout(), "corruptions")).as(check.stdout()).isZero();
         Qemu.img("compare", image.toString(), copy.toString()).assertSuccess();
 
-        ConversionReport rerun = InPlaceConverter.convert(image, to, ConversionProgress.NONE);
+        ConversionReport rerun = InPlaceConverter.convert(image, to, Progress.NONE);
         assertThat(rerun.alreadyConverted()).isEqualTo(expected == to);
         assertThat(Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout())
                 .contains("\"format\": \"" + to.qemuName() + "\"");

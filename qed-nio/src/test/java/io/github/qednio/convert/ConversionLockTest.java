@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -39,7 +40,7 @@ class ConversionLockTest {
             ChildJvm.awaitLine(out, "wrote 512/512 bytes"); // qemu-io has the image open and locked
             byte[] before = Files.readAllBytes(image);
             DiskFormat target = format.equals("qed") ? DiskFormat.QCOW2 : DiskFormat.QED;
-            assertThatThrownBy(() -> InPlaceConverter.convert(image, target, ConversionProgress.NONE))
+            assertThatThrownBy(() -> InPlaceConverter.convert(image, target, Progress.NONE))
                     .isInstanceOf(ImageLockedException.class).hasMessageContaining(image.toString());
             assertThat(Files.readAllBytes(image)).isEqualTo(before);
             in.write("quit\n".getBytes(StandardCharsets.US_ASCII));

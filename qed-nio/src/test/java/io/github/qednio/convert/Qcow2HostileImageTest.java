@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.jimfs.Configuration;
@@ -37,7 +38,7 @@ class Qcow2HostileImageTest {
                 img.writeZeroes(5L << 20, 8192);
                 img.write(ByteBuffer.wrap(new byte[] {7}), (9L << 20) - 1);
             }
-            InPlaceConverter.convert(seedImage, DiskFormat.QCOW2, ConversionProgress.NONE);
+            InPlaceConverter.convert(seedImage, DiskFormat.QCOW2, Progress.NONE);
             byte[] valid = Files.readAllBytes(seedImage);
             Random r = new Random(0xF022L);
             int refused = 0;
@@ -72,7 +73,7 @@ class Qcow2HostileImageTest {
         }
         ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QED);
         assertThat(plan.sizeAfter()).isGreaterThanOrEqualTo(plan.sizeBefore());
-        InPlaceConverter.convert(image, DiskFormat.QED, ConversionProgress.NONE);
+        InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
         try (QedImage qed = QedImage.open(image, io.github.qednio.engine.OpenOptions.readOnlyDefaults())) {
             assertThat(qed.check(io.github.qednio.engine.Repair.NONE).isConsistent()).isTrue();
         }

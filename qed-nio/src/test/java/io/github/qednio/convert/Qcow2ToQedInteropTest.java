@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import static io.github.qednio.convert.QedToQcow2InteropTest.assertQcow2CheckClean;
 import static io.github.qednio.convert.QedToQcow2InteropTest.qemuIo;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -109,11 +110,11 @@ class Qcow2ToQedInteropTest {
         for (String size : new String[] {"0", "64k"}) {
             Path image = dir.resolve("e" + size + ".qed");
             Qemu.img("create", "-f", "qed", image.toString(), size).assertSuccess();
-            InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+            InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
             assertQcow2CheckClean(image);
             assertThat(Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout())
                     .contains("\"virtual-size\": " + (size.equals("0") ? 0 : 65536));
-            InPlaceConverter.convert(image, DiskFormat.QED, ConversionProgress.NONE);
+            InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
             Qemu.Result check = Qemu.img("check", "-f", "qed", "--output=json", image.toString());
             assertThat(Qemu.jsonLong(check.stdout(), "corruptions")).as(check.stdout()).isZero();
         }
@@ -142,10 +143,10 @@ class Qcow2ToQedInteropTest {
         qemuIo(image, "qed", "write -P 0x61 0 1M", "write -z 4M 64k", "write -P 0x62 2G 64k");
         Path copy = dir.resolve("orig.qed");
         Files.copy(image, copy);
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
-        InPlaceConverter.convert(image, DiskFormat.QED, ConversionProgress.NONE);
+        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+        InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
         Qemu.img("compare", "-f", "qed", "-F", "qed", image.toString(), copy.toString()).assertSuccess();
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
         assertQcow2CheckClean(image);
         Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), copy.toString()).assertSuccess();
     }
@@ -205,7 +206,7 @@ class Qcow2ToQedInteropTest {
                 if (dry) {
                     InPlaceConverter.dryRun(image, DiskFormat.QED);
                 } else {
-                    InPlaceConverter.convert(image, DiskFormat.QED, ConversionProgress.NONE);
+                    InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
                 }
             }).isInstanceOf(ConversionRefusedException.class).hasMessageContaining(feature)
                     .hasMessageContaining(file).hasMessageMatching("(?s).*(convert|check -r all).*");
@@ -220,7 +221,7 @@ class Qcow2ToQedInteropTest {
         Files.copy(image, copy, StandardCopyOption.REPLACE_EXISTING);
         List<String> dataBefore = dataRuns(qemuMap(copy));
         ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QED);
-        ConversionReport report = InPlaceConverter.convert(image, DiskFormat.QED, ConversionProgress.NONE);
+        ConversionReport report = InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
         assertThat(report.from()).isEqualTo(DiskFormat.QCOW2);
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter()).isEqualTo(report.sizeAfter());
         String info = Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout();

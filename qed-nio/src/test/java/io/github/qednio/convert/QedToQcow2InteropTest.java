@@ -1,5 +1,6 @@
 package io.github.qednio.convert;
 
+import io.github.qednio.engine.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.engine.CreateOptions;
@@ -69,7 +70,7 @@ class QedToQcow2InteropTest {
             }
             Path raw = dir.resolve("g" + g[0] + ".raw");
             dumpWithEngine(image, raw);
-            InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+            InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
             assertQcow2CheckClean(image);
             Qemu.img("compare", "-f", "qcow2", "-F", "raw", image.toString(), raw.toString()).assertSuccess();
         }
@@ -149,7 +150,7 @@ class QedToQcow2InteropTest {
         assertThat(calls.get(calls.size() - 1)).containsExactly(plan.metadataBytes(), plan.metadataBytes());
 
         byte[] converted = Files.readAllBytes(image);
-        ConversionReport again = InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+        ConversionReport again = InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
         assertThat(again.alreadyConverted()).isTrue();
         assertThat(Files.readAllBytes(image)).isEqualTo(converted);
     }
@@ -176,7 +177,7 @@ class QedToQcow2InteropTest {
                 if (dry) {
                     InPlaceConverter.dryRun(image, DiskFormat.QCOW2);
                 } else {
-                    InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+                    InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
                 }
             }).isInstanceOf(ConversionRefusedException.class).hasMessageContaining("corrupt")
                     .hasMessageContaining(image.toString());
@@ -203,7 +204,7 @@ class QedToQcow2InteropTest {
 
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> InPlaceConverter.dryRun(image, DiskFormat.QCOW2))
                 .isInstanceOf(ConversionRefusedException.class).hasMessageContaining("not closed cleanly");
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
         assertQcow2CheckClean(image);
         Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), repaired.toString()).assertSuccess();
     }
@@ -216,7 +217,7 @@ class QedToQcow2InteropTest {
         Files.copy(image, copy, StandardCopyOption.REPLACE_EXISTING);
         List<long[]> dataBefore = dataMap(copy, "qed");
         ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QCOW2);
-        ConversionReport report = InPlaceConverter.convert(image, DiskFormat.QCOW2, ConversionProgress.NONE);
+        ConversionReport report = InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
         assertThat(report.from()).isEqualTo(DiskFormat.QED);
         assertThat(report.metadataBytes()).isEqualTo(plan.metadataBytes());
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter());

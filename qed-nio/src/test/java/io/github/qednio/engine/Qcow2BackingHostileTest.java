@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.jimfs.Configuration;
 import com.google.common.jimfs.Jimfs;
-import io.github.qednio.convert.ConversionProgress;
 import io.github.qednio.convert.DiskFormat;
 import io.github.qednio.convert.InPlaceConverter;
 import io.github.qednio.testing.HostileBytes;
@@ -44,7 +43,7 @@ class Qcow2BackingHostileTest {
                 img.writeZeroes(5L << 20, 8192);
                 img.write(ByteBuffer.wrap(new byte[] {7}), SIZE - 1);
             }
-            InPlaceConverter.convert(base, DiskFormat.QCOW2, ConversionProgress.NONE);
+            InPlaceConverter.convert(base, DiskFormat.QCOW2, Progress.NONE);
             compressCluster(base, 2);
             Path ov = dir.resolve("ov.qed");
             QedImage.create(ov, CreateOptions.overlay("base.qcow2", BackingFormat.QCOW2)).close();
