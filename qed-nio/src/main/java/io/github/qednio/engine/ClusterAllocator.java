@@ -58,6 +58,7 @@ final class ClusterAllocator {
     long allocateAtEnd(long bytes) {
         long off = next;
         next = Math.addExact(off, bytes);
+        storage.appending(off, next);
         return off;
     }
 

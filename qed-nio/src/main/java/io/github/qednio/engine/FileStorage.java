@@ -38,6 +38,8 @@ final class FileStorage implements Storage {
     /** This storage's hole probe, opened on first use through the lock manager; null until then or if none. */
     private HoleProbe holes;
     private boolean holesAsked;
+    /** A writer's space reservation past the end of the file (shared with the file's other writers), or null. */
+    private final Preallocation preallocation;
     /** Test hook run on the calling thread just before each channel call; null in production. */
     private volatile CallHook callHook;
 
@@ -47,12 +49,14 @@ final class FileStorage implements Storage {
         void beforeCall(FileChannel ch) throws IOException;
     }
 
-    private FileStorage(FileChannel channel, Path file, ImageLock.Handle lock, boolean readOnly) {
+    private FileStorage(FileChannel channel, Path file, ImageLock.Handle lock, boolean readOnly,
+            Preallocation preallocation) {
         this.channel = channel;
         this.file = file;
         this.name = file.toString();
         this.lock = lock;
         this.readOnly = readOnly;
+        this.preallocation = preallocation;
     }
 
     /**
@@ -62,10 +66,19 @@ final class FileStorage implements Storage {
      */
     static FileStorage open(Path file, boolean readOnly) throws IOException {
         if (!ImageLock.applies(file)) {
-            return new FileStorage(openUnlocked(file, readOnly), file, null, readOnly);
+            return new FileStorage(openUnlocked(file, readOnly), file, null, readOnly, null);
         }
         ImageLock.Handle lock = ImageLock.open(file, !readOnly);
-        return new FileStorage(lock.channel(), file, lock, readOnly);
+        try {
+            return new FileStorage(lock.channel(), file, lock, readOnly, lock.preallocation());
+        } catch (IOException | RuntimeException e) {
+            try {
+                lock.close();
+            } catch (IOException | RuntimeException c) {
+                e.addSuppressed(c);
+            }
+            throw e;
+        }
     }
 
     /**
@@ -158,6 +171,16 @@ final class FileStorage implements Storage {
             lock.beforeWrite();
         }
         io(ch -> ch.truncate(size), "truncate to " + size + " bytes", -1, -1);
+        if (preallocation != null) {
+            preallocation.truncated(size);
+        }
+    }
+
+    @Override
+    public void appending(long offset, long end) {
+        if (preallocation != null) {
+            preallocation.appending(offset, end);
+        }
     }
 
     @Override

@@ -37,6 +37,11 @@ abstract class ForwardingStorage implements Storage {
     }
 
     @Override
+    public void appending(long offset, long end) {
+        delegate.appending(offset, end);
+    }
+
+    @Override
     public void truncate(long size) throws IOException {
         delegate.truncate(size);
     }

@@ -3,8 +3,6 @@ package io.github.qednio.engine;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Where a file stores data and where it has holes, as the file system knows it: {@code lseek(fd, pos, SEEK_DATA)}
@@ -21,12 +19,11 @@ import org.slf4j.LoggerFactory;
  * wrongly).
  */
 abstract class HoleProbe implements Closeable {
-    private static final Logger LOG = LoggerFactory.getLogger(HoleProbe.class);
     /** The system property that turns hole detection off when {@code false}. */
     static final String ENABLE_PROPERTY = "qednio.seekHoles";
     /** The class the multi-release jar adds for Java 22 and later (META-INF/versions/22). */
     private static final String NATIVE_CLASS = "io.github.qednio.engine.NativeHoleProbe";
-    private static final Opener NATIVE = loadNative();
+    private static final Opener NATIVE = Natives.opener(NATIVE_CLASS, Opener.class, "hole detection");
 
     /** Opens a probe of a file, or returns null where the platform or the file system cannot say. */
     @FunctionalInterface
@@ -61,21 +58,5 @@ abstract class HoleProbe implements Closeable {
     /** Whether this JVM finds holes (for tests and diagnostics). */
     static boolean available() {
         return NATIVE != null;
-    }
-
-    private static Opener loadNative() {
-        if (Runtime.version().feature() < 22) {
-            return null;
-        }
-        try {
-            Object opener = Class.forName(NATIVE_CLASS).getDeclaredMethod("opener").invoke(null);
-            return (Opener) opener;
-        } catch (ClassNotFoundException e) {
-            LOG.debug("hole detection off: {} is not on the class path (not a multi-release jar?)", NATIVE_CLASS);
-            return null;
-        } catch (ReflectiveOperationException | LinkageError | ClassCastException e) {
-            LOG.warn("hole detection off: {} failed to load", NATIVE_CLASS, e);
-            return null;
-        }
     }
 }

@@ -483,6 +483,28 @@ final class ImageLock {
             }
         }
 
+        /**
+         * The file's {@link Preallocation}, shared by its writers in this JVM, or null for a reader. Its descriptor,
+         * opened on first use, is the entry's: closed only when no user of the file is left; the space it reserved
+         * past the end is given back when the last writer closes.
+         */
+        Preallocation preallocation() throws IOException {
+            if (!writer) {
+                return null;
+            }
+            Entry e = entry;
+            e.lock.lock();
+            try {
+                ensureUsable(e);
+                if (e.preallocation == null) {
+                    e.preallocation = Preallocation.of(file, e.key, channel.size());
+                }
+                return e.preallocation;
+            } finally {
+                e.lock.unlock();
+            }
+        }
+
         /** Gives a probe from {@link #holeProbe} back, to be reused or closed with the file's channels. */
         void giveBack(HoleProbe probe) {
             Entry e = entry;
@@ -493,6 +515,15 @@ final class ImageLock {
                 }
             } finally {
                 e.lock.unlock();
+            }
+        }
+
+        /** The last writer is leaving, so the file's length is final for now: gives back what is reserved past it. */
+        private void trimPreallocation(Entry e) {
+            try {
+                e.preallocation.trim(channel.size());
+            } catch (IOException ex) {
+                LOG.debug("{}: space reserved past the end not given back (length unknown)", e.name, ex);
             }
         }
 
@@ -507,6 +538,9 @@ final class ImageLock {
                 closed = true;
                 if (writer) {
                     e.writers--;
+                    if (e.writers == 0 && e.preallocation != null) {
+                        trimPreallocation(e);
+                    }
                     e.unlockWriting();
                     e.lockToken = null;
                 } else {
@@ -536,6 +570,8 @@ final class ImageLock {
         final List<HoleProbe> probes = new ArrayList<>();
         /** Probes no user has now, to be reused. */
         final List<HoleProbe> idleProbes = new ArrayList<>();
+        /** The writers' preallocation ({@link Handle#preallocation}), closed with the channels; null until asked. */
+        Preallocation preallocation;
         final Map<Perm, FileLock> permLocks = new EnumMap<>(Perm.class);
         final Map<Perm, FileLock> unsharedLocks = new EnumMap<>(Perm.class);
         int readers;
@@ -645,6 +681,9 @@ final class ImageLock {
             }
             IOException failure = null;
             List<Closeable> descriptors = new ArrayList<>(probes);
+            if (preallocation != null) {
+                descriptors.add(preallocation);
+            }
             descriptors.addAll(channels);
             for (Closeable ch : descriptors) {
                 try {

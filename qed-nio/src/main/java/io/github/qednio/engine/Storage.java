@@ -30,6 +30,14 @@ interface Storage extends Closeable {
     /** Cuts the file to {@code size} bytes (never grows it). */
     void truncate(long size) throws IOException;
 
+    /**
+     * A hint that {@code [offset, end)}, at or past the end of the file, is about to be written (clusters the
+     * allocator took at the end): an implementation may reserve disk space ahead ({@link Preallocation}). Never
+     * fails; does nothing by default.
+     */
+    default void appending(long offset, long end) {
+    }
+
     /** Makes every completed write durable (data and file length). */
     void force() throws IOException;
 

@@ -1,0 +1,32 @@
+package io.github.qednio.engine;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Finds the classes the multi-release jar adds for Java 22 and later ({@code META-INF/versions/22}: native file calls
+ * through the Foreign Function API). Each has a static {@code opener()} returning its factory, or null where it
+ * cannot work (not Linux, no native access); before Java 22, or outside a multi-release jar, there is none.
+ */
+final class Natives {
+    private static final Logger LOG = LoggerFactory.getLogger(Natives.class);
+
+    private Natives() {
+    }
+
+    /** {@code className}'s {@code opener()}, or null; {@code what} names the feature in the log. */
+    static <T> T opener(String className, Class<T> type, String what) {
+        if (Runtime.version().feature() < 22) {
+            return null;
+        }
+        try {
+            return type.cast(Class.forName(className).getDeclaredMethod("opener").invoke(null));
+        } catch (ClassNotFoundException e) {
+            LOG.debug("{} off: {} is not on the class path (not a multi-release jar?)", what, className);
+            return null;
+        } catch (ReflectiveOperationException | LinkageError | ClassCastException e) {
+            LOG.warn("{} off: {} failed to load", what, className, e);
+            return null;
+        }
+    }
+}

@@ -1,0 +1,280 @@
+package io.github.qednio.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.github.qednio.testing.Qemu;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link Preallocation}: space reserved past the end of an image while a writer allocates clusters there, given back
+ * when the last writer closes; never below the end of the file, never for a reader, never failing a write. The
+ * reservation logic is tested with a recording {@link Preallocation.Space}; the native one (Java 22+) on real files,
+ * whose allocated size {@code stat} reports.
+ */
+class PreallocationTest {
+    private static final int MIB = 1 << 20;
+    private static final int CLUSTER = 64 * 1024;
+    @TempDir
+    Path dir;
+
+    /** Records the calls; answers {@code answer} (0 or -errno) to each reservation. */
+    private static final class RecordingSpace implements Preallocation.Space {
+        final List<String> calls = new ArrayList<>();
+        int answer;
+        boolean closed;
+
+        @Override
+        public int reserve(long offset, long length) {
+            calls.add("reserve " + offset + " " + length);
+            return answer;
+        }
+
+        @Override
+        public int cutTo(long length) {
+            calls.add("cut " + length);
+            return 0;
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+        }
+    }
+
+    private static Preallocation recording(RecordingSpace space, long fileLength) {
+        return new Preallocation(Path.of("x.qed"), "key", fileLength, (file, key) -> space);
+    }
+
+    @Test
+    void reservesAheadOfTheEndOnceAndAgainOnlyWhenAWritePassesTheReservation() {
+        RecordingSpace space = new RecordingSpace();
+        Preallocation p = recording(space, 5 * CLUSTER);
+        p.appending(5 * CLUSTER, 6 * CLUSTER);
+        long firstEnd = (6 * CLUSTER + Preallocation.AHEAD + MIB - 1) / MIB * MIB;
+        assertThat(space.calls).containsExactly("reserve " + 5 * CLUSTER + " " + (firstEnd - 5 * CLUSTER));
+        // Everything up to the reservation's end needs no call.
+        for (long off = 6 * CLUSTER; off + CLUSTER <= firstEnd; off += CLUSTER) {
+            p.appending(off, off + CLUSTER);
+        }
+        assertThat(space.calls).hasSize(1);
+        p.appending(firstEnd, firstEnd + CLUSTER);
+        long secondEnd = (firstEnd + CLUSTER + Preallocation.AHEAD + MIB - 1) / MIB * MIB;
+        assertThat(space.calls).hasSize(2).last().isEqualTo("reserve " + firstEnd + " " + (secondEnd - firstEnd));
+    }
+
+    @Test
+    void neverReservesBelowTheFirstAllocationPastTheEnd() {
+        RecordingSpace space = new RecordingSpace();
+        // A new image's header and L1 table were written directly (the file may have holes there): the allocator's
+        // first cluster lies past them, and nothing below it is touched.
+        Preallocation p = recording(space, 0);
+        p.appending(10 * CLUSTER, 11 * CLUSTER);
+        assertThat(space.calls).singleElement().asString().startsWith("reserve " + 10 * CLUSTER + " ");
+    }
+
+    @Test
+    void aRefusedReservationTurnsPreallocationOffWithoutFailingAnything() {
+        RecordingSpace space = new RecordingSpace();
+        space.answer = -28; // ENOSPC
+        Preallocation p = recording(space, 0);
+        p.appending(0, CLUSTER);
+        p.appending(100L * MIB, 100L * MIB + CLUSTER);
+        assertThat(space.calls).as("asked once, then off").hasSize(1);
+    }
+
+    @Test
+    void aFileSystemWithoutADescriptorLeavesPreallocationOff() {
+        int[] opens = {0};
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> {
+            opens[0]++;
+            return null;
+        });
+        p.appending(0, CLUSTER);
+        p.appending(100L * MIB, 100L * MIB + CLUSTER);
+        p.trim(100L * MIB);
+        assertThat(opens[0]).isEqualTo(1);
+    }
+
+    @Test
+    void aCutFileIsReservedAgainFromItsNewEnd() {
+        RecordingSpace space = new RecordingSpace();
+        Preallocation p = recording(space, 0);
+        p.appending(0, CLUSTER);
+        p.truncated(0);
+        p.appending(0, CLUSTER);
+        assertThat(space.calls).hasSize(2).allMatch(c -> c.startsWith("reserve 0 "));
+    }
+
+    @Test
+    void trimCutsTheFileToItsLengthOnlyIfSomethingWasReservedAndClosingClosesTheDescriptor() throws IOException {
+        RecordingSpace space = new RecordingSpace();
+        Preallocation untouched = recording(space, 0);
+        untouched.trim(4 * CLUSTER);
+        assertThat(space.calls).as("a writer that never extended the file has nothing to give back").isEmpty();
+
+        Preallocation p = recording(space, 0);
+        p.appending(0, CLUSTER);
+        p.trim(CLUSTER);
+        assertThat(space.calls).last().isEqualTo("cut " + CLUSTER);
+        p.close();
+        assertThat(space.closed).isTrue();
+        p.appending(100L * MIB, 100L * MIB + CLUSTER);
+        assertThat(space.calls).as("nothing after close").hasSize(2);
+    }
+
+    @Test
+    void thePropertyTurnsItOff() {
+        RecordingSpace space = new RecordingSpace();
+        String old = System.setProperty(Preallocation.ENABLE_PROPERTY, "false");
+        try {
+            Preallocation p = recording(space, 0);
+            p.appending(0, CLUSTER);
+        } finally {
+            restore(old);
+        }
+        assertThat(space.calls).isEmpty();
+    }
+
+    // ---- the native calls on real files (Java 22+) ----
+
+    private static void assumeNative() {
+        assumeTrue(Runtime.version().feature() >= 22, "JDK skip (not QEMU): preallocation needs the Foreign"
+                + " Function API of Java 22+, this is Java " + Runtime.version().feature());
+        assertThat(Preallocation.available()).as("the multi-release class must load, with native access enabled")
+                .isTrue();
+    }
+
+    @Test
+    void aWriterFillingAnImageHasSpaceReservedPastTheEndWhichItsCloseGivesBack() throws IOException {
+        assumeNative();
+        Path image = dir.resolve("filled.qed");
+        ByteBuffer data = pattern(CLUSTER, 3);
+        try (QedImage img = QedImage.create(image, CreateOptions.ofSize(64L * MIB))) {
+            for (long pos = 0; pos < 4 * MIB; pos += CLUSTER) {
+                img.write(data.clear(), pos);
+            }
+            long size = Files.size(image);
+            // The first cluster's reservation reached AHEAD past it; 4 MiB were written into it since.
+            assertThat(allocatedBytes(image)).as("blocks reserved past the end (%d bytes) while writing", size)
+                    .isGreaterThan(size + 4L * MIB);
+        }
+        assertThat(allocatedBytes(image)).as("nothing reserved past the end after close")
+                .isLessThanOrEqualTo(roundUp(Files.size(image)));
+        assertQemuReadsPattern(image, 4 * MIB, 3);
+    }
+
+    @Test
+    void spaceLeftReservedByAWriterThatCrashedIsGivenBackByTheNextWriterThatExtendsTheFile() throws Exception {
+        assumeNative();
+        Path image = dir.resolve("crashed.qed");
+        QedImage.create(image, CreateOptions.ofSize(64L * MIB)).close();
+        long size = Files.size(image);
+        // What a crash leaves: unwritten blocks past the end (fallocate(1) -n is FALLOC_FL_KEEP_SIZE).
+        run("fallocate", "-n", "-o", Long.toString(size), "-l", Long.toString(8L * MIB), image.toString());
+        assertThat(allocatedBytes(image)).isGreaterThan(size + 4L * MIB);
+        try (QedImage img = QedImage.open(image, OpenOptions.defaults())) {
+            img.write(pattern(CLUSTER, 9), 0);
+        }
+        assertThat(allocatedBytes(image)).isLessThanOrEqualTo(roundUp(Files.size(image)));
+    }
+
+    @Test
+    void aReaderNeverReservesAndAReadOnlyOpenLeavesTheFileAsItWas() throws Exception {
+        assumeNative();
+        Path image = dir.resolve("read.qed");
+        try (QedImage img = QedImage.create(image, CreateOptions.ofSize(8L * MIB))) {
+            img.write(pattern(CLUSTER, 1), 0);
+        }
+        run("fallocate", "-n", "-o", Long.toString(Files.size(image)), "-l", Long.toString(MIB),
+                image.toString());
+        long before = allocatedBytes(image);
+        try (QedImage img = QedImage.open(image, OpenOptions.defaults().withReadOnly(true))) {
+            img.read(ByteBuffer.allocate(CLUSTER), 0);
+        }
+        assertThat(allocatedBytes(image)).as("a reader neither reserves nor gives back").isEqualTo(before);
+    }
+
+    @Test
+    void aQemuWriterStaysRefusedWhileTheJavaWriterReservesSpace() throws IOException {
+        assumeNative();
+        Qemu.assumeAvailable();
+        Path image = dir.resolve("held.qed");
+        try (QedImage writer = QedImage.create(image, CreateOptions.ofSize(64L * MIB))) {
+            for (long pos = 0; pos < 2 * Preallocation.AHEAD; pos += CLUSTER) {
+                writer.write(pattern(CLUSTER, 5).clear(), pos);
+            }
+            Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
+            assertThat(w.exitCode()).as("%s", w).isNotZero();
+            assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
+        }
+        Qemu.Result check = Qemu.img("check", image.toString());
+        assertThat(check.exitCode()).as("%s", check).isZero();
+        assertQemuReadsPattern(image, 2 * Preallocation.AHEAD, 5);
+    }
+
+    private static void assertQemuReadsPattern(Path image, long length, int seed) {
+        Qemu.assumeAvailable();
+        // Every cluster holds the same pattern: qemu-io compares the first and the last one with our bytes.
+        ByteBuffer expected = pattern(CLUSTER, seed);
+        for (long off : new long[] {0, length - CLUSTER}) {
+            Qemu.Result r = Qemu.io("-f", "qed", "-r", "-c", "read -v " + off + " 16", image.toString());
+            assertThat(r.exitCode()).as("%s", r).isZero();
+            StringBuilder hex = new StringBuilder();
+            for (int i = 0; i < 16; i++) {
+                hex.append(String.format("%02x ", expected.get(i) & 0xff));
+            }
+            assertThat(r.stdout()).as("cluster at %d", off).contains(hex.toString().trim());
+        }
+    }
+
+    private static ByteBuffer pattern(int n, int seed) {
+        ByteBuffer b = ByteBuffer.allocate(n);
+        for (int i = 0; i < n; i++) {
+            b.put(i, (byte) (i * 31 + seed));
+        }
+        return b;
+    }
+
+    private static long roundUp(long n) {
+        return (n + 4095) / 4096 * 4096;
+    }
+
+    /** The bytes the file system gave the file (blocks, past the end included), as {@code stat} reports. */
+    private static long allocatedBytes(Path file) throws IOException {
+        String[] out = run("stat", "-c", "%b %B", file.toString()).trim().split(" ");
+        return Long.parseLong(out[0]) * Long.parseLong(out[1]);
+    }
+
+    private static String run(String... command) throws IOException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        try {
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException(String.join(" ", command) + " failed: " + out);
+            }
+            return out;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UncheckedIOException(new IOException("interrupted", e));
+        }
+    }
+
+    private static void restore(String old) {
+        if (old == null) {
+            System.clearProperty(Preallocation.ENABLE_PROPERTY);
+        } else {
+            System.setProperty(Preallocation.ENABLE_PROPERTY, old);
+        }
+    }
+}
