@@ -24,7 +24,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Workloads 3 and 4 (allocating writes) of issue 6: each measurement is one pass over a new image or a new raw file.
  * The final flush is outside the measurement for both (it is done when the iteration ends), so the figures compare
- * the write paths, not the disk; the image's own syncs (NEED_CHECK, new L2 tables) are inside.
+ * the write paths, not the disk; the image's own syncs (NEED_CHECK, new L2 tables) are inside. On Java 22+ the
+ * engine reserves space past the end of the image ({@code fallocate}); {@code seqAllocWrite64kQedWithoutPreallocation}
+ * is the same pass without that.
  *
  * <p>Each iteration is one pass of a few thousand requests: six passes bring the engine's write path to C2-compiled
  * code (with one, the measured passes ran partly interpreted or C1-compiled and cost up to 2x; the raw loop is
@@ -47,13 +49,53 @@ public class WriteBenchmark {
         @Setup(Level.Iteration)
         public void setUp() throws IOException {
             dir = BenchFiles.newDir("qed-write");
-            image = QedImage.create(dir.resolve("new.qed"), CreateOptions.ofSize(size));
+            image = create(dir, size, true);
         }
 
         @TearDown(Level.Iteration)
         public void tearDown() throws IOException {
             image.close();
             BenchFiles.deleteTree(dir);
+        }
+    }
+
+    /**
+     * As {@link NewQed}, with the engine's preallocation past the end of the file turned off (system property
+     * {@code qednio.preallocate=false} while the image is created): what the engine costs without it, as on
+     * Java 17, where there is none.
+     */
+    @State(Scope.Thread)
+    public static class NewQedWithoutPreallocation {
+        @Param("1073741824")
+        public long size;
+        Path dir;
+        QedImage image;
+
+        @Setup(Level.Iteration)
+        public void setUp() throws IOException {
+            dir = BenchFiles.newDir("qed-write");
+            image = create(dir, size, false);
+        }
+
+        @TearDown(Level.Iteration)
+        public void tearDown() throws IOException {
+            image.close();
+            BenchFiles.deleteTree(dir);
+        }
+    }
+
+    private static QedImage create(Path dir, long size, boolean preallocate) throws IOException {
+        String old = preallocate ? null : System.setProperty("qednio.preallocate", "false");
+        try {
+            return QedImage.create(dir.resolve("new.qed"), CreateOptions.ofSize(size));
+        } finally {
+            if (!preallocate) {
+                if (old == null) {
+                    System.clearProperty("qednio.preallocate");
+                } else {
+                    System.setProperty("qednio.preallocate", old);
+                }
+            }
         }
     }
 
@@ -103,9 +145,18 @@ public class WriteBenchmark {
 
     @Benchmark
     public long seqAllocWrite64kQed(NewQed q, Requests r) throws IOException {
+        return sequentialPass(q.image, q.size, r.big);
+    }
+
+    @Benchmark
+    public long seqAllocWrite64kQedWithoutPreallocation(NewQedWithoutPreallocation q, Requests r) throws IOException {
+        return sequentialPass(q.image, q.size, r.big);
+    }
+
+    private static long sequentialPass(QedImage image, long size, ByteBuffer big) throws IOException {
         long n = 0;
-        for (long pos = 0; pos < q.size; pos += BenchFiles.KIB64) {
-            n += q.image.write(r.big.clear(), pos);
+        for (long pos = 0; pos < size; pos += BenchFiles.KIB64) {
+            n += image.write(big.clear(), pos);
         }
         return n;
     }
