@@ -518,12 +518,17 @@ final class ImageLock {
             }
         }
 
-        /** The last writer is leaving, so the file's length is final for now: gives back what is reserved past it. */
+        /**
+         * The last writer is leaving, so the file's length is final for now: gives back what is reserved past it.
+         * Only with the locks verified just before: cutting the file to a length read earlier is safe only while
+         * no other process can write it.
+         */
         private void trimPreallocation(Entry e) {
             try {
+                verifyLocks(true);
                 e.preallocation.trim(channel.size());
             } catch (IOException ex) {
-                LOG.debug("{}: space reserved past the end not given back (length unknown)", e.name, ex);
+                LOG.debug("{}: space reserved past the end not given back", e.name, ex);
             }
         }
 
@@ -535,12 +540,12 @@ final class ImageLock {
                 if (closed) {
                     return;
                 }
+                if (writer && e.writers == 1 && e.preallocation != null) {
+                    trimPreallocation(e); // while this handle is open: the lock check refuses a closed one
+                }
                 closed = true;
                 if (writer) {
                     e.writers--;
-                    if (e.writers == 0 && e.preallocation != null) {
-                        trimPreallocation(e);
-                    }
                     e.unlockWriting();
                     e.lockToken = null;
                 } else {

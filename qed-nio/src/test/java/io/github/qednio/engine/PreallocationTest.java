@@ -1,10 +1,13 @@
 package io.github.qednio.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.qednio.testing.Qemu;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -221,6 +224,54 @@ class PreallocationTest {
         Qemu.Result check = Qemu.img("check", image.toString());
         assertThat(check.exitCode()).as("%s", check).isZero();
         assertQemuReadsPattern(image, 2 * Preallocation.AHEAD, 5);
+    }
+
+    /**
+     * Giving the reservation back cuts the file to the length its writer last saw: only safe while no other process
+     * can write. A writer whose locks foreign code dropped and QEMU took meanwhile leaves the file alone at close:
+     * not a byte, not a block changes (the space stays reserved, as after a crash).
+     */
+    @Test
+    void aWriterWhoseLockQemuHoldsLeavesTheFileAndItsReservationAloneAtClose() throws Exception {
+        assumeNative();
+        Qemu.assumeAvailable();
+        Path image = dir.resolve("taken.qed");
+        QedImage w = QedImage.create(image, CreateOptions.ofSize(64L * MIB));
+        Process qemu = null;
+        try {
+            for (long pos = 0; pos < 2 * MIB; pos += CLUSTER) {
+                w.write(pattern(CLUSTER, 7).clear(), pos);
+            }
+            w.flush();
+            HeldLocks.token(image); // skips where /proc/locks does not list the locks
+            Files.readAllBytes(image); // the kernel drops the writer's locks
+            qemu = new ProcessBuilder("qemu-io", "-f", "qed", image.toString()).redirectErrorStream(true).start();
+            BufferedReader out = ChildJvm.stdout(qemu);
+            OutputStream in = qemu.getOutputStream();
+            in.write("write -P 0x44 32M 64k\n".getBytes(StandardCharsets.US_ASCII));
+            in.flush();
+            ChildJvm.awaitLine(out, "wrote 65536/65536 bytes"); // QEMU got in: it holds the image now
+
+            long size = Files.size(image);
+            long allocated = allocatedBytes(image);
+            byte[] before = Files.readAllBytes(image);
+            assertThatThrownBy(w::close).isInstanceOf(ImageLockedException.class);
+            assertThat(Files.readAllBytes(image)).as("not a byte changed").isEqualTo(before);
+            assertThat(allocatedBytes(image)).as("the file was not cut").isEqualTo(allocated)
+                    .isGreaterThan(roundUp(size));
+
+            in.write("quit\n".getBytes(StandardCharsets.US_ASCII));
+            in.close();
+            assertThat(qemu.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            if (qemu != null) {
+                qemu.destroyForcibly();
+            }
+            w.close();
+        }
+        Qemu.Result r = Qemu.io("-r", "-f", "qed", "-c", "read -P 0x44 32M 64k", image.toString());
+        assertThat(r.exitCode()).as("%s", r).isZero();
+        assertThat(r.stdout()).doesNotContain("Pattern verification failed");
     }
 
     private static void assertQemuReadsPattern(Path image, long length, int seed) {
