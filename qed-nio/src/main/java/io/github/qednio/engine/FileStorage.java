@@ -177,6 +177,13 @@ final class FileStorage implements Storage {
     }
 
     @Override
+    public void startWriteback() {
+        if (preallocation != null) {
+            preallocation.startWriteback();
+        }
+    }
+
+    @Override
     public void appending(long offset, long end) {
         if (preallocation != null) {
             preallocation.appending(offset, end);

@@ -42,6 +42,11 @@ abstract class ForwardingStorage implements Storage {
     }
 
     @Override
+    public void startWriteback() {
+        delegate.startWriteback();
+    }
+
+    @Override
     public void truncate(long size) throws IOException {
         delegate.truncate(size);
     }

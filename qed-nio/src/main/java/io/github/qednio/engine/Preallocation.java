@@ -49,6 +49,9 @@ final class Preallocation implements Closeable {
          * 0, or {@code -errno}.
          */
         int cutTo(long length) throws IOException;
+
+        /** Starts writing the file's dirty pages back without waiting for them: 0, or {@code -errno}. */
+        int startWriteback() throws IOException;
     }
 
     /** Opens a {@link Space} on {@code file}, checked to be {@code fileKey}, or returns null where it cannot. */
@@ -66,6 +69,7 @@ final class Preallocation implements Closeable {
     private long reservedEnd;
     private Space space;
     private boolean off;
+    private boolean writebackOff;
     private boolean closed;
 
     Preallocation(Path file, Object fileKey, long fileLength, Opener opener) {
@@ -105,12 +109,9 @@ final class Preallocation implements Closeable {
         long from = Math.max(reservedEnd, offset);
         long to = (end + AHEAD + GRAIN - 1) / GRAIN * GRAIN;
         try {
-            if (space == null) {
-                space = opener.open(file, fileKey);
-                if (space == null) {
-                    turnOff("no descriptor of the file could be opened");
-                    return;
-                }
+            if (!openSpace()) {
+                turnOff("no descriptor of the file could be opened");
+                return;
             }
             int r = space.reserve(from, to - from);
             if (r != 0) {
@@ -123,6 +124,36 @@ final class Preallocation implements Closeable {
         }
         reservedEnd = to;
         covered = to;
+    }
+
+    /** Opens the descriptor on first use (monitor held); false where none can be. */
+    private boolean openSpace() throws IOException {
+        if (space == null && opener != null && !closed) {
+            space = opener.open(file, fileKey);
+        }
+        return space != null;
+    }
+
+    /**
+     * Starts writing the file's dirty pages back to disk without waiting ({@code sync_file_range} with
+     * {@code SYNC_FILE_RANGE_WRITE}), so that a later flush has less left to do ({@link EarlyWriteback}). Best
+     * effort, and independent of whether space is reserved: nothing happens where the native calls do not exist.
+     */
+    synchronized void startWriteback() {
+        if (writebackOff) {
+            return;
+        }
+        try {
+            int r = openSpace() ? space.startWriteback() : -1;
+            if (r != 0) {
+                writebackOff = true;
+                LOG.debug("{}: early write-back off: {}", file,
+                        r == -1 ? "no descriptor of the file" : "sync_file_range failed with errno " + -r);
+            }
+        } catch (IOException | RuntimeException e) {
+            writebackOff = true;
+            LOG.debug("{}: early write-back off", file, e);
+        }
     }
 
     private void turnOff(String why) {
@@ -169,6 +200,7 @@ final class Preallocation implements Closeable {
     public synchronized void close() throws IOException {
         closed = true;
         off = true;
+        writebackOff = true;
         covered = Long.MAX_VALUE;
         if (space != null) {
             Space s = space;

@@ -38,6 +38,13 @@ interface Storage extends Closeable {
     default void appending(long offset, long end) {
     }
 
+    /**
+     * A hint that the data written so far will be flushed later: an implementation may start writing it back to disk
+     * now, without waiting ({@link EarlyWriteback}). Never fails; does nothing by default.
+     */
+    default void startWriteback() {
+    }
+
     /** Makes every completed write durable (data and file length). */
     void force() throws IOException;
 

@@ -22,9 +22,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The few C library calls the engine makes through the Foreign Function API (Java 22+, Linux): {@code open},
- * {@code close}, {@code lseek}, {@code fallocate} and {@code ftruncate}, each returning its result or {@code -errno}. Linked once, on
- * first use, and only where the library's module has native access, so the JDK never prints its restricted-method
- * warning on our behalf. Descriptors opened here are owned by the lock manager ({@link ImageLock}): closing one
+ * {@code close}, {@code lseek}, {@code fallocate}, {@code ftruncate} and {@code sync_file_range}, each returning its
+ * result or {@code -errno}. Linked once, on first use, and only where the library's module has native access, so
+ * the JDK never prints its restricted-method warning on our behalf. Descriptors opened here are owned by the lock manager ({@link ImageLock}): closing one
  * drops every POSIX lock the process holds on the file.
  */
 final class Libc {
@@ -44,14 +44,16 @@ final class Libc {
     private final MethodHandle lseek;
     private final MethodHandle fallocate;
     private final MethodHandle ftruncate;
+    private final MethodHandle syncFileRange;
 
     private Libc(MethodHandle open, MethodHandle close, MethodHandle lseek, MethodHandle fallocate,
-            MethodHandle ftruncate) {
+            MethodHandle ftruncate, MethodHandle syncFileRange) {
         this.open = open;
         this.close = close;
         this.lseek = lseek;
         this.fallocate = fallocate;
         this.ftruncate = ftruncate;
+        this.syncFileRange = syncFileRange;
     }
 
     /** The linked calls, or null where they cannot be used here (not Linux, no native access, linking failed). */
@@ -86,9 +88,11 @@ final class Libc {
                     linker.downcallHandle(libc.find("fallocate").orElseThrow(),
                             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), errno),
                     linker.downcallHandle(libc.find("ftruncate").orElseThrow(),
-                            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), errno));
+                            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), errno),
+                    linker.downcallHandle(libc.find("sync_file_range").orElseThrow(),
+                            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT), errno));
         } catch (RuntimeException e) {
-            LOG.warn("native file calls off: cannot link open/close/lseek/fallocate/ftruncate", e);
+            LOG.warn("native file calls off: cannot link open/close/lseek/fallocate/ftruncate/sync_file_range", e);
             return null;
         }
     }
@@ -143,26 +147,31 @@ final class Libc {
 
     /** {@code fallocate(fd, mode, offset, length)}, retried on EINTR: 0, or {@code -errno}. */
     int fallocate(int fd, int mode, long offset, long length) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int r;
-            do {
-                r = (int) fallocate.invokeExact(state, fd, mode, offset, length);
-                r = r < 0 ? -(int) ERRNO.get(state, 0L) : 0;
-            } while (r == -EINTR);
-            return r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return call(state -> (int) fallocate.invokeExact(state, fd, mode, offset, length));
     }
 
     /** {@code ftruncate(fd, length)}, retried on EINTR: 0, or {@code -errno}. */
     int ftruncate(int fd, long length) throws IOException {
+        return call(state -> (int) ftruncate.invokeExact(state, fd, length));
+    }
+
+    /** {@code sync_file_range(fd, offset, length, flags)}, retried on EINTR: 0, or {@code -errno}. */
+    int syncFileRange(int fd, long offset, long length, int flags) throws IOException {
+        return call(state -> (int) syncFileRange.invokeExact(state, fd, offset, length, flags));
+    }
+
+    /** A call returning 0 or -1 with errno in the captured call state. */
+    @FunctionalInterface
+    private interface IntCall {
+        int run(MemorySegment state) throws Throwable;
+    }
+
+    private static int call(IntCall c) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CALL_STATE);
             int r;
             do {
-                r = (int) ftruncate.invokeExact(state, fd, length);
+                r = c.run(state);
                 r = r < 0 ? -(int) ERRNO.get(state, 0L) : 0;
             } while (r == -EINTR);
             return r;

@@ -4,13 +4,15 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * {@link Preallocation.Space} through the Foreign Function API (Java 22+, Linux; {@link Libc}): {@code fallocate(2)}
- * and {@code ftruncate(2)} on a descriptor of its own, opened read-write. Only in the multi-release jar's {@code META-INF/versions/22};
- * {@link Preallocation} loads it by name.
+ * {@link Preallocation.Space} through the Foreign Function API (Java 22+, Linux; {@link Libc}): {@code fallocate(2)},
+ * {@code ftruncate(2)} and {@code sync_file_range(2)} on a descriptor of its own, opened read-write. Only in the
+ * multi-release jar's {@code META-INF/versions/22}; {@link Preallocation} loads it by name.
  */
 final class NativeSpace implements Preallocation.Space {
     // Linux's values (linux/falloc.h).
     private static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    // linux/fs.h
+    private static final int SYNC_FILE_RANGE_WRITE = 2;
 
     private final Libc libc;
     private final int fd;
@@ -44,6 +46,12 @@ final class NativeSpace implements Preallocation.Space {
     public synchronized int reserve(long offset, long length) throws IOException {
         ensureOpen();
         return libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length);
+    }
+
+    @Override
+    public synchronized int startWriteback() throws IOException {
+        ensureOpen();
+        return libc.syncFileRange(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     }
 
     /** Called with the monitor held, so that a close cannot run meanwhile and the descriptor be reused. */

@@ -50,6 +50,12 @@ class PreallocationTest {
         }
 
         @Override
+        public int startWriteback() {
+            calls.add("writeback");
+            return answer;
+        }
+
+        @Override
         public void close() {
             closed = true;
         }
@@ -149,6 +155,109 @@ class PreallocationTest {
         assertThat(space.calls).isEmpty();
     }
 
+    @Test
+    void writebackIsStartedEvenWithReservationsOffAndAFailureTurnsOnlyItOff() {
+        RecordingSpace space = new RecordingSpace();
+        String old = System.setProperty(Preallocation.ENABLE_PROPERTY, "false");
+        Preallocation p;
+        try {
+            p = recording(space, 0);
+        } finally {
+            restore(old);
+        }
+        p.startWriteback();
+        p.startWriteback();
+        assertThat(space.calls).containsExactly("writeback", "writeback");
+        space.answer = -22; // EINVAL
+        p.startWriteback();
+        p.startWriteback();
+        assertThat(space.calls).as("asked once more, then off").hasSize(3);
+    }
+
+    /** Records what reaches the storage under {@link EarlyWriteback}. */
+    private static final class RecordingStorage implements Storage {
+        final List<String> calls = new ArrayList<>();
+
+        @Override
+        public int read(ByteBuffer dst, long position) {
+            return -1;
+        }
+
+        @Override
+        public void write(ByteBuffer src, long position) {
+            calls.add("write " + src.remaining());
+            src.position(src.limit());
+        }
+
+        @Override
+        public long size() {
+            return 0;
+        }
+
+        @Override
+        public void truncate(long size) {
+        }
+
+        @Override
+        public void force() {
+            calls.add("force");
+        }
+
+        @Override
+        public void startWriteback() {
+            calls.add("writeback");
+        }
+
+        @Override
+        public String name() {
+            return "recording";
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
+    void earlyWritebackStartsAfterEveryBytesPerSyncWrittenAndAFlushStartsTheCountAgain() throws IOException {
+        RecordingStorage under = new RecordingStorage();
+        Storage s = new EarlyWriteback(under, 3 * CLUSTER);
+        for (int i = 0; i < 7; i++) {
+            s.write(ByteBuffer.allocate(CLUSTER), (long) i * CLUSTER);
+        }
+        assertThat(under.calls).filteredOn("writeback"::equals).hasSize(2);
+        assertThat(under.calls.subList(0, 4)).containsExactly("write 65536", "write 65536", "write 65536",
+                "writeback");
+        s.force(); // one cluster counted since the last write-back: forgotten
+        s.write(ByteBuffer.allocate(CLUSTER), 0);
+        s.write(ByteBuffer.allocate(CLUSTER), 0);
+        assertThat(under.calls).filteredOn("writeback"::equals).hasSize(2);
+        s.write(ByteBuffer.allocate(CLUSTER), 0);
+        assertThat(under.calls).last().isEqualTo("writeback");
+    }
+
+    @Test
+    void bytesPerSyncAppliesOnlyToWritersWithWritebackCaching() throws IOException {
+        assertThatThrownBy(() -> OpenOptions.defaults().withBytesPerSync(-1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("-1");
+        assertThat(OpenOptions.defaults().bytesPerSync()).isZero();
+        Path f = dir.resolve("plain.raw");
+        Files.write(f, new byte[CLUSTER]);
+        OpenOptions on = OpenOptions.defaults().withBytesPerSync(MIB);
+        try (Storage s = on.openStorage(f, false)) {
+            assertThat(s).isInstanceOf(EarlyWriteback.class);
+        }
+        try (Storage s = on.openStorage(f, true)) {
+            assertThat(s).isNotInstanceOf(EarlyWriteback.class);
+        }
+        try (Storage s = on.withCacheMode(CacheMode.UNSAFE).openStorage(f, false)) {
+            assertThat(s).isNotInstanceOf(EarlyWriteback.class);
+        }
+        try (Storage s = OpenOptions.defaults().openStorage(f, false)) {
+            assertThat(s).isNotInstanceOf(EarlyWriteback.class);
+        }
+    }
+
     // ---- the native calls on real files (Java 22+) ----
 
     private static void assumeNative() {
@@ -175,6 +284,21 @@ class PreallocationTest {
         assertThat(allocatedBytes(image)).as("nothing reserved past the end after close")
                 .isLessThanOrEqualTo(roundUp(Files.size(image)));
         assertQemuReadsPattern(image, 4 * MIB, 3);
+    }
+
+    @Test
+    void anImageWrittenWithEarlyWritebackHasItsDataAndQemuFindsItClean() throws IOException {
+        assumeNative();
+        Path image = dir.resolve("early.qed");
+        OpenOptions open = OpenOptions.defaults().withBytesPerSync(MIB);
+        try (QedImage img = QedImage.create(image, CreateOptions.ofSize(64L * MIB), open)) {
+            for (long pos = 0; pos < 8 * MIB; pos += CLUSTER) {
+                img.write(pattern(CLUSTER, 11).clear(), pos);
+            }
+        }
+        Qemu.assumeAvailable();
+        Qemu.assertCheckClean(image);
+        assertQemuReadsPattern(image, 8 * MIB, 11);
     }
 
     @Test
