@@ -3,6 +3,10 @@ package io.github.qednio.engine;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.concurrent.Executor;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,9 +23,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>What a reader sees does not change: the file's length is only ever set by writes, and reserved blocks past the
  * end are not part of the file. Only reservations past the end of the file are made (the allocator's
- * {@link ClusterAllocator#allocateAtEnd} tells where), so holes the engine made on purpose (discard) are never
- * filled. When the last writer of the file in this JVM closes, the space still reserved past the end is given back
- * ({@code FALLOC_FL_PUNCH_HOLE}); after a crash it stays reserved until a writer next extends the file and closes.
+ * {@link ClusterAllocator#allocateAtEnd} tells where), so holes inside the file (a new image's sparse L1 table) are
+ * never filled. When the last writer of the file in this JVM closes, the space still reserved past the end is given
+ * back ({@code ftruncate} to the file's own length, with the image locks verified just before); after a crash it
+ * stays reserved until a writer next extends the file and closes.
+ *
+ * <p>The same descriptor serves {@link EarlyWriteback} ({@link #startWriteback}).
  *
  * <p>Only where the native calls exist (Java 22+ with native access, Linux; {@link Natives}) and the file system
  * supports {@code fallocate}: on the first refusal it is off for the file. It never fails a write. The system
@@ -37,8 +44,18 @@ final class Preallocation implements Closeable {
     private static final long GRAIN = 1L << 20;
     private static final Opener NATIVE = Natives.opener("io.github.qednio.engine.NativeSpace", Opener.class,
             "preallocation");
+    /**
+     * Makes the reservations, off the writers' threads: daemon threads, as many as files being reserved for at once
+     * (each file has at most one reservation under way), ended after a minute idle.
+     */
+    private static final Executor RESERVER = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
+            new SynchronousQueue<>(), r -> {
+                Thread t = new Thread(r, "qed-preallocate");
+                t.setDaemon(true);
+                return t;
+            });
 
-    /** The two {@code fallocate} calls, on a descriptor of the file. */
+    /** The native calls on the writers' own descriptor of the file. */
     interface Space extends Closeable {
         /** Reserves {@code [offset, offset + length)} without changing the file's length: 0, or {@code -errno}. */
         int reserve(long offset, long length) throws IOException;
@@ -63,27 +80,31 @@ final class Preallocation implements Closeable {
     private final Path file;
     private final Object fileKey;
     private final Opener opener;
-    /** Writes that end at or before this need nothing: read without the monitor on every allocation. */
-    private volatile long covered;
+    private final Executor reserver;
+    /** An allocation ending past this asks for the next reservation: read without the monitor on every one. */
+    private volatile long threshold;
     /** The end of the space reserved (or the file's length before any reservation). */
     private long reservedEnd;
+    /** A reservation is being made on the reserver's thread. */
+    private boolean pending;
     private Space space;
     private boolean off;
     private boolean writebackOff;
     private boolean closed;
 
-    Preallocation(Path file, Object fileKey, long fileLength, Opener opener) {
+    Preallocation(Path file, Object fileKey, long fileLength, Opener opener, Executor reserver) {
         this.file = file;
         this.fileKey = fileKey;
         this.opener = opener;
+        this.reserver = reserver;
         this.reservedEnd = fileLength;
         this.off = opener == null || "false".equalsIgnoreCase(System.getProperty(ENABLE_PROPERTY));
-        this.covered = off ? Long.MAX_VALUE : fileLength;
+        this.threshold = off ? Long.MAX_VALUE : fileLength;
     }
 
     /** For the file's first writer (the lock manager): {@code fileLength} is the file's length now. */
     static Preallocation of(Path file, Object fileKey, long fileLength) {
-        return new Preallocation(file, fileKey, fileLength, NATIVE);
+        return new Preallocation(file, fileKey, fileLength, NATIVE, RESERVER);
     }
 
     /** Whether this JVM can preallocate (for tests and diagnostics). */
@@ -92,38 +113,63 @@ final class Preallocation implements Closeable {
     }
 
     /**
-     * {@code [offset, end)}, at or past the end of the file, is about to be written: reserves up to {@link #AHEAD}
-     * bytes past {@code end} if that is not reserved yet (from {@code offset} on at the lowest, so nothing below the
-     * end of the file is filled). Never fails: a refusal turns preallocation off for the file.
+     * {@code [offset, end)}, at or past the end of the file, is about to be written: once the writes come within
+     * half of {@link #AHEAD} of the end of the reservation, the next one (up to {@code AHEAD} past {@code end}, and
+     * from {@code offset} on at the lowest, so nothing below the end of the file is filled) is made on another
+     * thread. The writer never waits for it: {@code fallocate} can wait for the file system's journal, for
+     * hundreds of milliseconds after a large delete on a file system mounted with {@code discard}, and a write
+     * past the reservation is simply an ordinary write. Never fails: a refusal turns preallocation off.
      */
     void appending(long offset, long end) {
-        if (end > covered) {
-            reserve(offset, end);
+        if (end > threshold) {
+            request(offset, end);
         }
     }
 
-    private synchronized void reserve(long offset, long end) {
-        if (end <= covered || closed) {
+    private synchronized void request(long offset, long end) {
+        if (pending || closed || off || end <= threshold) {
             return;
         }
         long from = Math.max(reservedEnd, offset);
         long to = (end + AHEAD + GRAIN - 1) / GRAIN * GRAIN;
+        pending = true;
+        threshold = Long.MAX_VALUE; // until this one is done
         try {
-            if (!openSpace()) {
-                turnOff("no descriptor of the file could be opened");
-                return;
-            }
-            int r = space.reserve(from, to - from);
-            if (r != 0) {
-                turnOff("fallocate(FALLOC_FL_KEEP_SIZE) at offset " + from + " failed with errno " + -r);
-                return;
+            reserver.execute(() -> reserve(from, to));
+        } catch (RuntimeException e) { // rejected: no thread to be had
+            pending = false;
+            turnOff(e.toString());
+        }
+    }
+
+    /** On the reserver's thread, without the monitor: a slow call blocks no writer. */
+    private void reserve(long from, long to) {
+        String failure = null;
+        try {
+            Space s = space();
+            int r = s == null ? 0 : s.reserve(from, to - from);
+            if (s == null) {
+                failure = "no descriptor of the file could be opened";
+            } else if (r != 0) {
+                failure = "fallocate(FALLOC_FL_KEEP_SIZE) at offset " + from + " failed with errno " + -r;
             }
         } catch (IOException | RuntimeException e) {
-            turnOff(e.toString());
-            return;
+            failure = e.toString();
         }
-        reservedEnd = to;
-        covered = to;
+        synchronized (this) {
+            pending = false;
+            if (failure != null) {
+                turnOff(failure);
+            } else if (!off && !closed) {
+                reservedEnd = Math.max(reservedEnd, to);
+                threshold = reservedEnd - AHEAD / 2;
+            }
+            notifyAll();
+        }
+    }
+
+    private synchronized Space space() throws IOException {
+        return openSpace() ? space : null;
     }
 
     /** Opens the descriptor on first use (monitor held); false where none can be. */
@@ -159,16 +205,32 @@ final class Preallocation implements Closeable {
     private void turnOff(String why) {
         LOG.debug("{}: preallocation off: {}", file, why);
         off = true;
-        covered = Long.MAX_VALUE;
+        threshold = Long.MAX_VALUE;
     }
 
     /** The file was cut to {@code length} bytes, and with it everything reserved past that. */
     synchronized void truncated(long length) {
+        awaitReservation();
         if (length < reservedEnd) {
             reservedEnd = length;
             if (!off) {
-                covered = length;
+                threshold = length;
             }
+        }
+    }
+
+    /** With the monitor held: waits until no reservation is being made (it would land after what follows). */
+    private void awaitReservation() {
+        boolean interrupted = false;
+        while (pending) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -178,6 +240,7 @@ final class Preallocation implements Closeable {
      * reserved. Best effort: a failure only leaves space reserved.
      */
     synchronized void trim(long fileLength) {
+        awaitReservation();
         if (space == null || closed) {
             return;
         }
@@ -191,17 +254,18 @@ final class Preallocation implements Closeable {
         }
         reservedEnd = fileLength;
         if (!off) {
-            covered = fileLength;
+            threshold = fileLength;
         }
     }
 
     /** Closes the descriptor: only the lock manager calls this, once no lock on the file is held. */
     @Override
     public synchronized void close() throws IOException {
+        awaitReservation();
         closed = true;
         off = true;
         writebackOff = true;
-        covered = Long.MAX_VALUE;
+        threshold = Long.MAX_VALUE;
         if (space != null) {
             Space s = space;
             space = null;

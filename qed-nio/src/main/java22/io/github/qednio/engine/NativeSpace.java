@@ -2,6 +2,7 @@ package io.github.qednio.engine;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * {@link Preallocation.Space} through the Foreign Function API (Java 22+, Linux; {@link Libc}): {@code fallocate(2)},
@@ -17,6 +18,8 @@ final class NativeSpace implements Preallocation.Space {
     private final Libc libc;
     private final int fd;
     private final String name;
+    /** Calls share it, close takes it alone: no call runs on a closed (perhaps reused) descriptor. */
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private boolean closed;
 
     private NativeSpace(Libc libc, int fd, String name) {
@@ -37,36 +40,47 @@ final class NativeSpace implements Preallocation.Space {
     }
 
     @Override
-    public synchronized int cutTo(long length) throws IOException {
-        ensureOpen();
-        return libc.ftruncate(fd, length);
+    public int cutTo(long length) throws IOException {
+        return call(() -> libc.ftruncate(fd, length));
     }
 
     @Override
-    public synchronized int reserve(long offset, long length) throws IOException {
-        ensureOpen();
-        return libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length);
+    public int reserve(long offset, long length) throws IOException {
+        return call(() -> libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length));
     }
 
     @Override
-    public synchronized int startWriteback() throws IOException {
-        ensureOpen();
-        return libc.syncFileRange(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    public int startWriteback() throws IOException {
+        return call(() -> libc.syncFileRange(fd, 0, 0, SYNC_FILE_RANGE_WRITE));
     }
 
-    /** Called with the monitor held, so that a close cannot run meanwhile and the descriptor be reused. */
-    private void ensureOpen() throws IOException {
-        if (closed) {
-            throw new IOException(name + ": preallocation descriptor is closed");
+    private interface Call {
+        int run() throws IOException;
+    }
+
+    private int call(Call c) throws IOException {
+        lock.readLock().lock();
+        try {
+            if (closed) {
+                throw new IOException(name + ": preallocation descriptor is closed");
+            }
+            return c.run();
+        } finally {
+            lock.readLock().unlock();
         }
     }
 
     /** Closes the descriptor: only the lock manager calls this, once no lock on the file is held. */
     @Override
-    public synchronized void close() throws IOException {
-        if (!closed) {
-            closed = true;
-            libc.close(fd, name + " (preallocation)");
+    public void close() throws IOException {
+        lock.writeLock().lock();
+        try {
+            if (!closed) {
+                closed = true;
+                libc.close(fd, name + " (preallocation)");
+            }
+        } finally {
+            lock.writeLock().unlock();
         }
     }
 }

@@ -62,24 +62,61 @@ class PreallocationTest {
     }
 
     private static Preallocation recording(RecordingSpace space, long fileLength) {
-        return new Preallocation(Path.of("x.qed"), "key", fileLength, (file, key) -> space);
+        return new Preallocation(Path.of("x.qed"), "key", fileLength, (file, key) -> space, Runnable::run);
+    }
+
+    private static long roundUpMib(long n) {
+        return (n + MIB - 1) / MIB * MIB;
     }
 
     @Test
-    void reservesAheadOfTheEndOnceAndAgainOnlyWhenAWritePassesTheReservation() {
+    void reservesAheadOfTheEndOnceAndAgainOnlyWhenTheWritesComeWithinHalfOfItsEnd() {
         RecordingSpace space = new RecordingSpace();
         Preallocation p = recording(space, 5 * CLUSTER);
         p.appending(5 * CLUSTER, 6 * CLUSTER);
-        long firstEnd = (6 * CLUSTER + Preallocation.AHEAD + MIB - 1) / MIB * MIB;
+        long firstEnd = roundUpMib(6 * CLUSTER + Preallocation.AHEAD);
         assertThat(space.calls).containsExactly("reserve " + 5 * CLUSTER + " " + (firstEnd - 5 * CLUSTER));
-        // Everything up to the reservation's end needs no call.
-        for (long off = 6 * CLUSTER; off + CLUSTER <= firstEnd; off += CLUSTER) {
+        // Writes ending up to half a reservation before its end need no call.
+        long half = firstEnd - Preallocation.AHEAD / 2;
+        for (long off = 6 * CLUSTER; off + CLUSTER <= half; off += CLUSTER) {
             p.appending(off, off + CLUSTER);
         }
         assertThat(space.calls).hasSize(1);
-        p.appending(firstEnd, firstEnd + CLUSTER);
-        long secondEnd = (firstEnd + CLUSTER + Preallocation.AHEAD + MIB - 1) / MIB * MIB;
+        p.appending(half, half + CLUSTER);
+        long secondEnd = roundUpMib(half + CLUSTER + Preallocation.AHEAD);
         assertThat(space.calls).hasSize(2).last().isEqualTo("reserve " + firstEnd + " " + (secondEnd - firstEnd));
+    }
+
+    @Test
+    void theWriterNeverWaitsForAReservationAndOnlyOneIsUnderWayPerFile() {
+        List<Runnable> queued = new ArrayList<>();
+        RecordingSpace space = new RecordingSpace();
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, queued::add);
+        p.appending(0, CLUSTER);
+        p.appending(CLUSTER, 2 * CLUSTER);
+        p.appending(100L * MIB, 100L * MIB + CLUSTER);
+        assertThat(queued).as("one reservation asked for, none made on the writer's thread").hasSize(1);
+        assertThat(space.calls).isEmpty();
+        queued.get(0).run();
+        assertThat(space.calls).containsExactly("reserve 0 " + roundUpMib(CLUSTER + Preallocation.AHEAD));
+    }
+
+    @Test
+    void trimWaitsForTheReservationUnderWaySoThatNothingStaysReservedPastTheEnd() throws Exception {
+        List<Runnable> queued = new ArrayList<>();
+        RecordingSpace space = new RecordingSpace();
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, queued::add);
+        p.appending(0, CLUSTER);
+        Thread closer = new Thread(() -> p.trim(CLUSTER));
+        closer.start();
+        while (closer.getState() != Thread.State.WAITING) {
+            Thread.onSpinWait(); // until the trim waits for the reservation
+        }
+        assertThat(space.calls).isEmpty();
+        queued.get(0).run();
+        closer.join();
+        assertThat(space.calls).containsExactly("reserve 0 " + roundUpMib(CLUSTER + Preallocation.AHEAD),
+                "cut " + CLUSTER);
     }
 
     @Test
@@ -108,7 +145,7 @@ class PreallocationTest {
         Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> {
             opens[0]++;
             return null;
-        });
+        }, Runnable::run);
         p.appending(0, CLUSTER);
         p.appending(100L * MIB, 100L * MIB + CLUSTER);
         p.trim(100L * MIB);
