@@ -42,8 +42,19 @@ final class Preallocation implements Closeable {
     /** How far past the end a reservation reaches: one {@code fallocate} per 256 sequential 64 KiB clusters. */
     static final long AHEAD = 16L << 20;
     private static final long GRAIN = 1L << 20;
-    private static final Opener NATIVE = Natives.opener("io.github.qednio.engine.NativeSpace", Opener.class,
-            "preallocation");
+    /**
+     * The native calls, looked up on the first reservation (on the reserver's thread): loading the Foreign Function
+     * API's classes and linking the calls takes tens of milliseconds, which an image's open should not pay.
+     */
+    private static final class Native {
+        static final Opener OPENER = Natives.opener("io.github.qednio.engine.NativeSpace", Opener.class,
+                "preallocation");
+    }
+
+    private static final Opener LAZY_NATIVE = (file, fileKey) -> {
+        Opener native22 = Native.OPENER;
+        return native22 == null ? null : native22.open(file, fileKey);
+    };
     /**
      * Makes the reservations, off the writers' threads: daemon threads, as many as files being reserved for at once
      * (each file has at most one reservation under way), ended after a minute idle.
@@ -104,12 +115,13 @@ final class Preallocation implements Closeable {
 
     /** For the file's first writer (the lock manager): {@code fileLength} is the file's length now. */
     static Preallocation of(Path file, Object fileKey, long fileLength) {
-        return new Preallocation(file, fileKey, fileLength, NATIVE, RESERVER);
+        return new Preallocation(file, fileKey, fileLength, Runtime.version().feature() >= 22 ? LAZY_NATIVE : null,
+                RESERVER);
     }
 
     /** Whether this JVM can preallocate (for tests and diagnostics). */
     static boolean available() {
-        return NATIVE != null;
+        return Native.OPENER != null;
     }
 
     /**
