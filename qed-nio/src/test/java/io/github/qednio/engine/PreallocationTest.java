@@ -32,7 +32,7 @@ class PreallocationTest {
     Path dir;
 
     /** Records the calls; answers {@code answer} (0 or -errno) to each reservation. */
-    private static final class RecordingSpace implements Preallocation.Space {
+    private static class RecordingSpace implements Preallocation.Space {
         final List<String> calls = new ArrayList<>();
         int answer;
         boolean closed;
@@ -101,22 +101,62 @@ class PreallocationTest {
         assertThat(space.calls).containsExactly("reserve 0 " + roundUpMib(CLUSTER + Preallocation.AHEAD));
     }
 
+    /** Runs {@code action} on another thread, lets it wait for the reservation under way, then lets that finish. */
+    private static void whileAReservationIsUnderWay(Preallocation p, List<Runnable> queued, RecordingSpace space,
+            Runnable action) throws InterruptedException {
+        p.appending(0, CLUSTER);
+        Thread t = new Thread(action);
+        t.start();
+        while (t.getState() != Thread.State.WAITING) {
+            Thread.onSpinWait(); // until it waits for the reservation
+        }
+        assertThat(space.calls).isEmpty();
+        queued.get(0).run();
+        t.join();
+    }
+
     @Test
     void trimWaitsForTheReservationUnderWaySoThatNothingStaysReservedPastTheEnd() throws Exception {
         List<Runnable> queued = new ArrayList<>();
         RecordingSpace space = new RecordingSpace();
         Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, queued::add);
-        p.appending(0, CLUSTER);
-        Thread closer = new Thread(() -> p.trim(CLUSTER));
-        closer.start();
-        while (closer.getState() != Thread.State.WAITING) {
-            Thread.onSpinWait(); // until the trim waits for the reservation
-        }
-        assertThat(space.calls).isEmpty();
-        queued.get(0).run();
-        closer.join();
+        whileAReservationIsUnderWay(p, queued, space, () -> p.trim(CLUSTER));
         assertThat(space.calls).containsExactly("reserve 0 " + roundUpMib(CLUSTER + Preallocation.AHEAD),
                 "cut " + CLUSTER);
+    }
+
+    @Test
+    void closeWaitsForTheReservationUnderWayBeforeItClosesTheDescriptor() throws Exception {
+        List<Runnable> queued = new ArrayList<>();
+        RecordingSpace space = new RecordingSpace() {
+            @Override
+            public int reserve(long offset, long length) {
+                assertThat(closed).as("reserving on a closed descriptor").isFalse();
+                return super.reserve(offset, length);
+            }
+        };
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, queued::add);
+        whileAReservationIsUnderWay(p, queued, space, () -> {
+            try {
+                p.close();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        assertThat(space.calls).hasSize(1);
+        assertThat(space.closed).isTrue();
+    }
+
+    @Test
+    void aCutWaitsForTheReservationUnderWaySoTheNextOneStartsAtTheNewEnd() throws Exception {
+        List<Runnable> queued = new ArrayList<>();
+        RecordingSpace space = new RecordingSpace();
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, queued::add);
+        whileAReservationIsUnderWay(p, queued, space, () -> p.truncated(0));
+        p.appending(0, CLUSTER);
+        assertThat(queued).hasSize(2);
+        queued.get(1).run();
+        assertThat(space.calls).hasSize(2).allMatch(c -> c.startsWith("reserve 0 "));
     }
 
     @Test
@@ -136,7 +176,45 @@ class PreallocationTest {
         Preallocation p = recording(space, 0);
         p.appending(0, CLUSTER);
         p.appending(100L * MIB, 100L * MIB + CLUSTER);
+        p.truncated(0); // would make a file that preallocates ask again
+        p.appending(0, CLUSTER);
         assertThat(space.calls).as("asked once, then off").hasSize(1);
+    }
+
+    @Test
+    void aReservationThatThrowsOrCannotBeScheduledTurnsPreallocationOff() {
+        Preallocation.Space throwing = new RecordingSpace() {
+            @Override
+            public int reserve(long offset, long length) {
+                calls.add("reserve");
+                throw new IllegalStateException("descriptor gone");
+            }
+        };
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> throwing, Runnable::run);
+        p.appending(0, CLUSTER);
+        p.truncated(0);
+        p.appending(0, CLUSTER);
+        assertThat(((RecordingSpace) throwing).calls).containsExactly("reserve");
+
+        RecordingSpace space = new RecordingSpace();
+        int[] tries = {0};
+        Preallocation rejected = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, task -> {
+            tries[0]++;
+            throw new java.util.concurrent.RejectedExecutionException("no thread");
+        });
+        rejected.appending(0, CLUSTER); // the writer is not failed
+        rejected.truncated(0);
+        rejected.appending(0, CLUSTER);
+        assertThat(tries[0]).isEqualTo(1);
+        assertThat(space.calls).isEmpty();
+    }
+
+    @Test
+    void aReservationEndsOnAWholeMebibyteAheadOfTheWrite() {
+        RecordingSpace space = new RecordingSpace();
+        Preallocation p = recording(space, 0);
+        p.appending(0, MIB);
+        assertThat(space.calls).containsExactly("reserve 0 " + (MIB + Preallocation.AHEAD));
     }
 
     @Test
@@ -266,6 +344,7 @@ class PreallocationTest {
         assertThat(under.calls.subList(0, 4)).containsExactly("write 65536", "write 65536", "write 65536",
                 "writeback");
         s.force(); // one cluster counted since the last write-back: forgotten
+        assertThat(under.calls).last().isEqualTo("force");
         s.write(ByteBuffer.allocate(CLUSTER), 0);
         s.write(ByteBuffer.allocate(CLUSTER), 0);
         assertThat(under.calls).filteredOn("writeback"::equals).hasSize(2);
