@@ -173,8 +173,8 @@ class PreallocationTest {
     void aRefusedReservationTurnsPreallocationOffWithoutFailingAnything() {
         RecordingSpace space = new RecordingSpace();
         space.answer = -28; // ENOSPC
-        Preallocation p = recording(space, 0);
-        p.appending(0, CLUSTER);
+        Preallocation p = recording(space, CLUSTER);
+        p.appending(CLUSTER, 2 * CLUSTER);
         p.appending(100L * MIB, 100L * MIB + CLUSTER);
         p.truncated(0); // would make a file that preallocates ask again
         p.appending(0, CLUSTER);
@@ -190,19 +190,20 @@ class PreallocationTest {
                 throw new IllegalStateException("descriptor gone");
             }
         };
-        Preallocation p = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> throwing, Runnable::run);
-        p.appending(0, CLUSTER);
+        Preallocation p = new Preallocation(Path.of("x.qed"), "key", CLUSTER, (file, key) -> throwing,
+                Runnable::run);
+        p.appending(CLUSTER, 2 * CLUSTER);
         p.truncated(0);
         p.appending(0, CLUSTER);
         assertThat(((RecordingSpace) throwing).calls).containsExactly("reserve");
 
         RecordingSpace space = new RecordingSpace();
         int[] tries = {0};
-        Preallocation rejected = new Preallocation(Path.of("x.qed"), "key", 0, (file, key) -> space, task -> {
+        Preallocation rejected = new Preallocation(Path.of("x.qed"), "key", CLUSTER, (file, key) -> space, task -> {
             tries[0]++;
             throw new java.util.concurrent.RejectedExecutionException("no thread");
         });
-        rejected.appending(0, CLUSTER); // the writer is not failed
+        rejected.appending(CLUSTER, 2 * CLUSTER); // the writer is not failed
         rejected.truncated(0);
         rejected.appending(0, CLUSTER);
         assertThat(tries[0]).isEqualTo(1);
