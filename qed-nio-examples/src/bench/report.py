@@ -204,9 +204,10 @@ out.append("| | |\n|---|---|")
 for k in ("date", "cpu", "cores", "memory", "kernel", "filesystem", "java", "qemu", "commit"):
     out.append(f"| {k} | {machine.get(k, '?')} |")
 out.append(f"| image size | {size:,} bytes ({size / MiB:,.0f} MiB) |")
-out.append(f"| runs | {machine['runs']} rounds; each round runs every JMH benchmark (1 fork, 1 warm-up + 2 measured"
-           " iterations of 1 s or of one single-shot pass; the round's value is their median) and then every"
-           " qemu-img bench workload once |")
+out.append(f"| runs | {machine['runs']} rounds; each round runs every JMH benchmark (1 fork, the warm-up and measured"
+           " iterations its class declares: 1 + 2 of 1 s for reads and opens, 6 + 3 single-shot passes for the"
+           " writes, 4 + 3 conversions; the round's value is their median) and then every qemu-img bench workload"
+           " once |")
 load = [l.split() for l in open(os.path.join(res_dir, "load.txt"))] if os.path.exists(
     os.path.join(res_dir, "load.txt")) else []
 if load:
