@@ -38,24 +38,36 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 public class WriteBenchmark {
 
-    /** A new, empty image of {@code size} bytes for each measurement. */
-    @State(Scope.Thread)
-    public static class NewQed {
-        @Param("1073741824")
-        public long size;
+    /** A new, empty image for each measurement, in a scratch directory of its own. */
+    abstract static class NewImage {
         Path dir;
         QedImage image;
 
+        void open(long size, boolean preallocate) throws IOException {
+            dir = BenchFiles.newDir("qed-write");
+            image = create(dir, size, preallocate);
+        }
+
+        void close() throws IOException {
+            image.close();
+            BenchFiles.deleteTree(dir);
+        }
+    }
+
+    /** A new, empty image of {@code size} bytes for each measurement. */
+    @State(Scope.Thread)
+    public static class NewQed extends NewImage {
+        @Param("1073741824")
+        public long size;
+
         @Setup(Level.Iteration)
         public void setUp() throws IOException {
-            dir = BenchFiles.newDir("qed-write");
-            image = create(dir, size, true);
+            open(size, true);
         }
 
         @TearDown(Level.Iteration)
         public void tearDown() throws IOException {
-            image.close();
-            BenchFiles.deleteTree(dir);
+            close();
         }
     }
 
@@ -65,22 +77,18 @@ public class WriteBenchmark {
      * Java 17, where there is none.
      */
     @State(Scope.Thread)
-    public static class NewQedWithoutPreallocation {
+    public static class NewQedWithoutPreallocation extends NewImage {
         @Param("1073741824")
         public long size;
-        Path dir;
-        QedImage image;
 
         @Setup(Level.Iteration)
         public void setUp() throws IOException {
-            dir = BenchFiles.newDir("qed-write");
-            image = create(dir, size, false);
+            open(size, false);
         }
 
         @TearDown(Level.Iteration)
         public void tearDown() throws IOException {
-            image.close();
-            BenchFiles.deleteTree(dir);
+            close();
         }
     }
 
