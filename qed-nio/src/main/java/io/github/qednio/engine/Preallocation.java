@@ -128,9 +128,9 @@ final class Preallocation implements Closeable {
      * {@code [offset, end)}, at or past the end of the file, is about to be written: once the writes come within
      * half of {@link #AHEAD} of the end of the reservation, the next one (up to {@code AHEAD} past {@code end}, and
      * from {@code offset} on at the lowest, so nothing below the end of the file is filled) is made on another
-     * thread. The writer never waits for it: {@code fallocate} can wait for the file system's journal, for
-     * hundreds of milliseconds after a large delete on a file system mounted with {@code discard}, and a write
-     * past the reservation is simply an ordinary write. Never fails: a refusal turns preallocation off.
+     * thread. The writer never waits for it ({@code fallocate} starts a journal transaction and can wait for the
+     * file system's journal); a write past the reservation is simply an ordinary write. Never fails: a refusal
+     * turns preallocation off.
      */
     void appending(long offset, long end) {
         if (end > threshold) {
