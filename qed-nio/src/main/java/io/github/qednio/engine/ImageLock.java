@@ -540,7 +540,7 @@ final class ImageLock {
                 if (closed) {
                     return;
                 }
-                if (writer && e.writers == 1 && e.preallocation != null) {
+                if (writer && e.writers == 1 && e.preallocation != null && e.preallocation.opened()) {
                     trimPreallocation(e); // while this handle is open: the lock check refuses a closed one
                 }
                 closed = true;

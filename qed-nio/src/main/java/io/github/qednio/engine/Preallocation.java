@@ -139,7 +139,7 @@ final class Preallocation implements Closeable {
     }
 
     private synchronized void request(long offset, long end) {
-        if (pending || closed || off || end <= threshold) {
+        if (pending || off || end <= threshold) { // closing turns it off
             return;
         }
         long from = Math.max(reservedEnd, offset);
@@ -172,7 +172,7 @@ final class Preallocation implements Closeable {
             pending = false;
             if (failure != null) {
                 turnOff(failure);
-            } else if (!off && !closed) {
+            } else if (!off) {
                 reservedEnd = Math.max(reservedEnd, to);
                 threshold = reservedEnd - AHEAD / 2;
             }
@@ -247,13 +247,22 @@ final class Preallocation implements Closeable {
     }
 
     /**
+     * Whether {@link #trim} may have something to give back: a descriptor was opened (once the reservation under way,
+     * if any, is done). Lets the last writer's close skip the lock check when nothing was ever reserved.
+     */
+    synchronized boolean opened() {
+        awaitReservation();
+        return space != null;
+    }
+
+    /**
      * Gives back the space reserved past {@code fileLength}, the file's length once its last writer is done (called
      * by the lock manager before it releases the write lock), and with it whatever a writer that crashed left
      * reserved. Best effort: a failure only leaves space reserved.
      */
     synchronized void trim(long fileLength) {
         awaitReservation();
-        if (space == null || closed) {
+        if (space == null) { // nothing reserved, or closed
             return;
         }
         try {
