@@ -27,6 +27,18 @@ final class Buffers {
         }
     }
 
+    /** Whether {@code src} (position to limit) holds zeros only; its position is left as it was. */
+    static boolean isAllZeros(ByteBuffer src) {
+        for (int p = src.position(), limit = src.limit(); p < limit; ) {
+            int n = Math.min(limit - p, ZEROS.capacity());
+            if (src.slice(p, n).mismatch(ZEROS.slice(0, n)) >= 0) {
+                return false;
+            }
+            p += n;
+        }
+        return true;
+    }
+
     /** A positional read: a {@link Storage}'s or a {@link java.nio.channels.FileChannel}'s {@code read}. */
     @FunctionalInterface
     interface PositionalRead {

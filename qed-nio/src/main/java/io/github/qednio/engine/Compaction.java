@@ -187,7 +187,6 @@ final class Compaction {
         int cs = geo.clusterSize();
         int perBatch = Math.max(1, BATCH_BYTES / cs);
         ByteBuffer buf = ByteBuffer.allocate(cs);
-        ByteBuffer zeros = ByteBuffer.allocate(cs);
         for (int from = 0; from < byHost.size(); from += perBatch) {
             List<DataRef> batch = byHost.subList(from, Math.min(byHost.size(), from + perBatch));
             // Exclusive: an in-place write between reading a cluster and unlinking it would be lost.
@@ -195,7 +194,7 @@ final class Compaction {
             try {
                 for (DataRef r : batch) {
                     storage.readFully(buf.clear(), r.host());
-                    if (buf.flip().mismatch(zeros) < 0) {
+                    if (Buffers.isAllZeros(buf.flip())) {
                         header.setNeedCheck();
                         setEntry(r, hasBacking ? ENTRY_ZERO : ENTRY_UNALLOCATED);
                         free.freed(r.host(), cs);

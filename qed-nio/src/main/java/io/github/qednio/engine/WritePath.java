@@ -10,9 +10,6 @@ import java.nio.ByteBuffer;
  * detection ({@link OpenOptions#withDetectZeroes}) an all-zero write allocates nothing it does not have to.
  */
 final class WritePath {
-    /** Compared against written data by zero detection; never written to. */
-    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 << 10).asReadOnlyBuffer();
-
     private final Storage storage;
     private final Geometry geo;
     private final ClusterLookup lookup;
@@ -35,7 +32,7 @@ final class WritePath {
 
     /** Writes {@code src} (position to limit) at guest offset {@code position}; the range is inside the disk. */
     void write(ByteBuffer src, long position) throws IOException {
-        if (detectZeroes && isAllZeros(src)) {
+        if (detectZeroes && Buffers.isAllZeros(src)) {
             writeDetectedZeroes(src, position);
             return;
         }
@@ -113,18 +110,6 @@ final class WritePath {
         } finally {
             src.limit(limit).position(limit);
         }
-    }
-
-    /** Whether {@code src} (position to limit) holds zeros only; its position is left as it was. */
-    static boolean isAllZeros(ByteBuffer src) {
-        for (int p = src.position(), limit = src.limit(); p < limit; ) {
-            int n = Math.min(limit - p, ZEROS.capacity());
-            if (src.slice(p, n).mismatch(ZEROS.slice(0, n)) >= 0) {
-                return false;
-            }
-            p += n;
-        }
-        return true;
     }
 
     /** Makes {@code [position, end)} read as zeros; the range is inside the disk. */
