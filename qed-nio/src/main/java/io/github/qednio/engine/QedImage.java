@@ -36,8 +36,8 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  *
  * <p>Behaviour follows QEMU's driver ({@code block/qed.c}) and the notes in {@code qed-format.md}: allocation
  * appends at the cluster-rounded end of the file (unless it can reuse clusters freed by {@link #discard},
- * {@link #compact} or a leak-reclaiming {@link #check}, which QEMU never does); an allocating write puts data before the L2 update, writes a new
- * L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
+ * {@link #compact} or a leak-reclaiming {@link #check}, which QEMU never does); an allocating write puts data before
+ * the L2 update, writes a new L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
  * check or eviction ({@link L2Cache}), and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
  * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first. Unlike QEMU, which
