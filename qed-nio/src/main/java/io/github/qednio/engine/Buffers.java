@@ -27,6 +27,15 @@ final class Buffers {
         }
     }
 
+    /** Writes {@code bytes} zero bytes at {@code position}. */
+    static void writeZeros(Storage storage, long position, long bytes) throws IOException {
+        for (long done = 0; done < bytes; ) {
+            int k = (int) Math.min(bytes - done, ZEROS.capacity());
+            storage.write(ZEROS.duplicate().limit(k), position + done);
+            done += k;
+        }
+    }
+
     /** Whether {@code src} (position to limit) holds zeros only; its position is left as it was. */
     static boolean isAllZeros(ByteBuffer src) {
         for (int p = src.position(), limit = src.limit(); p < limit; ) {

@@ -5,8 +5,14 @@ import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
 
 import static io.github.qednio.format.Geometry.ENTRY_UNALLOCATED;
@@ -14,23 +20,30 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 
 /**
  * Makes the image file as small as its content allows ({@link QedImage#compact}), in crash-safe steps, under the
- * allocation lock (allocating writes wait; reads and in-place writes run, except while a batch of clusters is
- * copied under the exclusive {@link ClusterGuard} section):
+ * allocation lock (allocating writes wait; reads and in-place writes run, except while clusters are copied under the
+ * exclusive {@link ClusterGuard} section):
  * <ol>
  *   <li>data clusters holding only zeros become unallocated (zero clusters over a backing file), and L2 tables left
  *       with nothing to map are unlinked from L1; what they held is freed;</li>
  *   <li>every cluster no table references becomes reusable ({@link FreeSpace#reclaimLeaks}), once the tables are
  *       durable;</li>
- *   <li>L2 tables, then data clusters, lying past the smallest possible end of the file move into free clusters
- *       before it: the copy is written and forced, then the entry is repointed (an L1 entry written through, an L2
- *       entry written back and forced at the next flush), and only then is the old place reusable;</li>
+ *   <li>everything in use is laid out again without gaps from the end of the header: the L1 table, each L2 table
+ *       and each L2 table's data clusters as one run in guest order (so {@code qemu-img check} finds no fragmented
+ *       cluster), these blocks in the order in which they lie in the file now, so that what is in place already
+ *       stays. The layout is reached window by window: what lies in a window's way moves to the end of the file,
+ *       then what belongs in the window moves in;</li>
  *   <li>the file is cut after its last cluster in use.</li>
  * </ol>
- * A crash at any point leaves every entry pointing at intact data; the worst left behind is leaked clusters.
+ * Every move copies first and forces the copy, then repoints: a data cluster through its L2 entry (written back
+ * and forced), an L2 table through its L1 entry (written through), the L1 table through one header write (forced).
+ * The old place becomes reusable only after the flush that follows. A crash at any point leaves every entry
+ * pointing at intact data; the worst left behind is leaked clusters.
  */
 final class Compaction {
-    /** Clusters copied per force. */
+    /** Clusters scanned for zeros per exclusive section. */
     private static final int BATCH_BYTES = 1 << 20;
+    /** Target bytes laid out per window: what lies in the way of one window moves to the end of the file. */
+    private static final long WINDOW_BYTES = 16L << 20;
 
     /** One L2 entry that points at a data cluster. */
     private record DataRef(int l1Index, int l2Index, long host) {
@@ -38,6 +51,37 @@ final class Compaction {
 
     /** One L1 entry that points at an L2 table. */
     private record TableRef(int l1Index, long offset) {
+    }
+
+    /** What a {@link Unit} is: a data cluster, an L2 table or the L1 table. */
+    private enum Kind { DATA, L2, L1 }
+
+    /** Something in use that moves as a whole: where it was, where it is, where it belongs. */
+    private static final class Unit {
+        final Kind kind;
+        final int l1Index;
+        final int l2Index;
+        final long initial;
+        final long bytes;
+        long at;
+        long target;
+
+        Unit(Kind kind, int l1Index, int l2Index, long at, long bytes) {
+            this.kind = kind;
+            this.l1Index = l1Index;
+            this.l2Index = l2Index;
+            this.initial = at;
+            this.at = at;
+            this.bytes = bytes;
+        }
+
+        boolean placed() {
+            return at == target;
+        }
+    }
+
+    /** The units that belong in one window, and those that lie in its way at first. */
+    private record Window(List<Unit> inWay, List<Unit> belong) {
     }
 
     private final Storage storage;
@@ -72,7 +116,22 @@ final class Compaction {
         this.hasBacking = hasBacking;
     }
 
+    /** {@link #run(Progress, boolean)} dropping all-zero clusters and empty tables too. */
     long run(Progress progress) throws IOException {
+        return run(progress, true);
+    }
+
+    /**
+     * Compacts: afterwards no cluster of the file is leaked or free, and each L2 table's data is one run in guest
+     * order. Takes the allocation lock (it may be held already); must not be called inside a {@link ClusterGuard}
+     * section.
+     *
+     * @param dropZeros whether all-zero data clusters and tables mapping nothing are dropped first (the guest
+     *        content stays the same either way)
+     * @return the file length afterwards
+     * @throws CorruptImageException if the tables are inconsistent; nothing is changed then
+     */
+    long run(Progress progress, boolean dropZeros) throws IOException {
         lock.lock();
         try {
             flush();
@@ -80,21 +139,28 @@ final class Compaction {
             List<DataRef> data = new ArrayList<>();
             scan(tables, data);
             done = 0;
-            total = data.size();
+            total = dropZeros ? data.size() : 0;
             report(progress);
-            dropZeroClusters(data, progress);
-            dropEmptyTables(tables);
-            flush();
-            tables.clear();
-            data.clear();
+            if (dropZeros) {
+                dropZeroClusters(data, progress);
+                dropEmptyTables(tables);
+                flush();
+                tables.clear();
+                data.clear();
+            }
             ClusterBitmap used = scan(tables, data);
             long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
             space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
-            long end = Math.max(geo.headerSize() + used.count(), (lookup.l1Table().offset() >> geo.clusterBits())
-                    + geo.tableSize()) << geo.clusterBits();
-            total = done + tables.size() + data.size();
-            moveTables(tables, end);
-            moveData(data, end, progress);
+            List<Unit> layout = layout(tables, data);
+            List<Window> windows = plan(layout);
+            for (Window w : windows) {
+                total += clustersOf(w.inWay()) + clustersOf(w.belong());
+            }
+            report(progress);
+            for (Window w : windows) {
+                evacuate(w.inWay(), progress);
+                moveIn(w.belong(), progress);
+            }
             flush();
             done = total;
             report(progress);
@@ -258,109 +324,250 @@ final class Compaction {
         }
     }
 
-    /** Moves L2 tables that reach past {@code end} into free runs before it. */
-    private void moveTables(List<TableRef> tables, long end) throws IOException {
-        Table l1 = lookup.l1();
-        boolean moved = false;
+    /**
+     * Every unit in use, in the order of the new layout, with its target: the L1 table, each L2 table and each
+     * table's data run (in guest order) are blocks, ordered by where they begin now (a run by its lowest cluster),
+     * packed from the end of the header.
+     */
+    private List<Unit> layout(List<TableRef> tables, List<DataRef> data) {
+        List<List<Unit>> blocks = new ArrayList<>();
+        blocks.add(List.of(new Unit(Kind.L1, -1, -1, lookup.l1Table().offset(), geo.tableBytes())));
+        Map<Integer, List<Unit>> runs = new HashMap<>();
         for (TableRef t : tables) {
-            if (t.offset() + geo.tableBytes() <= end) {
-                continue;
+            blocks.add(List.of(new Unit(Kind.L2, t.l1Index(), -1, t.offset(), geo.tableBytes())));
+            List<Unit> run = new ArrayList<>();
+            runs.put(t.l1Index(), run);
+            blocks.add(run);
+        }
+        for (DataRef r : data) { // in guest order: scan walks L1, then each L2, by index
+            runs.get(r.l1Index()).add(new Unit(Kind.DATA, r.l1Index(), r.l2Index(), r.host(), geo.clusterSize()));
+        }
+        blocks.removeIf(List::isEmpty);
+        blocks.sort(Comparator.comparingLong(b -> b.stream().mapToLong(u -> u.at).min().orElseThrow()));
+        List<Unit> layout = new ArrayList<>();
+        long next = geo.headerBytes();
+        for (List<Unit> b : blocks) {
+            for (Unit u : b) {
+                u.target = next;
+                next += u.bytes;
+                layout.add(u);
             }
-            long dst = free.take(geo.tableBytes());
-            if (dst < 0 || dst + geo.tableBytes() > end) {
-                // No free run of a table's length before the end: leave it (the file stays a little larger).
-                if (dst >= 0) {
-                    free.addReusable(dst, geo.tableBytes());
+        }
+        return layout;
+    }
+
+    /**
+     * Cuts the layout into windows of about {@link #WINDOW_BYTES} and finds, for each, the units not yet moved that
+     * lie in its way (all of them move to the end of the file before the window is filled, so none of them is in
+     * the way of a later window).
+     */
+    private List<Window> plan(List<Unit> layout) {
+        Unit[] byPlace = layout.toArray(Unit[]::new);
+        Arrays.sort(byPlace, Comparator.comparingLong(u -> u.initial));
+        Set<Unit> moved = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<Window> windows = new ArrayList<>();
+        for (int from = 0; from < layout.size(); ) {
+            long start = layout.get(from).target;
+            int to = from;
+            while (to < layout.size() && (to == from || layout.get(to).target - start < WINDOW_BYTES)) {
+                to++;
+            }
+            long end = to < layout.size() ? layout.get(to).target : layout.get(to - 1).target
+                    + layout.get(to - 1).bytes;
+            List<Unit> belong = new ArrayList<>();
+            for (Unit u : layout.subList(from, to)) {
+                if (!u.placed()) {
+                    belong.add(u);
                 }
-                continue;
             }
-            header.setNeedCheck();
-            Table old = l2Cache.get(t.offset());
-            Table copy = new Table(dst, old.length());
-            long stamp = guard.enterExclusive();
+            List<Unit> inWay = new ArrayList<>();
+            if (!belong.isEmpty()) {
+                for (int k = firstEndingAfter(byPlace, start); k < byPlace.length && byPlace[k].initial < end; k++) {
+                    Unit u = byPlace[k];
+                    if (!u.placed() && moved.add(u)) {
+                        inWay.add(u);
+                    }
+                }
+                moved.addAll(belong);
+            }
+            windows.add(new Window(inWay, belong));
+            from = to;
+        }
+        return windows;
+    }
+
+    /** The index of the first unit (by initial place) that ends after {@code offset}. */
+    private int firstEndingAfter(Unit[] byPlace, long offset) {
+        int lo = 0;
+        int hi = byPlace.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (byPlace[mid].initial + byPlace[mid].bytes <= offset) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
+
+    private long clustersOf(List<Unit> units) {
+        long bytes = 0;
+        for (Unit u : units) {
+            bytes += u.bytes;
+        }
+        return bytes >> geo.clusterBits();
+    }
+
+    /** Moves the units in a window's way to the end of the file. */
+    private void evacuate(List<Unit> units, Progress progress) throws IOException {
+        if (units.isEmpty()) {
+            return;
+        }
+        long[] dst = new long[units.size()];
+        for (int k = 0; k < dst.length; k++) {
+            dst[k] = allocator.allocateAtEnd(units.get(k).bytes);
+        }
+        move(units, dst, progress);
+    }
+
+    /** Moves the units that belong in a window to their targets, all free by now. */
+    private void moveIn(List<Unit> units, Progress progress) throws IOException {
+        if (units.isEmpty()) {
+            return;
+        }
+        long[] dst = new long[units.size()];
+        for (int k = 0; k < dst.length; k++) {
+            Unit u = units.get(k);
+            // Free by now: everything in the window's way has moved out and the flush made its place reusable.
+            // Nor was the target cut off: the units in use end at or past the end of the layout.
+            if (!free.takeAt(u.target, u.bytes)) {
+                throw new IllegalStateException(String.format("%s: compaction found the target 0x%x of the"
+                        + " cluster at 0x%x in use; nothing was moved in this step", storage.name(), u.target, u.at));
+            }
+            dst[k] = u.target;
+        }
+        move(units, dst, progress);
+    }
+
+    /**
+     * Moves each unit to its {@code dst} (free, claimed), crash-safe: data first (copies forced, then the L2
+     * entries), then L2 tables (copies forced, then the L1 entries), then the L1 table (copy forced, then the
+     * header); the old places are freed, and become reusable at the flush that ends the step.
+     */
+    private void move(List<Unit> units, long[] dst, Progress progress) throws IOException {
+        header.setNeedCheck();
+        moveData(units, dst);
+        moveTables(units, dst);
+        for (int k = 0; k < units.size(); k++) {
+            if (units.get(k).kind == Kind.L1) {
+                moveL1(dst[k]);
+            }
+        }
+        for (int k = 0; k < units.size(); k++) {
+            Unit u = units.get(k);
+            free.freed(u.at, u.bytes);
+            u.at = dst[k];
+        }
+        flush();
+        done += clustersOf(units);
+        report(progress);
+    }
+
+    private void moveData(List<Unit> units, long[] dst) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(geo.clusterSize());
+        // Exclusive: an in-place write between reading a cluster and repointing its entry would be lost.
+        long stamp = guard.enterExclusive();
+        try {
+            boolean copied = false;
+            for (int k = 0; k < units.size(); k++) {
+                Unit u = units.get(k);
+                if (u.kind == Kind.DATA) {
+                    storage.readFully(buf.clear(), u.at);
+                    storage.write(buf.flip(), dst[k]);
+                    copied = true;
+                }
+            }
+            if (!copied) {
+                return;
+            }
+            storage.force(); // the copies are durable before any entry points at them
+            for (int k = 0; k < units.size(); k++) {
+                Unit u = units.get(k);
+                if (u.kind == Kind.DATA) {
+                    l2Cache.update(lookup.l1().get(u.l1Index), u.l2Index, new long[] {dst[k]});
+                }
+            }
+        } finally {
+            guard.exitExclusive(stamp);
+        }
+    }
+
+    private void moveTables(List<Unit> units, long[] dst) throws IOException {
+        List<Integer> tables = new ArrayList<>();
+        for (int k = 0; k < units.size(); k++) {
+            if (units.get(k).kind == Kind.L2) {
+                tables.add(k);
+            }
+        }
+        if (tables.isEmpty()) {
+            return;
+        }
+        // The copies take the entries as they are now; the old tables get them too, and leave the cache clean, so
+        // that no stale copy is found by its offset (nor written back there) once its clusters hold other data.
+        l2Cache.writeBack();
+        for (int k : tables) {
+            Table old = l2Cache.get(units.get(k).at);
+            Table copy = new Table(dst[k], old.length());
+            for (int j = 0; j < old.length(); j++) {
+                copy.set(j, old.get(j));
+            }
+            tableIO.writeAll(copy);
+        }
+        storage.force(); // the copies are durable before L1 points at them
+        Table l1 = lookup.l1();
+        for (int k : tables) {
+            Unit u = units.get(k);
+            l1.set(u.l1Index, dst[k]);
             try {
-                for (int j = 0; j < old.length(); j++) {
-                    copy.set(j, old.get(j));
-                }
-                tableIO.writeAll(copy);
-                storage.force(); // the copy is durable before L1 points at it
-                l1.set(t.l1Index(), dst);
-                tableIO.writeEntries(l1, t.l1Index(), 1);
+                tableIO.writeEntries(l1, u.l1Index, 1);
             } catch (IOException | RuntimeException e) {
                 // The L1 sector may hold either offset now (both tables are identical): point it back at the old
                 // one if possible, and leave the copy leaked rather than free, as it may still be referenced.
-                l1.set(t.l1Index(), t.offset());
+                l1.set(u.l1Index, u.at);
                 try {
-                    tableIO.writeEntries(l1, t.l1Index(), 1);
+                    tableIO.writeEntries(l1, u.l1Index, 1);
                 } catch (IOException | RuntimeException again) {
                     e.addSuppressed(again);
                 }
                 throw e;
-            } finally {
-                guard.exitExclusive(stamp);
             }
-            free.freed(t.offset(), geo.tableBytes());
-            moved = true;
-            done++;
         }
-        if (moved) {
-            l2Cache.clear(); // the old copies must not be found by offset once their clusters hold other data
-            flush();
-        }
+        l2Cache.clear();
     }
 
-    /** Moves data clusters past {@code end}, highest first, into free clusters before it. */
-    private void moveData(List<DataRef> data, long end, Progress progress) throws IOException {
-        List<DataRef> beyond = new ArrayList<>();
-        for (DataRef r : data) {
-            if (r.host() >= end) {
-                beyond.add(r);
-            }
+    /**
+     * Moves the L1 table: its copy (the entries past the loaded ones are all 0) is durable before the one header
+     * write that names it.
+     */
+    private void moveL1(long dst) throws IOException {
+        L1Table l1 = lookup.l1Table();
+        Table old = l1.table();
+        Table copy = new Table(dst, old.length());
+        for (int i = 0; i < old.length(); i++) {
+            copy.set(i, old.get(i));
         }
-        beyond.sort(Comparator.comparingLong(DataRef::host).reversed());
-        int cs = geo.clusterSize();
-        int perBatch = Math.max(1, BATCH_BYTES / cs);
-        ByteBuffer buf = ByteBuffer.allocate(cs);
-        for (int from = 0; from < beyond.size(); from += perBatch) {
-            List<DataRef> batch = beyond.subList(from, Math.min(beyond.size(), from + perBatch));
-            long[] targets = new long[batch.size()];
-            int n = 0;
-            for (; n < batch.size(); n++) {
-                long dst = free.take(cs);
-                if (dst < 0 || dst >= end) {
-                    if (dst >= 0) {
-                        free.addReusable(dst, cs);
-                    }
-                    break;
-                }
-                targets[n] = dst;
+        tableIO.writeAll(copy);
+        long loaded = (long) old.length() * 8;
+        Buffers.writeZeros(storage, dst + loaded, geo.tableBytes() - loaded);
+        storage.force();
+        try {
+            header.moveL1(dst);
+        } finally {
+            // Whatever the write did, the header in memory names the table the file names.
+            if (header.current().l1TableOffset() == dst) {
+                l1.moveTo(copy);
             }
-            if (n == 0) {
-                return;
-            }
-            header.setNeedCheck();
-            long stamp = guard.enterExclusive();
-            try {
-                for (int k = 0; k < n; k++) {
-                    storage.readFully(buf.clear(), batch.get(k).host());
-                    storage.write(buf.flip(), targets[k]);
-                }
-                storage.force(); // the copies are durable before any entry points at them
-                for (int k = 0; k < n; k++) {
-                    setEntry(batch.get(k), targets[k]);
-                }
-            } catch (IOException | RuntimeException e) {
-                // Entries may point at some of the copies already: leave every target leaked, never free.
-                throw e;
-            } finally {
-                guard.exitExclusive(stamp);
-            }
-            for (int k = 0; k < n; k++) {
-                free.freed(batch.get(k).host(), cs);
-            }
-            flush(); // the new entries durable, then the old places reusable and the free end cut off
-            done += n;
-            report(progress);
         }
     }
 }

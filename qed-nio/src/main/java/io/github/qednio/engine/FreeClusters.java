@@ -86,6 +86,30 @@ final class FreeClusters {
         return -1;
     }
 
+    /**
+     * Takes exactly {@code [offset, offset + bytes)}, if all of it is reusable.
+     *
+     * @return whether it was taken (nothing is taken otherwise)
+     */
+    synchronized boolean takeAt(long offset, long bytes) {
+        Map.Entry<Long, Long> e = reusable.floorEntry(offset);
+        if (e == null || e.getValue() < offset + bytes) {
+            return false;
+        }
+        long start = e.getKey();
+        long end = e.getValue();
+        reusable.remove(start);
+        if (start < offset) {
+            reusable.put(start, offset);
+        }
+        if (offset + bytes < end) {
+            reusable.put(offset + bytes, end);
+        }
+        reusableBytes -= bytes;
+        reused = true;
+        return true;
+    }
+
     /** Clusters {@code [offset, offset + bytes)} may be handed out again (never referenced since they were free). */
     synchronized void addReusable(long offset, long bytes) {
         long start = offset;

@@ -58,6 +58,14 @@ final class HeaderState {
         }
     }
 
+    /**
+     * Points {@code l1_table_offset} at {@code offset}, durably: the table there must be complete and durable
+     * already. If the write fails, {@link #current()} tells which table the file names. Lock held.
+     */
+    void moveL1(long offset) throws IOException {
+        apply(header.withL1TableOffset(offset), new byte[0]);
+    }
+
     /** Read-write open: drops autoclear bits this implementation does not know, as QEMU does. */
     void clearUnknownAutoclear() throws IOException {
         lock.lock();

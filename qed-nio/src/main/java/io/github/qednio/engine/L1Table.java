@@ -14,14 +14,13 @@ import java.nio.ByteOrder;
 final class L1Table {
     private final Storage storage;
     private final Geometry geo;
-    private final long offset;
+    /** Replaced whole when the table moves; its offset is the table's. */
     private volatile Table table;
 
     L1Table(Storage storage, Geometry geo, long offset, long virtualSize) throws IOException {
         this.storage = storage;
         this.geo = geo;
-        this.offset = offset;
-        this.table = read(entriesFor(geo, virtualSize), null);
+        this.table = read(offset, entriesFor(geo, virtualSize), null);
     }
 
     /** The loaded entries (a prefix of the table on disk); entries are set only under the allocation lock. */
@@ -31,7 +30,15 @@ final class L1Table {
 
     /** The file offset of the table. */
     long offset() {
-        return offset;
+        return table.offset;
+    }
+
+    /**
+     * Uses {@code moved}, a copy of the loaded entries at its own offset, from now on: the header names that
+     * offset durably. Allocation lock held.
+     */
+    void moveTo(Table moved) {
+        table = moved;
     }
 
     /** Loads the entries that cover {@code newSize} if they are not loaded yet. Allocation lock held. */
@@ -39,7 +46,7 @@ final class L1Table {
         Table t = table;
         int n = entriesFor(geo, newSize);
         if (n > t.length()) {
-            table = read(n, t);
+            table = read(t.offset, n, t);
         }
     }
 
@@ -56,7 +63,7 @@ final class L1Table {
     }
 
     /** Reads the first {@code n} entries, keeping the values of {@code loaded} (which may be null). */
-    private Table read(int n, Table loaded) throws IOException {
+    private Table read(long offset, int n, Table loaded) throws IOException {
         Table t = new Table(offset, n);
         int from = 0;
         if (loaded != null) {

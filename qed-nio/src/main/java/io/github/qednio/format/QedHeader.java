@@ -210,6 +210,17 @@ public record QedHeader(long clusterSize, long tableSize, long headerSize, long 
     }
 
     /**
+     * Returns a copy with {@code l1_table_offset} replaced.
+     *
+     * @param offset the new byte offset of the L1 table
+     * @return the new header
+     */
+    public QedHeader withL1TableOffset(long offset) {
+        return new QedHeader(clusterSize, tableSize, headerSize, features, compatFeatures, autoclearFeatures,
+                offset, imageSize, backingFilenameOffset, backingFilenameSize);
+    }
+
+    /**
      * Returns a copy with the backing name location replaced (features are not touched).
      *
      * @param offset the new {@code backing_filename_offset}
