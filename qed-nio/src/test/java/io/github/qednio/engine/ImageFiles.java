@@ -73,4 +73,19 @@ final class ImageFiles {
             throw new UncheckedIOException(e);
         }
     }
+
+    /**
+     * Copies the L1 table to the end of the file (cluster-aligned) and points the header at the copy, as an image
+     * converted in place has it; the old table's clusters are leaked.
+     */
+    static void moveL1ToEnd(Path file) {
+        byte[] all = bytes(file);
+        ByteBuffer h = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int cs = h.getInt(4);
+        int ts = h.getInt(8);
+        long l1 = h.getLong(40);
+        long end = (all.length + cs - 1L) / cs * cs;
+        put(file, end, ByteBuffer.wrap(all, (int) l1, ts * cs).slice());
+        putU64(file, 40, end);
+    }
 }

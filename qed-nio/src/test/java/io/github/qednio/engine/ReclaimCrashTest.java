@@ -88,15 +88,46 @@ class ReclaimCrashTest {
         crashEverywhere("leak-reclaim", leakReclaim());
     }
 
+    /**
+     * The template with its L1 table copied to the end of the file (as an in-place conversion leaves it), the old
+     * one leaked right after the header: compaction moves every cluster, L2 tables and the L1 table included.
+     */
+    @Test
+    void aCompactionMovingEveryTableSurvivesPowerLossAtEveryMutation() throws IOException {
+        Path file = dir.resolve("l1-move.qed");
+        byte[] template = template(file);
+        ImageFiles.moveL1ToEnd(file);
+        byte[] moved = Files.readAllBytes(file);
+        List<CrashWorkload.Op> ops = List.of(op(400, CrashWorkload.Kind.DISCARD, 30L * CS, 4 * CS),
+                op(401, CrashWorkload.Kind.COMPACT, 0, 0));
+        long l1Offset = ImageFiles.getU64(file, 40);
+        crashEverywhere("l1-move", ops, moved, disk -> {
+            Path done = Files.write(dir.resolve("l1-move-done.qed"), disk.durableImage());
+            assertThat(ImageFiles.getU64(done, 40)).as("the L1 table moved").isLessThan(l1Offset);
+            assertThat((long) disk.durableImage().length).as("the file shrank").isLessThan(template.length);
+        });
+    }
+
     private void crashEverywhere(String name, List<CrashWorkload.Op> ops) throws IOException {
         Path file = dir.resolve(name + ".qed");
-        byte[] template = template(file);
+        crashEverywhere(name, ops, template(file), disk -> { });
+    }
+
+    /** After the run without a crash: asserts on its outcome. */
+    private interface DryRunCheck {
+        void verify(SimulatedDisk disk) throws IOException;
+    }
+
+    private void crashEverywhere(String name, List<CrashWorkload.Op> ops, byte[] template, DryRunCheck dryRun)
+            throws IOException {
+        Path file = dir.resolve(name + ".qed");
         byte[] initial;
         try (QedImage img = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
             initial = GuestModel.readAll(img);
         }
         SimulatedDisk dry = new SimulatedDisk(template, 0, 512);
         run(file, dry, ops, new GuestModel(initial));
+        dryRun.verify(dry);
         long mutations = dry.mutations();
         assertThat(mutations).as("mutations of the %s sequence", name).isGreaterThan(5);
         boolean qemu = Qemu.crossChecks();
