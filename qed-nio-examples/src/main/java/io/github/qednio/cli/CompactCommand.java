@@ -11,11 +11,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code qed compact [-p] FILE}: moves the image's data to the front of the file and cuts the rest off (see
+ * {@code qed compact [-p] FILE}: moves everything in use to the front of the file and cuts the rest off (see
  * {@link QedImage#compact}); crash-safe, so a kill leaves the data intact.
  */
-@Command(name = "compact", description = "Shrink an image file: move clusters into free space, drop all-zero"
-        + " clusters, cut the end off (crash-safe; QEMU has no equivalent).")
+@Command(name = "compact", description = "Shrink an image file: drop all-zero clusters, lay out data, L2 and L1"
+        + " tables again without gaps and in guest order, cut the end off (crash-safe; QEMU has no equivalent).")
 final class CompactCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;

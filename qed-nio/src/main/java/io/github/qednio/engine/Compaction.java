@@ -30,8 +30,8 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
  *   <li>everything in use is laid out again without gaps from the end of the header: the L1 table, each L2 table
  *       and each L2 table's data clusters as one run in guest order (so {@code qemu-img check} finds no fragmented
  *       cluster), these blocks in the order in which they lie in the file now, so that what is in place already
- *       stays. The layout is reached window by window: what lies in a window's way moves to the end of the file,
- *       then what belongs in the window moves in;</li>
+ *       stays. The layout is reached window by window: what lies in a window's way moves past the end of the new
+ *       layout (into space freed there, else to the end of the file), then what belongs in the window moves in;</li>
  *   <li>the file is cut after its last cluster in use.</li>
  * </ol>
  * Every move copies first and forces the copy, then repoints: a data cluster through its L2 entry (written back
@@ -42,7 +42,7 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 final class Compaction {
     /** Clusters scanned for zeros per exclusive section. */
     private static final int BATCH_BYTES = 1 << 20;
-    /** Target bytes laid out per window: what lies in the way of one window moves to the end of the file. */
+    /** Target bytes laid out per window: what lies in the way of one window moves past the end of the layout. */
     private static final long WINDOW_BYTES = 16L << 20;
 
     /** One L2 entry that points at a data cluster. */
@@ -157,8 +157,9 @@ final class Compaction {
                 total += clustersOf(w.inWay()) + clustersOf(w.belong());
             }
             report(progress);
+            long layoutEnd = layout.get(layout.size() - 1).target + layout.get(layout.size() - 1).bytes;
             for (Window w : windows) {
-                evacuate(w.inWay(), progress);
+                evacuate(w.inWay(), layoutEnd, progress);
                 moveIn(w.belong(), progress);
             }
             flush();
@@ -358,8 +359,8 @@ final class Compaction {
 
     /**
      * Cuts the layout into windows of about {@link #WINDOW_BYTES} and finds, for each, the units not yet moved that
-     * lie in its way (all of them move to the end of the file before the window is filled, so none of them is in
-     * the way of a later window).
+     * lie in its way (all of them move past the end of the layout before the window is filled, so none of them is
+     * in the way of a later window).
      */
     private List<Window> plan(List<Unit> layout) {
         Unit[] byPlace = layout.toArray(Unit[]::new);
@@ -419,14 +420,19 @@ final class Compaction {
         return bytes >> geo.clusterBits();
     }
 
-    /** Moves the units in a window's way to the end of the file. */
-    private void evacuate(List<Unit> units, Progress progress) throws IOException {
+    /**
+     * Moves the units in a window's way past {@code layoutEnd}, where no target lies: into space freed there by
+     * earlier windows, else to the end of the file.
+     */
+    private void evacuate(List<Unit> units, long layoutEnd, Progress progress) throws IOException {
         if (units.isEmpty()) {
             return;
         }
         long[] dst = new long[units.size()];
         for (int k = 0; k < dst.length; k++) {
-            dst[k] = allocator.allocateAtEnd(units.get(k).bytes);
+            long bytes = units.get(k).bytes;
+            long at = free.takeFrom(layoutEnd, bytes);
+            dst[k] = at >= 0 ? at : allocator.allocateAtEnd(bytes);
         }
         move(units, dst, progress);
     }

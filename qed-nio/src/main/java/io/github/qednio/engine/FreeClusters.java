@@ -87,6 +87,24 @@ final class FreeClusters {
     }
 
     /**
+     * Takes the lowest reusable run of {@code bytes} contiguous bytes at or past {@code from}.
+     *
+     * @return its offset, or -1 if there is none
+     */
+    synchronized long takeFrom(long from, long bytes) {
+        Map.Entry<Long, Long> before = reusable.floorEntry(from);
+        Long key = before != null && before.getValue() > from ? before.getKey() : reusable.ceilingKey(from);
+        for (; key != null; key = reusable.higherKey(key)) {
+            long start = Math.max(key, from);
+            if (reusable.get(key) - start >= bytes) {
+                takeAt(start, bytes);
+                return start;
+            }
+        }
+        return -1;
+    }
+
+    /**
      * Takes exactly {@code [offset, offset + bytes)}, if all of it is reusable.
      *
      * @return whether it was taken (nothing is taken otherwise)

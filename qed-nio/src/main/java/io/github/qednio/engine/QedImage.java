@@ -638,12 +638,15 @@ public final class QedImage implements Closeable, BlockMapping {
     }
 
     /**
-     * Makes the image file as small as its content allows: data clusters and L2 tables near the end of the file
-     * move into free clusters before them, clusters holding only zeros and tables with nothing left to map are
-     * dropped, and the file is cut after the last cluster in use. Afterwards the file is no larger than
-     * {@code qemu-img convert -O qed} would make it. Every step is crash-safe: a copy is durable before its table
-     * entry points at it, and the old place is reused or cut off only once that entry is durable, so a crash
-     * leaves the guest data intact, at worst with leaked clusters. Guest reads and writes may run meanwhile.
+     * Makes the image file as small as its content allows: clusters holding only zeros and tables with nothing
+     * left to map are dropped, leaked clusters are reclaimed, and everything left is laid out without gaps after
+     * the header, data clusters, L2 tables and the L1 table alike, each L2 table's data clusters as one run in
+     * guest order; the file is cut after the last cluster in use. Afterwards the file is no larger than
+     * {@code qemu-img convert -O qed} would make it, with no leaked and no fragmented cluster, whatever the layout
+     * before (tables at the end of the file, as in-place conversion leaves them, included). Every step is
+     * crash-safe: a copy is durable before its table entry (or, for the L1 table, the header) points at it, and
+     * the old place is reused or cut off only once that is durable, so a crash leaves the guest data intact, at
+     * worst with leaked clusters. Guest reads and writes may run meanwhile; allocating writes wait.
      *
      * @param progress told about the work done so far, not null ({@link Progress#NONE} for none): the bytes of the
      *        clusters scanned for zeros and moved, of all to scan and move
