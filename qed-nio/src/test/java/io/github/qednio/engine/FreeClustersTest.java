@@ -24,6 +24,25 @@ class FreeClustersTest {
     }
 
     @Test
+    void aGivenRangeIsTakenOnlyIfAllOfItIsReusableAndARunFromAnOffsetOnlyPastIt() {
+        FreeClusters f = new FreeClusters();
+        f.addReusable(10 * CS, 6 * CS);
+        f.addReusable(30 * CS, CS);
+        f.addReusable(40 * CS, 3 * CS);
+        assertThat(f.takeAt(15 * CS, 2 * CS)).as("runs past the reusable run").isFalse();
+        assertThat(f.takeAt(12 * CS, 2 * CS)).isTrue();
+        assertThat(f.isReusable(12 * CS) || f.isReusable(13 * CS)).isFalse();
+        assertThat(f.isReusable(11 * CS) && f.isReusable(14 * CS)).as("both sides stay").isTrue();
+        assertThat(f.reusableBytes()).isEqualTo(8 * CS);
+        assertThat(f.takeFrom(11 * CS, 2 * CS)).as("starts inside the run 10-12, too short").isEqualTo(14 * CS);
+        assertThat(f.takeFrom(25 * CS, 2 * CS)).as("30 is too short").isEqualTo(40 * CS);
+        assertThat(f.takeFrom(41 * CS, CS)).isEqualTo(42 * CS);
+        assertThat(f.takeFrom(43 * CS, CS)).isEqualTo(-1);
+        assertThat(f.take(2 * CS)).as("lower runs are left to take").isEqualTo(10 * CS);
+        assertThat(f.reusableBytes()).isEqualTo(CS);
+    }
+
+    @Test
     void adjacentRunsMergeAndTheLowestFittingRunIsTaken() {
         FreeClusters f = new FreeClusters();
         f.addReusable(20 * CS, CS);
