@@ -523,12 +523,7 @@ final class Compaction {
         // that no stale copy is found by its offset (nor written back there) once its clusters hold other data.
         l2Cache.writeBack();
         for (int k : tables) {
-            Table old = l2Cache.get(units.get(k).at);
-            Table copy = new Table(dst[k], old.length());
-            for (int j = 0; j < old.length(); j++) {
-                copy.set(j, old.get(j));
-            }
-            tableIO.writeAll(copy);
+            tableIO.writeAll(l2Cache.get(units.get(k).at).copyAt(dst[k]));
         }
         storage.force(); // the copies are durable before L1 points at them
         Table l1 = lookup.l1();
@@ -558,13 +553,9 @@ final class Compaction {
      */
     private void moveL1(long dst) throws IOException {
         L1Table l1 = lookup.l1Table();
-        Table old = l1.table();
-        Table copy = new Table(dst, old.length());
-        for (int i = 0; i < old.length(); i++) {
-            copy.set(i, old.get(i));
-        }
+        Table copy = l1.table().copyAt(dst);
         tableIO.writeAll(copy);
-        long loaded = (long) old.length() * 8;
+        long loaded = (long) copy.length() * 8;
         Buffers.writeZeros(storage, dst + loaded, geo.tableBytes() - loaded);
         storage.force();
         try {

@@ -23,6 +23,15 @@ final class Table {
         this.entries = new AtomicLongArray(entryCount);
     }
 
+    /** A table with the same entries at {@code newOffset} (clean). */
+    Table copyAt(long newOffset) {
+        Table t = new Table(newOffset, length());
+        for (int i = 0; i < length(); i++) {
+            t.set(i, get(i));
+        }
+        return t;
+    }
+
     long get(int index) {
         return entries.get(index);
     }

@@ -103,14 +103,21 @@ class CompactionTest {
         }
     }
 
-    @Test
-    void anL1TableAtTheEndOfTheFileMovesAndTheClustersBeforeItAreReclaimed() throws IOException {
-        Path file = dir.resolve("l1-at-end.qed");
+    /** A new image with {@code clusters} clusters written from 0 in order, then {@code late} at {@code lateAt}. */
+    private static Path written(Path file, int clusters, int late, long lateAt) throws IOException {
         try (QedImage img = QedImage.create(file, SMALL)) {
-            for (int k = 0; k < 120; k++) {
+            for (int k = 0; k < clusters; k++) {
                 img.write(ByteBuffer.wrap(ChainFixtures.pattern(CS, k)), (long) k * CS);
             }
-            img.write(ByteBuffer.wrap(ChainFixtures.pattern(2 * CS, 500)), 30L << 20); // an L2 table at the end
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(late * CS, 500)), lateAt);
+        }
+        return file;
+    }
+
+    @Test
+    void anL1TableAtTheEndOfTheFileMovesAndTheClustersBeforeItAreReclaimed() throws IOException {
+        Path file = written(dir.resolve("l1-at-end.qed"), 120, 2, 30L << 20); // an L2 table at the end
+        try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
             img.discard(40L * CS, 10L * CS);
         }
         ImageFiles.moveL1ToEnd(file); // the old L1 leaked right after the header, the new one last
@@ -119,13 +126,7 @@ class CompactionTest {
 
     @Test
     void anImageRepairedAfterACrashLeavesNoLeakInTheMiddle() throws IOException {
-        Path file = dir.resolve("repaired.qed");
-        try (QedImage img = QedImage.create(file, SMALL)) {
-            for (int k = 0; k < 100; k++) {
-                img.write(ByteBuffer.wrap(ChainFixtures.pattern(CS, k)), (long) k * CS);
-            }
-            img.write(ByteBuffer.wrap(ChainFixtures.pattern(3 * CS, 600)), 40L << 20);
-        }
+        Path file = written(dir.resolve("repaired.qed"), 100, 3, 40L << 20);
         // A crash lost the L2 update of cluster 10 (its data cluster leaked in the middle of the file), with
         // NEED_CHECK set: the open repairs, the leak stays for compaction.
         long l2 = ImageFiles.getU64(file, ImageFiles.getU64(file, 40));
