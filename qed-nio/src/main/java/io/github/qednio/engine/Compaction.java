@@ -116,22 +116,16 @@ final class Compaction {
         this.hasBacking = hasBacking;
     }
 
-    /** {@link #run(Progress, boolean)} dropping all-zero clusters and empty tables too. */
-    long run(Progress progress) throws IOException {
-        return run(progress, true);
-    }
-
     /**
-     * Compacts: afterwards no cluster of the file is leaked or free, and each L2 table's data is one run in guest
-     * order. Takes the allocation lock (it may be held already); must not be called inside a {@link ClusterGuard}
-     * section.
+     * Compacts: drops all-zero data clusters and tables mapping nothing, reclaims every leaked cluster, and lays
+     * everything out again, so that afterwards no cluster of the file is leaked or free and each L2 table's data is
+     * one run in guest order. Takes the allocation lock (it may be held already: a leak-reclaiming check can call
+     * this); must not be called inside a {@link ClusterGuard} section.
      *
-     * @param dropZeros whether all-zero data clusters and tables mapping nothing are dropped first (the guest
-     *        content stays the same either way)
      * @return the file length afterwards
      * @throws CorruptImageException if the tables are inconsistent; nothing is changed then
      */
-    long run(Progress progress, boolean dropZeros) throws IOException {
+    long run(Progress progress) throws IOException {
         lock.lock();
         try {
             flush();
@@ -139,15 +133,13 @@ final class Compaction {
             List<DataRef> data = new ArrayList<>();
             scan(tables, data);
             done = 0;
-            total = dropZeros ? data.size() : 0;
+            total = data.size();
             report(progress);
-            if (dropZeros) {
-                dropZeroClusters(data, progress);
-                dropEmptyTables(tables);
-                flush();
-                tables.clear();
-                data.clear();
-            }
+            dropZeroClusters(data, progress);
+            dropEmptyTables(tables);
+            flush();
+            tables.clear();
+            data.clear();
             ClusterBitmap used = scan(tables, data);
             long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
             space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
@@ -344,7 +336,11 @@ final class Compaction {
             runs.get(r.l1Index()).add(new Unit(Kind.DATA, r.l1Index(), r.l2Index(), r.host(), geo.clusterSize()));
         }
         blocks.removeIf(List::isEmpty);
-        blocks.sort(Comparator.comparingLong(b -> b.stream().mapToLong(u -> u.at).min().orElseThrow()));
+        Map<List<Unit>, Long> begins = new IdentityHashMap<>();
+        for (List<Unit> b : blocks) {
+            begins.put(b, b.stream().mapToLong(u -> u.at).min().orElseThrow());
+        }
+        blocks.sort(Comparator.comparingLong(begins::get));
         List<Unit> layout = new ArrayList<>();
         long next = geo.headerBytes();
         for (List<Unit> b : blocks) {
