@@ -97,16 +97,18 @@ public final class ImageArchives {
      */
     public static UnpackResult unpack(Path image, Path dir) throws IOException {
         SafeExtraction out = new SafeExtraction(dir, image.toString());
-        ArchiveFormat format = readDisk(image, (item, data) -> {
-            switch (item.type()) {
-                case DIRECTORY -> out.directory(item.name());
-                case FILE -> out.file(item.name(), data, item.size(), item.mode(), item.mtime());
-                case SYMLINK -> out.symlink(item.name(), item.link());
-                case HARDLINK -> out.hardLink(item.name(), item.link());
-                default -> throw new IllegalStateException(item.type().toString());
+        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults())) {
+            // Two passes: the whole archive is read and checked before the first byte is written.
+            readDisk(fs, image, out::check);
+            ArchiveFormat format;
+            try {
+                format = readDisk(fs, image, out::extract);
+                out.finish();
+            } catch (IOException e) {
+                throw out.failed(e);
             }
-        });
-        return new UnpackResult(format, out.entries(), out.bytes());
+            return new UnpackResult(format, out.entries(), out.bytes());
+        }
     }
 
     /**
@@ -140,8 +142,15 @@ public final class ImageArchives {
     }
 
     private static ArchiveFormat readDisk(Path image, ArchiveReader.Visitor visitor) throws IOException {
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults());
-             SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
+        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults())) {
+            return readDisk(fs, image, visitor);
+        }
+    }
+
+    /** Reads the archive through a channel of its own: zip and 7z readers close theirs. */
+    private static ArchiveFormat readDisk(QedFileSystem fs, Path image, ArchiveReader.Visitor visitor)
+            throws IOException {
+        try (SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
             return ArchiveReader.read(disk, image.toString(), visitor);
         }
     }
@@ -186,7 +195,7 @@ public final class ImageArchives {
             }
             checkLength(archive.toString(), length, disk);
         }
-        return new PackResult(copied.format, length, diskSize, true);
+        return new PackResult(copied.format, length, diskSize, true, List.of());
     }
 
     private static InputStream gunzip(Path archive) throws IOException {
@@ -218,7 +227,7 @@ public final class ImageArchives {
             }
             written = disk.end();
         }
-        return new PackResult(format, written, diskSize, false);
+        return new PackResult(format, written, diskSize, false, SourceTree.linksOutside(entries));
     }
 
     private static void checkLength(String what, long expected, BufferedDiskChannel disk) throws ArchiveException {

@@ -173,7 +173,8 @@ class ImageArchivesTest {
         try (OutputStream out = Files.newOutputStream(tar); TarArchiveOutputStream t = new TarArchiveOutputStream(out)) {
             t.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
             for (TarEntrySpec s : entries) {
-                TarArchiveEntry e = s.link() == null ? new TarArchiveEntry(s.name(), true)
+                TarArchiveEntry e = s.link() == null ? new TarArchiveEntry(s.content() == null ? s.name() + "/"
+                        : s.name(), true)
                         : new TarArchiveEntry(s.name(), s.hard() ? TarConstants.LF_LINK : TarConstants.LF_SYMLINK,
                         true);
                 if (s.link() != null) {
@@ -194,6 +195,10 @@ class ImageArchivesTest {
     record TarEntrySpec(String name, String content, String link, boolean hard) {
         static TarEntrySpec file(String name, String content) {
             return new TarEntrySpec(name, content, null, false);
+        }
+
+        static TarEntrySpec directory(String name) {
+            return new TarEntrySpec(name, null, null, false);
         }
 
         static TarEntrySpec symlink(String name, String target) {
