@@ -36,9 +36,12 @@ import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
  * directory ends where tools reading from the device's end look for it. Zero detection is on by default, so the
  * zeros of empty or sparse files take no space in the image.
  *
- * <p>Unpacking refuses entries with absolute names, {@code ..} components, or links leading outside the target
- * directory, and never writes through a link that leads out of it; a damaged or truncated archive is reported as an
- * {@link ArchiveException} naming the image, the format and the last entry read.
+ * <p>Symbolic links are packed and unpacked as links whatever they point to, as tar does; those leading outside the
+ * packed sources are listed in {@link PackResult#linksOutside()}. Modes keep their setuid, setgid and sticky bits.
+ * Unpacking reads and checks the whole archive before writing anything, and refuses entries with absolute names,
+ * {@code ..} components, entries below a symbolic link (nothing is written through a link), and hard links to
+ * anything but a file inside the target directory; a refused, damaged or truncated archive ({@link ArchiveException}
+ * naming the image, the entry or the last entry read) leaves the directory as it was.
  */
 public final class ImageArchives {
     /** QED virtual sizes are whole 512-byte sectors (as QEMU requires). */
@@ -89,11 +92,13 @@ public final class ImageArchives {
      * {@code dir}. The image is opened read-only.
      *
      * @param image an image holding an archive on its disk
-     * @param dir   the directory to extract into; created if missing
+     * @param dir   the directory to extract into; created if missing (once the archive is checked)
      * @return what was extracted
-     * @throws ArchiveException if an entry is refused (absolute name, {@code ..} component, link leading outside
-     *         {@code dir}, device or pipe), or the archive is damaged, truncated or missing; entries before it stay
-     * @throws IOException if the image cannot be opened or {@code dir} cannot be written
+     * @throws ArchiveException if an entry is refused (absolute name, {@code ..} component, below a symbolic link,
+     *         hard link to anything but a file in {@code dir}, device or pipe), or the archive is damaged, truncated
+     *         or missing; the whole archive is checked first, so {@code dir} is then left as it was
+     * @throws IOException if the image cannot be opened, or {@code dir} cannot be written: the message names the
+     *         entry and what is left in {@code dir}
      */
     public static UnpackResult unpack(Path image, Path dir) throws IOException {
         SafeExtraction out = new SafeExtraction(dir, image.toString());

@@ -111,6 +111,7 @@ final class SafeExtraction {
 
     /** Pass two: extracts the entry; called for the entries {@link #check} accepted, in the same order. */
     void extract(Item item, InputStream data) throws IOException {
+        current = item.name();
         if (checking) {
             checking = false;
             model.clear();
@@ -119,7 +120,6 @@ final class SafeExtraction {
             Files.createDirectories(dir);
             root = dir.toRealPath();
         }
-        current = item.name();
         Place place = place(item);
         Path dest = place.rel().isEmpty() ? root : root.resolve(place.rel());
         if (place.was() != Node.ABSENT && place.was() != Node.DIRECTORY) {
@@ -139,7 +139,7 @@ final class SafeExtraction {
         entries++;
     }
 
-    /** Applies the directories' modes and times, deepest first. */
+    /** Applies the directories' modes and times, in reverse archive order (a directory after those inside it). */
     void finish() throws IOException {
         for (int i = directories.size() - 1; i >= 0; i--) {
             Pending d = directories.get(i);
