@@ -117,6 +117,26 @@ class PackCommandTest {
         Trees.assertSameTree(tree, dir.resolve("by-us/tree"));
     }
 
+    /** Past 20 links leading outside, the rest are counted, not listed: stderr stays readable for a whole JDK. */
+    @Test
+    void packListsTheFirst20LinksLeadingOutsideThenCountsTheRest() throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("links"));
+        for (int i = 0; i < 25; i++) {
+            Files.createSymbolicLink(tree.resolve(String.format("l%02d", i)), Path.of("/etc/file" + i));
+        }
+        Files.writeString(tree.resolve("f"), "f");
+        Files.createSymbolicLink(tree.resolve("inside"), Path.of("f"));
+        QedCliTest.Run r = cli("pack", tree.toString(), dir.resolve("links.qed").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        List<String> lines = r.err().lines().toList();
+        assertThat(lines).hasSize(21);
+        assertThat(lines.get(0)).isEqualTo("qed: warning: symbolic link 'links/l00' -> '/etc/file0' leads outside the"
+                + " packed tree (stored as is)");
+        assertThat(lines.get(19)).contains("'links/l19' -> '/etc/file19'");
+        assertThat(lines.get(20)).isEqualTo("qed: warning: and 5 more symbolic links lead outside the packed tree"
+                + " (25 in all)");
+    }
+
     @Test
     void autoSizedZipEndsAtTheDisksEndAndAFixedSizeAndGeometryAreApplied() throws Exception {
         Qemu.assumeAvailable();

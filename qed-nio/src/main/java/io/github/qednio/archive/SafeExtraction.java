@@ -72,7 +72,7 @@ final class SafeExtraction {
         this.source = source;
         for (Path p = this.dir; p != null; p = p.getParent()) {
             if (Files.isDirectory(p)) {
-                root = p == this.dir ? p.toRealPath() : null;
+                root = p.equals(this.dir) ? p.toRealPath() : null;
                 return;
             }
             if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
