@@ -30,12 +30,13 @@ import java.util.Set;
  * (what is on the disk, overlaid with what the entries before made) and refuses the archive at the first entry that
  * could not be extracted safely. {@link #extract} then writes, checking each entry again against the disk.
  *
- * <p>The rules are those of GNU tar and bsdtar: names that are absolute or have {@code ..} components are refused;
- * symbolic links are made whatever they point to, but nothing is written through one (an entry with a link on its
- * path is refused, and a file, link or directory entry whose place holds a link or file replaces it); a hard link
- * must name a file inside the directory; a directory is never replaced. Files are written sparse (runs of zeros
- * become holes). Modes, setuid, setgid and sticky bits included, are applied as {@code tar -p} applies them, a
- * directory's after everything else (a read-only directory would refuse its own contents).
+ * <p>The rules are bsdtar's (GNU tar's too, but that it writes through a link that stays inside): names that are
+ * absolute or have {@code ..} components are refused; symbolic links are made whatever they point to, but nothing is
+ * written through one (an entry with a link on its path is refused, and a file, link or directory entry whose place
+ * holds a link or file replaces it); a hard link must name a file inside the directory; a directory is never
+ * replaced. Files are written sparse (runs of zeros become holes). Modes, setuid, setgid and sticky bits included,
+ * are applied as {@code tar -p} applies them, a directory's after everything else (a read-only directory would
+ * refuse its own contents).
  */
 final class SafeExtraction {
     private static final int CHUNK = 1 << 20;
@@ -116,8 +117,9 @@ final class SafeExtraction {
             checking = false;
             model.clear();
             fresh.clear();
-            created = Files.notExists(dir);
+            boolean absent = Files.notExists(dir);
             Files.createDirectories(dir);
+            created = absent;
             root = dir.toRealPath();
         }
         Place place = place(item);
