@@ -5,6 +5,7 @@ import io.github.qednio.archive.ImageArchives;
 import io.github.qednio.archive.PackOptions;
 import io.github.qednio.archive.PackResult;
 import io.github.qednio.engine.CreateOptions;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,10 +20,13 @@ import picocli.CommandLine.Spec;
 /** {@code qed pack [--format tar|zip|7z] [--size SIZE|auto] [-o cluster_size=N,table_size=N] SOURCE... IMAGE}. */
 @Command(name = "pack", mixinStandardHelpOptions = true, description = {"Pack files into an archive written straight onto a new QED image's disk"
         + " (a guest reads it with tar -xf /dev/vdb).",
-        "A directory or file is stored under its own name (links as links); a single .tar, .tar.gz, .tgz, .zip or"
+        "A directory or file is stored under its own name (links as links: those leading outside the packed tree are"
+                + " listed on standard error); a single .tar, .tar.gz, .tgz, .zip or"
                 + " .7z is copied as is (a .gz decompressed) unless --format names another format.",
         "Zeros (empty or sparse files) take no space in the image."})
 final class PackCommand implements Callable<Integer> {
+    private static final int MAX_LISTED = 20;
+
     @Spec
     private CommandSpec spec;
 
@@ -63,6 +67,20 @@ final class PackCommand implements Callable<Integer> {
         spec.commandLine().getOut().printf("%s %s archive of %d bytes onto %s: virtual size %d (%s), image file %s%n",
                 r.copied() ? "Copied" : "Packed", r.format().label(), r.archiveBytes(), image, r.diskSize(),
                 Sizes.human(r.diskSize()), Sizes.human(Files.size(image)));
+        warnLinksOutside(r.linksOutside());
         return 0;
+    }
+
+    /** One line per link, as tar's warnings are, up to a screenful; then how many more. */
+    private void warnLinksOutside(List<PackResult.Link> links) {
+        PrintWriter err = spec.commandLine().getErr();
+        for (PackResult.Link l : links.subList(0, Math.min(links.size(), MAX_LISTED))) {
+            err.printf("qed: warning: symbolic link '%s' -> '%s' leads outside the packed tree (stored as is)%n",
+                    l.name(), l.target());
+        }
+        if (links.size() > MAX_LISTED) {
+            err.printf("qed: warning: and %d more symbolic links lead outside the packed tree (%d in all)%n",
+                    links.size() - MAX_LISTED, links.size());
+        }
     }
 }

@@ -11,8 +11,10 @@ import picocli.CommandLine.Spec;
 
 /** {@code qed unpack IMAGE DIR}. */
 @Command(name = "unpack", mixinStandardHelpOptions = true, description = {"Extract the archive (tar, tar.gz, zip or 7z) on a QED image's disk into DIR.",
-        "Entries with absolute names, '..' components or links leading outside DIR are refused: nothing is written"
-                + " outside DIR."})
+        "Symbolic links are extracted as links, whatever they point to; modes keep their setuid, setgid and sticky"
+                + " bits (as tar -p). Entries with absolute names or '..' components, entries under a symbolic link,"
+                + " and hard links to files outside DIR are refused: the whole archive is checked first, so a"
+                + " refused one leaves DIR as it was."})
 final class UnpackCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;

@@ -34,7 +34,8 @@ final class ArchiveReader {
      * One entry.
      *
      * @param size  bytes of a file, or -1 if the archive does not say
-     * @param mode  permission bits, or -1 if the archive does not say
+     * @param mode  permission bits with the setuid, setgid and sticky bits ({@code 07777}), or -1 if the archive
+     *              does not say
      * @param mtime last modification, or null
      * @param link  a link's target, else null
      */
@@ -176,7 +177,7 @@ final class ArchiveReader {
                     } else {
                         type = Type.FILE;
                     }
-                    visit(new Item(e.getName(), type, type == Type.FILE ? e.getSize() : 0, e.getMode() & 0777,
+                    visit(new Item(e.getName(), type, type == Type.FILE ? e.getSize() : 0, e.getMode() & 07777,
                             FileTime.from(e.getModTime().toInstant()), e.getLinkName()), tar);
                 }
             }
@@ -197,7 +198,7 @@ final class ArchiveReader {
                         throw new ArchiveException(source + ": zip entry '" + e.getName() + "' uses a compression"
                                 + " method that cannot be read (" + e.getMethod() + ")");
                     }
-                    int mode = e.getPlatform() == ZipArchiveEntry.PLATFORM_UNIX ? e.getUnixMode() & 0777 : -1;
+                    int mode = e.getPlatform() == ZipArchiveEntry.PLATFORM_UNIX ? e.getUnixMode() & 07777 : -1;
                     FileTime mtime = e.getLastModifiedTime();
                     if (e.isDirectory()) {
                         visit(new Item(e.getName(), Type.DIRECTORY, 0, mode, mtime, null), InputStream.nullInputStream());
@@ -230,7 +231,7 @@ final class ArchiveReader {
                     int attributes = e.getHasWindowsAttributes() ? e.getWindowsAttributes() : 0;
                     int unix = (attributes & ArchiveWriter.SEVEN_Z_UNIX_EXTENSION) != 0 ? attributes >>> 16 : -1;
                     FileTime mtime = e.getHasLastModifiedDate() ? e.getLastModifiedTime() : null;
-                    int mode = unix >= 0 ? unix & 0777 : -1;
+                    int mode = unix >= 0 ? unix & 07777 : -1;
                     if (e.isDirectory()) {
                         visit(new Item(e.getName(), Type.DIRECTORY, 0, mode, mtime, null), InputStream.nullInputStream());
                     } else if (unix >= 0 && (unix & UnixStat.FILE_TYPE_FLAG) == UnixStat.LINK_FLAG) {

@@ -36,9 +36,12 @@ import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
  * directory ends where tools reading from the device's end look for it. Zero detection is on by default, so the
  * zeros of empty or sparse files take no space in the image.
  *
- * <p>Unpacking refuses entries with absolute names, {@code ..} components, or links leading outside the target
- * directory, and never writes through a link that leads out of it; a damaged or truncated archive is reported as an
- * {@link ArchiveException} naming the image, the format and the last entry read.
+ * <p>Symbolic links are packed and unpacked as links whatever they point to, as tar does; those leading outside the
+ * packed sources are listed in {@link PackResult#linksOutside()}. Modes keep their setuid, setgid and sticky bits.
+ * Unpacking reads and checks the whole archive before writing anything, and refuses entries with absolute names,
+ * {@code ..} components, entries below a symbolic link (nothing is written through a link), and hard links to
+ * anything but a file inside the target directory; a refused, damaged or truncated archive ({@link ArchiveException}
+ * naming the image, the entry or the last entry read) leaves the directory as it was.
  */
 public final class ImageArchives {
     /** QED virtual sizes are whole 512-byte sectors (as QEMU requires). */
@@ -89,24 +92,28 @@ public final class ImageArchives {
      * {@code dir}. The image is opened read-only.
      *
      * @param image an image holding an archive on its disk
-     * @param dir   the directory to extract into; created if missing
+     * @param dir   the directory to extract into; created if missing (once the archive is checked)
      * @return what was extracted
-     * @throws ArchiveException if an entry is refused (absolute name, {@code ..} component, link leading outside
-     *         {@code dir}, device or pipe), or the archive is damaged, truncated or missing; entries before it stay
-     * @throws IOException if the image cannot be opened or {@code dir} cannot be written
+     * @throws ArchiveException if an entry is refused (absolute name, {@code ..} component, below a symbolic link,
+     *         hard link to anything but a file in {@code dir}, device or pipe), or the archive is damaged, truncated
+     *         or missing; the whole archive is checked first, so {@code dir} is then left as it was
+     * @throws IOException if the image cannot be opened, or {@code dir} cannot be written: the message names the
+     *         entry and what is left in {@code dir}
      */
     public static UnpackResult unpack(Path image, Path dir) throws IOException {
         SafeExtraction out = new SafeExtraction(dir, image.toString());
-        ArchiveFormat format = readDisk(image, (item, data) -> {
-            switch (item.type()) {
-                case DIRECTORY -> out.directory(item.name());
-                case FILE -> out.file(item.name(), data, item.size(), item.mode(), item.mtime());
-                case SYMLINK -> out.symlink(item.name(), item.link());
-                case HARDLINK -> out.hardLink(item.name(), item.link());
-                default -> throw new IllegalStateException(item.type().toString());
+        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults())) {
+            // Two passes: the whole archive is read and checked before the first byte is written.
+            readDisk(fs, image, out::check);
+            ArchiveFormat format;
+            try {
+                format = readDisk(fs, image, out::extract);
+                out.finish();
+            } catch (IOException e) {
+                throw out.failed(e);
             }
-        });
-        return new UnpackResult(format, out.entries(), out.bytes());
+            return new UnpackResult(format, out.entries(), out.bytes());
+        }
     }
 
     /**
@@ -140,8 +147,15 @@ public final class ImageArchives {
     }
 
     private static ArchiveFormat readDisk(Path image, ArchiveReader.Visitor visitor) throws IOException {
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults());
-             SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
+        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults())) {
+            return readDisk(fs, image, visitor);
+        }
+    }
+
+    /** Reads the archive through a channel of its own: zip and 7z readers close theirs. */
+    private static ArchiveFormat readDisk(QedFileSystem fs, Path image, ArchiveReader.Visitor visitor)
+            throws IOException {
+        try (SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
             return ArchiveReader.read(disk, image.toString(), visitor);
         }
     }
@@ -186,7 +200,7 @@ public final class ImageArchives {
             }
             checkLength(archive.toString(), length, disk);
         }
-        return new PackResult(copied.format, length, diskSize, true);
+        return new PackResult(copied.format, length, diskSize, true, List.of());
     }
 
     private static InputStream gunzip(Path archive) throws IOException {
@@ -218,7 +232,7 @@ public final class ImageArchives {
             }
             written = disk.end();
         }
-        return new PackResult(format, written, diskSize, false);
+        return new PackResult(format, written, diskSize, false, SourceTree.linksOutside(entries));
     }
 
     private static void checkLength(String what, long expected, BufferedDiskChannel disk) throws ArchiveException {

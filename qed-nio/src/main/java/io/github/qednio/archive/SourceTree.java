@@ -9,8 +9,10 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -20,6 +22,9 @@ import java.util.stream.Stream;
  * symbolic links recorded as links and never followed.
  */
 final class SourceTree {
+    /** Linux's limit on links followed while resolving one path. */
+    private static final int MAX_LINKS = 40;
+
     private SourceTree() {
     }
 
@@ -32,7 +37,7 @@ final class SourceTree {
      * @param path    the file on the host
      * @param kind    what it is
      * @param size    bytes of a file (0 otherwise): exactly this many are packed
-     * @param mode    permission bits ({@code 0777} and above)
+     * @param mode    permission bits with the setuid, setgid and sticky bits ({@code 07777})
      * @param mtime   last modification
      * @param target  a link's target as stored in the link, else null
      */
@@ -55,6 +60,63 @@ final class SourceTree {
             add(entries, source, name.toString());
         }
         return entries;
+    }
+
+    /**
+     * The symbolic links among {@code entries} that lead outside them: absolute, or climbing above the archive's top
+     * with {@code ..}, or ending at a name that is not one of its sources, following the entries' own links on the
+     * way (as the links will be followed once unpacked).
+     */
+    static List<PackResult.Link> linksOutside(List<Entry> entries) {
+        Map<String, String> links = new HashMap<>();
+        Set<String> tops = new HashSet<>();
+        for (Entry e : entries) {
+            tops.add(e.name().split("/", 2)[0]);
+            if (e.kind() == Kind.SYMLINK) {
+                links.put(e.name(), e.target());
+            }
+        }
+        List<PackResult.Link> outside = new ArrayList<>();
+        for (Entry e : entries) {
+            if (e.kind() == Kind.SYMLINK) {
+                List<String> from = new ArrayList<>(List.of(e.name().split("/")));
+                from.remove(from.size() - 1);
+                List<String> to = resolve(from, e.target(), links, 0);
+                if (to == null || to.isEmpty() || !tops.contains(to.get(0))) {
+                    outside.add(new PackResult.Link(e.name(), e.target()));
+                }
+            }
+        }
+        return outside;
+    }
+
+    /** Where {@code target} leads from the directory {@code from} (components); null if above the top. */
+    private static List<String> resolve(List<String> from, String target, Map<String, String> links, int depth) {
+        if (target.startsWith("/")) {
+            return null;
+        }
+        List<String> cur = new ArrayList<>(from);
+        for (String part : target.split("/")) {
+            if (part.isEmpty() || part.equals(".")) {
+                continue;
+            }
+            if (part.equals("..")) {
+                if (cur.isEmpty()) {
+                    return null;
+                }
+                cur.remove(cur.size() - 1);
+                continue;
+            }
+            cur.add(part);
+            String link = links.get(String.join("/", cur));
+            if (link != null && depth < MAX_LINKS) { // past Linux's limit the link does not resolve: not outside
+                cur = resolve(cur.subList(0, cur.size() - 1), link, links, depth + 1);
+                if (cur == null) {
+                    return null;
+                }
+            }
+        }
+        return cur;
     }
 
     private static void add(List<Entry> entries, Path path, String name) throws IOException {
@@ -83,6 +145,11 @@ final class SourceTree {
     private static int mode(Path path, BasicFileAttributes basic) throws IOException {
         if (basic.isSymbolicLink()) {
             return 0777;
+        }
+        try {
+            return (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777;
+        } catch (UnsupportedOperationException | IllegalArgumentException e) {
+            // No "unix" view (not Linux or macOS, or another file system): the permission bits alone.
         }
         PosixFileAttributes posix;
         try {

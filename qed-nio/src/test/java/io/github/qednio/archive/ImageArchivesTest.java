@@ -36,6 +36,9 @@ class ImageArchivesTest {
                 .isEqualTo((packed.archiveBytes() + 511) / 512 * 512);
         assertThat(ImageArchives.detect(image)).isEqualTo(format);
         assertThat(ImageArchives.list(image)).anyMatch(n -> n.startsWith("tree/Grüße-日本語-😀.txt"));
+        assertThat(packed.linksOutside()).containsExactly(
+                new PackResult.Link("tree/absolute", "/nonexistent/qed-nio-test-target"),
+                new PackResult.Link("tree/out", "../beside-the-tree"));
 
         Path out = dir.resolve("out");
         UnpackResult unpacked = ImageArchives.unpack(image, out);
@@ -44,6 +47,33 @@ class ImageArchivesTest {
         if (Qemu.crossChecks()) {
             Qemu.assertCheckClean(image);
         }
+    }
+
+    /**
+     * A link leads outside when the kernel would resolve it outside the packed sources once unpacked: through the
+     * tree's own links, not by its text alone. The kernel judges the links whose targets exist here.
+     */
+    @Test
+    void linksOutsideThePackedSourcesAreFoundThroughTheTreesOwnLinks() throws IOException {
+        Path tree = Files.createDirectories(dir.resolve("tree"));
+        Path other = Files.createDirectories(dir.resolve("other"));
+        Files.writeString(other.resolve("f"), "other");
+        Files.createDirectories(dir.resolve("not-packed"));
+        Files.createDirectories(tree.resolve("a/b/c"));
+        Files.createSymbolicLink(tree.resolve("a/link-to-c"), Path.of("b/c"));
+        Files.createSymbolicLink(tree.resolve("via"), Path.of("a/link-to-c/../../.."));
+        Files.createSymbolicLink(tree.resolve("escape"), Path.of("a/link-to-c/../../../.."));
+        Files.createSymbolicLink(tree.resolve("to-other"), Path.of("../other/f"));
+        Files.createSymbolicLink(tree.resolve("to-not-packed"), Path.of("../not-packed"));
+        Files.createSymbolicLink(tree.resolve("parent"), Path.of(".."));
+        assertThat(tree.resolve("via").toRealPath()).isEqualTo(tree.toRealPath());
+        assertThat(tree.resolve("escape").toRealPath()).isEqualTo(dir.toRealPath());
+
+        PackResult r = ImageArchives.pack(List.of(tree, other), dir.resolve("links.qed"), PackOptions.defaults());
+        assertThat(r.linksOutside()).containsExactly(
+                new PackResult.Link("tree/escape", "a/link-to-c/../../../.."),
+                new PackResult.Link("tree/parent", ".."),
+                new PackResult.Link("tree/to-not-packed", "../not-packed"));
     }
 
     @Test
@@ -173,7 +203,8 @@ class ImageArchivesTest {
         try (OutputStream out = Files.newOutputStream(tar); TarArchiveOutputStream t = new TarArchiveOutputStream(out)) {
             t.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
             for (TarEntrySpec s : entries) {
-                TarArchiveEntry e = s.link() == null ? new TarArchiveEntry(s.name(), true)
+                TarArchiveEntry e = s.link() == null ? new TarArchiveEntry(s.content() == null ? s.name() + "/"
+                        : s.name(), true)
                         : new TarArchiveEntry(s.name(), s.hard() ? TarConstants.LF_LINK : TarConstants.LF_SYMLINK,
                         true);
                 if (s.link() != null) {
@@ -194,6 +225,10 @@ class ImageArchivesTest {
     record TarEntrySpec(String name, String content, String link, boolean hard) {
         static TarEntrySpec file(String name, String content) {
             return new TarEntrySpec(name, content, null, false);
+        }
+
+        static TarEntrySpec directory(String name) {
+            return new TarEntrySpec(name, null, null, false);
         }
 
         static TarEntrySpec symlink(String name, String target) {

@@ -17,7 +17,9 @@ public final class Trees {
 
     /**
      * A tree with the special cases packing must keep: Unicode names, an empty directory, an empty file, an executable,
-     * a relative symlink to a file and one to a directory, a dangling link inside the tree, nested directories.
+     * a relative symlink to a file and one to a directory, a dangling link inside the tree, nested directories; a
+     * link leaving the tree ({@code out}) and an absolute one ({@code absolute}); setuid and setgid files, a sticky
+     * directory and a setgid one with a private mode ({@code special/}).
      */
     public static Path sample(Path parent) throws IOException {
         Path root = Files.createDirectories(parent.resolve("tree"));
@@ -38,10 +40,27 @@ public final class Trees {
         Files.createSymbolicLink(root.resolve("a/link-to-c"), Path.of("b/c"));
         Files.createSymbolicLink(root.resolve("a/b/up"), Path.of("../../hello.txt"));
         Files.createSymbolicLink(root.resolve("dangling"), Path.of("not-there"));
+        Files.createSymbolicLink(root.resolve("out"), Path.of("../beside-the-tree"));
+        Files.createSymbolicLink(root.resolve("absolute"), Path.of("/nonexistent/qed-nio-test-target"));
+        Path special = Files.createDirectories(root.resolve("special"));
+        mode(Files.writeString(special.resolve("setuid"), "u\n"), 04755);
+        mode(Files.writeString(special.resolve("setgid"), "g\n"), 02711);
+        mode(Files.createDirectories(special.resolve("sticky")), 01777);
+        Files.writeString(special.resolve("sticky/inside"), "s\n");
+        mode(Files.createDirectories(special.resolve("setgid-dir")), 02750);
         return root;
     }
 
-    /** Asserts that {@code actual} has the same entries as {@code expected}: types, link targets, bytes, modes. */
+    /** Sets all twelve mode bits, as chmod does. */
+    public static Path mode(Path p, int mode) throws IOException {
+        Files.setAttribute(p, "unix:mode", mode);
+        return p;
+    }
+
+    /**
+     * Asserts that {@code actual} has the same entries as {@code expected}: types, link targets, bytes, modes of files
+     * and directories (setuid, setgid and sticky bits included).
+     */
     public static void assertSameTree(Path expected, Path actual) throws IOException {
         Map<String, String> want = describe(expected);
         Map<String, String> got = describe(actual);
@@ -54,6 +73,10 @@ public final class Trees {
         }
     }
 
+    private static String mode(Path p) throws IOException {
+        return Integer.toOctalString((Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777);
+    }
+
     private static Map<String, String> describe(Path root) throws IOException {
         Map<String, String> m = new TreeMap<>();
         try (Stream<Path> s = Files.walk(root)) {
@@ -62,10 +85,9 @@ public final class Trees {
                 if (Files.isSymbolicLink(p)) {
                     m.put(rel, "link " + Files.readSymbolicLink(p));
                 } else if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
-                    m.put(rel, "dir");
+                    m.put(rel, "dir " + mode(p));
                 } else {
-                    m.put(rel, "file " + Files.size(p) + " "
-                            + java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p)));
+                    m.put(rel, "file " + Files.size(p) + " " + mode(p));
                 }
             }
         }
