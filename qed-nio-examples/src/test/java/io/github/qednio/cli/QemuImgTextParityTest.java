@@ -200,6 +200,15 @@ class QemuImgTextParityTest {
             }
         }
 
+        rows.add(img("compare missing", 2, Set.of(Norm.FAILURE_TEXT), "compare", "@ov.qed", "@missing.qed"));
+
+        rows.add(writing("commit", 0, Set.of(), "commit", "@ov2.qed"));
+        rows.add(writing("commit -d", 0, Set.of(), "commit", "-d", "@ov2.qed"));
+        rows.add(writing("rebase -u", 0, Set.of(), "rebase", "-u", "-b", "base.raw", "-F", "raw", "@ov2.qed"));
+        rows.add(writing("rebase", 0, Set.of(), "rebase", "-b", "base.raw", "-F", "raw", "@ov2.qed"));
+        rows.add(writing("convert to qed", 0, Set.of(), "convert", "-O", "qed", "@ov2.qed", "@out.qed"));
+        rows.add(writing("convert to raw", 0, Set.of(), "convert", "-O", "raw", "@zero.qed", "@out.raw"));
+
         for (String size : List.of("511", "1073742336", "0.3K", "0", "64M")) {
             rows.add(new Row("create " + size, false, List.of("create", "-f", "qed", "@new.qed", size),
                     List.of("create", "@new.qed", size), 0, true, Set.of()));
