@@ -37,7 +37,7 @@ public final class InPlaceConverter {
      * @param target the format to convert to
      * @return the plan: metadata bytes and the final file length, or that the image already is in that format
      * @throws ConversionRefusedException naming the reason if the image cannot be converted in place, or is already in
-     *         the target format but damaged (the message {@code qed check} or {@code qed info} gives)
+     *         the target format but damaged (a header or table that cannot be read, corruption the check finds)
      * @throws IOException if the image cannot be read
      */
     public static ConversionReport dryRun(Path image, DiskFormat target) throws IOException {
