@@ -58,15 +58,7 @@ final class CheckCommand implements Callable<Integer> {
         long leaksFixed = result.leaksFixed();
         PrintWriter out = spec.commandLine().getOut();
         if (output.json()) {
-            Json j = new Json().put("filename", image.file.toString()).put("format", "qed")
-                    .put("check-errors", result.checkErrors()).put("corruptions", result.corruptions())
-                    .put("leaks", result.leaks());
-            if (repair != null) {
-                j.put("corruptions-fixed", corruptionsFixed).put("leaks-fixed", leaksFixed);
-            }
-            j.put("total-clusters", result.totalClusters()).put("allocated-clusters", result.allocatedClusters())
-                    .put("fragmented-clusters", result.fragmentedClusters());
-            out.println(j.render());
+            out.println(json(result, corruptionsFixed, leaksFixed).render());
         } else {
             if (corruptionsFixed > 0 || leaksFixed > 0) {
                 out.printf("The following inconsistencies were found and repaired:%n%n    %d leaked clusters%n"
@@ -76,6 +68,29 @@ final class CheckCommand implements Callable<Integer> {
             printHuman(out, result);
         }
         return result.exitCode();
+    }
+
+    /**
+     * qemu-img's {@code ImageCheck}: {@code check-errors}, {@code filename} and {@code format} always, every count
+     * only when it is not zero (they are optional in QEMU's schema), in the order qemu-img prints them.
+     */
+    private Json json(CheckResult r, long corruptionsFixed, long leaksFixed) {
+        Json j = new Json().put("filename", image.file.toString()).put("format", "qed")
+                .put("check-errors", r.checkErrors());
+        putUnlessZero(j, "corruptions", r.corruptions());
+        putUnlessZero(j, "leaks", r.leaks());
+        putUnlessZero(j, "corruptions-fixed", corruptionsFixed);
+        putUnlessZero(j, "leaks-fixed", leaksFixed);
+        putUnlessZero(j, "total-clusters", r.totalClusters());
+        putUnlessZero(j, "allocated-clusters", r.allocatedClusters());
+        putUnlessZero(j, "fragmented-clusters", r.fragmentedClusters());
+        return j.inQemuOrder();
+    }
+
+    private static void putUnlessZero(Json j, String key, long value) {
+        if (value != 0) {
+            j.put(key, value);
+        }
     }
 
     /** qemu-img's {@code dump_human_image_check}. */
@@ -96,9 +111,10 @@ final class CheckCommand implements Callable<Integer> {
             }
         }
         if (r.totalClusters() != 0 && r.allocatedClusters() != 0) {
-            out.printf(Locale.ROOT, "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters%n",
-                    r.allocatedClusters(), r.totalClusters(), r.allocatedClusters() * 100.0 / r.totalClusters(),
-                    r.fragmentedClusters() * 100.0 / r.allocatedClusters(), 0.0);
+            out.printf(Locale.ROOT, "%d/%d = %s%% allocated, %s%% fragmented, %s%% compressed clusters%n",
+                    r.allocatedClusters(), r.totalClusters(),
+                    CFormat.fixed(r.allocatedClusters() * 100.0 / r.totalClusters(), 2),
+                    CFormat.fixed(r.fragmentedClusters() * 100.0 / r.allocatedClusters(), 2), CFormat.fixed(0, 2));
         }
     }
 }

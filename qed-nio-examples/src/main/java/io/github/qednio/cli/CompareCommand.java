@@ -2,6 +2,7 @@ package io.github.qednio.cli;
 
 import io.github.qednio.ops.ImageComparator;
 import io.github.qednio.ops.ImageComparator.Comparison;
+import io.github.qednio.ops.ImageComparator.Mismatch;
 import io.github.qednio.ops.ImageFormat;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -51,7 +52,10 @@ final class CompareCommand implements Callable<Integer> {
         Comparison c = ImageComparator.compare(a, formatA.orNull(), b,
                 formatB == null ? null : ImageFormat.parse(formatB), strict, progress.listener(spec));
         PrintWriter out = quiet.quiet ? new PrintWriter(PrintWriter.nullWriter()) : spec.commandLine().getOut();
-        if (c.sizeA() != c.sizeB() && !strict) {
+        // qemu-img warns when it goes on past the end of the smaller image, so not after a mismatch before it.
+        boolean pastCommonPart = c.identical() || c.mismatch() == Mismatch.CONTENT
+                && c.offset() >= Math.min(c.sizeA(), c.sizeB());
+        if (c.sizeA() != c.sizeB() && !strict && pastCommonPart) {
             out.println("Warning: Image size mismatch!");
         }
         if (c.identical()) {

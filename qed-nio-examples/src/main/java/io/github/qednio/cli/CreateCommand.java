@@ -56,9 +56,10 @@ final class CreateCommand implements Callable<Integer> {
         }
         opts = applyOptions(opts, options);
         try (QedImage img = QedImage.create(file, opts)) {
-            // qemu-img create's line: backing_fmt as given, table_size only when given.
+            // qemu-img create's line: the size as requested (the image's is rounded up to 512 bytes), backing_fmt as
+            // given, table_size only when given.
             spec.commandLine().getOut().printf("Formatting '%s', fmt=qed size=%d%s cluster_size=%d%s%n", file,
-                    img.size(), backing == null ? "" : " backing_file=" + backing
+                    size == null ? img.size() : Sizes.parse(size), backing == null ? "" : " backing_file=" + backing
                             + (backingFormat == null ? "" : " backing_fmt=" + backingFormat),
                     img.geometry().clusterSize(), options.stream().anyMatch(o -> o.trim().startsWith("table_size"))
                             ? " table_size=" + img.geometry().tableSize() : "");

@@ -14,7 +14,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code qed info [-f FMT] [--output=json] [--backing-chain] FILE}: qemu-img info's keys, values and text. JSON
- * adds {@code table-size} and {@code allocated-bytes} for QED images.
+ * adds {@code table-size} and {@code allocated-bytes} for QED images (the latter not when a table entry is invalid).
  */
 @Command(name = "info", description = "Show an image's format, sizes, backing file and dirty flag, as qemu-img info"
         + " does (read-only; the backing file is not opened unless --backing-chain).")
@@ -76,7 +76,10 @@ final class InfoCommand implements Callable<Integer> {
         }
         j.put("dirty-flag", i.dirty());
         if (i.clusterSize() != 0) {
-            j.put("table-size", i.tableSize()).put("allocated-bytes", i.allocatedBytes());
+            j.put("table-size", i.tableSize());
+        }
+        if (i.clusterSize() != 0 && i.allocatedBytes() >= 0) {
+            j.put("allocated-bytes", i.allocatedBytes());
         }
         return j;
     }

@@ -1,6 +1,10 @@
 package io.github.qednio.cli;
 
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** A flat JSON object writer for the tool's {@code --output=json} (strings, numbers and booleans only). */
@@ -10,6 +14,30 @@ final class Json {
     Json put(String key, Object value) {
         fields.put(key, value);
         return this;
+    }
+
+    /**
+     * Puts the fields in the order qemu-img prints a QDict's: by hash bucket, as QEMU's {@code qdict_first} and
+     * {@code qdict_next} walk them. No two keys the tool prints share a bucket.
+     */
+    Json inQemuOrder() {
+        List<String> keys = new ArrayList<>(fields.keySet());
+        keys.sort(Comparator.comparingInt(Json::qdictBucket));
+        Map<String, Object> sorted = new LinkedHashMap<>();
+        keys.forEach(k -> sorted.put(k, fields.get(k)));
+        fields.clear();
+        fields.putAll(sorted);
+        return this;
+    }
+
+    /** QEMU's {@code tdb_hash} of the key modulo its 512 buckets, in C's unsigned 32-bit arithmetic. */
+    static int qdictBucket(String key) {
+        byte[] name = key.getBytes(StandardCharsets.UTF_8);
+        int value = 0x238F13AF * name.length;
+        for (int i = 0; i < name.length; i++) {
+            value += (name[i] & 0xff) << (i * 5 % 24);
+        }
+        return (1103515243 * value + 12345) & 511;
     }
 
     /** Renders the object on one line per field, as qemu-img does. */
@@ -29,7 +57,7 @@ final class Json {
     }
 
     /** Renders a list of objects as qemu-img does ({@code info --backing-chain}, {@code check} of a chain). */
-    static String renderArray(java.util.List<Json> objects) {
+    static String renderArray(List<Json> objects) {
         StringBuilder sb = new StringBuilder("[");
         String sep = "\n    ";
         for (Json j : objects) {

@@ -3,6 +3,8 @@ package io.github.qednio.cli;
 import io.github.qednio.engine.MappedExtent;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
+import io.github.qednio.format.QedFormatException;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -27,8 +29,14 @@ final class MapCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<MappedExtent> entries;
+        QedFormatException failure = null;
         try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
-            entries = img.map(0, img.size());
+            try {
+                entries = img.map(0, img.size());
+            } catch (QedFormatException e) {
+                failure = e;
+                entries = printedBefore(img);
+            }
         }
         PrintWriter out = spec.commandLine().getOut();
         if (output.json()) {
@@ -45,13 +53,13 @@ final class MapCommand implements Callable<Integer> {
                 out.print(sep + j.renderCompact());
                 sep = ",\n";
             }
-            out.println("]");
+            out.print(failure == null ? "]\n" : sep);
         } else {
             out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
             for (MappedExtent e : entries) {
                 if (e.type() == MappedExtent.Type.DATA && e.hostOffset() < 0) {
                     out.flush();
-                    throw new java.io.IOException(image.file + ": File contains external, encrypted or compressed"
+                    throw new IOException(image.file + ": File contains external, encrypted or compressed"
                             + " clusters."); // qemu-img map's human output stops there too
                 }
                 if (e.type() == MappedExtent.Type.DATA) {
@@ -60,7 +68,32 @@ final class MapCommand implements Callable<Integer> {
                 }
             }
         }
+        if (failure != null) {
+            out.flush();
+            throw failure;
+        }
         return 0;
+    }
+
+    /**
+     * What qemu-img map prints before it stops at an invalid table entry: the extents before the first cluster that
+     * cannot be mapped, less the last one (qemu-img was still extending it). Found by bisection over the clusters.
+     */
+    private static List<MappedExtent> printedBefore(QedImage img) throws IOException {
+        long cs = img.geometry().clusterSize();
+        long good = 0;
+        long bad = (img.size() + cs - 1) / cs;
+        while (bad - good > 1) {
+            long mid = (good + bad) >>> 1;
+            try {
+                img.map(0, mid * cs);
+                good = mid;
+            } catch (QedFormatException e) {
+                bad = mid;
+            }
+        }
+        List<MappedExtent> mapped = good == 0 ? List.of() : img.map(0, good * cs);
+        return mapped.isEmpty() ? mapped : mapped.subList(0, mapped.size() - 1);
     }
 
     /** C's {@code %#x}: no prefix for zero. */

@@ -1,7 +1,5 @@
 package io.github.qednio.cli;
 
-import java.util.Locale;
-
 /** Sizes as qemu-img takes and prints them; the parsing is the library's ({@link io.github.qednio.format.Sizes}). */
 final class Sizes {
     private Sizes() {
@@ -17,22 +15,16 @@ final class Sizes {
         return io.github.qednio.format.Sizes.parse(text);
     }
 
-    /** qemu-img's human form: {@code 1 GiB}, {@code 1.5 MiB}, {@code 512 B}. */
+    /**
+     * qemu-img's human form ({@code size_to_str}): {@code 1 GiB}, {@code 1.5 MiB}, {@code 512 B}, printed with C's
+     * {@code %.3g}. From 1000 of a unit on, the next unit is used ({@code 1000} bytes are {@code 0.977 KiB}).
+     */
     static String human(long bytes) {
         String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-        int u = 0;
-        double v = bytes;
-        while (v >= 1024 && u < units.length - 1) {
-            v /= 1024;
-            u++;
-        }
-        if (u == 0) {
-            return bytes + " B";
-        }
-        String num = String.format(Locale.ROOT, "%.3g", v);
-        if (num.contains(".")) {
-            num = num.replaceAll("0+$", "").replaceAll("\\.$", "");
-        }
-        return num + " " + units[u];
+        // frexp's exponent of bytes / (1000 / 1024.0), as qemu computes it (0 for 0).
+        double scaled = bytes / (1000.0 / 1024.0);
+        int exponent = scaled == 0 ? 0 : Math.getExponent(scaled) + 1;
+        int unit = (exponent - 1) / 10;
+        return CFormat.general((double) bytes / (1L << (unit * 10)), 3) + " " + units[unit];
     }
 }

@@ -11,14 +11,13 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code qed check --output=json} against {@code qemu-img check --output=json} on the corruption matrix of the notes
- * (§11.3): every key qemu-img prints has our value, and the keys it leaves out (zero) are zero in ours. The images
- * are small, so QEMU's false leaks (§11.4) do not occur.
+ * (§11.3): the same text, the same keys (those that are zero left out) in the same order. The images are small, so
+ * QEMU's false leaks (§11.4) do not occur.
  */
 class CheckMatrixTest {
     private static final long L1 = 0x10000;
@@ -58,13 +57,7 @@ class CheckMatrixTest {
         Qemu.Result q = Qemu.img("check", "--output=json", p.toString());
         Run ours = cli("check", "--output=json", p.toString());
         assertThat(ours.code()).as(p + ": " + q.stdout()).isEqualTo(q.exitCode());
-        Map<String, String> qemu = QemuJson.object(q.stdout());
-        Map<String, String> mine = QemuJson.object(ours.out());
-        for (String key : new String[] {"check-errors", "corruptions", "leaks", "total-clusters",
-                "allocated-clusters", "fragmented-clusters", "filename", "format"}) {
-            assertThat(mine.get(key)).as("%s of %s (qemu: %s)", key, p, q.stdout())
-                    .isEqualTo(qemu.getOrDefault(key, "0"));
-        }
+        assertThat(ours.out()).as("check --output=json of %s", p).isEqualTo(q.stdout());
     }
 
     @Test

@@ -6,8 +6,14 @@ import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -92,5 +98,68 @@ class ConvertInPlaceCommandTest {
         Run bad = cli("convert-in-place", "-O", "vmdk", image.toString());
         assertThat(bad.code()).isNotZero();
         assertThat(bad.err()).contains("unknown image format 'vmdk'");
+    }
+
+    @Test
+    void aDamagedImageAlreadyInTheTargetFormatIsRefusedLikeInfoAndCheckNotReportedDone() throws IOException {
+        Path truncated = qedWithData("truncated.qed");
+        try (FileChannel ch = FileChannel.open(truncated, StandardOpenOption.WRITE)) {
+            ch.truncate(100);
+        }
+        Path pastEnd = qedWithData("past-end.qed"); // L1[0] points past the end of the file
+        putLong(pastEnd, 0x10000, ByteOrder.LITTLE_ENDIAN, 0x2000000);
+        Path garbage = dir.resolve("garbage.qed"); // QED's magic, then a cluster size of 0
+        byte[] head = new byte[4096];
+        System.arraycopy("QED\0".getBytes(StandardCharsets.US_ASCII), 0, head, 0, 4);
+        Files.write(garbage, head);
+        Path shortQcow2 = dir.resolve("short.qcow2");
+        Qemu.img("create", "-f", "qcow2", shortQcow2.toString(), "1M").assertSuccess();
+        try (FileChannel ch = FileChannel.open(shortQcow2, StandardOpenOption.WRITE)) {
+            ch.truncate(50);
+        }
+        Path badL1 = dir.resolve("bad-l1.qcow2");
+        Qemu.img("create", "-f", "qcow2", badL1.toString(), "4M").assertSuccess();
+        Qemu.io("-f", "qcow2", "-c", "write -P 1 0 64k", badL1.toString()).assertSuccess();
+        long l1 = ByteBuffer.wrap(Files.readAllBytes(badL1), 40, 8).getLong();
+        putLong(badL1, l1, ByteOrder.BIG_ENDIAN, (1L << 63) | 0x10000000L);
+
+        for (Path image : List.of(truncated, pastEnd, garbage)) {
+            Run info = cli("info", image.toString());
+            Run check = cli("check", image.toString());
+            assertThat(info.code() != 0 || check.code() != 0).as("%s is damaged", image).isTrue();
+            assertRefused(image, "qed", info.code() != 0 ? info.err() : null);
+        }
+        assertRefused(shortQcow2, "qcow2", null);
+        assertRefused(badL1, "qcow2", null);
+        assertThat(Qemu.img("check", badL1.toString()).exitCode()).as("qemu-img check finds it corrupt").isEqualTo(2);
+    }
+
+    /** Both a dry run and a conversion to {@code format} fail with one line naming the file (infosError, if given). */
+    private void assertRefused(Path image, String format, String infosError) throws IOException {
+        byte[] before = Files.readAllBytes(image);
+        for (boolean dry : new boolean[] {true, false}) {
+            Run r = dry ? cli("convert-in-place", "--dry-run", "-O", format, image.toString())
+                    : cli("convert-in-place", "-O", format, image.toString());
+            assertThat(r.code()).as("%s: %s%s", image, r.out(), r.err()).isEqualTo(1);
+            assertThat(r.out()).isEmpty();
+            assertThat(r.err().strip()).doesNotContain("\n").startsWith("qed: " + image);
+            if (infosError != null) {
+                assertThat(r.err()).isEqualTo(infosError);
+            }
+            assertThat(Files.readAllBytes(image)).isEqualTo(before);
+        }
+    }
+
+    private Path qedWithData(String name) {
+        Path p = dir.resolve(name);
+        Qemu.img("create", "-f", "qed", p.toString(), "1G").assertSuccess();
+        Qemu.io("-f", "qed", "-c", "write -P 1 0 64k", "-c", "write -P 3 10M 64k", p.toString()).assertSuccess();
+        return p;
+    }
+
+    private static void putLong(Path p, long offset, ByteOrder order, long value) throws IOException {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(8).order(order).putLong(0, value), offset);
+        }
     }
 }

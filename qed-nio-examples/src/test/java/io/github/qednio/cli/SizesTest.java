@@ -34,4 +34,14 @@ class SizesTest {
         assertThat(Sizes.human(512)).isEqualTo("512 B");
         assertThat(Sizes.human(266240)).isEqualTo("260 KiB");
     }
+
+    @Test
+    void humanFormSwitchesUnitAtAThousandAndRoundsLikeCsPercentG() {
+        // Each expectation is what qemu-img 7.2 info printed for a raw file or QED image of that size.
+        assertThat(Sizes.human(1024)).isEqualTo("1 KiB");
+        assertThat(Sizes.human(1024000)).isEqualTo("0.977 MiB");
+        assertThat(Sizes.human(1023488)).isEqualTo("1e+03 KiB");
+        assertThat(Sizes.human(2281701376L)).isEqualTo("2.12 GiB");
+        assertThat(Sizes.human(0)).isEqualTo("0 B");
+    }
 }

@@ -36,7 +36,8 @@ public final class InPlaceConverter {
      * @param image  the image file
      * @param target the format to convert to
      * @return the plan: metadata bytes and the final file length, or that the image already is in that format
-     * @throws ConversionRefusedException naming the reason if the image cannot be converted in place
+     * @throws ConversionRefusedException naming the reason if the image cannot be converted in place, or is already in
+     *         the target format but damaged (a header or table that cannot be read, corruption the check finds)
      * @throws IOException if the image cannot be read
      */
     public static ConversionReport dryRun(Path image, DiskFormat target) throws IOException {
@@ -53,8 +54,8 @@ public final class InPlaceConverter {
      * @param target   the format to convert to
      * @param progress told how many bytes of metadata have been written
      * @return what was done
-     * @throws ConversionRefusedException naming the reason if the image cannot be converted in place (nothing was
-     *         written then)
+     * @throws ConversionRefusedException naming the reason if the image cannot be converted in place, or is already in
+     *         the target format but damaged (nothing was written then)
      * @throws io.github.qednio.engine.ImageLockedException if another process has the image open for writing
      * @throws IOException if a read or write fails (the file is then still a valid image of one of the formats)
      */
@@ -86,9 +87,10 @@ public final class InPlaceConverter {
         long length = file.size();
         DiskFormat from = probe(file, image);
         if (from == target) {
+            read(image, from, length, true); // a damaged image is refused, not reported as done
             return new ConversionReport(image, from, target, true, dryRun, 0, length, length);
         }
-        SourceLayout src = read(image, from, length);
+        SourceLayout src = read(image, from, length, false);
         TargetPlan plan = switch (target) {
             case QCOW2 -> Qcow2Target.plan(src, image.toString());
             case QED -> QedTarget.plan(src, image.toString());
@@ -128,16 +130,29 @@ public final class InPlaceConverter {
         throw new ConversionRefusedException("format", image + ": neither a QED nor a qcow2 image", null);
     }
 
-    private static SourceLayout read(Path image, DiskFormat from, long length) throws IOException {
+    /**
+     * Opens the image with its format's reader and describes it; with {@code damageOnly}, only refuses a damaged
+     * image (for one already in the target format, whose features need not be convertible) and returns null.
+     */
+    private static SourceLayout read(Path image, DiskFormat from, long length, boolean damageOnly)
+            throws IOException {
         try {
             return switch (from) {
                 case QED -> {
                     try (QedImage qed = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+                        if (damageOnly) {
+                            QedSource.requireConsistent(qed, false);
+                            yield null;
+                        }
                         yield QedSource.read(qed, length);
                     }
                 }
                 case QCOW2 -> {
                     try (Qcow2Image qcow2 = Qcow2Image.open(image)) {
+                        if (damageOnly) {
+                            Qcow2Source.requireIntact(qcow2, length);
+                            yield null;
+                        }
                         yield Qcow2Source.read(qcow2, length);
                     }
                 }

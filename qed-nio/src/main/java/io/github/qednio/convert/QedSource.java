@@ -16,20 +16,31 @@ final class QedSource {
     }
 
     /**
-     * Describes {@code image}, whose file is {@code fileLength} bytes long now.
+     * Refuses an image whose check finds corruption or unreadable tables, naming what it found.
      *
+     * @param repairedByConversion whether a conversion would repair the image first if it was not closed cleanly
+     *                             (a conversion to another format does)
      * @throws ConversionRefusedException if the check finds corruption
      */
-    static SourceLayout read(QedImage image, long fileLength) throws IOException {
+    static void requireConsistent(QedImage image, boolean repairedByConversion) throws IOException {
         CheckResult check = image.check(Repair.NONE);
         if (!check.isConsistent()) {
             String found = check.corruptions() + " corruption(s), " + check.checkErrors() + " unreadable table(s)";
-            throw new ConversionRefusedException("corruption", image.needsCheck()
+            throw new ConversionRefusedException("corruption", image.needsCheck() && repairedByConversion
                     ? image.path() + ": the QED image was not closed cleanly and is corrupt (" + found + "); a"
                             + " conversion repairs it first, or run 'qed check -r all'"
                     : image.path() + ": the QED image is corrupt (" + found + "); run 'qed check -r all' first",
                     null);
         }
+    }
+
+    /**
+     * Describes {@code image}, whose file is {@code fileLength} bytes long now.
+     *
+     * @throws ConversionRefusedException if the check finds corruption
+     */
+    static SourceLayout read(QedImage image, long fileLength) throws IOException {
+        requireConsistent(image, true);
         List<SourceLayout.Run> runs = new ArrayList<>();
         for (MappedExtent e : image.map(0, image.size())) {
             if (e.depth() != 0) {

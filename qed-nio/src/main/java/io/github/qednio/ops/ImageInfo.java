@@ -3,6 +3,7 @@ package io.github.qednio.ops;
 import io.github.qednio.engine.BackingFormat;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
+import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -33,7 +34,8 @@ import java.util.List;
  *                            {@code QED_F_BACKING_FORMAT_NO_PROBE}), or null when it records none
  *                            ({@code backing-filename-format})
  * @param tableSize           QED's table size in clusters, or 0 for raw (an addition of ours)
- * @param allocatedBytes      guest bytes stored in the image itself (an addition of ours; the file length for raw)
+ * @param allocatedBytes      guest bytes stored in the image itself (an addition of ours; the file length for raw),
+ *                            or -1 if a table entry is invalid (qemu-img info reports such an image all the same)
  */
 public record ImageInfo(String filename, ImageFormat format, long virtualSize, int clusterSize, long actualSize,
                         boolean dirty, String backingFilename, String fullBackingFilename,
@@ -63,7 +65,15 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
             return new ImageInfo(file.toString(), f, img.size(), img.geometry().clusterSize(),
                     approximateActualSize(length, img.geometry().headerBytes(), h.backingFilenameSize()),
                     h.hasFeature(QedHeader.QED_F_NEED_CHECK), name, name == null ? null : join(file.toString(), name),
-                    recorded, img.geometry().tableSize(), img.allocatedBytes());
+                    recorded, img.geometry().tableSize(), allocatedBytes(img));
+        }
+    }
+
+    private static long allocatedBytes(QedImage img) throws IOException {
+        try {
+            return img.allocatedBytes();
+        } catch (QedFormatException e) {
+            return -1; // a corrupt table: info still reports the header, as qemu-img info does
         }
     }
 
