@@ -58,6 +58,25 @@ class FatJarProviderIT {
     }
 
     @Test
+    void shadedJarRunByJavaDashJarSaysItsNativeFeaturesAreActiveFromJava22On() throws Exception {
+        // The jar allows its own native access (manifest), so on Java 22+ nothing but the JVM's version decides.
+        int java = Runtime.version().feature();
+        List<String> expected = java >= 22
+                ? List.of("hole skipping: active (Java 22+ native access)",
+                        "preallocation: active (Java 22+ native access)")
+                : List.of("hole skipping: inactive (this JVM is Java " + java + ")",
+                        "preallocation: inactive (this JVM is Java " + java + ")");
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(javaBin, "-jar", fatJar().toAbsolutePath().toString(), "--version")
+                .redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+        assertThat(out.lines().toList()).as(out).containsAll(expected);
+    }
+
+    @Test
     void jvmWithOnlyTheShadedJarOpensQedUris() throws Exception {
         Path image = dir.resolve("fat jar disk #1.qed");
         runDemo(image, List.of("-cp", fatJar().toAbsolutePath().toString()));
