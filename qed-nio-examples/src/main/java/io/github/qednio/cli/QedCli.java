@@ -1,5 +1,6 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.engine.NativeFeatures;
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -13,10 +14,11 @@ import picocli.CommandLine.Command;
  *
  * <p>Failures print one line, {@code qed: <what went wrong>}, on standard error and exit with a nonzero code (1 for
  * an error, 2 for a usage mistake; {@code check} and {@code compare} use qemu-img's codes). No stack traces unless
- * {@code --debug} is given. Every command takes {@code --help} (and {@code --version}), inherited from this one.
+ * {@code --debug} is given. Every command takes {@code --help} (and {@code --version}, which also says whether the
+ * library's native features are active in this JVM), inherited from this one.
  */
 @Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
-        version = "qed (qed-nio) 0.1.0",
+        versionProvider = QedCli.Version.class,
         description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
                 + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
@@ -94,5 +96,19 @@ public final class QedCli implements Runnable {
             return ex.getClass().getSimpleName();
         }
         return m.replace('\n', ' ');
+    }
+
+    /** {@code --version}: the version, then whether each native feature is active here, or why not. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"qed (qed-nio) 0.1.0", line("hole skipping", NativeFeatures.holeDetection()),
+                    line("preallocation", NativeFeatures.preallocation())};
+        }
+
+        private static String line(String feature, NativeFeatures.State state) {
+            String line = feature + ": " + (state.active() ? "active" : "inactive") + " (" + state.reason() + ")";
+            return line.replace("%", "%%"); // picocli formats version lines
+        }
     }
 }

@@ -219,21 +219,35 @@ class ChainCommandsTest {
         assertThat(bad.err()).contains("'cluster_size' cannot be changed");
     }
 
+    /**
+     * qemu-img 7.2 cannot measure for QED ("does not support size measurement"), so QEMU's own conversions judge:
+     * "required" is the size of the file {@code qemu-img convert -O qed} writes, "fully-allocated" that of
+     * {@code qemu-img convert -O qed -S 0}; for raw, {@code qemu-img measure} itself.
+     */
     @Test
-    void measureGivesTheSizeOfTheConvertedFileAndOfAFullyAllocatedOne() throws IOException {
+    void measureGivesTheSizeOfQemuImgConvertsFileAndOfItsFullyAllocatedOne() throws IOException {
         Qemu.assumeAvailable();
         both();
-        Run m = cli("measure", "--output=json", "-O", "qed", o("top.qed"));
+        for (String cs : new String[] {"65536", "4096"}) {
+            Qemu.img("convert", "-O", "qed", "-o", "cluster_size=" + cs, q("top.qed"), q("flat" + cs + ".qed"))
+                    .assertSuccess();
+            Qemu.img("convert", "-O", "qed", "-o", "cluster_size=" + cs, "-S", "0", q("top.qed"),
+                    q("full" + cs + ".qed")).assertSuccess();
+            Run m = cli("measure", "--output=json", "-O", "qed", "-o", "cluster_size=" + cs, o("top.qed"));
+            ok(m);
+            assertThat(QemuJson.object(m.out())).as("cluster size %s", cs)
+                    .containsEntry("required", String.valueOf(Files.size(q.resolve("flat" + cs + ".qed"))))
+                    .containsEntry("fully-allocated", String.valueOf(Files.size(q.resolve("full" + cs + ".qed"))));
+        }
+        Qemu.img("create", "-f", "qed", q("empty.qed"), "64M").assertSuccess();
+        Qemu.img("convert", "-O", "qed", "-S", "0", q("empty.qed"), q("empty-full.qed")).assertSuccess();
+        Run m = cli("measure", "--output=json", "-O", "qed", "--size", "64M");
         ok(m);
-        ok(cli("convert", "-O", "qed", o("top.qed"), o("flat.qed")));
-        ok(cli("convert", "-O", "qed", "-S", "0", o("top.qed"), o("full.qed")));
-
-        Map<String, String> sizes = QemuJson.object(m.out());
-        assertThat(sizes).containsEntry("required", String.valueOf(Files.size(o.resolve("flat.qed"))))
-                .containsEntry("fully-allocated", String.valueOf(Files.size(o.resolve("full.qed"))));
+        assertThat(QemuJson.object(m.out())).containsEntry("required", String.valueOf(Files.size(q.resolve("empty.qed"))))
+                .containsEntry("fully-allocated", String.valueOf(Files.size(q.resolve("empty-full.qed"))));
         assertThat(cli("measure", "-O", "raw", "--size", "1000").out())
                 .isEqualTo(Qemu.img("measure", "-O", "raw", "--size", "1000").stdout());
-        Qemu.assertCheckClean(o.resolve("full.qed"));
-        assertThat(Qemu.img("compare", o("top.qed"), o("full.qed")).stdout()).isEqualTo("Images are identical.\n");
+        assertThat(cli("measure", "-O", "raw", o("top.qed")).out())
+                .isEqualTo(Qemu.img("measure", "-O", "raw", q("top.qed")).stdout());
     }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
+import io.github.qednio.testing.Java22;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -48,12 +49,31 @@ class FatJarProviderIT {
             var main = jar.getManifest().getMainAttributes();
             assertThat(main.getValue("Multi-Release")).isEqualTo("true");
             assertThat(main.getValue("Enable-Native-Access")).isEqualTo("ALL-UNNAMED");
-            if (Runtime.version().feature() >= 22) {
-                // Built by the same JDK that runs the tests: 22+ compiles the versioned classes.
+            if (Runtime.version().feature() >= 22 || Java22.required()) {
+                // Built by the JDK that runs the tests, or by a JDK 22+ the build found (CI has one).
                 assertThat(jar.getEntry("META-INF/versions/22/io/github/qednio/engine/NativeHoleProbe.class"))
                         .isNotNull();
             }
         }
+    }
+
+    @Test
+    void shadedJarRunByJavaDashJarSaysItsNativeFeaturesAreActiveFromJava22On() throws Exception {
+        // The jar allows its own native access (manifest), so on Java 22+ nothing but the JVM's version decides.
+        int java = Runtime.version().feature();
+        List<String> expected = java >= 22
+                ? List.of("hole skipping: active (Java 22+ native access)",
+                        "preallocation: active (Java 22+ native access)")
+                : List.of("hole skipping: inactive (this JVM is Java " + java + ")",
+                        "preallocation: inactive (this JVM is Java " + java + ")");
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(javaBin, "-jar", fatJar().toAbsolutePath().toString(), "--version")
+                .redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+        assertThat(out.lines().toList()).as(out).containsAll(expected);
     }
 
     @Test

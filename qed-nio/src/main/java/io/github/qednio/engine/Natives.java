@@ -10,6 +10,8 @@ import org.slf4j.LoggerFactory;
  */
 final class Natives {
     private static final Logger LOG = LoggerFactory.getLogger(Natives.class);
+    /** The Java 22+ class that links the C library calls; every native class goes through it. */
+    private static final String LIBC_CLASS = "io.github.qednio.engine.Libc";
 
     private Natives() {
     }
@@ -27,6 +29,24 @@ final class Natives {
         } catch (ReflectiveOperationException | LinkageError | ClassCastException e) {
             LOG.warn("{} off: {} failed to load", what, className, e);
             return null;
+        }
+    }
+
+    /**
+     * Why the native calls cannot be used in this JVM, in a few words for a user ({@link NativeFeatures}), or null
+     * where they can.
+     */
+    static String unavailable() {
+        int feature = Runtime.version().feature();
+        if (feature < 22) {
+            return "this JVM is Java " + feature;
+        }
+        try {
+            return (String) Class.forName(LIBC_CLASS).getDeclaredMethod("unavailable").invoke(null);
+        } catch (ClassNotFoundException e) {
+            return "built without the Java 22+ part";
+        } catch (ReflectiveOperationException | LinkageError | ClassCastException e) {
+            return "the Java 22+ part failed to load: " + e;
         }
     }
 }

@@ -37,6 +37,8 @@ final class Libc {
 
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    /** Why {@link #INSTANCE} is null; set by {@link #link} (so declared before it, without an initializer). */
+    private static String unavailable;
     private static final Libc INSTANCE = link();
 
     private final MethodHandle open;
@@ -61,15 +63,23 @@ final class Libc {
         return INSTANCE;
     }
 
+    /** Why {@link #get} is null, in a few words ({@link Natives#unavailable} calls it by reflection), or null. */
+    static String unavailable() {
+        return unavailable;
+    }
+
     private static Libc link() {
         if (!System.getProperty("os.name", "").startsWith("Linux")) {
             LOG.debug("native file calls off: the constants used are only known here for Linux");
+            unavailable = "not Linux (the native calls use Linux's constants)";
             return null;
         }
         Module module = Libc.class.getModule();
         if (!module.isNativeAccessEnabled()) {
+            String name = module.isNamed() ? module.getName() : "ALL-UNNAMED";
             LOG.debug("native file calls off (hole detection, preallocation): run with --enable-native-access={}",
-                    module.isNamed() ? module.getName() : "ALL-UNNAMED");
+                    name);
+            unavailable = "no native access: run java with --enable-native-access=" + name;
             return null;
         }
         try {
@@ -93,6 +103,7 @@ final class Libc {
                             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT), errno));
         } catch (RuntimeException e) {
             LOG.warn("native file calls off: cannot link open/close/lseek/fallocate/ftruncate/sync_file_range", e);
+            unavailable = "the C library calls could not be linked: " + e;
             return null;
         }
     }

@@ -2,8 +2,8 @@ package io.github.qednio.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.github.qednio.testing.Java22;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -40,14 +40,9 @@ class HoleProbeTest {
         return f;
     }
 
-    private static void assumeJava22() {
-        assumeTrue(Runtime.version().feature() >= 22, "JDK skip (not QEMU): hole detection needs the Foreign"
-                + " Function API of Java 22+, this is Java " + Runtime.version().feature());
-    }
-
     @Test
     void findsTheHolesOfASparseFileThroughTheForeignFunctionApiOnJava22() throws IOException {
-        assumeJava22();
+        Java22.assume("hole detection");
         assertThat(HoleProbe.available()).as("the multi-release class must load, with native access enabled")
                 .isTrue();
         Path f = sparse();

@@ -2,8 +2,8 @@ package io.github.qednio.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.github.qednio.testing.Java22;
 import io.github.qednio.testing.Qemu;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -378,8 +378,7 @@ class PreallocationTest {
     // ---- the native calls on real files (Java 22+) ----
 
     private static void assumeNative() {
-        assumeTrue(Runtime.version().feature() >= 22, "JDK skip (not QEMU): preallocation needs the Foreign"
-                + " Function API of Java 22+, this is Java " + Runtime.version().feature());
+        Java22.assume("preallocation");
         assertThat(Preallocation.available()).as("the multi-release class must load, with native access enabled")
                 .isTrue();
     }

@@ -1,11 +1,11 @@
 package io.github.qednio.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.qednio.engine.CacheMode;
 import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.MappedExtent;
+import io.github.qednio.testing.Java22;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -56,8 +56,7 @@ class ConvertHolesTest {
 
     @Test
     void aRawSourceReportsItsHolesAsZeroRunsOnJava22() throws IOException {
-        assumeTrue(Runtime.version().feature() >= 22, "JDK skip (not QEMU): hole detection needs the Foreign"
-                + " Function API of Java 22+, this is Java " + Runtime.version().feature());
+        Java22.assume("hole detection");
         Path src = source();
         try (GuestImage in = GuestImage.open(src, ImageFormat.RAW)) {
             in.findHoles(64 * KIB);

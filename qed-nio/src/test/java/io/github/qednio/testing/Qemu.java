@@ -21,9 +21,11 @@ import org.junit.jupiter.api.Assumptions;
  * <p>Interop tests call {@link #assumeAvailable()} first: without QEMU on the PATH they are skipped, unless the
  * system property {@code qed.requireQemu} is true (CI sets it), in which case the skip becomes a failure. Pure-Java
  * tests with QEMU cross-checks (crash, fault injection, fuzz, concurrency, process kill) run without QEMU and guard
- * only the cross-checks with {@link #crossChecks()}.
+ * only the cross-checks with {@link #crossChecks()}; such a test is then reported as skipped, not as passed
+ * ({@link SkippedCrossChecks}).
  */
 public final class Qemu {
+    static final String MISSING = "qemu-img/qemu-io are not on the PATH";
     private static final boolean AVAILABLE = probe();
 
     private Qemu() {
@@ -38,6 +40,10 @@ public final class Qemu {
         }
     }
 
+    /**
+     * Whether QEMU's tools are on the PATH. Not for guarding assertions: a test whose checks sit behind it passes
+     * without them; use {@link #assumeAvailable()} or {@link #crossChecks()}, which report the skip.
+     */
     public static boolean available() {
         return AVAILABLE;
     }
@@ -48,23 +54,25 @@ public final class Qemu {
             return;
         }
         assumeAvailableOrFail();
-        Assumptions.abort("qemu-img/qemu-io are not on the PATH; interop test skipped");
+        Assumptions.abort(MISSING + "; interop test skipped");
     }
 
     /**
      * For a test whose pure-Java part runs without QEMU: whether its QEMU cross-checks can run too. Without QEMU it
-     * returns false (the caller skips only the cross-checks), or fails when {@code -Dqed.requireQemu=true}.
+     * returns false (the caller skips only the cross-checks, and the test is reported as skipped when it ends), or
+     * fails when {@code -Dqed.requireQemu=true}.
      */
     public static boolean crossChecks() {
         if (!AVAILABLE) {
             assumeAvailableOrFail();
+            SkippedCrossChecks.skipping();
         }
         return AVAILABLE;
     }
 
     private static void assumeAvailableOrFail() {
         if (Boolean.getBoolean("qed.requireQemu")) {
-            Assertions.fail("qemu-img/qemu-io are not on the PATH, and qed.requireQemu=true forbids skipping"
+            Assertions.fail(MISSING + ", and qed.requireQemu=true forbids skipping"
                     + " interop tests (install qemu-utils)");
         }
     }
