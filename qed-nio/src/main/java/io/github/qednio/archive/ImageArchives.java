@@ -96,8 +96,24 @@ public final class ImageArchives {
      * @throws IOException if the image cannot be opened or {@code dir} cannot be written
      */
     public static UnpackResult unpack(Path image, Path dir) throws IOException {
+        return unpack(image, dir, false);
+    }
+
+    /**
+     * As {@link #unpack(Path, Path)}; with {@code forceShare} the image is read even while another process writes
+     * it, as qemu-img's {@code -U} ({@link OpenOptions#withForceShare}).
+     *
+     * @param image      an image holding an archive on its disk
+     * @param dir        the directory to extract into; created if missing
+     * @param forceShare true to read an image another process writes
+     * @return what was extracted
+     * @throws ArchiveException if an entry is refused, or the archive is damaged, truncated or missing
+     * @throws IOException if the image cannot be opened (or another process writes it and {@code forceShare} is
+     *         false), or {@code dir} cannot be written
+     */
+    public static UnpackResult unpack(Path image, Path dir, boolean forceShare) throws IOException {
         SafeExtraction out = new SafeExtraction(dir, image.toString());
-        ArchiveFormat format = readDisk(image, (item, data) -> {
+        ArchiveFormat format = readDisk(image, forceShare, (item, data) -> {
             switch (item.type()) {
                 case DIRECTORY -> out.directory(item.name());
                 case FILE -> out.file(item.name(), data, item.size(), item.mode(), item.mtime());
@@ -120,7 +136,7 @@ public final class ImageArchives {
      */
     public static List<String> list(Path image) throws IOException {
         List<String> names = new ArrayList<>();
-        readDisk(image, (item, data) -> names.add(item.name()));
+        readDisk(image, false, (item, data) -> names.add(item.name()));
         return names;
     }
 
@@ -139,8 +155,9 @@ public final class ImageArchives {
         }
     }
 
-    private static ArchiveFormat readDisk(Path image, ArchiveReader.Visitor visitor) throws IOException {
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults());
+    private static ArchiveFormat readDisk(Path image, boolean forceShare, ArchiveReader.Visitor visitor)
+            throws IOException {
+        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
              SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
             return ArchiveReader.read(disk, image.toString(), visitor);
         }

@@ -59,7 +59,7 @@ class ConvertHolesTest {
         assumeTrue(Runtime.version().feature() >= 22, "JDK skip (not QEMU): hole detection needs the Foreign"
                 + " Function API of Java 22+, this is Java " + Runtime.version().feature());
         Path src = source();
-        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW)) {
+        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW, false)) {
             in.findHoles(64 * KIB);
             MappedExtent first = in.extentAt(0);
             assertThat(first.type()).isEqualTo(MappedExtent.Type.ZERO);
@@ -80,7 +80,7 @@ class ConvertHolesTest {
             assertThat(in.extentAt(23L * MIB).end()).isEqualTo(24L * MIB);
         }
         // Without asking for holes (compare does not), a raw file stays one data run.
-        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW)) {
+        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW, false)) {
             assertThat(in.extentAt(0).type()).isEqualTo(MappedExtent.Type.DATA);
             assertThat(in.extentAt(0).end()).isEqualTo(24L * MIB);
         }
