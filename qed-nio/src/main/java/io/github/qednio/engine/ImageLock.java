@@ -806,23 +806,29 @@ final class ImageLock {
             if (!consistent || unsharedLocks.containsKey(Perm.WRITE)) {
                 return;
             }
-            // QEMU's order (raw_check_lock_bytes): by permission bit, the bytes of what we need, then of what we do
-            // not share.
-            if (!free(ch, Perm.CONSISTENT_READ.sharedByte())) {
-                throw new ImageLockedException(name, "Failed to get \"" + Perm.CONSISTENT_READ.qemuName + "\" lock"
-                        + " (another process does not let others read the image; is another process using it?)");
-            }
-            for (Perm p : WRITER_UNSHARED) {
-                if (!free(ch, p.permByte())) {
-                    throw new ImageLockedException(name, "Failed to get shared \"" + p.qemuName + "\" lock", true);
-                }
-            }
+            // As QEMU does: lock, then look for others' locks, so that of a reader and a writer starting at once at
+            // least one sees the other. Java tests a byte only by locking it exclusively, which needs a writable
+            // descriptor, so /proc/locks is read instead; where it does not list locks (not Linux) the reader opens
+            // without looking, holding its locks all the same. QEMU's order (raw_check_lock_bytes): by permission
+            // bit, the byte of what we need, then of what we do not share.
             try {
                 lockUnshared(ch);
-            } catch (IOException | RuntimeException ex) {
-                if (writers == 0) {
-                    releaseUnshared();
+                String token = unlockable ? null : ProcLocks.tokenOf(file, Perm.CONSISTENT_READ.permByte());
+                if (token != null) {
+                    if (ProcLocks.othersHold(token, Perm.CONSISTENT_READ.sharedByte())) {
+                        throw new ImageLockedException(name, "Failed to get \"" + Perm.CONSISTENT_READ.qemuName
+                                + "\" lock (another process does not let others read the image; is another process"
+                                + " using it?)");
+                    }
+                    for (Perm p : WRITER_UNSHARED) {
+                        if (ProcLocks.othersHold(token, p.permByte())) {
+                            throw new ImageLockedException(name, "Failed to get shared \"" + p.qemuName + "\" lock",
+                                    true);
+                        }
+                    }
                 }
+            } catch (IOException | RuntimeException ex) {
+                releaseUnshared(); // nobody else in this JVM held them: they were not held before
                 throw ex;
             }
         }

@@ -14,7 +14,7 @@ import java.util.concurrent.CountDownLatch;
  * manager's I/O hooks use, which may only throw an {@link IOException}.
  */
 final class HeldLocks {
-    /** The bytes a writer holds, as QEMU's writers do; a reader holds only byte 100. */
+    /** The bytes a writer holds, as QEMU's writers do; a reader holds 100, 201 and 203, with force-share only 100. */
     static final int[] WRITER_BYTES = {100, 101, 103, 201, 203};
 
     private HeldLocks() {
@@ -22,9 +22,23 @@ final class HeldLocks {
 
     /** The token {@code /proc/locks} uses for {@code file}, taken while a writer holds it; or the test is skipped. */
     static String token(Path file) {
-        String t = ProcLocks.tokenOf(file, 101);
+        return token(file, 101);
+    }
+
+    /**
+     * The token {@code /proc/locks} uses for {@code file}, taken while this process holds byte {@code held} of it; or
+     * the test is skipped.
+     */
+    static String token(Path file, int held) {
+        String t = ProcLocks.tokenOf(file, held);
         assumeTrue(t != null, "/proc/locks does not list this process's locks here");
         return t;
+    }
+
+    /** The bytes from 100 to 299 (QEMU's lock bytes) this process holds on the file named by {@code token}. */
+    static int[] heldBytes(String token) throws IOException {
+        List<long[]> ranges = ProcLocks.ranges(token);
+        return java.util.stream.IntStream.range(100, 300).filter(b -> ProcLocks.covers(ranges, b)).toArray();
     }
 
     /** Whether this process holds byte {@code b} of the file named by {@code token}. */
