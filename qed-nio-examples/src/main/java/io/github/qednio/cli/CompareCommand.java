@@ -40,6 +40,9 @@ final class CompareCommand implements Callable<Integer> {
     @Mixin
     private Options.ProgressBar progress;
 
+    @Mixin
+    private Options.ForceShare share;
+
     @Parameters(index = "0", paramLabel = "A", description = "The first image.")
     private Path a;
 
@@ -49,7 +52,7 @@ final class CompareCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Comparison c = ImageComparator.compare(a, formatA.orNull(), b,
-                formatB == null ? null : ImageFormat.parse(formatB), strict, progress.listener(spec));
+                formatB == null ? null : ImageFormat.parse(formatB), strict, share.forceShare, progress.listener(spec));
         PrintWriter out = quiet.quiet ? new PrintWriter(PrintWriter.nullWriter()) : spec.commandLine().getOut();
         if (c.sizeA() != c.sizeB() && !strict) {
             out.println("Warning: Image size mismatch!");

@@ -1,7 +1,6 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import java.io.PrintWriter;
 import java.util.List;
@@ -22,12 +21,15 @@ final class MapCommand implements Callable<Integer> {
     private Options.Output output;
 
     @Mixin
+    private Options.ForceShare share;
+
+    @Mixin
     private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
         List<MappedExtent> entries;
-        try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
+        try (QedImage img = QedImage.open(image.file, share.readOnly())) {
             entries = img.map(0, img.size());
         }
         PrintWriter out = spec.commandLine().getOut();

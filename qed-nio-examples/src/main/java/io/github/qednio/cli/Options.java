@@ -58,6 +58,26 @@ final class Options {
         }
     }
 
+    /** {@code -U, --force-share}, as qemu-img's: read an image another process writes. */
+    static final class ForceShare {
+        @Option(names = {"-U", "--force-share"}, description = "Read the image even while another process (QEMU, a"
+                + " VM) writes it, as qemu-img -U; what is read may then change or be inconsistent. Without it such an"
+                + " image is refused.")
+        boolean forceShare;
+
+        /** Read-only open options, sharing the image with writers if {@code -U} was given. */
+        OpenOptions readOnly() {
+            return OpenOptions.readOnlyDefaults().withForceShare(forceShare);
+        }
+
+        /** Refuses {@code -U} when the command is to write the image ({@code why}), as qemu-img does. */
+        void refuseForWriting(String why) {
+            if (forceShare) {
+                throw new IllegalArgumentException("-U (--force-share) is only for reading, and " + why);
+            }
+        }
+    }
+
     /** {@code -t CACHE} for commands that write an existing image: writeback unless asked otherwise. */
     static final class WriteCache {
         @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode for writing: writeback (default) or"
