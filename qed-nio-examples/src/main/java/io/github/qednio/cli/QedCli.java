@@ -52,7 +52,8 @@ public final class QedCli implements Runnable {
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             err.println("qed: " + (ex instanceof ImageLockedException l && l.forceShareWouldOpen()
-                    ? describeLockRefusal(l, commandLine.getCommandSpec().findOption("-U") != null) : describe(ex)));
+                    ? describeLockRefusal(l, Options.ForceShare.offeredBy(commandLine.getCommandSpec()))
+                    : describe(ex)));
             if (((QedCli) commandLine.getCommandSpec().root().userObject()).debug) {
                 ex.printStackTrace(err);
             }

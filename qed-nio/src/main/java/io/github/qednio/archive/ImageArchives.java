@@ -112,17 +112,20 @@ public final class ImageArchives {
      *         false), or {@code dir} cannot be written
      */
     public static UnpackResult unpack(Path image, Path dir, boolean forceShare) throws IOException {
-        SafeExtraction out = new SafeExtraction(dir, image.toString());
-        ArchiveFormat format = readDisk(image, forceShare, (item, data) -> {
-            switch (item.type()) {
-                case DIRECTORY -> out.directory(item.name());
-                case FILE -> out.file(item.name(), data, item.size(), item.mode(), item.mtime());
-                case SYMLINK -> out.symlink(item.name(), item.link());
-                case HARDLINK -> out.hardLink(item.name(), item.link());
-                default -> throw new IllegalStateException(item.type().toString());
-            }
+        return readDisk(image, forceShare, disk -> {
+            // Made only once the image is open: an image that cannot be opened leaves no directory behind.
+            SafeExtraction out = new SafeExtraction(dir, image.toString());
+            ArchiveFormat format = ArchiveReader.read(disk, image.toString(), (item, data) -> {
+                switch (item.type()) {
+                    case DIRECTORY -> out.directory(item.name());
+                    case FILE -> out.file(item.name(), data, item.size(), item.mode(), item.mtime());
+                    case SYMLINK -> out.symlink(item.name(), item.link());
+                    case HARDLINK -> out.hardLink(item.name(), item.link());
+                    default -> throw new IllegalStateException(item.type().toString());
+                }
+            });
+            return new UnpackResult(format, out.entries(), out.bytes());
         });
-        return new UnpackResult(format, out.entries(), out.bytes());
     }
 
     /**
@@ -136,8 +139,10 @@ public final class ImageArchives {
      */
     public static List<String> list(Path image) throws IOException {
         List<String> names = new ArrayList<>();
-        readDisk(image, false, (item, data) -> names.add(item.name()));
-        return names;
+        return readDisk(image, false, disk -> {
+            ArchiveReader.read(disk, image.toString(), (item, data) -> names.add(item.name()));
+            return names;
+        });
     }
 
     /**
@@ -149,17 +154,19 @@ public final class ImageArchives {
      * @throws IOException if the image cannot be read
      */
     public static ArchiveFormat detect(Path image) throws IOException {
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults());
-             SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
-            return ArchiveReader.detect(disk, image.toString());
-        }
+        return readDisk(image, false, disk -> ArchiveReader.detect(disk, image.toString()));
     }
 
-    private static ArchiveFormat readDisk(Path image, boolean forceShare, ArchiveReader.Visitor visitor)
-            throws IOException {
+    /** Reads the disk of an image opened read-only. */
+    @FunctionalInterface
+    private interface DiskRead<T> {
+        T read(SeekableByteChannel disk) throws IOException;
+    }
+
+    private static <T> T readDisk(Path image, boolean forceShare, DiskRead<T> read) throws IOException {
         try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
              SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
-            return ArchiveReader.read(disk, image.toString(), visitor);
+            return read.read(disk);
         }
     }
 
