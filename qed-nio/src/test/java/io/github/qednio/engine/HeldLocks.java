@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -39,6 +40,29 @@ final class HeldLocks {
     static int[] heldBytes(String token) throws IOException {
         List<long[]> ranges = ProcLocks.ranges(token);
         return java.util.stream.IntStream.range(100, 300).filter(b -> ProcLocks.covers(ranges, b)).toArray();
+    }
+
+    /**
+     * The bytes from 100 to 299 that open-file-description locks (QEMU's) hold on {@code file}, as
+     * {@code /proc/locks} lists them; the test is skipped where it cannot be read.
+     */
+    static int[] qemuHeldBytes(Path file) throws IOException {
+        Path procLocks = Path.of("/proc/locks");
+        assumeTrue(Files.isReadable(procLocks), "no /proc/locks");
+        String token = ProcLocks.token((Long) Files.getAttribute(file, "unix:dev"),
+                (Long) Files.getAttribute(file, "unix:ino"));
+        java.util.Set<Integer> held = new java.util.TreeSet<>();
+        for (String line : Files.readAllLines(procLocks)) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length == 8 && f[1].equals("OFDLCK") && f[5].equals(token)) {
+                for (long b = Long.parseLong(f[6]); b <= Long.parseLong(f[7]); b++) {
+                    if (b >= 100 && b < 300) {
+                        held.add((int) b);
+                    }
+                }
+            }
+        }
+        return held.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** Whether this process holds byte {@code b} of the file named by {@code token}. */

@@ -188,6 +188,35 @@ class ImageLockTest {
     }
 
     @Test
+    void readersAndBackingFilesHoldTheBytesQemuHolds() throws IOException {
+        Qemu.assumeAvailable();
+        Path overlay = dir.resolve("overlay.qed");
+        QedImage.create(overlay, CreateOptions.overlay("disk.qed", BackingFormat.QED)).close();
+        int[] qemuReader;
+        int[] qemuForceShare;
+        int[] qemuBackingOfWriter;
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-r", "-f", "qed")) {
+            qemuReader = HeldLocks.qemuHeldBytes(image);
+        }
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-r", "-U", "-f", "qed")) {
+            qemuForceShare = HeldLocks.qemuHeldBytes(image);
+        }
+        try (QemuIoSession qemu = QemuIoSession.open(overlay, "-f", "qed")) {
+            qemuBackingOfWriter = HeldLocks.qemuHeldBytes(image);
+        }
+        assertThat(qemuReader).containsExactly(100, 201, 203);
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            assertThat(HeldLocks.heldBytes(HeldLocks.token(image, 100))).isEqualTo(qemuReader);
+        }
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
+            assertThat(HeldLocks.heldBytes(HeldLocks.token(image, 100))).isEqualTo(qemuForceShare);
+        }
+        try (QedImage writer = QedImage.open(overlay, OpenOptions.defaults())) {
+            assertThat(HeldLocks.heldBytes(HeldLocks.token(image, 100))).isEqualTo(qemuBackingOfWriter);
+        }
+    }
+
+    @Test
     void aWriterInThisJvmOpensBesideOurReaderAndClosesWithoutDroppingItsLocks() throws IOException {
         try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
             try (QedImage writer = QedImage.open(image, OpenOptions.defaults())) {
