@@ -39,16 +39,20 @@ final class CheckCommand implements Callable<Integer> {
     private Options.Output output;
 
     @Mixin
+    private Options.ForceShare share;
+
+    @Mixin
     private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
         CheckResult result;
         if (repair == null) {
-            try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
+            try (QedImage img = QedImage.open(image.file, share.readOnly())) {
                 result = img.check(Repair.NONE);
             }
         } else {
+            share.refuseForWriting("-r repairs the image");
             // One check-only open (no automatic repair), so the counts fixed are the repair's own.
             try (QedImage img = QedImage.openForCheck(image.file, OpenOptions.defaults())) {
                 result = img.check(repair == Mode.errors ? Repair.ERRORS : Repair.ERRORS_AND_LEAKS);

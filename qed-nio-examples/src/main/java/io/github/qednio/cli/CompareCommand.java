@@ -41,6 +41,9 @@ final class CompareCommand implements Callable<Integer> {
     @Mixin
     private Options.ProgressBar progress;
 
+    @Mixin
+    private Options.ForceShare share;
+
     @Parameters(index = "0", paramLabel = "A", description = "The first image.")
     private Path a;
 
@@ -50,7 +53,7 @@ final class CompareCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Comparison c = ImageComparator.compare(a, formatA.orNull(), b,
-                formatB == null ? null : ImageFormat.parse(formatB), strict, progress.listener(spec));
+                formatB == null ? null : ImageFormat.parse(formatB), strict, share.forceShare, progress.listener(spec));
         PrintWriter out = quiet.quiet ? new PrintWriter(PrintWriter.nullWriter()) : spec.commandLine().getOut();
         // qemu-img warns when it goes on past the end of the smaller image, so not after a mismatch before it.
         boolean pastCommonPart = c.identical() || c.mismatch() == Mismatch.CONTENT

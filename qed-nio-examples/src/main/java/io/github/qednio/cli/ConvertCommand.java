@@ -62,6 +62,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Mixin
     private Options.ProgressBar progress;
 
+    @Mixin
+    private Options.ForceShare share;
+
     @Parameters(index = "0", paramLabel = "SRC", description = "The source image.")
     private Path source;
 
@@ -80,7 +83,8 @@ final class ConvertCommand implements Callable<Integer> {
         CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
         ConvertOptions opts = ConvertOptions.to(to).withSourceFormat(sourceFormat.orNull()).withGeometry(geometry)
                 .withCacheMode(parseCacheMode(cache)).withExistingTarget(existing).withTargetIsZero(targetIsZero)
-                .withMinZeroRun(Sizes.parse(minZeroRun)).withProgress(progress.listener(spec));
+                .withMinZeroRun(Sizes.parse(minZeroRun)).withProgress(progress.listener(spec))
+                .withForceShare(share.forceShare);
         if (backing != null) {
             opts = opts.withBackingFile(backing, backingFormat == null ? null : BackingFormat.parse(backingFormat));
         }

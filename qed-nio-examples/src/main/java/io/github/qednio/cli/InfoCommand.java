@@ -32,12 +32,15 @@ final class InfoCommand implements Callable<Integer> {
     private boolean backingChain;
 
     @Mixin
+    private Options.ForceShare share;
+
+    @Mixin
     private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
-        List<ImageInfo> infos = backingChain ? ImageInfo.chain(image.file, format.orNull())
-                : List.of(ImageInfo.of(image.file, format.orNull()));
+        List<ImageInfo> infos = backingChain ? ImageInfo.chain(image.file, format.orNull(), share.forceShare)
+                : List.of(ImageInfo.of(image.file, format.orNull(), share.forceShare));
         PrintWriter out = spec.commandLine().getOut();
         if (output.json()) {
             if (backingChain) {

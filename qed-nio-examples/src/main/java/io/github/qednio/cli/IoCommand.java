@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -29,6 +30,9 @@ final class IoCommand implements Callable<Integer> {
     @Option(names = "-f", paramLabel = "FMT", description = "The image format: qed (the only one).")
     private String format;
 
+    @Mixin
+    private Options.ForceShare share;
+
     @Option(names = "-c", paramLabel = "COMMAND", required = true,
             description = "A qemu-io command; repeat for several, run in order.")
     private List<String> commands;
@@ -41,7 +45,10 @@ final class IoCommand implements Callable<Integer> {
         if (format != null && !format.equals("qed")) {
             throw new IllegalArgumentException("-f " + format + ": qed io opens QED images only (-f qed)");
         }
-        try (QedImage img = QedImage.open(image, readOnly ? OpenOptions.readOnlyDefaults() : OpenOptions.defaults())) {
+        if (!readOnly) {
+            share.refuseForWriting("without -r the image is opened for writing");
+        }
+        try (QedImage img = QedImage.open(image, readOnly ? share.readOnly() : OpenOptions.defaults())) {
             QemuIo io = new QemuIo(img, spec.commandLine().getOut(), spec.commandLine().getErr());
             boolean ok = true;
             for (String c : commands) {

@@ -1,7 +1,6 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.format.QedFormatException;
 import java.io.IOException;
@@ -24,13 +23,16 @@ final class MapCommand implements Callable<Integer> {
     private Options.Output output;
 
     @Mixin
+    private Options.ForceShare share;
+
+    @Mixin
     private Options.Image image;
 
     @Override
     public Integer call() throws Exception {
         List<MappedExtent> entries;
         QedFormatException failure = null;
-        try (QedImage img = QedImage.open(image.file, OpenOptions.readOnlyDefaults())) {
+        try (QedImage img = QedImage.open(image.file, share.readOnly())) {
             try {
                 entries = img.map(0, img.size());
             } catch (QedFormatException e) {

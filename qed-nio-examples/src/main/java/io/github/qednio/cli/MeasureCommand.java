@@ -28,6 +28,9 @@ final class MeasureCommand implements Callable<Integer> {
     @Mixin
     private Options.Format format;
 
+    @Mixin
+    private Options.ForceShare share;
+
     @Option(names = "-O", paramLabel = "FMT", description = "Target format: raw (default, as qemu-img) or qed.")
     private String targetFormat = "raw";
 
@@ -49,7 +52,7 @@ final class MeasureCommand implements Callable<Integer> {
         ImageFormat to = ImageFormat.parse(targetFormat);
         CreateOptions geometry = CreateCommand.applyOptions(CreateOptions.ofSize(0), options);
         Measurement m = size != null ? ImageMeasure.ofSize(Sizes.parse(size), to, geometry)
-                : ImageMeasure.of(file, format.orNull(), to, geometry);
+                : ImageMeasure.of(file, format.orNull(), to, geometry, share.forceShare);
         PrintWriter out = spec.commandLine().getOut();
         if (output.json()) {
             out.println(new Json().put("required", m.required()).put("fully-allocated", m.fullyAllocated()).render());

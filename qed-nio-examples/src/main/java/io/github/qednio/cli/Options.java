@@ -58,6 +58,44 @@ final class Options {
         }
     }
 
+    /** {@code -U, --force-share}, as qemu-img's: read an image another process writes. */
+    static final class ForceShare {
+        @Option(names = {"-U", "--force-share"}, description = "Read the image even while another process (QEMU, a"
+                + " VM) writes it, as qemu-img -U; what is read may then change or be inconsistent. Without it such an"
+                + " image is refused.")
+        boolean forceShare;
+        /** Set when the command is to write the image: then {@code -U} is refused and no error suggests it. */
+        private boolean writing;
+
+        /** Read-only open options, sharing the image with writers if {@code -U} was given. */
+        OpenOptions readOnly() {
+            return OpenOptions.readOnlyDefaults().withForceShare(forceShare);
+        }
+
+        /** The command is to write the image ({@code why}): refuses {@code -U}, as qemu-img does. */
+        void refuseForWriting(String why) {
+            writing = true;
+            if (forceShare) {
+                throw new IllegalArgumentException("-U (--force-share) is only for reading, and " + why);
+            }
+        }
+
+        /** Whether {@code -U} would read an image another process writes: the command reads it. */
+        boolean offered() {
+            return !writing;
+        }
+
+        /** Whether {@code spec}'s command has {@code -U} and {@link #offered() offers} it. */
+        static boolean offeredBy(CommandSpec spec) {
+            for (CommandSpec m : spec.mixins().values()) {
+                if (m.userObject() instanceof ForceShare f) {
+                    return f.offered();
+                }
+            }
+            return false;
+        }
+    }
+
     /** {@code -t CACHE} for commands that write an existing image: writeback unless asked otherwise. */
     static final class WriteCache {
         @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode for writing: writeback (default) or"

@@ -1,5 +1,6 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.engine.ImageLockedException;
 import io.github.qednio.engine.NativeFeatures;
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
@@ -52,7 +53,9 @@ public final class QedCli implements Runnable {
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            err.println("qed: " + describe(ex));
+            err.println("qed: " + (ex instanceof ImageLockedException l && l.forceShareWouldOpen()
+                    ? describeLockRefusal(l, Options.ForceShare.offeredBy(commandLine.getCommandSpec()))
+                    : describe(ex)));
             if (((QedCli) commandLine.getCommandSpec().root().userObject()).debug) {
                 ex.printStackTrace(err);
             }
@@ -75,6 +78,16 @@ public final class QedCli implements Runnable {
     public void run() {
         spec.commandLine().usage(spec.commandLine().getErr());
         throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required");
+    }
+
+    /**
+     * qemu-img's two lines for an image another process writes ({@code Could not open 'F': Failed to get shared
+     * "write" lock}, {@code Is another process using the image [F]?}) as one, with the option that reads it anyway
+     * when the command has it.
+     */
+    static String describeLockRefusal(ImageLockedException e, boolean forceShareOption) {
+        return "Could not open '" + e.getFile() + "': " + e.getReason() + "; is another process using the image ["
+                + e.getFile() + "]?" + (forceShareOption ? " (-U reads it anyway)" : "");
     }
 
     /** One line for an exception: its message, with the kind of failure when the message alone is just a path. */

@@ -5,6 +5,7 @@ import io.github.qednio.archive.UnpackResult;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -19,6 +20,9 @@ final class UnpackCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
+    @Mixin
+    private Options.ForceShare share;
+
     @Parameters(index = "0", paramLabel = "IMAGE", description = "The image (opened read-only).")
     private Path image;
 
@@ -27,7 +31,7 @@ final class UnpackCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        UnpackResult r = ImageArchives.unpack(image, dir);
+        UnpackResult r = ImageArchives.unpack(image, dir, share.forceShare);
         spec.commandLine().getOut().printf("Unpacked %s archive from %s into %s: %d entries, %d bytes%n",
                 r.format().label(), image, dir, r.entries(), r.bytes());
         return 0;

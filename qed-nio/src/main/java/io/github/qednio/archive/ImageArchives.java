@@ -101,8 +101,25 @@ public final class ImageArchives {
      *         entry and what is left in {@code dir}
      */
     public static UnpackResult unpack(Path image, Path dir) throws IOException {
-        SafeExtraction out = new SafeExtraction(dir, image.toString());
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults())) {
+        return unpack(image, dir, false);
+    }
+
+    /**
+     * As {@link #unpack(Path, Path)}; with {@code forceShare} the image is read even while another process writes
+     * it, as qemu-img's {@code -U} ({@link OpenOptions#withForceShare}).
+     *
+     * @param image      an image holding an archive on its disk
+     * @param dir        the directory to extract into; created if missing (once the archive is checked)
+     * @param forceShare true to read an image another process writes
+     * @return what was extracted
+     * @throws ArchiveException if an entry is refused, or the archive is damaged, truncated or missing; the whole
+     *         archive is checked first, so {@code dir} is then left as it was
+     * @throws IOException if the image cannot be opened (or another process writes it and {@code forceShare} is
+     *         false), or {@code dir} cannot be written: the message names the entry and what is left in {@code dir}
+     */
+    public static UnpackResult unpack(Path image, Path dir, boolean forceShare) throws IOException {
+        try (QedFileSystem fs = openReadOnly(image, forceShare)) {
+            SafeExtraction out = new SafeExtraction(dir, image.toString());
             // Two passes: the whole archive is read and checked before the first byte is written.
             readDisk(fs, image, out::check);
             ArchiveFormat format;
@@ -127,8 +144,10 @@ public final class ImageArchives {
      */
     public static List<String> list(Path image) throws IOException {
         List<String> names = new ArrayList<>();
-        readDisk(image, (item, data) -> names.add(item.name()));
-        return names;
+        return readDisk(image, false, disk -> {
+            ArchiveReader.read(disk, image.toString(), (item, data) -> names.add(item.name()));
+            return names;
+        });
     }
 
     /**
@@ -140,15 +159,23 @@ public final class ImageArchives {
      * @throws IOException if the image cannot be read
      */
     public static ArchiveFormat detect(Path image) throws IOException {
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults());
-             SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
-            return ArchiveReader.detect(disk, image.toString());
-        }
+        return readDisk(image, false, disk -> ArchiveReader.detect(disk, image.toString()));
     }
 
-    private static ArchiveFormat readDisk(Path image, ArchiveReader.Visitor visitor) throws IOException {
-        try (QedFileSystem fs = QedFileSystems.open(image, OpenOptions.readOnlyDefaults())) {
-            return readDisk(fs, image, visitor);
+    /** Reads the disk of an image opened read-only. */
+    @FunctionalInterface
+    private interface DiskRead<T> {
+        T read(SeekableByteChannel disk) throws IOException;
+    }
+
+    private static QedFileSystem openReadOnly(Path image, boolean forceShare) throws IOException {
+        return QedFileSystems.open(image, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
+    }
+
+    private static <T> T readDisk(Path image, boolean forceShare, DiskRead<T> read) throws IOException {
+        try (QedFileSystem fs = openReadOnly(image, forceShare);
+             SeekableByteChannel disk = Files.newByteChannel(fs.getPath("/disk"))) {
+            return read.read(disk);
         }
     }
 

@@ -158,7 +158,8 @@ final class BackingChain {
         List<Path> below = new ArrayList<>(images);
         below.add(real);
         return SharedBackings.acquire(new SharedBackings.Key(real, f, options.storageFactory(),
-                        options.maxTableBytes()), new SharedBackings.Link(image, name, real, probed), p,
+                        options.maxTableBytes(), options.forceShare()),
+                new SharedBackings.Link(image, name, real, probed), p,
                 () -> switch (f) {
                     case RAW -> new RawBacking(ro.openStorage(p, true), p);
                     case QED -> new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false)));

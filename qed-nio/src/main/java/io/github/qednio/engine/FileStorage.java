@@ -62,13 +62,21 @@ final class FileStorage implements Storage {
     /**
      * Opens the file; on the default file system also takes QEMU-compatible image locks ({@link ImageLock}).
      *
-     * @throws ImageLockedException if {@code readOnly} is false and another writer has the image open
+     * @throws ImageLockedException if another process holds the image in a way this open cannot share
      */
     static FileStorage open(Path file, boolean readOnly) throws IOException {
+        return open(file, readOnly, false);
+    }
+
+    /**
+     * As {@link #open(Path, boolean)}; a read-only open with {@code forceShare} takes only the consistent-read lock
+     * and shares everything, as {@code qemu-io -r -U}.
+     */
+    static FileStorage open(Path file, boolean readOnly, boolean forceShare) throws IOException {
         if (!ImageLock.applies(file)) {
             return new FileStorage(openUnlocked(file, readOnly), file, null, readOnly, null);
         }
-        ImageLock.Handle lock = ImageLock.open(file, !readOnly);
+        ImageLock.Handle lock = ImageLock.open(file, !readOnly, forceShare);
         try {
             return new FileStorage(lock.channel(), file, lock, readOnly, lock.preallocation());
         } catch (IOException | RuntimeException e) {

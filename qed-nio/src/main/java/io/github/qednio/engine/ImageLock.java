@@ -32,14 +32,19 @@ import org.slf4j.LoggerFactory;
  * permission it holds, and on byte {@code 200 + bit} for each permission it does not let others have; the
  * permission bits are {@code BLK_PERM_CONSISTENT_READ} 0, {@code WRITE} 1, {@code WRITE_UNCHANGED} 2 and
  * {@code RESIZE} 3. A QEMU writer of a QED image holds bytes 100, 101, 103, 201 and 203 (observed in
- * {@code /proc/locks} with QEMU 7.2); {@code qemu-io -r -U} holds byte 100 only; a plain read-only QEMU user holds
- * 100, 201 and 203 and therefore cannot start while a writer is there.
+ * {@code /proc/locks} with QEMU 7.2); a read-only QEMU user ({@code qemu-img info}, {@code qemu-io -r}) holds 100,
+ * 201 and 203, and so does QEMU for every backing file it opens, below a writer too: it reads consistently and lets
+ * nobody write or resize meanwhile; {@code qemu-io -r -U} ({@code --force-share}) holds byte 100 only, its backing
+ * files too.
  *
  * <p>This class takes the same locks: a writer holds 100, 101, 103, 201 and 203 after checking that nobody else
  * holds 200, 201, 203 (permissions we need but others do not share) or 101, 103 (permissions others hold that we do
- * not share); a reader holds only byte 100 and shares everything, like {@code qemu-io -r -U}, so readers never
- * block or wait for writers. QEMU uses open-file-description locks and Java's {@link FileChannel#lock} uses POSIX
- * record locks, which conflict with each other on Linux, so each side sees the other.
+ * not share); a reader holds 100, 201 and 203 after checking that nobody else holds 200, 101 or 103, so it is
+ * refused while another process writes the image and keeps other processes from starting to write it; a reader
+ * with force-share holds only byte 100 and shares everything, like {@code qemu-io -r -U}, so it neither waits for
+ * nor blocks a writer. Within this JVM readers and the writer of one file share its locks and never refuse each
+ * other. QEMU uses open-file-description locks and Java's {@link FileChannel#lock} uses POSIX record locks, which
+ * conflict with each other on Linux, so each side sees the other.
  *
  * <h2>The kernel rule, and how no lock is lost</h2>
  * POSIX record locks ({@code fcntl(F_SETLK)}, which {@link FileChannel#lock} uses on Linux) belong to the process
@@ -156,6 +161,18 @@ final class ImageLock {
      * @throws ImageLockedException if another writer holds the image
      */
     static Handle open(Path file, boolean writer) throws IOException {
+        return open(file, writer, false);
+    }
+
+    /**
+     * As {@link #open(Path, boolean)}; a reader with {@code forceShare} takes only the consistent-read lock and
+     * shares every permission, as {@code qemu-io -r -U}: it reads an image another process writes.
+     *
+     * @throws ImageLockedException if another process (or, for a writer, another writer in this JVM) holds the
+     *         image in a way this open cannot share
+     */
+    static Handle open(Path file, boolean writer, boolean forceShare) throws IOException {
+        boolean consistent = !writer && !forceShare;
         Object key = fileKey(file);
         Entry e = lockEntry(key, file);
         try {
@@ -182,8 +199,11 @@ final class ImageLock {
                     e.writers++;
                     e.calibrate(file);
                 } else {
-                    e.lockForReading(channel);
+                    e.lockForReading(channel, consistent);
                     e.readers++;
+                    if (consistent) {
+                        e.consistentReaders++;
+                    }
                 }
             } catch (IOException | RuntimeException ex) {
                 if (writer && e.writers == 0) {
@@ -203,7 +223,7 @@ final class ImageLock {
                 }
                 throw ex;
             }
-            return new Handle(file, e, writer, channel);
+            return new Handle(file, e, writer, consistent, channel);
         } finally {
             e.lock.unlock();
         }
@@ -332,14 +352,17 @@ final class ImageLock {
         private final Path file;
         private final Entry entry;
         private final boolean writer;
+        /** A reader that keeps other processes from writing (one without force-share). */
+        private final boolean consistent;
         /** Replaced by {@link #reopen} after an interrupt closed it; written under the entry's lock. */
         private volatile FileChannel channel;
         private boolean closed;
 
-        private Handle(Path file, Entry entry, boolean writer, FileChannel channel) {
+        private Handle(Path file, Entry entry, boolean writer, boolean consistent, FileChannel channel) {
             this.file = file;
             this.entry = entry;
             this.writer = writer;
+            this.consistent = consistent;
             this.channel = channel;
         }
 
@@ -550,6 +573,9 @@ final class ImageLock {
                     e.lockToken = null;
                 } else {
                     e.readers--;
+                    if (consistent && --e.consistentReaders == 0 && e.writers == 0) {
+                        e.releaseUnshared();
+                    }
                 }
                 e.idle.add(channel);
                 e.release();
@@ -580,6 +606,8 @@ final class ImageLock {
         final Map<Perm, FileLock> permLocks = new EnumMap<>(Perm.class);
         final Map<Perm, FileLock> unsharedLocks = new EnumMap<>(Perm.class);
         int readers;
+        /** The readers without force-share: while there are any, the file's write and resize stay unshared. */
+        int consistentReaders;
         int writers;
         boolean unlockable;
         /** Set when the locks could not be taken again after a descriptor was closed; fails every reopen. */
@@ -758,13 +786,66 @@ final class ImageLock {
                 lockForWriting(writableOpen);
             }
             if (readers + writers > 0) {
-                lockForReading(fresh);
+                lockForReading(fresh, consistentReaders > 0);
             }
         }
 
-        void lockForReading(FileChannel ch) throws IOException {
-            if (!unlockable && !permLocks.containsKey(Perm.CONSISTENT_READ)) {
+        /**
+         * Takes a reader's locks: the consistent-read permission and, for a {@code consistent} reader, write and
+         * resize unshared, after checking that no other process holds them (or does not share consistent read).
+         * Nothing is checked when this JVM's writer or another consistent reader already holds them: the file's
+         * locks are the union of what its users in this JVM need.
+         */
+        void lockForReading(FileChannel ch, boolean consistent) throws IOException {
+            if (unlockable) {
+                return;
+            }
+            if (!permLocks.containsKey(Perm.CONSISTENT_READ)) {
                 lock(ch, Perm.CONSISTENT_READ.permByte(), permLocks, Perm.CONSISTENT_READ);
+            }
+            if (!consistent || unsharedLocks.containsKey(Perm.WRITE)) {
+                return;
+            }
+            // As QEMU does: lock, then look for others' locks, so that of a reader and a writer starting at once at
+            // least one sees the other. Java tests a byte only by locking it exclusively, which needs a writable
+            // descriptor, so /proc/locks is read instead; where it does not list locks (not Linux) the reader opens
+            // without looking, holding its locks all the same. QEMU's order (raw_check_lock_bytes): by permission
+            // bit, the byte of what we need, then of what we do not share.
+            try {
+                lockUnshared(ch);
+                String token = unlockable ? null : ProcLocks.tokenOf(file, Perm.CONSISTENT_READ.permByte());
+                if (token != null) {
+                    if (ProcLocks.othersHold(token, Perm.CONSISTENT_READ.sharedByte())) {
+                        throw new ImageLockedException(name, "Failed to get \"" + Perm.CONSISTENT_READ.qemuName
+                                + "\" lock (another process does not let others read the image; is another process"
+                                + " using it?)");
+                    }
+                    for (Perm p : WRITER_UNSHARED) {
+                        if (ProcLocks.othersHold(token, p.permByte())) {
+                            throw new ImageLockedException(name, "Failed to get shared \"" + p.qemuName + "\" lock",
+                                    true);
+                        }
+                    }
+                }
+            } catch (IOException | RuntimeException ex) {
+                releaseUnshared(); // nobody else in this JVM held them: they were not held before
+                throw ex;
+            }
+        }
+
+        /** Holds write and resize unshared (bytes 201, 203), for the writer or the consistent readers. */
+        private void lockUnshared(FileChannel ch) throws IOException {
+            for (Perm p : WRITER_UNSHARED) {
+                if (!unsharedLocks.containsKey(p)) {
+                    lock(ch, p.sharedByte(), unsharedLocks, p);
+                }
+            }
+        }
+
+        /** Lets others write and resize again (the last consistent reader or the writer is gone). */
+        void releaseUnshared() throws IOException {
+            for (Perm p : WRITER_UNSHARED) {
+                releaseLock(unsharedLocks.remove(p));
             }
         }
 
@@ -773,34 +854,62 @@ final class ImageLock {
                 return;
             }
             // Check first: the JVM does not let us test a byte we hold ourselves (QEMU checks after locking with
-            // F_OFD_GETLK, which ignores its own locks). The window between check and lock is microseconds.
-            for (Perm p : WRITER_PERMS) {
-                check(ch, p.sharedByte(), "\"" + p.qemuName + "\" lock: another process does not share the "
-                        + p.qemuName + " permission");
-            }
-            for (Perm p : WRITER_UNSHARED) {
-                check(ch, p.permByte(), "shared \"" + p.qemuName + "\" lock: another process holds the "
-                        + p.qemuName + " permission");
-            }
-            for (Perm p : WRITER_PERMS) {
-                if (!permLocks.containsKey(p)) {
-                    lock(ch, p.permByte(), permLocks, p);
+            // F_OFD_GETLK, which ignores its own locks). The window between check and lock is microseconds. This
+            // JVM's consistent readers hold 201 and 203, so those are given up for the check and taken back by the
+            // writer (or for the readers again if it is refused); another process may start reading meanwhile,
+            // which is no harm.
+            boolean readersHold = !unsharedLocks.isEmpty();
+            releaseUnshared();
+            try {
+                for (Perm p : WRITER_PERMS) {
+                    if (!free(ch, p.sharedByte())) {
+                        throw writerRefused("\"" + p.qemuName + "\" lock: another process does not share the "
+                                + p.qemuName + " permission");
+                    }
                 }
+                for (Perm p : WRITER_UNSHARED) {
+                    if (!free(ch, p.permByte())) {
+                        throw writerRefused("shared \"" + p.qemuName + "\" lock: another process holds the "
+                                + p.qemuName + " permission");
+                    }
+                }
+                for (Perm p : WRITER_PERMS) {
+                    if (!permLocks.containsKey(p)) {
+                        lock(ch, p.permByte(), permLocks, p);
+                    }
+                }
+                lockUnshared(ch);
+            } catch (IOException | RuntimeException ex) {
+                if (readersHold) {
+                    try {
+                        lockUnshared(ch);
+                    } catch (IOException | RuntimeException suppressed) {
+                        ex.addSuppressed(suppressed);
+                    }
+                }
+                throw ex;
             }
-            for (Perm p : WRITER_UNSHARED) {
-                lock(ch, p.sharedByte(), unsharedLocks, p);
-            }
+        }
+
+        private ImageLockedException writerRefused(String what) {
+            return new ImageLockedException(name, "cannot open for writing: failed to get " + what
+                    + " (is QEMU or another process using the image? close it there first)");
         }
 
         void unlockWriting() throws IOException {
             for (Perm p : WRITER_UNSHARED) {
                 releaseLock(permLocks.remove(p));
-                releaseLock(unsharedLocks.remove(p));
+            }
+            if (consistentReaders == 0) {
+                releaseUnshared();
             }
         }
 
-        /** Tests byte {@code b} with an exclusive lock, which fails if anyone else holds any lock on it. */
-        private void check(FileChannel ch, int b, String what) throws IOException {
+        /**
+         * Whether no other process holds byte {@code b}: tested with an exclusive lock, which fails if anyone else
+         * holds any lock on it. True where the file system refuses locks.
+         */
+        private boolean free(FileChannel ch, int b) throws IOException {
             FileLock probe;
             try {
                 probe = ch.tryLock(b, 1, false);
@@ -810,13 +919,13 @@ final class ImageLock {
                 throw e; // not a file system without locks
             } catch (IOException | UnsupportedOperationException e) {
                 noLocking(e);
-                return;
+                return true;
             }
             if (probe == null) {
-                throw new ImageLockedException(name, "cannot open for writing: failed to get " + what
-                        + " (is QEMU or another process using the image? close it there first)");
+                return false;
             }
             probe.release();
+            return true;
         }
 
         private void lock(FileChannel ch, int b, Map<Perm, FileLock> into, Perm p) throws IOException {

@@ -73,16 +73,34 @@ public final class LockSafeFiles {
      * Opens {@code file} for reading through the lock manager: a read-only channel whose close never drops an image
      * lock this JVM holds on the file (unlike {@link java.nio.channels.FileChannel#open}, whose close drops them
      * all). Use it to read an image file beside an open {@link QedImage}, for example as raw bytes. On the default
-     * file system it takes QEMU's shared read lock, as {@code qemu-io -r} does.
+     * file system it locks the file as {@code qemu-io -r} does: refused while another process writes it, and no
+     * other process can start writing it while the channel is open.
      *
      * @param file the file to read, on any file system
      * @return a channel that reads from position 0; {@code write} and {@code truncate} throw
      *         {@link java.nio.channels.NonWritableChannelException}
      * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws ImageLockedException if another process writes the file
      * @throws IOException if it cannot be opened
      */
     public static SeekableByteChannel newReadChannel(Path file) throws IOException {
-        return new ReadChannel(FileStorage.open(file, true));
+        return newReadChannel(file, false);
+    }
+
+    /**
+     * As {@link #newReadChannel(Path)}; with {@code forceShare} the file is read even while another process writes
+     * it, as {@code qemu-io -r -U} ({@link OpenOptions#withForceShare}).
+     *
+     * @param file       the file to read, on any file system
+     * @param forceShare true to share the file with writers in other processes
+     * @return a channel that reads from position 0; {@code write} and {@code truncate} throw
+     *         {@link java.nio.channels.NonWritableChannelException}
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws ImageLockedException if another process writes the file and {@code forceShare} is false
+     * @throws IOException if it cannot be opened
+     */
+    public static SeekableByteChannel newReadChannel(Path file, boolean forceShare) throws IOException {
+        return new ReadChannel(FileStorage.open(file, true, forceShare));
     }
 
     /**

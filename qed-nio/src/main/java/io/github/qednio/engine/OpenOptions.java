@@ -18,7 +18,7 @@ public final class OpenOptions {
 
     private static final OpenOptions DEFAULTS = new OpenOptions(false, false, L2Cache.DEFAULT_TABLES,
             DEFAULT_MAX_TABLE_BYTES, BackingPolicy.FOLLOW, DEFAULT_MAX_CHAIN_DEPTH, true, StorageFactory.DEFAULT,
-            CacheMode.WRITEBACK, null, false, 0);
+            CacheMode.WRITEBACK, null, false, 0, false);
 
     private final boolean readOnly;
     private final boolean copyOnRead;
@@ -33,11 +33,12 @@ public final class OpenOptions {
     private final CacheBudget cacheBudget;
     private final boolean detectZeroes;
     private final long bytesPerSync;
+    private final boolean forceShare;
 
     private OpenOptions(boolean readOnly, boolean copyOnRead, int l2CacheTables, long maxTableBytes,
                         BackingPolicy backingPolicy, int maxChainDepth, boolean probeBacking,
                         StorageFactory storageFactory, CacheMode cacheMode, CacheBudget cacheBudget,
-                        boolean detectZeroes, long bytesPerSync) {
+                        boolean detectZeroes, long bytesPerSync, boolean forceShare) {
         this.readOnly = readOnly;
         this.copyOnRead = copyOnRead;
         this.l2CacheTables = l2CacheTables;
@@ -50,6 +51,7 @@ public final class OpenOptions {
         this.cacheBudget = cacheBudget;
         this.detectZeroes = detectZeroes;
         this.bytesPerSync = bytesPerSync;
+        this.forceShare = forceShare;
     }
 
     /**
@@ -148,23 +150,32 @@ public final class OpenOptions {
         return cacheMode;
     }
 
-    /** Opens the storage of {@code file} from the factory, with this cache mode applied over it. */
+    /**
+     * Opens the storage of {@code file} from the factory, with this cache mode applied over it; a read-only open
+     * shares the file as {@link #forceShare()} says.
+     */
     Storage openStorage(java.nio.file.Path file, boolean readOnly) throws java.io.IOException {
-        Storage s = cacheMode.apply(storageFactory.open(file, readOnly));
+        if (forceShare && !readOnly) {
+            throw new IllegalArgumentException(file + ": force-share (OpenOptions.withForceShare) is only for"
+                    + " read-only opens (OpenOptions.withReadOnly(true)), as in QEMU");
+        }
+        Storage s = cacheMode.apply(storageFactory.open(file, readOnly, readOnly && forceShare));
         return bytesPerSync > 0 && !readOnly && cacheMode == CacheMode.WRITEBACK ? new EarlyWriteback(s, bytesPerSync)
                 : s;
     }
 
     /**
-     * Opens the image read-only: nothing is ever written to it, not even a header bit, and only QEMU's shared lock
-     * is taken.
+     * Opens the image read-only: nothing is ever written to it, not even a header bit. The image is locked as
+     * QEMU's read-only users lock it: the open is refused with an {@link ImageLockedException} while another
+     * process writes the image, and while it is open no other process can start writing it (QEMU's writers are
+     * refused with {@code Failed to get "write" lock}), unless {@linkplain #withForceShare force-share} is on.
      *
      * @param value true for read-only
      * @return options equal to these but for the flag
      */
     public OpenOptions withReadOnly(boolean value) {
         return new OpenOptions(value, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
     /**
@@ -176,7 +187,7 @@ public final class OpenOptions {
      */
     public OpenOptions withCopyOnRead(boolean value) {
         return new OpenOptions(readOnly, value, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
     /**
@@ -192,7 +203,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("l2CacheTables " + tables + " must be at least 1");
         }
         return new OpenOptions(readOnly, copyOnRead, tables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
     /**
@@ -208,7 +219,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxTableBytes " + bytes + " must be at least 4096");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, bytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
     /**
@@ -220,7 +231,8 @@ public final class OpenOptions {
      */
     public OpenOptions withBackingPolicy(BackingPolicy policy) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, Objects.requireNonNull(policy),
-                maxChainDepth, probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                maxChainDepth, probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync,
+                forceShare);
     }
 
     /**
@@ -235,7 +247,7 @@ public final class OpenOptions {
             throw new IllegalArgumentException("maxChainDepth " + depth + " must not be negative");
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, depth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
     /**
@@ -248,13 +260,14 @@ public final class OpenOptions {
      */
     public OpenOptions withProbeBacking(boolean value) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                value, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                value, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
     /** Where the image's bytes come from; tests use this to inject faults (not part of the public API). */
     OpenOptions withStorageFactory(StorageFactory factory) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, Objects.requireNonNull(factory), cacheMode, cacheBudget, detectZeroes, bytesPerSync);
+                probeBacking, Objects.requireNonNull(factory), cacheMode, cacheBudget, detectZeroes, bytesPerSync,
+                forceShare);
     }
 
     /**
@@ -271,7 +284,7 @@ public final class OpenOptions {
     public OpenOptions withCacheMode(CacheMode mode) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
                 probeBacking, storageFactory, Objects.requireNonNull(mode, "mode"), cacheBudget, detectZeroes,
-                bytesPerSync);
+                bytesPerSync, forceShare);
     }
 
     /**
@@ -298,7 +311,7 @@ public final class OpenOptions {
     public OpenOptions withCacheBudget(CacheBudget budget) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
                 probeBacking, storageFactory, cacheMode, Objects.requireNonNull(budget, "budget"), detectZeroes,
-                bytesPerSync);
+                bytesPerSync, forceShare);
     }
 
     /**
@@ -325,7 +338,7 @@ public final class OpenOptions {
      */
     public OpenOptions withDetectZeroes(boolean value) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, value, bytesPerSync);
+                probeBacking, storageFactory, cacheMode, cacheBudget, value, bytesPerSync, forceShare);
     }
 
     /**
@@ -360,6 +373,32 @@ public final class OpenOptions {
             throw new IllegalArgumentException("bytesPerSync must be 0 (off) or positive, not " + bytes);
         }
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
-                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytes);
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytes, forceShare);
+    }
+
+    /**
+     * Whether a read-only open shares the image with writers in other processes.
+     *
+     * @return true for force-share (default false)
+     */
+    public boolean forceShare() {
+        return forceShare;
+    }
+
+    /**
+     * Reads the image even while another process writes it, as qemu-img's and qemu-io's {@code -U}
+     * ({@code --force-share}): the read-only open takes only QEMU's consistent-read lock and shares every
+     * permission, so it is not refused by a writer and does not keep one from starting. What it reads may change,
+     * or be inconsistent (a table written but not yet the data), while the other process writes. Applies to the
+     * image and its backing files; only for read-only opens ({@link #withReadOnly}): a read-write open with it is
+     * refused, as QEMU refuses {@code force-share=on} for read-write images. The {@code qed:} file system's env key
+     * for this is {@code forceShare}. Within one JVM readers and the writer of an image share it either way.
+     *
+     * @param value true to share the image with writers in other processes
+     * @return options equal to these but for the flag
+     */
+    public OpenOptions withForceShare(boolean value) {
+        return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
+                probeBacking, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, value);
     }
 }

@@ -96,6 +96,25 @@ final class ProcLocks {
         return out;
     }
 
+    /**
+     * Whether anyone but this process holds byte {@code b} of the file named {@code token}: another process's POSIX
+     * lock, or an open-file-description lock (QEMU's; this library takes none). Java can test a byte only by locking
+     * it exclusively, which needs a writable descriptor, so readers look here instead.
+     */
+    static boolean othersHold(String token, long b) throws IOException {
+        return othersHoldIn(readText(), PID, token, b);
+    }
+
+    /** {@link #othersHold} on the text of {@code /proc/locks}, for process {@code pid}. */
+    static boolean othersHoldIn(String procLocks, String pid, String token, long b) {
+        for (String[] f : lines(procLocks, true)) {
+            if (f[5].equals(token) && covers(f, b) && !(f[1].equals("POSIX") && f[4].equals(pid))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether one of {@code ranges} covers byte {@code b}. */
     static boolean covers(List<long[]> ranges, long b) {
         for (long[] r : ranges) {
@@ -152,6 +171,11 @@ final class ProcLocks {
      * waiters ({@code "->"}), other lock types and lines that do not parse are left out.
      */
     static List<String[]> parse(String text) {
+        return lines(text, false);
+    }
+
+    /** {@link #parse}, keeping open-file-description ({@code OFDLCK}) lines too if {@code withOfd}. */
+    private static List<String[]> lines(String text, boolean withOfd) {
         List<String[]> out = new ArrayList<>();
         for (int start = 0, end; start < text.length(); start = end + 1) {
             end = text.indexOf('\n', start);
@@ -159,7 +183,7 @@ final class ProcLocks {
                 end = text.length();
             }
             String[] f = fields(text, start, end);
-            if (f != null && f[1].equals("POSIX") && isOffset(f[6]) && (f[7].equals("EOF") || isOffset(f[7]))) {
+            if (f != null && (f[1].equals("POSIX") || withOfd && f[1].equals("OFDLCK")) && isOffset(f[6]) && (f[7].equals("EOF") || isOffset(f[7]))) {
                 out.add(f);
             }
         }

@@ -15,12 +15,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the last overlay above it closes.
  *
  * <p>Entries are keyed by the file's real path and by what changes how it is read (its format, the storage
- * factory and the table-size limit). A policy decision made for the first overlay does not carry over to the
- * next: whoever reuses an entry re-applies its own policy to the chain below it ({@link Link}s).
+ * factory, the table-size limit, and force-share: a backing file opened with it does not keep other processes
+ * from writing it, so it cannot serve an overlay opened without it). A policy decision made for the first overlay
+ * does not carry over to the next: whoever reuses an entry re-applies its own policy to the chain below it
+ * ({@link Link}s).
  */
 final class SharedBackings {
     /** What makes two opens of a backing file interchangeable. */
-    record Key(Path realPath, BackingFormat format, StorageFactory storageFactory, long maxTableBytes) {
+    record Key(Path realPath, BackingFormat format, StorageFactory storageFactory, long maxTableBytes,
+               boolean forceShare) {
     }
 
     /**

@@ -73,4 +73,12 @@ interface Storage extends Closeable {
     static Storage open(java.nio.file.Path file, boolean readOnly) throws IOException {
         return FileStorage.open(file, readOnly);
     }
+
+    /**
+     * As {@link #open(java.nio.file.Path, boolean)}; a read-only open with {@code forceShare} lets other processes
+     * write the file meanwhile ({@link OpenOptions#withForceShare}).
+     */
+    static Storage open(java.nio.file.Path file, boolean readOnly, boolean forceShare) throws IOException {
+        return FileStorage.open(file, readOnly, forceShare);
+    }
 }

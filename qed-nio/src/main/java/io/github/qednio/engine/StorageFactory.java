@@ -9,8 +9,26 @@ import java.nio.file.Path;
  */
 @FunctionalInterface
 interface StorageFactory {
-    /** The default: {@link Storage#open(Path, boolean)}. */
-    StorageFactory DEFAULT = Storage::open;
+    /** The default: {@link Storage#open(Path, boolean, boolean)}. */
+    StorageFactory DEFAULT = new StorageFactory() {
+        @Override
+        public Storage open(Path file, boolean readOnly) throws IOException {
+            return Storage.open(file, readOnly);
+        }
+
+        @Override
+        public Storage open(Path file, boolean readOnly, boolean forceShare) throws IOException {
+            return Storage.open(file, readOnly, forceShare);
+        }
+    };
 
     Storage open(Path file, boolean readOnly) throws IOException;
+
+    /**
+     * Opens the storage of a read-only open with force-share ({@link OpenOptions#withForceShare}); factories that
+     * only wrap {@link Storage#open(Path, boolean)} (tests) ignore the flag.
+     */
+    default Storage open(Path file, boolean readOnly, boolean forceShare) throws IOException {
+        return open(file, readOnly);
+    }
 }

@@ -85,7 +85,7 @@ final class ImageRegistry {
                         "no such QED image (pass env create=true with a size to create one)");
             }
             try {
-                QedImage.create(image, create, options.withReadOnly(false)).close();
+                QedImage.create(image, create, options.withReadOnly(false).withForceShare(false)).close();
             } catch (FileAlreadyExistsException e) {
                 // Another thread created it meanwhile: open it as it is, as create=true does for existing images.
             }

@@ -22,7 +22,9 @@ import java.util.Set;
  * (a size, or a {@link CacheBudget}: the L2 tables of this file system's image and its backing chain then draw from
  * a budget of their own instead of the JVM-wide {@link CacheBudget#jvm()}) and {@code detectZeroes} ({@code true}
  * stores all-zero writes without allocating, as QEMU's {@code detect-zeroes=on}; see
- * {@link OpenOptions#withDetectZeroes}). Values may be Strings
+ * {@link OpenOptions#withDetectZeroes}) and {@code forceShare} ({@code true} with {@code readOnly=true} reads the
+ * image even while another process writes it, as qemu-img's {@code -U}; see {@link OpenOptions#withForceShare}).
+ * Values may be Strings
  * or the natural Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for
  * {@code backingFile}). Sizes take a binary K/M/G/T/P/E suffix as qemu-img does ({@code "64M"}, {@code "1.5G"};
  * see {@link Sizes}).
@@ -44,10 +46,11 @@ final class QedEnv {
     static final String PROBE_BACKING = "probeBacking";
     static final String CACHE_BUDGET = "cacheBudget";
     static final String DETECT_ZEROES = "detectZeroes";
+    static final String FORCE_SHARE = "forceShare";
 
     private static final Set<String> KEYS = Set.of(CREATE, SIZE, CLUSTER_SIZE, TABLE_SIZE, BACKING_FILE,
             BACKING_FORMAT, READ_ONLY, COPY_ON_READ, BACKING_POLICY, PROBE_BACKING, CACHE_BUDGET,
-            DETECT_ZEROES);
+            DETECT_ZEROES, FORCE_SHARE);
 
     private final boolean create;
     private final CreateOptions createOptions;
@@ -76,7 +79,12 @@ final class QedEnv {
                 .withReadOnly(bool(env, READ_ONLY, false))
                 .withCopyOnRead(bool(env, COPY_ON_READ, false))
                 .withProbeBacking(bool(env, PROBE_BACKING, OpenOptions.defaults().probeBacking()))
-                .withDetectZeroes(bool(env, DETECT_ZEROES, OpenOptions.defaults().detectZeroes()));
+                .withDetectZeroes(bool(env, DETECT_ZEROES, OpenOptions.defaults().detectZeroes()))
+                .withForceShare(bool(env, FORCE_SHARE, false));
+        if (open.forceShare() && !open.readOnly()) {
+            throw new IllegalArgumentException("env key '" + FORCE_SHARE + "=true' needs '" + READ_ONLY
+                    + "=true': force-share is only for read-only opens, as in QEMU");
+        }
         Object budget = env.get(CACHE_BUDGET);
         if (budget instanceof CacheBudget b) {
             open = open.withCacheBudget(b);

@@ -6,7 +6,7 @@
  * URI uri = URI.create("qed:" + image.toUri());
  *
  * // Create a 64 MiB image (env keys: create, size, clusterSize, tableSize, backingFile, backingFormat,
- * // readOnly, copyOnRead, backingPolicy, probeBacking, cacheBudget, detectZeroes).
+ * // readOnly, copyOnRead, backingPolicy, probeBacking, cacheBudget, detectZeroes, forceShare).
  * try (FileSystem fs = FileSystems.newFileSystem(uri, Map.of("create", "true", "size", "64M"))) {
  *     Path disk = fs.getPath("/disk");
  *     try (FileChannel ch = FileChannel.open(disk, StandardOpenOption.WRITE)) {

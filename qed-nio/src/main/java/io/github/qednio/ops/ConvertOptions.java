@@ -22,10 +22,12 @@ public final class ConvertOptions {
     private final boolean targetIsZero;
     private final long minZeroRun;
     private final Progress progress;
+    private final boolean forceShare;
 
     private ConvertOptions(ImageFormat sourceFormat, ImageFormat targetFormat, CreateOptions geometry,
                            CacheMode cacheMode, String backingFile, BackingFormat backingFormat,
-                           boolean existingTarget, boolean targetIsZero, long minZeroRun, Progress progress) {
+                           boolean existingTarget, boolean targetIsZero, long minZeroRun, Progress progress,
+                           boolean forceShare) {
         this.sourceFormat = sourceFormat;
         this.targetFormat = Objects.requireNonNull(targetFormat, "targetFormat");
         this.geometry = Objects.requireNonNull(geometry, "geometry");
@@ -36,6 +38,7 @@ public final class ConvertOptions {
         this.targetIsZero = targetIsZero;
         this.minZeroRun = minZeroRun;
         this.progress = Objects.requireNonNull(progress, "progress");
+        this.forceShare = forceShare;
     }
 
     /**
@@ -46,7 +49,7 @@ public final class ConvertOptions {
      */
     public static ConvertOptions to(ImageFormat targetFormat) {
         return new ConvertOptions(null, targetFormat, CreateOptions.ofSize(0), CacheMode.UNSAFE, null, null, false,
-                false, 4096, Progress.NONE);
+                false, 4096, Progress.NONE, false);
     }
 
     /** {@return the source's format, or null to probe it} */
@@ -107,7 +110,7 @@ public final class ConvertOptions {
      */
     public ConvertOptions withSourceFormat(ImageFormat format) {
         return new ConvertOptions(format, targetFormat, geometry, cacheMode, backingFile, backingFormat,
-                existingTarget, targetIsZero, minZeroRun, progress);
+                existingTarget, targetIsZero, minZeroRun, progress, forceShare);
     }
 
     /**
@@ -118,7 +121,7 @@ public final class ConvertOptions {
      */
     public ConvertOptions withGeometry(CreateOptions options) {
         return new ConvertOptions(sourceFormat, targetFormat, options, cacheMode, backingFile, backingFormat,
-                existingTarget, targetIsZero, minZeroRun, progress);
+                existingTarget, targetIsZero, minZeroRun, progress, forceShare);
     }
 
     /**
@@ -129,7 +132,7 @@ public final class ConvertOptions {
      */
     public ConvertOptions withCacheMode(CacheMode mode) {
         return new ConvertOptions(sourceFormat, targetFormat, geometry, mode, backingFile, backingFormat,
-                existingTarget, targetIsZero, minZeroRun, progress);
+                existingTarget, targetIsZero, minZeroRun, progress, forceShare);
     }
 
     /**
@@ -142,7 +145,7 @@ public final class ConvertOptions {
      */
     public ConvertOptions withBackingFile(String name, BackingFormat format) {
         return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, name, format, existingTarget,
-                targetIsZero, minZeroRun, progress);
+                targetIsZero, minZeroRun, progress, forceShare);
     }
 
     /**
@@ -154,7 +157,7 @@ public final class ConvertOptions {
      */
     public ConvertOptions withExistingTarget(boolean value) {
         return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
-                value, targetIsZero, minZeroRun, progress);
+                value, targetIsZero, minZeroRun, progress, forceShare);
     }
 
     /**
@@ -165,7 +168,7 @@ public final class ConvertOptions {
      */
     public ConvertOptions withTargetIsZero(boolean value) {
         return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
-                existingTarget, value, minZeroRun, progress);
+                existingTarget, value, minZeroRun, progress, forceShare);
     }
 
     /**
@@ -181,7 +184,7 @@ public final class ConvertOptions {
             throw new IllegalArgumentException("minimum zero run " + bytes + " is negative");
         }
         return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
-                existingTarget, targetIsZero, bytes, progress);
+                existingTarget, targetIsZero, bytes, progress, forceShare);
     }
 
     /**
@@ -192,7 +195,24 @@ public final class ConvertOptions {
      */
     public ConvertOptions withProgress(Progress listener) {
         return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
-                existingTarget, targetIsZero, minZeroRun, listener);
+                existingTarget, targetIsZero, minZeroRun, listener, forceShare);
+    }
+
+    /** {@return whether the source is read even while another process writes it ({@code -U})} */
+    public boolean forceShare() {
+        return forceShare;
+    }
+
+    /**
+     * A copy with this option changed.
+     *
+     * @param value true to read the source (and its backing files) even while another process writes it, as
+     *              qemu-img's {@code -U}; see {@link io.github.qednio.engine.OpenOptions#withForceShare}
+     * @return a copy with it
+     */
+    public ConvertOptions withForceShare(boolean value) {
+        return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, backingFile, backingFormat,
+                existingTarget, targetIsZero, minZeroRun, progress, value);
     }
 
     /** Refuses combinations qemu-img refuses, with its reasons. */

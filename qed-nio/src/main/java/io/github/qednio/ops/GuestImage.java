@@ -17,10 +17,13 @@ import java.util.List;
  * without reading it: for convert, compare and measure.
  */
 interface GuestImage extends Closeable {
-    /** Opens {@code file} read-only in {@code format} (null: probe it); raw is all data until {@link #findHoles}. */
-    static GuestImage open(Path file, ImageFormat format) throws IOException {
+    /**
+     * Opens {@code file} read-only in {@code format} (null: probe it); raw is all data until {@link #findHoles}.
+     * With {@code forceShare} it is read even while another process writes it ({@link OpenOptions#withForceShare}).
+     */
+    static GuestImage open(Path file, ImageFormat format, boolean forceShare) throws IOException {
         ImageFormat f = format != null ? format : ImageFormat.probe(file);
-        return f == ImageFormat.QED ? new Qed(file) : new Raw(file);
+        return f == ImageFormat.QED ? new Qed(file, forceShare) : new Raw(file, forceShare);
     }
 
     /**
@@ -53,9 +56,9 @@ interface GuestImage extends Closeable {
         /** Holes are reported in whole granules of this size; 0: not at all. */
         private long holeGranule;
 
-        Raw(Path file) throws IOException {
+        Raw(Path file, boolean forceShare) throws IOException {
             this.file = file;
-            this.ch = LockSafeFiles.newReadChannel(file);
+            this.ch = LockSafeFiles.newReadChannel(file, forceShare);
             this.size = ch.size();
         }
 
@@ -137,8 +140,8 @@ interface GuestImage extends Closeable {
         private List<MappedExtent> window = List.of();
         private int index;
 
-        Qed(Path file) throws IOException {
-            this.img = QedImage.open(file, OpenOptions.readOnlyDefaults());
+        Qed(Path file, boolean forceShare) throws IOException {
+            this.img = QedImage.open(file, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
         }
 
         @Override

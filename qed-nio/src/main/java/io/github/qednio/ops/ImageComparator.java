@@ -65,7 +65,29 @@ public final class ImageComparator {
      */
     public static Comparison compare(Path a, ImageFormat formatA, Path b, ImageFormat formatB, boolean strict,
                                      Progress progress) throws IOException {
-        try (GuestImage x = GuestImage.open(a, formatA); GuestImage y = GuestImage.open(b, formatB)) {
+        return compare(a, formatA, b, formatB, strict, false, progress);
+    }
+
+    /**
+     * As {@link #compare(Path, ImageFormat, Path, ImageFormat, boolean, Progress)}; with {@code forceShare} the
+     * images are read even while another process writes them, as qemu-img's {@code -U}
+     * ({@link io.github.qednio.engine.OpenOptions#withForceShare}).
+     *
+     * @param a          the first image
+     * @param formatA    its format, or null to probe it
+     * @param b          the second image
+     * @param formatB    its format, or null to probe it
+     * @param strict     qemu-img's {@code -s}
+     * @param forceShare true to read images another process writes
+     * @param progress   told of the guest bytes compared
+     * @return the outcome
+     * @throws IOException if an image cannot be opened or read, or another process writes one and
+     *                     {@code forceShare} is false
+     */
+    public static Comparison compare(Path a, ImageFormat formatA, Path b, ImageFormat formatB, boolean strict,
+                                     boolean forceShare, Progress progress) throws IOException {
+        try (GuestImage x = GuestImage.open(a, formatA, forceShare);
+             GuestImage y = GuestImage.open(b, formatB, forceShare)) {
             long sizeA = x.size();
             long sizeB = y.size();
             if (strict && sizeA != sizeB) {

@@ -104,7 +104,7 @@ public final class ImageConverter {
         if (!options.existingTarget() && Files.exists(dst)) {
             throw new FileAlreadyExistsException(dst.toString());
         }
-        try (GuestImage in = GuestImage.open(src, options.sourceFormat())) {
+        try (GuestImage in = GuestImage.open(src, options.sourceFormat(), options.forceShare())) {
             long size = in.size();
             try (Target out = openTarget(dst, size, options)) {
                 if (out.size() < size) {

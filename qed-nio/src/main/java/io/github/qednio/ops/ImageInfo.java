@@ -52,12 +52,28 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
      * @throws IOException if the file cannot be read or is not a valid QED image (when QED)
      */
     public static ImageInfo of(Path file, ImageFormat format) throws IOException {
+        return of(file, format, false);
+    }
+
+    /**
+     * As {@link #of(Path, ImageFormat)}; with {@code forceShare} the image is read even while another process
+     * writes it, as qemu-img's {@code -U} ({@link OpenOptions#withForceShare}).
+     *
+     * @param file       the image, named as it should be reported
+     * @param format     its format, or null to probe it
+     * @param forceShare true to read an image another process writes
+     * @return the information
+     * @throws IOException if the file cannot be read or is not a valid QED image (when QED), or another process
+     *                     writes it and {@code forceShare} is false
+     */
+    public static ImageInfo of(Path file, ImageFormat format, boolean forceShare) throws IOException {
         ImageFormat f = format != null ? format : ImageFormat.probe(file);
         long length = Files.size(file);
         if (f == ImageFormat.RAW) {
             return new ImageInfo(file.toString(), f, length, 0, roundUp(length), false, null, null, null, 0, length);
         }
-        try (QedImage img = QedImage.openWithoutBacking(file, OpenOptions.readOnlyDefaults())) {
+        try (QedImage img = QedImage.openWithoutBacking(file,
+                OpenOptions.readOnlyDefaults().withForceShare(forceShare))) {
             QedHeader h = img.header();
             String name = img.backingFileName();
             BackingFormat recorded = name != null && h.hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)
@@ -89,8 +105,24 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
      *                     {@link OpenOptions#DEFAULT_MAX_CHAIN_DEPTH}
      */
     public static List<ImageInfo> chain(Path file, ImageFormat format) throws IOException {
+        return chain(file, format, false);
+    }
+
+    /**
+     * As {@link #chain(Path, ImageFormat)}; with {@code forceShare} the images are read even while another process
+     * writes them, as qemu-img's {@code -U} ({@link OpenOptions#withForceShare}).
+     *
+     * @param file       the top image
+     * @param format     its format, or null to probe it
+     * @param forceShare true to read images another process writes
+     * @return one entry per image, the top first
+     * @throws IOException if an image of the chain cannot be read, another process writes one and
+     *                     {@code forceShare} is false, or the chain is longer than
+     *                     {@link OpenOptions#DEFAULT_MAX_CHAIN_DEPTH}
+     */
+    public static List<ImageInfo> chain(Path file, ImageFormat format, boolean forceShare) throws IOException {
         List<ImageInfo> out = new ArrayList<>();
-        ImageInfo info = of(file, format);
+        ImageInfo info = of(file, format, forceShare);
         out.add(info);
         while (info.fullBackingFilename() != null) {
             if (out.size() > OpenOptions.DEFAULT_MAX_CHAIN_DEPTH) {
@@ -98,7 +130,7 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
                         + " images (a loop?)");
             }
             Path next = file.getFileSystem().getPath(info.fullBackingFilename());
-            info = of(next, info.backingFormat() == BackingFormat.RAW ? ImageFormat.RAW : null);
+            info = of(next, info.backingFormat() == BackingFormat.RAW ? ImageFormat.RAW : null, forceShare);
             out.add(info);
         }
         return out;

@@ -58,7 +58,25 @@ public final class ImageMeasure {
      */
     public static Measurement of(Path source, ImageFormat sourceFormat, ImageFormat target, CreateOptions geometry)
             throws IOException {
-        try (GuestImage in = GuestImage.open(source, sourceFormat)) {
+        return of(source, sourceFormat, target, geometry, false);
+    }
+
+    /**
+     * As {@link #of(Path, ImageFormat, ImageFormat, CreateOptions)}; with {@code forceShare} the source is read even
+     * while another process writes it, as qemu-img's {@code -U}
+     * ({@link io.github.qednio.engine.OpenOptions#withForceShare}).
+     *
+     * @param source       the source image
+     * @param sourceFormat its format, or null to probe it
+     * @param target       the target format
+     * @param geometry     for QED: cluster and table size (its size is ignored)
+     * @param forceShare   true to read a source another process writes
+     * @return the sizes
+     * @throws IOException if the source cannot be read, or another process writes it and {@code forceShare} is false
+     */
+    public static Measurement of(Path source, ImageFormat sourceFormat, ImageFormat target, CreateOptions geometry,
+                                 boolean forceShare) throws IOException {
+        try (GuestImage in = GuestImage.open(source, sourceFormat, forceShare)) {
             long virtual = roundUp(in.size(), SECTOR);
             if (target == ImageFormat.RAW) {
                 return new Measurement(virtual, virtual);

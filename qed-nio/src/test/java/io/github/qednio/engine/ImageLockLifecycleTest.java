@@ -114,8 +114,9 @@ class ImageLockLifecycleTest {
             }
             assertThat(ProcLocks.covers(heldRanges(image, 100), 100)).as("reader's byte 100").isTrue();
             assertThat(ProcLocks.covers(heldRanges(image, 100), 101)).as("no write permission left").isFalse();
-            assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).isFalse();
-            assertThat(qemuCanWrite(image)).as("a reader shares everything, as qemu-io -r -U").isTrue();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 103)).as("no resize permission left").isFalse();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).as("the reader's: write unshared").isTrue();
+            assertThat(qemuCanWrite(image)).as("a reader does not share write, as qemu-io -r").isFalse();
             ByteBuffer b = ByteBuffer.allocate(1);
             reader.readFully(b, 0);
         }
@@ -183,7 +184,12 @@ class ImageLockLifecycleTest {
                         .hasMessageContaining("holds the " + (permByte.equals("101") ? "write" : "resize")
                                 + " permission");
                 assertThat(descriptorsOn(image)).isZero();
-                try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+                // A reader does not share write or resize either, as qemu-io -r; with force-share it reads.
+                assertThatThrownBy(() -> QedImage.open(image, OpenOptions.readOnlyDefaults()))
+                        .isInstanceOf(ImageLockedException.class)
+                        .hasMessageContaining("Failed to get shared \"" + (permByte.equals("101") ? "write" : "resize")
+                                + "\" lock");
+                try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
                     assertThat(reader.size()).isEqualTo(16 << 20);
                 }
             } finally {
@@ -217,8 +223,11 @@ class ImageLockLifecycleTest {
             // setTimes drops every lock of the process; only the reader's byte 100 may come back.
             LockSafeFiles.setTimes(image, FileTime.fromMillis(1_600_000_000_000L), null, null);
             assertThat(ProcLocks.covers(heldRanges(image, 100), 100)).isTrue();
-            assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).as("no writer's lock for nobody").isFalse();
-            assertThat(qemuCanWrite(image)).isTrue();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 101)).as("no writer's lock for nobody").isFalse();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 103)).isFalse();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 201)).as("the reader's, taken again").isTrue();
+            assertThat(ProcLocks.covers(heldRanges(image, 100), 203)).isTrue();
+            assertThat(qemuCanWrite(image)).isFalse();
             assertThat(reader.size()).isEqualTo(16 << 20);
         }
     }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.google.common.jimfs.Configuration;
 import com.google.common.jimfs.Jimfs;
 import io.github.qednio.testing.Qemu;
+import io.github.qednio.testing.QemuIoSession;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -20,8 +21,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Two writers: QEMU-compatible image locks (byte-range locks at 100 + permission and 200 + permission) refuse a
- * second writer, whether it is QEMU, another JVM or another {@link QedImage} in this JVM; readers share.
+ * QEMU-compatible image locks (byte-range locks at 100 + permission and 200 + permission) refuse a second writer,
+ * whether it is QEMU, another JVM or another {@link QedImage} in this JVM; a reader and a writer in different
+ * processes refuse each other as QEMU's do, unless the reader has force-share; within one JVM they share.
  */
 class ImageLockTest {
     @TempDir
@@ -115,36 +117,163 @@ class ImageLockTest {
     }
 
     @Test
-    void weRefuseToWriteWhileQemuHoldsTheImageForWritingAndStillRead() throws Exception {
+    void whileQemuWritesTheImageWeNeitherWriteNorReadItExceptWithForceShare() throws Exception {
         Qemu.assumeAvailable();
-        Process qemu = new ProcessBuilder("qemu-io", "-f", "qed", image.toString()).redirectErrorStream(true).start();
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(qemu.getInputStream(),
-                    StandardCharsets.UTF_8));
-            OutputStream in = qemu.getOutputStream();
-            // Once qemu-io answers a command it has opened the image and taken its locks.
-            in.write("write -P 0x44 0 512\n".getBytes(StandardCharsets.US_ASCII));
-            in.flush();
-            ChildJvm.awaitLine(out, "wrote 512/512 bytes");
-
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-f", "qed")) {
             assertThatThrownBy(() -> QedImage.open(image, OpenOptions.defaults()))
                     .isInstanceOf(ImageLockedException.class)
                     .hasMessageContaining(image.toString())
                     .hasMessageContaining("\"write\" lock");
-            try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            // As qemu-img info and qemu-io -r: an image another process writes cannot be read consistently.
+            assertThatThrownBy(() -> QedImage.open(image, OpenOptions.readOnlyDefaults()))
+                    .isInstanceOfSatisfying(ImageLockedException.class, e -> {
+                        assertThat(e.getFile()).isEqualTo(image.toString());
+                        assertThat(e.getReason()).isEqualTo("Failed to get shared \"write\" lock");
+                        assertThat(e.forceShareWouldOpen()).isTrue();
+                    })
+                    .hasMessageContaining("OpenOptions.withForceShare(true)");
+            try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
                 ByteBuffer b = ByteBuffer.allocate(512);
                 reader.readFully(b, 0);
                 assertThat(b.array()).containsOnly(0x44);
+                // The force-share reader does not keep QEMU from writing on.
+                qemu.command("write -P 0x45 0 512", "wrote 512/512 bytes");
             }
-
-            in.write("quit\n".getBytes(StandardCharsets.US_ASCII));
-            in.close();
-            assertThat(qemu.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        } finally {
-            qemu.destroyForcibly();
         }
         try (QedImage writer = QedImage.open(image, OpenOptions.defaults())) {
             assertThat(writer.isReadOnly()).isFalse();
+        }
+    }
+
+    @Test
+    void whileWeReadTheImageQemuCannotWriteItButMayReadIt() throws IOException {
+        Qemu.assumeAvailable();
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
+            assertThat(w.exitCode()).as("qemu-io write while we read the image: %s", w).isNotZero();
+            assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
+            Qemu.Result r = Qemu.io("-r", "-f", "qed", "-c", "read -P 0 0 512", image.toString()).assertSuccess();
+            assertThat(r.stdout()).contains("read 512/512 bytes");
+            Qemu.img("info", "-f", "qed", image.toString()).assertSuccess();
+            assertThat(reader.size()).isEqualTo(16 << 20);
+        }
+        Qemu.io("-f", "qed", "-c", "write 0 512", image.toString()).assertSuccess();
+    }
+
+    @Test
+    void whileWeReadWithForceShareQemuMayWrite() throws IOException {
+        Qemu.assumeAvailable();
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
+            Qemu.io("-f", "qed", "-c", "write -P 0x61 0 512", image.toString()).assertSuccess();
+            assertThat(reader.isReadOnly()).isTrue();
+        }
+    }
+
+    @Test
+    void readersHoldTheBytesOfQemusReadersAndForceShareOnlyConsistentRead() throws IOException {
+        try (QedImage shared = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
+            String token = HeldLocks.token(image, 100);
+            assertThat(HeldLocks.heldBytes(token)).containsExactly(100);
+            try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+                assertThat(HeldLocks.heldBytes(token)).containsExactly(100, 201, 203);
+                try (QedImage writer = QedImage.open(image, OpenOptions.defaults())) {
+                    assertThat(HeldLocks.heldBytes(token)).containsExactly(HeldLocks.WRITER_BYTES);
+                }
+                // The writer is gone; the reader still keeps write and resize unshared.
+                assertThat(HeldLocks.heldBytes(token)).containsExactly(100, 201, 203);
+            }
+            assertThat(HeldLocks.heldBytes(token)).containsExactly(100);
+            assertThat(shared.size()).isEqualTo(16 << 20);
+        }
+    }
+
+    @Test
+    void readersAndBackingFilesHoldTheBytesQemuHolds() throws IOException {
+        Qemu.assumeAvailable();
+        Path overlay = dir.resolve("overlay.qed");
+        QedImage.create(overlay, CreateOptions.overlay("disk.qed", BackingFormat.QED)).close();
+        int[] qemuReader;
+        int[] qemuForceShare;
+        int[] qemuBackingOfWriter;
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-r", "-f", "qed")) {
+            qemuReader = HeldLocks.qemuHeldBytes(image);
+        }
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-r", "-U", "-f", "qed")) {
+            qemuForceShare = HeldLocks.qemuHeldBytes(image);
+        }
+        try (QemuIoSession qemu = QemuIoSession.open(overlay, "-f", "qed")) {
+            qemuBackingOfWriter = HeldLocks.qemuHeldBytes(image);
+        }
+        assertThat(qemuReader).containsExactly(100, 201, 203);
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            assertThat(HeldLocks.heldBytes(HeldLocks.token(image, 100))).isEqualTo(qemuReader);
+        }
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
+            assertThat(HeldLocks.heldBytes(HeldLocks.token(image, 100))).isEqualTo(qemuForceShare);
+        }
+        try (QedImage writer = QedImage.open(overlay, OpenOptions.defaults())) {
+            assertThat(HeldLocks.heldBytes(HeldLocks.token(image, 100))).isEqualTo(qemuBackingOfWriter);
+        }
+    }
+
+    @Test
+    void aWriterInThisJvmOpensBesideOurReaderAndClosesWithoutDroppingItsLocks() throws IOException {
+        try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            try (QedImage writer = QedImage.open(image, OpenOptions.defaults())) {
+                writer.write(ByteBuffer.wrap(new byte[] {5}), 0);
+            }
+            if (Qemu.crossChecks()) {
+                Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
+                assertThat(w.exitCode()).as("%s", w).isNotZero();
+                assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
+            }
+            assertThat(reader.isOpen()).isTrue();
+        }
+    }
+
+    @Test
+    void forceShareIsOnlyForReadOnlyOpens() {
+        assertThatThrownBy(() -> QedImage.open(image, OpenOptions.defaults().withForceShare(true)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(image.toString())
+                .hasMessageContaining("OpenOptions.withForceShare");
+    }
+
+    @Test
+    void backingFilesAreLockedAsQemuLocksThem() throws IOException {
+        Qemu.assumeAvailable();
+        Path overlay = dir.resolve("overlay.qed");
+        QedImage.create(overlay, CreateOptions.overlay("disk.qed", BackingFormat.QED)).close();
+        // QEMU holds the backing file of an image it writes for consistent reading: it may not be written.
+        try (QemuIoSession qemu = QemuIoSession.open(overlay, "-f", "qed")) {
+            Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
+            assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
+            try (QedImage base = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+                assertThat(base.size()).isEqualTo(16 << 20);
+            }
+        }
+        // Below our writer, the backing file is held the same way.
+        try (QedImage writer = QedImage.open(overlay, OpenOptions.defaults())) {
+            writer.write(ByteBuffer.wrap(new byte[] {1}), 0);
+            Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());
+            assertThat(w.exitCode()).as("%s", w).isNotZero();
+            assertThat(w.stderr() + w.stdout()).contains("Failed to get \"write\" lock");
+            Qemu.io("-r", "-f", "qed", "-c", "read 0 512", image.toString()).assertSuccess();
+        }
+        // While QEMU writes the backing file, an overlay is refused naming it, unless with force-share.
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-f", "qed")) {
+            assertThatThrownBy(() -> QedImage.open(overlay, OpenOptions.readOnlyDefaults()))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageStartingWith(image + ": Failed to get shared \"write\" lock");
+            assertThatThrownBy(() -> QedImage.open(overlay, OpenOptions.defaults()))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageStartingWith(image + ": Failed to get shared \"write\" lock");
+            qemu.command("write -P 0x46 1M 512", "wrote 512/512 bytes"); // where the overlay has no data
+            try (QedImage reader = QedImage.open(overlay, OpenOptions.readOnlyDefaults().withForceShare(true))) {
+                ByteBuffer b = ByteBuffer.allocate(512);
+                reader.readFully(b, 1 << 20);
+                assertThat(b.array()).containsOnly(0x46);
+            }
         }
     }
 
@@ -176,7 +305,11 @@ class ImageLockTest {
             assertThatThrownBy(() -> QedImage.open(image, OpenOptions.defaults()))
                     .isInstanceOf(ImageLockedException.class)
                     .hasMessageContaining("\"write\" lock");
-            try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
+            assertThatThrownBy(() -> QedImage.open(image, OpenOptions.readOnlyDefaults()))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageContaining(image.toString())
+                    .hasMessageContaining("Failed to get shared \"write\" lock");
+            try (QedImage reader = QedImage.open(image, OpenOptions.readOnlyDefaults().withForceShare(true))) {
                 assertThat(reader.size()).isEqualTo(16 << 20);
             }
         } finally {

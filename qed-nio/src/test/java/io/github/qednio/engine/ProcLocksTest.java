@@ -46,6 +46,20 @@ class ProcLocksTest {
     }
 
     @Test
+    void othersAreOtherProcessesPosixLinesAndOpenFileDescriptionLocksOnTheFile() {
+        assertThat(ProcLocks.othersHoldIn(TEXT, "4242", "fe:00:2285622", 100)).as("QEMU's OFD lock").isTrue();
+        assertThat(ProcLocks.othersHoldIn(TEXT, "4242", "fe:00:2285622", 5)).as("process 999").isTrue();
+        assertThat(ProcLocks.othersHoldIn(TEXT, "999", "fe:00:2285622", 5)).as("its own lock").isFalse();
+        assertThat(ProcLocks.othersHoldIn(TEXT, "999", "fe:00:2285622", 201)).as("4242's").isTrue();
+        assertThat(ProcLocks.othersHoldIn(TEXT, "999", "fe:00:77", 101)).isTrue();
+        assertThat(ProcLocks.othersHoldIn(TEXT, "4242", "fe:00:77", 101)).isFalse();
+        String without999 = TEXT.replace("7: POSIX  ADVISORY  READ 999", "7: FLOCK  ADVISORY  READ 999");
+        assertThat(ProcLocks.othersHoldIn(without999, "4242", "fe:00:2285622", 101))
+                .as("flock lines and a waiter (777 on 101) are not held byte locks").isFalse();
+        assertThat(ProcLocks.othersHoldIn(without999, "4242", "fe:00:2285622", 100)).isTrue();
+    }
+
+    @Test
     void theTokenIsTheOneCoveringTheHeldBytePreferringTheStatDevice() {
         assertThat(ProcLocks.tokenIn(TEXT, "4242", "2285622", "fe:00:2285622", 101)).isEqualTo("fe:00:2285622");
         // When stat's device differs from the kernel's (overlay file systems), the inode's line still names it.

@@ -10,30 +10,33 @@ import io.github.qednio.engine.ChildJvm;
 import io.github.qednio.engine.HoldOpenChild;
 import io.github.qednio.engine.ImageLockedException;
 import io.github.qednio.testing.Qemu;
+import io.github.qednio.testing.QemuIoSession;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.io.OutputStream;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystem;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * An image opened only for reading through a {@code qed:} path with no explicit file system (a read channel, an
- * input stream, an attribute read) is opened read-only, as {@code qemu-io -r}: it takes only the shared lock and
- * never changes a byte, even when {@code QED_F_NEED_CHECK} is set. A write channel later upgrades it, or is refused
- * while another writer holds the image.
+ * input stream, an attribute read) is opened read-only, as {@code qemu-io -r}: it takes QEMU's read-only locks (so
+ * it is refused while another process writes the image) and never changes a byte, even when {@code QED_F_NEED_CHECK}
+ * is set. A write channel later upgrades it, or is refused while another writer holds the image.
  */
 class ReadersShareTest {
     private static final long NEED_CHECK = 2;
@@ -128,53 +131,56 @@ class ReadersShareTest {
     }
 
     @Test
-    void aWriteChannelIsRefusedNamingTheImageWhileQemuHoldsItForWritingAndReadsGoOn() throws Exception {
+    void whileQemuWritesTheImageChannelsAreRefusedNamingItAndAReadOnlyForceShareFileSystemReads() throws Exception {
         Qemu.assumeAvailable();
         Path image = dir.resolve("qemu holds.qed");
         Qemu.img("create", "-f", "qed", image.toString(), "1M").assertSuccess();
-        Process qemu = new ProcessBuilder("qemu-io", "-f", "qed", image.toString()).redirectErrorStream(true).start();
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(qemu.getInputStream(),
-                    StandardCharsets.UTF_8));
-            OutputStream in = qemu.getOutputStream();
-            // Once qemu-io answers a command it has opened the image and taken its locks.
-            in.write("write -P 0x44 0 512\n".getBytes(StandardCharsets.US_ASCII));
-            in.flush();
-            ChildJvm.awaitLine(out, "wrote 512/512 bytes");
+        try (QemuIoSession qemu = QemuIoSession.open(image, "-f", "qed")) {
             Path disk = Path.of(uri(image));
-            try (FileChannel reader = FileChannel.open(disk)) {
+            assertThatThrownBy(() -> FileChannel.open(disk))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageContaining(image.toString())
+                    .hasMessageContaining("Failed to get shared \"write\" lock");
+            assertThatThrownBy(() -> FileChannel.open(disk, READ, WRITE))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageContaining(image.toString());
+            try (FileSystem fs = FileSystems.newFileSystem(uri(image), Map.of("readOnly", "true",
+                    "forceShare", "true"));
+                 FileChannel reader = FileChannel.open(fs.getPath("/disk"))) {
                 assertThat(readAt(reader, 0, 512)).containsOnly(0x44);
-                assertThatThrownBy(() -> FileChannel.open(disk, READ, WRITE))
-                        .isInstanceOf(ImageLockedException.class)
-                        .hasMessageContaining(image.toString());
-                assertThat(readAt(reader, 0, 512)).as("the reader is undisturbed").containsOnly(0x44);
+                qemu.command("write -P 0x45 0 512", "wrote 512/512 bytes");
             }
-            in.write("quit\n".getBytes(StandardCharsets.US_ASCII));
-            in.close();
-            assertThat(qemu.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        } finally {
-            qemu.destroyForcibly();
         }
     }
 
     @Test
-    void aWriteChannelIsRefusedWhileAnotherJvmWritesThenUpgradesOnceItIsGone() throws Exception {
+    void forceShareNeedsReadOnly() {
+        assertThatThrownBy(() -> FileSystems.newFileSystem(uri(dir.resolve("any.qed")), Map.of("forceShare", "true")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("forceShare")
+                .hasMessageContaining("readOnly");
+    }
+
+    @Test
+    void channelsAreRefusedWhileAnotherJvmWritesAndOpenOnceItIsGone() throws Exception {
         Path image = dirtyImage("other jvm.qed");
         Path disk = Path.of(uri(image));
+        Process child = ChildJvm.start(HoldOpenChild.class, image.toString());
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(),
+                    StandardCharsets.UTF_8));
+            assertThat(out.readLine()).isEqualTo("open");
+            assertThatThrownBy(() -> FileChannel.open(disk))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageContaining(image.toString());
+            assertThatThrownBy(() -> FileChannel.open(disk, WRITE))
+                    .isInstanceOf(ImageLockedException.class)
+                    .hasMessageContaining(image.toString());
+        } finally {
+            child.getOutputStream().close();
+            assertThat(child.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        }
         try (FileChannel reader = FileChannel.open(disk)) {
-            Process child = ChildJvm.start(HoldOpenChild.class, image.toString());
-            try {
-                BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(),
-                        StandardCharsets.UTF_8));
-                assertThat(out.readLine()).isEqualTo("open");
-                assertThatThrownBy(() -> FileChannel.open(disk, WRITE))
-                        .isInstanceOf(ImageLockedException.class)
-                        .hasMessageContaining(image.toString());
-                assertThat(readAt(reader, 0, 3)).containsExactly(1, 2, 3);
-            } finally {
-                child.getOutputStream().close();
-                assertThat(child.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            }
             try (FileChannel writer = FileChannel.open(disk, WRITE)) {
                 writer.write(ByteBuffer.wrap(new byte[] {7}), 2);
             }

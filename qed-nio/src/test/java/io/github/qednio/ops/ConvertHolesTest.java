@@ -58,7 +58,7 @@ class ConvertHolesTest {
     void aRawSourceReportsItsHolesAsZeroRunsOnJava22() throws IOException {
         Java22.assume("hole detection");
         Path src = source();
-        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW)) {
+        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW, false)) {
             in.findHoles(64 * KIB);
             MappedExtent first = in.extentAt(0);
             assertThat(first.type()).isEqualTo(MappedExtent.Type.ZERO);
@@ -79,7 +79,7 @@ class ConvertHolesTest {
             assertThat(in.extentAt(23L * MIB).end()).isEqualTo(24L * MIB);
         }
         // Without asking for holes (compare does not), a raw file stays one data run.
-        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW)) {
+        try (GuestImage in = GuestImage.open(src, ImageFormat.RAW, false)) {
             assertThat(in.extentAt(0).type()).isEqualTo(MappedExtent.Type.DATA);
             assertThat(in.extentAt(0).end()).isEqualTo(24L * MIB);
         }
