@@ -143,6 +143,14 @@ class UnpackSafetyTest {
     }
 
     @Test
+    void aDirectoryIsNeverReplacedByAFileOrLink() throws IOException {
+        Path file = imageOfTar(dir, "over-dir", file("d/inner.txt", "1"), file("d", "flat"));
+        assertRefusedLeavingAllAsItWas(file, "entry 'd' would replace the directory 'd'");
+        Path link = imageOfTar(dir, "link-over-dir", directory("d"), symlink("d", "elsewhere"));
+        assertRefusedLeavingAllAsItWas(link, "entry 'd' would replace the directory 'd'");
+    }
+
+    @Test
     void hardLinkToAnEarlierFileIsMadeAndOneLeavingTheDirectoryIsRefused() throws IOException {
         Path good = imageOfTar(dir, "hard", file("f", "same"), hardlink("g", "f"));
         ImageArchives.unpack(good, target);
