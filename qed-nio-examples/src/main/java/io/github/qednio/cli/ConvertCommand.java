@@ -84,6 +84,9 @@ final class ConvertCommand implements Callable<Integer> {
         if (backing != null) {
             opts = opts.withBackingFile(backing, backingFormat == null ? null : BackingFormat.parse(backingFormat));
         }
+        if (existing) {
+            RepairNotice.repairFirst(spec, target);
+        }
         ImageConverter.convert(source, target, opts);
         return 0;
     }

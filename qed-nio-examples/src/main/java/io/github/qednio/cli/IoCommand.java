@@ -42,6 +42,7 @@ final class IoCommand implements Callable<Integer> {
             throw new IllegalArgumentException("-f " + format + ": qed io opens QED images only (-f qed)");
         }
         try (QedImage img = QedImage.open(image, readOnly ? OpenOptions.readOnlyDefaults() : OpenOptions.defaults())) {
+            RepairNotice.print(spec, image, img.repairAtOpen());
             QemuIo io = new QemuIo(img, spec.commandLine().getOut(), spec.commandLine().getErr());
             boolean ok = true;
             for (String c : commands) {

@@ -52,6 +52,7 @@ final class RebaseCommand implements Callable<Integer> {
         }
         String name = backing.isEmpty() ? null : backing;
         BackingFormat fmt = backingFormat == null || name == null ? null : BackingFormat.parse(backingFormat);
+        RepairNotice.repairFirst(spec, image.file);
         if (unsafe) {
             BackingOperations.rebaseUnsafe(image.file, name, fmt);
         } else {

@@ -44,6 +44,7 @@ final class ResizeCommand implements Callable<Integer> {
         } else {
             newSize = Sizes.parse(size);
         }
+        RepairNotice.repairFirst(spec, image.file);
         ImageResizer.resize(image.file, format.orNull(), newSize, shrink);
         quiet.println(spec, "Image resized.");
         return 0;
