@@ -1,5 +1,6 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.engine.InvalidOptionException;
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -115,6 +116,9 @@ public final class QedCli implements Runnable {
         }
         if (ex instanceof FileSystemException e) {
             return e.getMessage();
+        }
+        if (ex instanceof InvalidOptionException e) { // the message names Java methods
+            return e.problem();
         }
         String m = ex.getMessage();
         if (m == null || m.isBlank()) {

@@ -26,8 +26,10 @@ final class ImageCreator {
         // Before anything resolves the name: the file system would only say "File name too long".
         long maxName = Math.min(QedHeader.MAX_BACKING_FILENAME_SIZE, geo.headerBytes() - QedHeader.HEADER_LENGTH);
         if (name.length > maxName) {
-            throw new IllegalArgumentException(file + ": backingFile name of " + name.length + " bytes is too"
-                    + " long: QED images (as QEMU reads them) allow at most " + maxName + " bytes with clusterSize "
+            String tooLong = " name of " + name.length + " bytes is too long: QED images (as QEMU reads them) allow"
+                    + " at most " + maxName + " bytes with ";
+            throw new InvalidOptionException("backing_file", file + ": backing_file" + tooLong + "cluster_size "
+                    + options.clusterSize(), file + ": backingFile" + tooLong + "clusterSize "
                     + options.clusterSize());
         }
         if (options.backingFile() != null && options.backingFormat() == null) {
@@ -70,18 +72,21 @@ final class ImageCreator {
         long cs = o.clusterSize();
         long ts = o.tableSize();
         if (cs < QedHeader.MIN_CLUSTER_SIZE || cs > QedHeader.MAX_CLUSTER_SIZE || Long.bitCount(cs) != 1) {
-            throw new IllegalArgumentException("clusterSize " + cs + " is not a power of two in ["
-                    + QedHeader.MIN_CLUSTER_SIZE + ", " + QedHeader.MAX_CLUSTER_SIZE + "]");
+            String range = " " + cs + " is not a power of two in [" + QedHeader.MIN_CLUSTER_SIZE + ", "
+                    + QedHeader.MAX_CLUSTER_SIZE + "]";
+            throw new InvalidOptionException("cluster_size", "cluster_size" + range, "clusterSize" + range);
         }
         if (ts < QedHeader.MIN_TABLE_SIZE || ts > QedHeader.MAX_TABLE_SIZE || Long.bitCount(ts) != 1) {
-            throw new IllegalArgumentException("tableSize " + ts + " is not a power of two in ["
-                    + QedHeader.MIN_TABLE_SIZE + ", " + QedHeader.MAX_TABLE_SIZE + "]");
+            String range = " " + ts + " is not a power of two in [" + QedHeader.MIN_TABLE_SIZE + ", "
+                    + QedHeader.MAX_TABLE_SIZE + "]";
+            throw new InvalidOptionException("table_size", "table_size" + range, "tableSize" + range);
         }
         Geometry geo = Geometry.of((int) cs, (int) ts, 1);
         if (!o.allowQemuIncompatible() && !geo.isQemuCompatible()) {
-            throw new IllegalArgumentException("clusterSize " + cs + " with tableSize " + ts
-                    + " makes an image QEMU 7.2 cannot open (table_size 1, or N^2*cluster_size wraps 64 bits);"
-                    + " use CreateOptions.withAllowQemuIncompatible(true) to create it anyway");
+            String why = " makes an image QEMU 7.2 cannot open (table_size 1, or N^2*cluster_size wraps 64 bits)";
+            throw new InvalidOptionException("table_size", "cluster_size " + cs + " with table_size " + ts + why,
+                    "clusterSize " + cs + " with tableSize " + ts + why
+                            + "; use CreateOptions.withAllowQemuIncompatible(true) to create it anyway");
         }
         return geo;
     }
@@ -92,8 +97,9 @@ final class ImageCreator {
         // qemu-img rounds the size up to a whole sector.
         long size = requestedSize > Long.MAX_VALUE - 511 ? -1 : (requestedSize + 511) & ~511L;
         if (size < 0 || size > geo.maxImageSize()) {
-            throw new IllegalArgumentException("size " + requestedSize + " is not in [0, " + geo.maxImageSize()
-                    + "] for clusterSize " + cs + " and tableSize " + ts);
+            String range = "size " + requestedSize + " is not in [0, " + geo.maxImageSize() + "] for ";
+            throw new InvalidOptionException("size", range + "cluster_size " + cs + " and table_size " + ts,
+                    range + "clusterSize " + cs + " and tableSize " + ts);
         }
         long features = 0;
         if (o.backingFile() != null) {
