@@ -26,7 +26,7 @@ final class AmendCommand implements Callable<Integer> {
     private Options.Format format;
 
     @Option(names = "-o", required = true, paramLabel = "OPTIONS", split = ",",
-            description = "backing_file=NAME and/or backing_fmt=raw|qed.")
+            description = "backing_file=NAME and/or backing_fmt=raw|qed|qcow2.")
     private List<String> options;
 
     @Mixin

@@ -44,7 +44,8 @@ final class ConvertCommand implements Callable<Integer> {
             + " stored as given, resolved against the target's directory) and write only what differs from it.")
     private String backing;
 
-    @Option(names = "-F", paramLabel = "FMT", description = "The backing file's format: raw or qed (default: probed).")
+    @Option(names = "-F", paramLabel = "FMT", description = "The backing file's format: raw, qed or qcow2"
+            + " (default: probed).")
     private String backingFormat;
 
     @Option(names = "-n", description = "The target exists: write into it instead of creating it (it must be at"
