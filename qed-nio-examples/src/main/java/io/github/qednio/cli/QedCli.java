@@ -1,6 +1,7 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.engine.InvalidOptionException;
+import io.github.qednio.format.QedFormatException;
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -119,6 +120,9 @@ public final class QedCli implements Runnable {
         }
         if (ex instanceof InvalidOptionException e) { // the message names Java methods
             return e.problem();
+        }
+        if (ex instanceof QedFormatException e) { // without the advice on a limit only Java callers can raise
+            return e.problem().replace('\n', ' ');
         }
         String m = ex.getMessage();
         if (m == null || m.isBlank()) {

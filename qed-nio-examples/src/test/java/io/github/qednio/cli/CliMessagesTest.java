@@ -3,6 +3,10 @@ package io.github.qednio.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.cli.QedCliTest.Run;
+import io.github.qednio.engine.BackingFormat;
+import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.engine.QedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -77,5 +81,19 @@ class CliMessagesTest {
                     .isEqualTo(d + ": is a directory, not an image file");
         }
         assertThat(failure("io", "-c", "read 0 1", d.toString())).isEqualTo(d + ": is a directory, not an image file");
+    }
+
+    @Test
+    void aBackingChainOverTheLimitIsRefusedWithoutTheJavaOptionThatRaisesIt() throws IOException {
+        Path below = dir.resolve("c0.qed");
+        QedImage.create(below, CreateOptions.ofSize(1 << 20)).close();
+        for (int i = 1; i <= OpenOptions.DEFAULT_MAX_CHAIN_DEPTH; i++) {
+            Path next = dir.resolve("c" + i + ".qed");
+            QedImage.create(next, CreateOptions.overlay(below.getFileName().toString(), BackingFormat.QED)).close();
+            below = next;
+        }
+        assertThat(failure("create", "-b", below.getFileName().toString(), "-F", "qed", p("top.qed")))
+                .contains(": backing chain is deeper than the limit of " + OpenOptions.DEFAULT_MAX_CHAIN_DEPTH
+                        + ": [" + p("top.qed") + ", ");
     }
 }

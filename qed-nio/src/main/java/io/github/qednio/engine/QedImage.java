@@ -215,9 +215,9 @@ public final class QedImage implements Closeable, BlockMapping {
             Geometry geo = header.validate(length, name);
             if (geo.tableBytes() > options.maxTableBytes()) {
                 throw new QedFormatException("table_size", String.format(
-                        "%s: tables of %d bytes (table_size %d x cluster_size %d) exceed the limit of %d bytes"
-                                + " (OpenOptions.withMaxTableBytes)", name, geo.tableBytes(), geo.tableSize(),
-                        geo.clusterSize(), options.maxTableBytes()));
+                        "%s: tables of %d bytes (table_size %d x cluster_size %d) exceed the limit of %d bytes",
+                        name, geo.tableBytes(), geo.tableSize(), geo.clusterSize(), options.maxTableBytes()),
+                        "OpenOptions.withMaxTableBytes");
             }
             String backingName = null;
             if (header.hasFeature(QED_F_BACKING_FILE)) {
