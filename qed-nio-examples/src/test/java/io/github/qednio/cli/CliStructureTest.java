@@ -67,7 +67,8 @@ class CliStructureTest {
     }
 
     /** An option's line in picocli's list: {@code "  -h, --help"}, {@code "  -o=OPTIONS"}, {@code "      --debug"}. */
-    private static final Pattern OPTION_LINE = Pattern.compile("^(?: {2}(-[^-\\s=,\\[])(?:, (--[^\\s=,\\[]+))?| {6}(--[^\\s=,\\[]+))");
+    private static final Pattern OPTION_LINE = Pattern.compile("^(?: {2}(-[^-\\s=,\\[])(?:, (--[^\\s=,\\[]+))?"
+            + "| {6}(--[^\\s=,\\[]+))");
 
     @Test
     void helpOfEveryCommandListsExactlyTheOptionsAndParametersItAccepts() {
