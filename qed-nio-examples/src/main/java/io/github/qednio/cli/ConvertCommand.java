@@ -85,7 +85,7 @@ final class ConvertCommand implements Callable<Integer> {
         if (backing != null) {
             opts = opts.withBackingFile(backing, backingFormat == null ? null : BackingFormat.parse(backingFormat));
         }
-        if (existing) {
+        if (existing && to == ImageFormat.QED) {
             RepairNotice.repairFirst(spec, target);
         }
         ImageConverter.convert(source, target, opts);
