@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13: converting a fully allocated QED image to qcow2 in place (qed convert-in-place, timed with the JVM's
+# In-place conversion: converting a fully allocated QED image to qcow2 in place (qed convert-in-place, timed with the JVM's
 # start, and the library call alone through io.github.qednio.bench.InPlaceTiming) next to the copying conversion
 # (qemu-img convert -O qcow2), round by round on the same image; prints each round and the median ratios.
 #

@@ -224,7 +224,7 @@ out.append("```\n")
 out.append("Figures are **median [min–max]** over the rounds. A ratio is ours ÷ baseline as throughput (higher is"
            " better), computed round by round (both sides ran in the same round), then median [min–max]. The engine"
            " (`QedImage`) is measured directly; the `qed:` file system adds one channel layer over it.\n")
-out.append("## Results against the targets of issue 6\n")
+out.append("## Results against the performance targets\n")
 out.append("| Workload | Ours | Baseline (same run) | Ratio | Target | |\n|---|---|---|---|---|---|")
 out.extend(rows)
 out.append("")

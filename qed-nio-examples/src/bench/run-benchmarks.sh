@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark of issue 6 on this machine and writes docs/PERFORMANCE.md:
+# Runs every benchmark of the performance targets on this machine and writes docs/PERFORMANCE.md:
 #   JMH (target/benchmarks.jar): workloads 1-4, 6, 7, 8, each next to its baseline in the same run;
 #   qemu-img bench -f qed|raw -t writeback at depth 1 and 16: workload 5;
 #   OpenFootprint: the heap an open 64 TiB image keeps (workload 7).

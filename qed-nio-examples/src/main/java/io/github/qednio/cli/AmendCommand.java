@@ -8,7 +8,9 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code qed amend -o backing_file=NAME,backing_fmt=FMT FILE}: the header fields a QED image can change (qemu-img
@@ -17,11 +19,14 @@ import picocli.CommandLine.Option;
 @Command(name = "amend", description = "Change an image's backing_file and backing_fmt in its header (no data is"
         + " copied, as rebase -u). backing_file= (empty) removes the backing file.")
 final class AmendCommand implements Callable<Integer> {
+    @Spec
+    private CommandSpec spec;
+
     @Mixin
     private Options.Format format;
 
     @Option(names = "-o", required = true, paramLabel = "OPTIONS", split = ",",
-            description = "backing_file=NAME and/or backing_fmt=raw|qed.")
+            description = "backing_file=NAME and/or backing_fmt=raw|qed|qcow2.")
     private List<String> options;
 
     @Mixin
@@ -54,6 +59,7 @@ final class AmendCommand implements Callable<Integer> {
         if (name == null && !nameGiven) {
             throw new IllegalArgumentException(image.file + ": has no backing file; give backing_file=NAME");
         }
+        RepairNotice.repairFirst(spec, image.file);
         BackingOperations.rebaseUnsafe(image.file, name, name == null ? null : fmt);
         return 0;
     }

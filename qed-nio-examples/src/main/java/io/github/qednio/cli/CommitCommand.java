@@ -1,6 +1,8 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.engine.BackingOperations;
+import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.engine.QedImage;
 import io.github.qednio.ops.ImageFormat;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -44,6 +46,15 @@ final class CommitCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (format.orNull() == ImageFormat.RAW) {
             throw new IllegalArgumentException(image.file + ": a raw image has no backing file to commit into");
+        }
+        Path into = base;
+        if (into == null) {
+            try (QedImage top = QedImage.openWithoutBacking(image.file, OpenOptions.readOnlyDefaults())) {
+                into = top.backingFile();
+            }
+        }
+        if (into != null) { // the commit opens it read-write, which repairs it if it was not closed cleanly
+            RepairNotice.repairFirst(spec, into);
         }
         BackingOperations.commit(image.file, base, cache.openOptions(), progress.listener(spec));
         quiet.println(spec, "Image committed.");

@@ -32,6 +32,7 @@ final class CompactCommand implements Callable<Integer> {
         long before = Files.size(file);
         long after;
         try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
+            RepairNotice.print(spec, file, img.repairAtOpen());
             after = img.compact(progress.listener(spec));
         }
         spec.commandLine().getOut().printf("%s: %d bytes before, %d bytes after%n", file, before, after);

@@ -44,7 +44,8 @@ final class ConvertCommand implements Callable<Integer> {
             + " stored as given, resolved against the target's directory) and write only what differs from it.")
     private String backing;
 
-    @Option(names = "-F", paramLabel = "FMT", description = "The backing file's format: raw or qed (default: probed).")
+    @Option(names = "-F", paramLabel = "FMT", description = "The backing file's format: raw, qed or qcow2"
+            + " (default: probed).")
     private String backingFormat;
 
     @Option(names = "-n", description = "The target exists: write into it instead of creating it (it must be at"
@@ -87,6 +88,9 @@ final class ConvertCommand implements Callable<Integer> {
                 .withForceShare(share.forceShare);
         if (backing != null) {
             opts = opts.withBackingFile(backing, backingFormat == null ? null : BackingFormat.parse(backingFormat));
+        }
+        if (existing && to == ImageFormat.QED) {
+            RepairNotice.repairFirst(spec, target);
         }
         ImageConverter.convert(source, target, opts);
         return 0;

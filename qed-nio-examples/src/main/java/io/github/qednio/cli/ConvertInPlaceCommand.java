@@ -48,6 +48,9 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
             }
             return 0;
         }
+        if (to != DiskFormat.QED) { // the conversion repairs it first, as a read-write open does
+            RepairNotice.repairFirst(spec, image);
+        }
         ConversionReport r = InPlaceConverter.convert(image, to, progress.listener(spec));
         if (r.alreadyConverted()) {
             out.printf("%s is already a %s image; nothing to do%n", image, to.qemuName());

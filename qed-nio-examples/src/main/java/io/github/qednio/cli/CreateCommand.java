@@ -11,7 +11,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code qed create [-o cluster_size=..,table_size=..] [-b backing -F raw|qed] FILE [SIZE]}. */
+/** {@code qed create [-o cluster_size=..,table_size=..] [-b backing -F raw|qed|qcow2] FILE [SIZE]}. */
 @Command(name = "create", description = "Create a new QED image, as qemu-img create -f qed does.")
 final class CreateCommand implements Callable<Integer> {
     @Spec
@@ -24,7 +24,8 @@ final class CreateCommand implements Callable<Integer> {
     @Option(names = "-b", paramLabel = "BACKING", description = "Backing file name, stored as given.")
     private String backing;
 
-    @Option(names = "-F", paramLabel = "FMT", description = "Backing file format: raw or qed.")
+    @Option(names = "-F", paramLabel = "FMT", description = "Backing file format: raw, qed or qcow2 (default:"
+            + " probed).")
     private String backingFormat;
 
     @Parameters(index = "0", paramLabel = "FILE", description = "The image to create (must not exist).")

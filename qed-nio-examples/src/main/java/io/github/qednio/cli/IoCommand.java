@@ -18,7 +18,8 @@ import picocli.CommandLine.Spec;
  * {@link QemuIo}, with qemu-io's output and exit code (1 if any command failed; the others still run).
  */
 @Command(name = "io", description = {"Run qemu-io commands on an image, in order, as qemu-io -c does:",
-        "write [-P pattern | -z] [-q] OFF LEN, read [-P pattern [-s OFF] [-l LEN]] [-v] [-q] OFF LEN, map, flush.",
+        "write [-P pattern | -z] [-q] OFF LEN, read [-P pattern [-s OFF] [-l LEN]] [-v] [-q] OFF LEN,"
+                + " discard [-q] OFF LEN, map, flush.",
         "Exits 1 if any command failed (a read -P whose data differs, a write past the end, ...)."})
 final class IoCommand implements Callable<Integer> {
     @Spec
@@ -49,6 +50,7 @@ final class IoCommand implements Callable<Integer> {
             share.refuseForWriting("without -r the image is opened for writing");
         }
         try (QedImage img = QedImage.open(image, readOnly ? share.readOnly() : OpenOptions.defaults())) {
+            RepairNotice.print(spec, image, img.repairAtOpen());
             QemuIo io = new QemuIo(img, spec.commandLine().getOut(), spec.commandLine().getErr());
             boolean ok = true;
             for (String c : commands) {

@@ -46,7 +46,7 @@ final class PackCommand implements Callable<Integer> {
     @Mixin
     private Options.ProgressBar progress;
 
-    @Parameters(arity = "2..*", paramLabel = "SOURCE... IMAGE",
+    @Parameters(arity = "2..*", paramLabel = "SOURCE... IMAGE", hideParamSyntax = true,
             description = "Directories and files to pack, then the image to create (must not exist).")
     private List<Path> paths;
 

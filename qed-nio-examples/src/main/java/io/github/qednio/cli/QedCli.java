@@ -1,7 +1,9 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.engine.ImageLockedException;
+import io.github.qednio.engine.InvalidOptionException;
 import io.github.qednio.engine.NativeFeatures;
+import io.github.qednio.format.QedFormatException;
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -17,6 +19,9 @@ import picocli.CommandLine.Command;
  * an error, 2 for a usage mistake; {@code check} and {@code compare} use qemu-img's codes). No stack traces unless
  * {@code --debug} is given. Every command takes {@code --help} (and {@code --version}, which also says whether the
  * library's native features are active in this JVM), inherited from this one.
+ *
+ * <p>The library's log lines (slf4j-simple, on standard error) are off unless {@code --debug} is given: what a user
+ * must know, such as the repair of an image that was not closed cleanly, the commands say in one line themselves.
  */
 @Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
         versionProvider = QedCli.Version.class,
@@ -32,14 +37,14 @@ public final class QedCli implements Runnable {
     private CommandLine.Model.CommandSpec spec;
 
     @CommandLine.Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
-            description = "On failure, print the stack trace too.")
+            description = "Print the library's log lines (from DEBUG up), and on failure the stack trace too.")
     private boolean debug;
 
     /** Entry point: runs the command and exits with its code. */
     public static void main(String[] args) {
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
-        int code = run(args, out, err);
+        int code = run(args, out, err, true);
         out.flush();
         err.flush();
         System.exit(code);
@@ -47,7 +52,22 @@ public final class QedCli implements Runnable {
 
     /** Runs the command with the given streams and returns its exit code (for tests and embedding). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(new QedCli());
+        return run(args, out, err, false);
+    }
+
+    /**
+     * {@code configureLogging}: only a process of its own may set the logging level, once, before any logger exists
+     * (slf4j-simple reads its configuration once per JVM).
+     */
+    private static int run(String[] args, PrintWriter out, PrintWriter err, boolean configureLogging) {
+        QedCli root = new QedCli();
+        CommandLine cl = new CommandLine(root);
+        cl.setExecutionStrategy(parseResult -> {
+            if (configureLogging) {
+                configureLogging(root.debug);
+            }
+            return new CommandLine.RunLast().execute(parseResult);
+        });
         // "qed resize IMG -1M": a negative size, not an option.
         cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         cl.setOut(out);
@@ -72,6 +92,15 @@ public final class QedCli implements Runnable {
         out.flush();
         err.flush();
         return code;
+    }
+
+    private static void configureLogging(boolean debug) {
+        String level = "org.slf4j.simpleLogger.defaultLogLevel";
+        if (debug) {
+            System.setProperty(level, "debug");
+        } else if (System.getProperty(level) == null) { // a level the user set with -D stays
+            System.setProperty(level, "off");
+        }
     }
 
     @Override
@@ -103,6 +132,12 @@ public final class QedCli implements Runnable {
         }
         if (ex instanceof FileSystemException e) {
             return e.getMessage();
+        }
+        if (ex instanceof InvalidOptionException e) { // the message names Java methods
+            return e.problem();
+        }
+        if (ex instanceof QedFormatException e) { // without the advice on a limit only Java callers can raise
+            return e.problem().replace('\n', ' ');
         }
         String m = ex.getMessage();
         if (m == null || m.isBlank()) {

@@ -32,7 +32,7 @@ final class RebaseCommand implements Callable<Integer> {
             + " as given and resolved against the image's directory; '' for none.")
     private String backing;
 
-    @Option(names = "-F", paramLabel = "FMT", description = "The new backing file's format: raw or qed (default:"
+    @Option(names = "-F", paramLabel = "FMT", description = "The new backing file's format: raw, qed or qcow2 (default:"
             + " probed; raw is recorded in the header).")
     private String backingFormat;
 
@@ -52,6 +52,7 @@ final class RebaseCommand implements Callable<Integer> {
         }
         String name = backing.isEmpty() ? null : backing;
         BackingFormat fmt = backingFormat == null || name == null ? null : BackingFormat.parse(backingFormat);
+        RepairNotice.repairFirst(spec, image.file);
         if (unsafe) {
             BackingOperations.rebaseUnsafe(image.file, name, fmt);
         } else {

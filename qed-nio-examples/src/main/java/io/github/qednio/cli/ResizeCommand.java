@@ -1,5 +1,6 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.ops.ImageFormat;
 import io.github.qednio.ops.ImageInfo;
 import io.github.qednio.ops.ImageResizer;
 import java.util.concurrent.Callable;
@@ -43,6 +44,9 @@ final class ResizeCommand implements Callable<Integer> {
             newSize = size.startsWith("+") ? now + delta : now - delta;
         } else {
             newSize = Sizes.parse(size);
+        }
+        if (format.orNull() != ImageFormat.RAW) { // -f raw: the file's bytes are the disk, whatever they hold
+            RepairNotice.repairFirst(spec, image.file);
         }
         ImageResizer.resize(image.file, format.orNull(), newSize, shrink);
         quiet.println(spec, "Image resized.");

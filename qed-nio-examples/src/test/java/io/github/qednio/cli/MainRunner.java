@@ -13,7 +13,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Runs {@code qed} as a user runs it: {@link QedCli#main} in a new JVM (so {@code System.exit} sets the process's exit
- * code), with this JVM's class path, standard input closed and no terminal.
+ * code), with this JVM's class path, standard input closed and no terminal. No logging configuration is passed: the
+ * tool's own default applies.
  */
 final class MainRunner {
     private MainRunner() {
@@ -23,7 +24,7 @@ final class MainRunner {
         String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m", "-Xshare:auto",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", classPath, QedCli.class.getName()));
+                "-cp", classPath, QedCli.class.getName()));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).start();
         p.getOutputStream().close();

@@ -348,7 +348,7 @@ class QedCliTest {
 
         Run badGeometry = cli("create", p("y.qed"), "1G", "-o", "cluster_size=3000");
         assertThat(badGeometry.code()).isEqualTo(1);
-        assertThat(badGeometry.err()).contains("clusterSize 3000").hasLineCount(1);
+        assertThat(badGeometry.err()).contains(p("y.qed") + ": cluster_size 3000").hasLineCount(1);
         assertThat(dir.resolve("y.qed")).doesNotExist();
     }
 

@@ -10,7 +10,6 @@ import io.github.qednio.format.Qcow2Header;
 import io.github.qednio.engine.Qcow2Image;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 
 /**
@@ -61,20 +60,11 @@ public final class InPlaceConverter {
      */
     public static ConversionReport convert(Path image, DiskFormat target, Progress progress)
             throws IOException {
-        if (target != DiskFormat.QED && needsQedRepair(image)) {
-            QedImage.open(image, OpenOptions.defaults()).close(); // repairs on open, clears NEED_CHECK on close
+        if (target != DiskFormat.QED) {
+            QedImage.repairIfNeeded(image);
         }
         try (RawImageFile file = RawImageFile.open(image, false)) {
             return run(image, file, target, false, progress);
-        }
-    }
-
-    private static boolean needsQedRepair(Path image) throws IOException {
-        try (RawImageFile file = RawImageFile.open(image, true)) {
-            ByteBuffer h = ByteBuffer.allocate(QedHeader.HEADER_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
-            file.read(h, 0);
-            return h.flip().remaining() == QedHeader.HEADER_LENGTH && QedHeader.hasMagic(h)
-                    && (h.getLong(16) & QedHeader.QED_F_NEED_CHECK) != 0;
         }
     }
 

@@ -182,7 +182,7 @@ final class BackingChain {
     private static void checkDepth(Path image, List<Path> above, OpenOptions options) throws QedFormatException {
         if (above.size() > options.maxChainDepth()) {
             throw new QedFormatException("backing_file", image + ": backing chain is deeper than the limit of "
-                    + options.maxChainDepth() + " (OpenOptions.withMaxChainDepth): " + above);
+                    + options.maxChainDepth() + ": " + above, "OpenOptions.withMaxChainDepth");
         }
     }
 
@@ -202,8 +202,8 @@ final class BackingChain {
         }
         if (link.probed() && !options.probeBacking()) {
             throw new QedFormatException("backing_file", image + ": the format of backing file '" + name
-                    + "' is not recorded (no QED_F_BACKING_FORMAT_NO_PROBE) and probing is disabled"
-                    + " (OpenOptions.withProbeBacking)");
+                    + "' is not recorded (no QED_F_BACKING_FORMAT_NO_PROBE) and probing is disabled",
+                    "OpenOptions.withProbeBacking");
         }
     }
 

@@ -92,7 +92,8 @@ final class HeaderState {
             long size = header.imageSize();
             if (newSize < size || newSize % 512 != 0 || newSize > maxSize) {
                 throw new IllegalArgumentException(String.format("%s: new size %d must be a multiple of 512 in"
-                        + " [%d, %d] (QED images can only grow)", name, newSize, size, maxSize));
+                        + " [%d, %d] (from the size now to the largest the geometry allows)", name, newSize, size,
+                        maxSize));
             }
             beforeGrow.run();
             apply(header.withImageSize(newSize), new byte[0]);

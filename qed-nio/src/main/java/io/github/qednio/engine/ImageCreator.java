@@ -20,15 +20,16 @@ final class ImageCreator {
     }
 
     static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
-        Geometry geo = geometry(options);
+        Geometry geo = geometry(file, options);
         byte[] name = options.backingFile() == null ? new byte[0]
                 : options.backingFile().getBytes(StandardCharsets.UTF_8);
         // Before anything resolves the name: the file system would only say "File name too long".
         long maxName = Math.min(QedHeader.MAX_BACKING_FILENAME_SIZE, geo.headerBytes() - QedHeader.HEADER_LENGTH);
         if (name.length > maxName) {
-            throw new IllegalArgumentException(file + ": backingFile name of " + name.length + " bytes is too"
-                    + " long: QED images (as QEMU reads them) allow at most " + maxName + " bytes with clusterSize "
-                    + options.clusterSize());
+            String tooLong = " name of " + name.length + " bytes is too long: QED images (as QEMU reads them) allow"
+                    + " at most " + maxName + " bytes with ";
+            throw refused(file, "backing_file", "backing_file" + tooLong + "cluster_size " + options.clusterSize(),
+                    "backingFile" + tooLong + "clusterSize " + options.clusterSize());
         }
         if (options.backingFile() != null && options.backingFormat() == null) {
             // Decide the format once, now, so that a raw base is recorded as raw and never probed again (§9.5).
@@ -42,7 +43,7 @@ final class ImageCreator {
             }
             size = BackingChain.backingSize(file, options.backingFile(), options.backingFormat(), openOptions);
         }
-        QedHeader header = newHeader(options, geo, size, name.length);
+        QedHeader header = newHeader(file, options, geo, size, name.length);
         header.validate(Long.MAX_VALUE, file.toString());
         try (Storage s = openOptions.cacheMode().apply(FileStorage.createNew(file))) {
             s.write(header.encode(), 0);
@@ -65,35 +66,45 @@ final class ImageCreator {
         }
     }
 
+    /** The refusal of an option for {@code file}: {@code problem} in the spec's words, {@code java} the API's. */
+    private static InvalidOptionException refused(Path file, String option, String problem, String java) {
+        return new InvalidOptionException(option, file + ": " + problem, file + ": " + java);
+    }
+
     /** Validates the requested geometry, naming the option at fault. */
-    private static Geometry geometry(CreateOptions o) {
+    private static Geometry geometry(Path file, CreateOptions o) {
         long cs = o.clusterSize();
         long ts = o.tableSize();
         if (cs < QedHeader.MIN_CLUSTER_SIZE || cs > QedHeader.MAX_CLUSTER_SIZE || Long.bitCount(cs) != 1) {
-            throw new IllegalArgumentException("clusterSize " + cs + " is not a power of two in ["
-                    + QedHeader.MIN_CLUSTER_SIZE + ", " + QedHeader.MAX_CLUSTER_SIZE + "]");
+            String range = " " + cs + " is not a power of two in [" + QedHeader.MIN_CLUSTER_SIZE + ", "
+                    + QedHeader.MAX_CLUSTER_SIZE + "]";
+            throw refused(file, "cluster_size", "cluster_size" + range, "clusterSize" + range);
         }
         if (ts < QedHeader.MIN_TABLE_SIZE || ts > QedHeader.MAX_TABLE_SIZE || Long.bitCount(ts) != 1) {
-            throw new IllegalArgumentException("tableSize " + ts + " is not a power of two in ["
-                    + QedHeader.MIN_TABLE_SIZE + ", " + QedHeader.MAX_TABLE_SIZE + "]");
+            String range = " " + ts + " is not a power of two in [" + QedHeader.MIN_TABLE_SIZE + ", "
+                    + QedHeader.MAX_TABLE_SIZE + "]";
+            throw refused(file, "table_size", "table_size" + range, "tableSize" + range);
         }
         Geometry geo = Geometry.of((int) cs, (int) ts, 1);
         if (!o.allowQemuIncompatible() && !geo.isQemuCompatible()) {
-            throw new IllegalArgumentException("clusterSize " + cs + " with tableSize " + ts
-                    + " makes an image QEMU 7.2 cannot open (table_size 1, or N^2*cluster_size wraps 64 bits);"
-                    + " use CreateOptions.withAllowQemuIncompatible(true) to create it anyway");
+            String why = " makes an image QEMU 7.2 cannot open (table_size 1, or N^2*cluster_size wraps 64 bits)";
+            throw refused(file, "table_size", "cluster_size " + cs + " with table_size " + ts + why,
+                    "clusterSize " + cs + " with tableSize " + ts + why
+                            + "; use CreateOptions.withAllowQemuIncompatible(true) to create it anyway");
         }
         return geo;
     }
 
-    private static QedHeader newHeader(CreateOptions o, Geometry geo, long requestedSize, int nameLength) {
+    private static QedHeader newHeader(Path file, CreateOptions o, Geometry geo, long requestedSize,
+                                       int nameLength) {
         long cs = geo.clusterSize();
         long ts = geo.tableSize();
         // qemu-img rounds the size up to a whole sector.
         long size = requestedSize > Long.MAX_VALUE - 511 ? -1 : (requestedSize + 511) & ~511L;
         if (size < 0 || size > geo.maxImageSize()) {
-            throw new IllegalArgumentException("size " + requestedSize + " is not in [0, " + geo.maxImageSize()
-                    + "] for clusterSize " + cs + " and tableSize " + ts);
+            String range = "size " + requestedSize + " is not in [0, " + geo.maxImageSize() + "] for ";
+            throw refused(file, "size", range + "cluster_size " + cs + " and table_size " + ts,
+                    range + "clusterSize " + cs + " and tableSize " + ts);
         }
         long features = 0;
         if (o.backingFile() != null) {

@@ -8,6 +8,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
+import java.nio.file.FileSystemException;
 import java.nio.file.FileSystems;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -343,7 +344,11 @@ final class ImageLock {
     }
 
     private static Object fileKey(Path file) throws IOException {
-        Object key = Files.readAttributes(file, BasicFileAttributes.class).fileKey();
+        BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+        if (attributes.isDirectory()) { // reading it would fail with the system's "Is a directory", naming no file
+            throw new FileSystemException(file.toString(), null, "is a directory, not an image file");
+        }
+        Object key = attributes.fileKey();
         return key != null ? key : file.toRealPath(LinkOption.NOFOLLOW_LINKS);
     }
 

@@ -7,12 +7,14 @@ import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -84,6 +86,8 @@ public final class QedImage implements Closeable, BlockMapping {
     private final CountDownLatch closed = new CountDownLatch(1);
     /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
     private volatile boolean sharedBacking;
+    /** The automatic check-and-repair of this open, or null if there was none. */
+    private CheckResult repairAtOpen;
 
     private QedImage(Path path, Storage storage, OpenOptions options, QedHeader header, Geometry geo,
                      L1Table l1, Backing backing, String backingName, long fileLength) {
@@ -211,9 +215,9 @@ public final class QedImage implements Closeable, BlockMapping {
             Geometry geo = header.validate(length, name);
             if (geo.tableBytes() > options.maxTableBytes()) {
                 throw new QedFormatException("table_size", String.format(
-                        "%s: tables of %d bytes (table_size %d x cluster_size %d) exceed the limit of %d bytes"
-                                + " (OpenOptions.withMaxTableBytes)", name, geo.tableBytes(), geo.tableSize(),
-                        geo.clusterSize(), options.maxTableBytes()));
+                        "%s: tables of %d bytes (table_size %d x cluster_size %d) exceed the limit of %d bytes",
+                        name, geo.tableBytes(), geo.tableSize(), geo.clusterSize(), options.maxTableBytes()),
+                        "OpenOptions.withMaxTableBytes");
             }
             String backingName = null;
             if (header.hasFeature(QED_F_BACKING_FILE)) {
@@ -271,6 +275,7 @@ public final class QedImage implements Closeable, BlockMapping {
         }
         if (repairOnOpen && header.needsCheck()) {
             CheckResult r = checker.check(Repair.ERRORS);
+            repairAtOpen = r;
             LOG.info("{}: was not closed cleanly; repaired {} corruption(s), {} remain, {} leaked cluster(s)",
                     storage.name(), r.corruptionsFixed(), r.corruptions(), r.leaks());
         }
@@ -421,6 +426,46 @@ public final class QedImage implements Closeable, BlockMapping {
      */
     public boolean needsCheck() {
         return header.needsCheck();
+    }
+
+    /**
+     * What the automatic check-and-repair found and fixed when this image was opened: a read-write {@link #open} of
+     * an image left with {@code QED_F_NEED_CHECK} set (not closed cleanly) checks it and clears invalid table
+     * entries, as QEMU does, and also logs it at INFO.
+     *
+     * @return the repair's result, or empty if this open did not repair (read-only, for a check, or the bit was
+     *         not set)
+     */
+    public Optional<CheckResult> repairAtOpen() {
+        return Optional.ofNullable(repairAtOpen);
+    }
+
+    /**
+     * Runs the automatic check-and-repair of a read-write {@link #open} if {@code file} needs it, and only then: if
+     * it is a QED image with {@code QED_F_NEED_CHECK} set, it is opened read-write with
+     * {@link OpenOptions#defaults()} (repaired) and closed (the bit cleared if it is consistent); any other file is
+     * only read. For callers that report the repair before an operation that opens the image itself.
+     *
+     * @param file the image file
+     * @return the repair's result (as {@link #repairAtOpen()}), or empty if nothing was done
+     * @throws IOException if the file cannot be read, or the open or repair fails (as {@link #open})
+     */
+    public static Optional<CheckResult> repairIfNeeded(Path file) throws IOException {
+        if (!hasNeedCheckSet(file)) {
+            return Optional.empty();
+        }
+        try (QedImage img = open(file, OpenOptions.defaults())) {
+            return img.repairAtOpen();
+        }
+    }
+
+    private static boolean hasNeedCheckSet(Path file) throws IOException {
+        try (RawImageFile f = RawImageFile.open(file, true)) {
+            ByteBuffer h = ByteBuffer.allocate(QedHeader.HEADER_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
+            f.read(h, 0);
+            return h.flip().remaining() == QedHeader.HEADER_LENGTH && QedHeader.hasMagic(h)
+                    && (h.getLong(16) & QedHeader.QED_F_NEED_CHECK) != 0;
+        }
     }
 
     /**

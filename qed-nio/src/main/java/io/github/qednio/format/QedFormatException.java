@@ -16,6 +16,8 @@ public class QedFormatException extends IOException {
 
     /** The header field or structure at fault. */
     private final String field;
+    /** The message without advice that only a Java caller can follow. */
+    private final String problem;
 
     /**
      * Creates the exception.
@@ -26,6 +28,30 @@ public class QedFormatException extends IOException {
     public QedFormatException(String field, String message) {
         super(message);
         this.field = field;
+        this.problem = message;
+    }
+
+    /**
+     * Creates the exception for a limit a Java caller can change: the message is {@code problem} followed by
+     * {@code javaAdvice} in parentheses.
+     *
+     * @param field the header field or structure at fault
+     * @param problem what is wrong, including the file name where known
+     * @param javaAdvice how a Java caller changes the limit, for example {@code OpenOptions.withMaxChainDepth}
+     */
+    public QedFormatException(String field, String problem, String javaAdvice) {
+        super(problem + " (" + javaAdvice + ")");
+        this.field = field;
+        this.problem = problem;
+    }
+
+    /**
+     * Returns what is wrong without the advice for Java callers, for front ends that are not Java (a command line).
+     *
+     * @return the message, or the part of it before the Java advice
+     */
+    public String problem() {
+        return problem;
     }
 
     /**

@@ -79,10 +79,18 @@ final class ImageRegistry {
      */
     QedFileSystem openExplicit(QedFileSystemProvider provider, Path image, CreateOptions create,
                                OpenOptions options) throws IOException {
+        return openExplicit(provider, image, create, options, null);
+    }
+
+    /**
+     * As {@link #openExplicit(QedFileSystemProvider, Path, CreateOptions, OpenOptions)}; {@code missing} is the
+     * reason a missing image gives (null: none), in the words of the caller's interface.
+     */
+    QedFileSystem openExplicit(QedFileSystemProvider provider, Path image, CreateOptions create,
+                               OpenOptions options, String missing) throws IOException {
         if (!Files.exists(image)) {
             if (create == null) {
-                throw new NoSuchFileException(image.toString(), null,
-                        "no such QED image (pass env create=true with a size to create one)");
+                throw new NoSuchFileException(image.toString(), null, missing);
             }
             try {
                 QedImage.create(image, create, options.withReadOnly(false).withForceShare(false)).close();

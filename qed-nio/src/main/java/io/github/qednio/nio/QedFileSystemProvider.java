@@ -92,7 +92,8 @@ public final class QedFileSystemProvider extends FileSystemProvider {
     public QedFileSystem newFileSystem(URI uri, Map<String, ?> env) throws IOException {
         QedEnv e = QedEnv.parse(env);
         Path image = QedUris.imagePath(uri);
-        return REGISTRY.openExplicit(this, image, e.create() ? e.createOptions() : null, e.openOptions());
+        return REGISTRY.openExplicit(this, image, e.create() ? e.createOptions() : null, e.openOptions(),
+                "no such QED image (pass env create=true with a size to create one)");
     }
 
     /**

@@ -81,7 +81,7 @@ class EngineHeaderTest {
             img.resize(2L << 20);
             byte[] before = Files.readAllBytes(file);
             assertThatThrownBy(() -> img.resize(1L << 20)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("can only grow").hasMessageContaining(file.toString());
+                    .hasMessageContaining("must be a multiple of 512 in").hasMessageContaining(file.toString());
             assertThatThrownBy(() -> img.resize((2L << 20) + 100)).isInstanceOf(IllegalArgumentException.class);
             assertThat(img.size()).isEqualTo(2L << 20);
             assertThat(Files.readAllBytes(file)).isEqualTo(before);
