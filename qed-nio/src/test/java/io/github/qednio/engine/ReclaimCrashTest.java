@@ -98,7 +98,7 @@ class ReclaimCrashTest {
         byte[] template = template(file);
         ImageFiles.moveL1ToEnd(file);
         byte[] moved = Files.readAllBytes(file);
-        List<CrashWorkload.Op> ops = List.of(op(400, CrashWorkload.Kind.DISCARD, 30L * CS, 4 * CS),
+        List<CrashWorkload.Op> ops = List.of(op(400, CrashWorkload.Kind.DISCARD, 4L * CS, 30 * CS),
                 op(401, CrashWorkload.Kind.COMPACT, 0, 0));
         long l1Offset = ImageFiles.getU64(file, 40);
         crashEverywhere("l1-move", ops, moved, disk -> {
