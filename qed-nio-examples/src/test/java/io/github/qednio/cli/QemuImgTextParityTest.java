@@ -1,5 +1,7 @@
 package io.github.qednio.cli;
 
+import static io.github.qednio.cli.CheckMatrixTest.put;
+import static io.github.qednio.cli.CheckMatrixTest.truncate;
 import static io.github.qednio.cli.QedCliTest.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -7,7 +9,6 @@ import io.github.qednio.cli.QedCliTest.Run;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -84,11 +85,15 @@ class QemuImgTextParityTest {
         Qemu.assumeAvailable();
         fixtures = Files.createDirectory(dir.resolve("fixtures"));
         // The §11.3 matrix of the notes: base1 and its corruptions.
-        for (String name : List.of("clean", "leaks", "c1", "c3", "c4", "d1", "c8", "c16", "dirty", "dirtyc1")) {
+        for (String name : List.of("clean", "leaks", "c1", "c2", "c3", "c4", "c10", "c12", "d1", "c8", "c16", "c9",
+                "dirty", "dirtyc1")) {
             base1(name + ".qed");
         }
         put(f("c1.qed"), L2 + 160 * 8, 0x1000000); // L2 entry past the end: a corruption and a leak
+        put(f("c2.qed"), L2 + 160 * 8, 0xB0800); // misaligned L2 entry
         put(f("c3.qed"), L1 + 8, 0x2000000); // L1 entry past the end
+        put(f("c10.qed"), L1 + 8, 1); // 1 is never valid in L1
+        put(f("c12.qed"), L2 + 5 * 8, 1); // a zero cluster: valid
         put(f("c4.qed"), L2 + 160 * 8, 0x50000); // duplicates L2[0]
         put(f("d1.qed"), L1 + 8, L2); // the same L2 table twice
         truncate(f("c8.qed"), 0x90000); // cuts the L2 table
@@ -96,9 +101,8 @@ class QemuImgTextParityTest {
         put(f("dirty.qed"), 16, 2); // QED_F_NEED_CHECK, as a crashed writer leaves it
         put(f("dirtyc1.qed"), 16, 2);
         put(f("dirtyc1.qed"), L2 + 160 * 8, 0x1000000);
-        try (FileChannel ch = FileChannel.open(f("leaks.qed"), StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.allocate(2 * 65536), ch.size()); // two leaked clusters
-        }
+        append(f("leaks.qed"), 2 * 65536); // two leaked clusters
+        append(f("c9.qed"), 100); // a partial cluster past the last: no leak
         qed("zero.qed", "8M", "write -z 0 128k", "write -P 1 1M 64k", "write -z 4M 64k");
         qed("pct.qed", "64M", "write -P 1 0 2M"); // 32/1024 = 3.125% allocated: C prints 3.12
         qed("odd511.qed", "511", "write -P 1 0 512");
@@ -140,25 +144,19 @@ class QemuImgTextParityTest {
         }
     }
 
-    private static void put(Path p, long offset, long value) throws IOException {
+    private static void append(Path p, int bytes) throws IOException {
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value), offset);
-        }
-    }
-
-    private static void truncate(Path p, long size) throws IOException {
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
-            ch.truncate(size);
+            ch.write(ByteBuffer.allocate(bytes), ch.size());
         }
     }
 
     static Stream<Row> rows() {
         List<Row> rows = new ArrayList<>();
-        List<String> images = List.of("clean", "leaks", "c1", "c3", "c4", "d1", "c8", "c16", "dirty", "dirtyc1",
-                "zero", "pct", "odd511", "big", "c4k", "c256k", "ov", "ov2");
+        List<String> images = List.of("clean", "leaks", "c1", "c2", "c3", "c4", "c10", "c12", "d1", "c8", "c16", "c9",
+                "dirty", "dirtyc1", "zero", "pct", "odd511", "big", "c4k", "c256k", "ov", "ov2");
         for (String i : images) {
             String img = "@" + i + ".qed";
-            boolean broken = List.of("c1", "c3", "c4", "d1", "c8", "c16", "dirtyc1").contains(i);
+            boolean broken = List.of("c1", "c2", "c3", "c4", "c10", "d1", "c8", "c16", "dirtyc1").contains(i);
             int checkExit = i.equals("leaks") ? 3 : broken ? 2 : 0;
             Set<Norm> dirty = i.startsWith("dirty") ? EnumSet.of(Norm.DIRTY_FLAG) : EnumSet.noneOf(Norm.class);
             rows.add(img("info " + i, 0, dirty, "info", img));
@@ -168,7 +166,7 @@ class QemuImgTextParityTest {
             rows.add(img("check " + i, checkExit, Set.of(), "check", img));
             rows.add(img("check json " + i, checkExit, Set.of(), "check", "--output=json", img));
             // map stops at an invalid entry, after the extents before it
-            boolean mapFails = List.of("c1", "c8", "c16", "dirtyc1").contains(i);
+            boolean mapFails = List.of("c1", "c2", "c8", "c16", "dirtyc1").contains(i);
             Set<Norm> mapNorms = mapFails ? Set.of(Norm.FAILURE_TEXT) : Set.of();
             rows.add(img("map " + i, mapFails ? 1 : 0, mapNorms, "map", img));
             rows.add(img("map json " + i, mapFails ? 1 : 0, mapNorms, "map", "--output=json", img));
