@@ -215,7 +215,7 @@ class QemuImgTextParityTest {
         rows.add(writing("convert to qed", 0, Set.of(), "convert", "-O", "qed", "@ov2.qed", "@out.qed"));
         rows.add(writing("convert to raw", 0, Set.of(), "convert", "-O", "raw", "@zero.qed", "@out.raw"));
 
-        for (String size : List.of("511", "1073742336", "0.3K", "0", "64M")) {
+        for (String size : List.of("511", "1073742336", "0.3K", "1.5K", "0", "64M")) {
             rows.add(new Row("create " + size, false, List.of("create", "-f", "qed", "@new.qed", size),
                     List.of("create", "@new.qed", size), 0, true, Set.of()));
         }
@@ -240,7 +240,10 @@ class QemuImgTextParityTest {
         rows.add(writing("resize 512 more", 0, Set.of(), "resize", "@clean.qed", "1073742336"));
         rows.add(writing("resize quiet", 0, Set.of(), "resize", "-q", "@odd511.qed", "64k"));
         rows.add(writing("resize raw", 0, Set.of(), "resize", "-f", "raw", "@flat.raw", "5M"));
+        rows.add(writing("resize to the largest", 0, Set.of(), "resize", "@zero.qed", "64T"));
         rows.add(writing("resize shrink refused", 1, Set.of(Norm.FAILURE_TEXT), "resize", "@zero.qed", "1000"));
+        rows.add(writing("resize odd refused", 1, Set.of(Norm.FAILURE_TEXT), "resize", "@zero.qed", "16777217"));
+        rows.add(writing("resize too large", 1, Set.of(Norm.FAILURE_TEXT), "resize", "@zero.qed", "70T"));
 
         rows.add(io("io read zero clusters", 0, Set.of(), false, "zero.qed", "read -P 0 0 128k", "read -P 1 1M 64k",
                 "read -v 1M 32", "map"));
