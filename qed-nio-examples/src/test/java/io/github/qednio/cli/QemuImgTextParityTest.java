@@ -175,6 +175,8 @@ class QemuImgTextParityTest {
         }
         rows.add(img("info base.raw", 0, Set.of(Norm.DISK_SIZE), "info", "@base.raw"));
         rows.add(img("info json base.raw", 0, Set.of(Norm.DISK_SIZE), "info", "--output=json", "@base.raw"));
+        rows.add(img("info -f raw of qed", 0, Set.of(Norm.DISK_SIZE), "info", "-f", "raw", "--output=json",
+                "@zero.qed"));
         rows.add(img("info chain ov2", 0, Set.of(), "info", "--backing-chain", "@ov2.qed"));
         rows.add(img("info chain json ov2", 0, Set.of(Norm.INFO_KEYS), "info", "--backing-chain",
                 "--output=json", "@ov2.qed"));
@@ -235,6 +237,7 @@ class QemuImgTextParityTest {
                 "511"));
         rows.add(img("measure raw", 0, Set.of(), "measure", "-O", "raw", "@base.raw"));
         rows.add(img("measure qed", 0, Set.of(), "measure", "-O", "raw", "@zero.qed"));
+        rows.add(img("measure qed as raw", 0, Set.of(), "measure", "-O", "raw", "-f", "raw", "@zero.qed"));
         rows.add(img("measure overlay json", 0, Set.of(), "measure", "--output=json", "-O", "raw", "@ov2.qed"));
 
         rows.add(writing("resize grow", 0, Set.of(), "resize", "@zero.qed", "16M"));
