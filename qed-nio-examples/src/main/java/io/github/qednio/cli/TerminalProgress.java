@@ -2,7 +2,6 @@ package io.github.qednio.cli;
 
 import io.github.qednio.engine.Progress;
 import java.io.PrintWriter;
-import java.util.Locale;
 
 /**
  * qemu-img's {@code -p} progress line, {@code "    (42.00/100%)"} redrawn in place with a carriage return, on
@@ -32,7 +31,7 @@ final class TerminalProgress implements Progress {
             return;
         }
         lastShown = shown;
-        err.print(String.format(Locale.ROOT, "    (%.2f/100%%)\r", shown / 100.0));
+        err.print("    (" + CFormat.fixed(shown / 100.0, 2) + "/100%)\r");
         if (shown == 10000) {
             err.println();
         }

@@ -35,13 +35,13 @@ class CheckMatrixTest {
         return p;
     }
 
-    private static void put(Path p, long offset, long value) throws IOException {
+    static void put(Path p, long offset, long value) throws IOException {
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value), offset);
         }
     }
 
-    private static void truncate(Path p, long size) throws IOException {
+    static void truncate(Path p, long size) throws IOException {
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
             ch.truncate(size);
         }

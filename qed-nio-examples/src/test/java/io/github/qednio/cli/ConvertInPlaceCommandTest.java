@@ -123,7 +123,14 @@ class ConvertInPlaceCommandTest {
         long l1 = ByteBuffer.wrap(Files.readAllBytes(badL1), 40, 8).getLong();
         putLong(badL1, l1, ByteOrder.BIG_ENDIAN, (1L << 63) | 0x10000000L);
 
-        for (Path image : List.of(truncated, pastEnd, garbage)) {
+        Path dirtyCorrupt = qedWithData("dirty-corrupt.qed"); // NEED_CHECK, and an L2 entry past the end
+        putLong(dirtyCorrupt, 16, ByteOrder.LITTLE_ENDIAN, 2);
+        putLong(dirtyCorrupt, 0x60000 + 160 * 8, ByteOrder.LITTLE_ENDIAN, 0x1000000);
+        Path markedCorrupt = dir.resolve("marked.qcow2");
+        Qemu.img("create", "-f", "qcow2", markedCorrupt.toString(), "1M").assertSuccess();
+        putLong(markedCorrupt, 72, ByteOrder.BIG_ENDIAN, 2); // incompatible_features: the corrupt bit
+
+        for (Path image : List.of(truncated, pastEnd, garbage, dirtyCorrupt)) {
             Run info = cli("info", image.toString());
             Run check = cli("check", image.toString());
             assertThat(info.code() != 0 || check.code() != 0).as("%s is damaged", image).isTrue();
@@ -131,6 +138,7 @@ class ConvertInPlaceCommandTest {
         }
         assertRefused(shortQcow2, "qcow2", null);
         assertRefused(badL1, "qcow2", null);
+        assertRefused(markedCorrupt, "qcow2", null);
         assertThat(Qemu.img("check", badL1.toString()).exitCode()).as("qemu-img check finds it corrupt").isEqualTo(2);
     }
 

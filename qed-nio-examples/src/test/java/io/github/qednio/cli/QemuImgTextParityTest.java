@@ -1,5 +1,7 @@
 package io.github.qednio.cli;
 
+import static io.github.qednio.cli.CheckMatrixTest.put;
+import static io.github.qednio.cli.CheckMatrixTest.truncate;
 import static io.github.qednio.cli.QedCliTest.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -7,7 +9,6 @@ import io.github.qednio.cli.QedCliTest.Run;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +37,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * reclaims leaks) or with corruptions {@code -r leaks} would clear ({@code -r leaks} repairs leaks only), the
  * {@code check -r errors} mode (qemu-img has none), {@code measure -O qed}, {@code resize --shrink} and
  * {@code amend} of QED (qemu-img refuses them), and raw files with holes under {@code map} and
- * {@code compare -s}.
+ * {@code compare -s}. Not equal yet, so not in the table either: {@code check} of a raw file (qemu-img exits 63,
+ * "This image format does not support checks"), {@code map} of a raw file (qed refuses it), and {@code info} of a
+ * raw file whose length is not a multiple of 512 (qemu-img rounds its virtual size up).
  */
 class QemuImgTextParityTest {
     private static final long L1 = 0x10000;
@@ -84,11 +87,15 @@ class QemuImgTextParityTest {
         Qemu.assumeAvailable();
         fixtures = Files.createDirectory(dir.resolve("fixtures"));
         // The §11.3 matrix of the notes: base1 and its corruptions.
-        for (String name : List.of("clean", "leaks", "c1", "c3", "c4", "d1", "c8", "c16", "dirty", "dirtyc1")) {
+        for (String name : List.of("clean", "leaks", "c1", "c2", "c3", "c4", "c10", "c12", "d1", "c8", "c16", "c9",
+                "dirty", "dirtyc1")) {
             base1(name + ".qed");
         }
         put(f("c1.qed"), L2 + 160 * 8, 0x1000000); // L2 entry past the end: a corruption and a leak
+        put(f("c2.qed"), L2 + 160 * 8, 0xB0800); // misaligned L2 entry
         put(f("c3.qed"), L1 + 8, 0x2000000); // L1 entry past the end
+        put(f("c10.qed"), L1 + 8, 1); // 1 is never valid in L1
+        put(f("c12.qed"), L2 + 5 * 8, 1); // a zero cluster: valid
         put(f("c4.qed"), L2 + 160 * 8, 0x50000); // duplicates L2[0]
         put(f("d1.qed"), L1 + 8, L2); // the same L2 table twice
         truncate(f("c8.qed"), 0x90000); // cuts the L2 table
@@ -96,9 +103,8 @@ class QemuImgTextParityTest {
         put(f("dirty.qed"), 16, 2); // QED_F_NEED_CHECK, as a crashed writer leaves it
         put(f("dirtyc1.qed"), 16, 2);
         put(f("dirtyc1.qed"), L2 + 160 * 8, 0x1000000);
-        try (FileChannel ch = FileChannel.open(f("leaks.qed"), StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.allocate(2 * 65536), ch.size()); // two leaked clusters
-        }
+        append(f("leaks.qed"), 2 * 65536); // two leaked clusters
+        append(f("c9.qed"), 100); // a partial cluster past the last: no leak
         qed("zero.qed", "8M", "write -z 0 128k", "write -P 1 1M 64k", "write -z 4M 64k");
         qed("pct.qed", "64M", "write -P 1 0 2M"); // 32/1024 = 3.125% allocated: C prints 3.12
         qed("odd511.qed", "511", "write -P 1 0 512");
@@ -140,25 +146,19 @@ class QemuImgTextParityTest {
         }
     }
 
-    private static void put(Path p, long offset, long value) throws IOException {
+    private static void append(Path p, int bytes) throws IOException {
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value), offset);
-        }
-    }
-
-    private static void truncate(Path p, long size) throws IOException {
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
-            ch.truncate(size);
+            ch.write(ByteBuffer.allocate(bytes), ch.size());
         }
     }
 
     static Stream<Row> rows() {
         List<Row> rows = new ArrayList<>();
-        List<String> images = List.of("clean", "leaks", "c1", "c3", "c4", "d1", "c8", "c16", "dirty", "dirtyc1",
-                "zero", "pct", "odd511", "big", "c4k", "c256k", "ov", "ov2");
+        List<String> images = List.of("clean", "leaks", "c1", "c2", "c3", "c4", "c10", "c12", "d1", "c8", "c16", "c9",
+                "dirty", "dirtyc1", "zero", "pct", "odd511", "big", "c4k", "c256k", "ov", "ov2");
         for (String i : images) {
             String img = "@" + i + ".qed";
-            boolean broken = List.of("c1", "c3", "c4", "d1", "c8", "c16", "dirtyc1").contains(i);
+            boolean broken = List.of("c1", "c2", "c3", "c4", "c10", "d1", "c8", "c16", "dirtyc1").contains(i);
             int checkExit = i.equals("leaks") ? 3 : broken ? 2 : 0;
             Set<Norm> dirty = i.startsWith("dirty") ? EnumSet.of(Norm.DIRTY_FLAG) : EnumSet.noneOf(Norm.class);
             rows.add(img("info " + i, 0, dirty, "info", img));
@@ -168,13 +168,15 @@ class QemuImgTextParityTest {
             rows.add(img("check " + i, checkExit, Set.of(), "check", img));
             rows.add(img("check json " + i, checkExit, Set.of(), "check", "--output=json", img));
             // map stops at an invalid entry, after the extents before it
-            boolean mapFails = List.of("c1", "c8", "c16", "dirtyc1").contains(i);
+            boolean mapFails = List.of("c1", "c2", "c8", "c16", "dirtyc1").contains(i);
             Set<Norm> mapNorms = mapFails ? Set.of(Norm.FAILURE_TEXT) : Set.of();
             rows.add(img("map " + i, mapFails ? 1 : 0, mapNorms, "map", img));
             rows.add(img("map json " + i, mapFails ? 1 : 0, mapNorms, "map", "--output=json", img));
         }
         rows.add(img("info base.raw", 0, Set.of(Norm.DISK_SIZE), "info", "@base.raw"));
         rows.add(img("info json base.raw", 0, Set.of(Norm.DISK_SIZE), "info", "--output=json", "@base.raw"));
+        rows.add(img("info -f raw of qed", 0, Set.of(Norm.DISK_SIZE), "info", "-f", "raw", "--output=json",
+                "@zero.qed"));
         rows.add(img("info chain ov2", 0, Set.of(), "info", "--backing-chain", "@ov2.qed"));
         rows.add(img("info chain json ov2", 0, Set.of(Norm.INFO_KEYS), "info", "--backing-chain",
                 "--output=json", "@ov2.qed"));
@@ -217,7 +219,7 @@ class QemuImgTextParityTest {
         rows.add(writing("convert to qed", 0, Set.of(), "convert", "-O", "qed", "@ov2.qed", "@out.qed"));
         rows.add(writing("convert to raw", 0, Set.of(), "convert", "-O", "raw", "@zero.qed", "@out.raw"));
 
-        for (String size : List.of("511", "1073742336", "0.3K", "0", "64M")) {
+        for (String size : List.of("511", "1073742336", "0.3K", "1.5K", "0", "64M")) {
             rows.add(new Row("create " + size, false, List.of("create", "-f", "qed", "@new.qed", size),
                     List.of("create", "@new.qed", size), 0, true, Set.of()));
         }
@@ -235,6 +237,7 @@ class QemuImgTextParityTest {
                 "511"));
         rows.add(img("measure raw", 0, Set.of(), "measure", "-O", "raw", "@base.raw"));
         rows.add(img("measure qed", 0, Set.of(), "measure", "-O", "raw", "@zero.qed"));
+        rows.add(img("measure qed as raw", 0, Set.of(), "measure", "-O", "raw", "-f", "raw", "@zero.qed"));
         rows.add(img("measure overlay json", 0, Set.of(), "measure", "--output=json", "-O", "raw", "@ov2.qed"));
 
         rows.add(writing("resize grow", 0, Set.of(), "resize", "@zero.qed", "16M"));
@@ -242,7 +245,10 @@ class QemuImgTextParityTest {
         rows.add(writing("resize 512 more", 0, Set.of(), "resize", "@clean.qed", "1073742336"));
         rows.add(writing("resize quiet", 0, Set.of(), "resize", "-q", "@odd511.qed", "64k"));
         rows.add(writing("resize raw", 0, Set.of(), "resize", "-f", "raw", "@flat.raw", "5M"));
+        rows.add(writing("resize to the largest", 0, Set.of(), "resize", "@zero.qed", "64T"));
         rows.add(writing("resize shrink refused", 1, Set.of(Norm.FAILURE_TEXT), "resize", "@zero.qed", "1000"));
+        rows.add(writing("resize odd refused", 1, Set.of(Norm.FAILURE_TEXT), "resize", "@zero.qed", "16777217"));
+        rows.add(writing("resize too large", 1, Set.of(Norm.FAILURE_TEXT), "resize", "@zero.qed", "70T"));
 
         rows.add(io("io read zero clusters", 0, Set.of(), false, "zero.qed", "read -P 0 0 128k", "read -P 1 1M 64k",
                 "read -v 1M 32", "map"));
@@ -295,13 +301,30 @@ class QemuImgTextParityTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("rows")
-    void qedPrintsWhatQemuPrints(Row row) throws IOException {
-        Path qemuDir = row.writes() ? copyOfFixtures(row, "qemu") : fixtures;
-        Path qedDir = row.writes() ? copyOfFixtures(row, "qed") : fixtures;
+    void qedPrintsWhatQemuPrints(Row row) throws IOException, InterruptedException {
+        assertParity(row, false);
+    }
+
+    /** Rows whose images make the engine log or repair, run as a user runs {@code qed}: its own JVM. */
+    static Stream<Row> processRows() {
+        return rows().filter(r -> r.name().matches("(info|check|map) (json )?dirty(c1)?|map c1|io read-only|io write"
+                + "|check -r all c3|compare sizes @s4.qed @s5tail.qed"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("processRows")
+    void theJarsMainPrintsWhatQemuPrints(Row row) throws IOException, InterruptedException {
+        assertParity(row, true);
+    }
+
+    private static void assertParity(Row row, boolean ownJvm) throws IOException, InterruptedException {
+        Path qemuDir = row.writes() ? copyOfFixtures(row, "qemu" + (ownJvm ? "-jvm" : "")) : fixtures;
+        Path qedDir = row.writes() ? copyOfFixtures(row, "qed" + (ownJvm ? "-jvm" : "")) : fixtures;
         List<String> qemuArgs = resolve(row.qemuArgs(), qemuDir);
         Qemu.Result q = row.qemuIo() ? Qemu.io(qemuArgs.toArray(String[]::new))
                 : Qemu.img(qemuArgs.toArray(String[]::new));
-        Run ours = cli(resolve(row.qedArgs(), qedDir).toArray(String[]::new));
+        String[] qedArgs = resolve(row.qedArgs(), qedDir).toArray(String[]::new);
+        Run ours = ownJvm ? MainRunner.run(qedArgs) : cli(qedArgs);
 
         assertThat(q.exitCode()).as("qemu's exit code of %s (the fixture): %s%s", qemuArgs, q.stdout(), q.stderr())
                 .isEqualTo(row.qemuExit());
