@@ -64,7 +64,9 @@ class ConvertInPlaceCommandTest {
         assertThat(run.err()).as("the bar, on standard error").contains("(100.00/100%)");
         assertThat(run.out()).contains("converted qed to qcow2");
         assertThat(Files.size(image)).isEqualTo(predicted);
-        assertThat(Qemu.img("check", "-f", "qcow2", image.toString()).exitCode()).isZero();
+        Qemu.Result check = Qemu.img("check", "-f", "qcow2", "--output=json", image.toString());
+        assertThat(check.exitCode()).as(check.stderr()).isZero();
+        assertThat(check.stdout()).contains("\"image-end-offset\": " + predicted + ",");
         Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), copy.toString()).assertSuccess();
 
         Run again = cli("convert-in-place", "-O", "qcow2", image.toString());

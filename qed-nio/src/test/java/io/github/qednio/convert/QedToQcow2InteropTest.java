@@ -145,6 +145,7 @@ class QedToQcow2InteropTest {
         List<long[]> calls = new ArrayList<>();
         ConversionReport done = InPlaceConverter.convert(image, DiskFormat.QCOW2, (d, t) -> calls.add(new long[] {d, t}));
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter());
+        assertThat(qcow2ImageEnd(image)).as("qemu-img check's image end offset").isEqualTo(plan.sizeAfter());
         assertThat(done.metadataBytes()).isEqualTo(plan.metadataBytes());
         assertThat(calls).isNotEmpty();
         assertThat(calls.get(calls.size() - 1)).containsExactly(plan.metadataBytes(), plan.metadataBytes());
@@ -221,6 +222,7 @@ class QedToQcow2InteropTest {
         assertThat(report.from()).isEqualTo(DiskFormat.QED);
         assertThat(report.metadataBytes()).isEqualTo(plan.metadataBytes());
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter());
+        assertThat(qcow2ImageEnd(image)).as("qemu-img check's image end offset").isEqualTo(plan.sizeAfter());
         String info = Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout();
         assertThat(info).contains("\"format\": \"qcow2\"").contains("\"compat\": \"1.1\"");
         if (backingFormat != null) {
@@ -252,6 +254,13 @@ class QedToQcow2InteropTest {
         assertThat(r.exitCode()).as("qemu-img check %s: %s %s", image, r.stdout(), r.stderr()).isZero();
         assertThat(Qemu.jsonLong(r.stdout(), "corruptions")).as(r.stdout()).isZero();
         assertThat(Qemu.jsonLong(r.stdout(), "leaks")).as(r.stdout()).isZero();
+    }
+
+    /** Where {@code qemu-img check} says the qcow2 image's last cluster ends ({@code image-end-offset}). */
+    static long qcow2ImageEnd(Path image) {
+        Qemu.Result r = Qemu.img("check", "-f", "qcow2", "--output=json", image.toString());
+        assertThat(r.stdout()).as("qemu-img check %s: %s", image, r.stderr()).contains("\"image-end-offset\"");
+        return Qemu.jsonLong(r.stdout(), "image-end-offset");
     }
 
     static void qemuIo(Path image, String format, String... commands) {
