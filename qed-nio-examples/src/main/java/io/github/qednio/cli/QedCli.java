@@ -9,6 +9,7 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -60,14 +61,13 @@ public final class QedCli implements Runnable {
      * (slf4j-simple reads its configuration once per JVM).
      */
     private static int run(String[] args, PrintWriter out, PrintWriter err, boolean configureLogging) {
+        if (configureLogging) {
+            // Before the command model exists: building it asks the version provider, which loads library classes
+            // that create their loggers.
+            configureLogging(List.of(args).contains("--debug"));
+        }
         QedCli root = new QedCli();
         CommandLine cl = new CommandLine(root);
-        cl.setExecutionStrategy(parseResult -> {
-            if (configureLogging) {
-                configureLogging(root.debug);
-            }
-            return new CommandLine.RunLast().execute(parseResult);
-        });
         // "qed resize IMG -1M": a negative size, not an option.
         cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         cl.setOut(out);
