@@ -85,23 +85,43 @@ final class Compaction {
             dropZeroClusters(data, progress);
             dropEmptyTables(tables);
             flush();
-            tables.clear();
-            data.clear();
-            ClusterBitmap used = scan(tables, data);
-            long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
-            space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
-            long end = Math.max(geo.headerSize() + used.count(), (lookup.l1Table().offset() >> geo.clusterBits())
-                    + geo.tableSize()) << geo.clusterBits();
-            total = done + tables.size() + data.size();
-            moveTables(tables, end);
-            moveData(data, end, progress);
-            flush();
-            done = total;
-            report(progress);
-            return allocator.nextAllocationOffset();
+            return pack(progress);
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Steps 2 to 4 alone, for a leak repair ({@link Repair#LEAKS}): every cluster no table references is filled by
+     * a move or cut off, and clusters of zeros stay allocated.
+     */
+    void clearLeaks() throws IOException {
+        lock.lock();
+        try {
+            flush();
+            done = 0;
+            pack(Progress.NONE);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Steps 2 to 4, on durable tables; returns the file length afterwards. */
+    private long pack(Progress progress) throws IOException {
+        List<TableRef> tables = new ArrayList<>();
+        List<DataRef> data = new ArrayList<>();
+        ClusterBitmap used = scan(tables, data);
+        long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
+        space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
+        long end = Math.max(geo.headerSize() + used.count(), (lookup.l1Table().offset() >> geo.clusterBits())
+                + geo.tableSize()) << geo.clusterBits();
+        total = done + tables.size() + data.size();
+        moveTables(tables, end);
+        moveData(data, end, progress);
+        flush();
+        done = total;
+        report(progress);
+        return allocator.nextAllocationOffset();
     }
 
     /** Reports the clusters processed so far, in bytes. */

@@ -125,13 +125,13 @@ public final class QedImage implements Closeable, BlockMapping {
                         return l2Cache.get(offset);
                     }
                 });
-        checker.setFreeSpace(space);
         allocator.setReclaimer(space::reclaimFreed);
         allocating.setFreeSpace(space);
         this.discards = new Discard(geo, allocLock, this.header, lookup, l2Cache, free, allocating, writes,
                 backing != null);
         this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator, free, guard, space, backing != null);
+        checker.setLeakClearer(compaction::clearLeaks);
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
