@@ -16,7 +16,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * is cleared only if it finds no corruption.
  */
 final class CheckAndRepair implements ConsistencyCheck.Target {
-    /** Clears every leaked cluster of a consistent image, durably ({@link Compaction#clearLeaks}). */
+    /** Clears every leaked cluster of a consistent image ({@link Compaction#run(Progress, boolean)} without zeros). */
     interface LeakClearer {
         void clearLeaks() throws IOException;
     }

@@ -72,7 +72,21 @@ final class Compaction {
         this.hasBacking = hasBacking;
     }
 
+    /** {@link #run(Progress, boolean)} dropping all-zero clusters and empty tables too. */
     long run(Progress progress) throws IOException {
+        return run(progress, true);
+    }
+
+    /**
+     * Compacts. Takes the allocation lock (it may be held already); must not be called inside a
+     * {@link ClusterGuard} section.
+     *
+     * @param dropZeros whether all-zero data clusters and tables mapping nothing are dropped first (the guest
+     *        content stays the same either way); without, this clears leaks and nothing else
+     * @return the file length afterwards
+     * @throws CorruptImageException if the tables are inconsistent; nothing is changed then
+     */
+    long run(Progress progress, boolean dropZeros) throws IOException {
         lock.lock();
         try {
             flush();
@@ -80,48 +94,30 @@ final class Compaction {
             List<DataRef> data = new ArrayList<>();
             scan(tables, data);
             done = 0;
-            total = data.size();
+            total = dropZeros ? data.size() : 0;
             report(progress);
-            dropZeroClusters(data, progress);
-            dropEmptyTables(tables);
+            if (dropZeros) {
+                dropZeroClusters(data, progress);
+                dropEmptyTables(tables);
+                flush();
+                tables.clear();
+                data.clear();
+            }
+            ClusterBitmap used = scan(tables, data);
+            long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
+            space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
+            long end = Math.max(geo.headerSize() + used.count(), (lookup.l1Table().offset() >> geo.clusterBits())
+                    + geo.tableSize()) << geo.clusterBits();
+            total = done + tables.size() + data.size();
+            moveTables(tables, end);
+            moveData(data, end, progress);
             flush();
-            return pack(progress);
+            done = total;
+            report(progress);
+            return allocator.nextAllocationOffset();
         } finally {
             lock.unlock();
         }
-    }
-
-    /**
-     * Steps 2 to 4 alone, for a leak repair ({@link Repair#LEAKS}): every cluster no table references is filled by
-     * a move or cut off, and clusters of zeros stay allocated.
-     */
-    void clearLeaks() throws IOException {
-        lock.lock();
-        try {
-            flush();
-            done = 0;
-            pack(Progress.NONE);
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    /** Steps 2 to 4, on durable tables; returns the file length afterwards. */
-    private long pack(Progress progress) throws IOException {
-        List<TableRef> tables = new ArrayList<>();
-        List<DataRef> data = new ArrayList<>();
-        ClusterBitmap used = scan(tables, data);
-        long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
-        space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
-        long end = Math.max(geo.headerSize() + used.count(), (lookup.l1Table().offset() >> geo.clusterBits())
-                + geo.tableSize()) << geo.clusterBits();
-        total = done + tables.size() + data.size();
-        moveTables(tables, end);
-        moveData(data, end, progress);
-        flush();
-        done = total;
-        report(progress);
-        return allocator.nextAllocationOffset();
     }
 
     /** Reports the clusters processed so far, in bytes. */

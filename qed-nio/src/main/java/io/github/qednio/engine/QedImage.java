@@ -131,7 +131,7 @@ public final class QedImage implements Closeable, BlockMapping {
                 backing != null);
         this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator, free, guard, space, backing != null);
-        checker.setLeakClearer(compaction::clearLeaks);
+        checker.setLeakClearer(() -> compaction.run(Progress.NONE, false));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
