@@ -100,9 +100,9 @@ final class Compaction {
                 dropZeroClusters(data, progress);
                 dropEmptyTables(tables);
                 flush();
-                tables.clear();
-                data.clear();
             }
+            tables.clear(); // scanned again: each reference once, as it is now
+            data.clear();
             ClusterBitmap used = scan(tables, data);
             long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
             space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
