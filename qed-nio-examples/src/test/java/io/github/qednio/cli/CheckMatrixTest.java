@@ -117,6 +117,13 @@ class CheckMatrixTest {
         return Long.parseLong(json.getOrDefault(key, "0"));
     }
 
+    /** Notes §11.3 case c1: L2[160] points past the end of the file, leaking the cluster it pointed at. */
+    private Path c1(String name) throws IOException {
+        Path p = base(name);
+        put(p, L2 + 160 * 8, 0x1000000);
+        return p;
+    }
+
     /** Notes §11.3 base1 with a leak in the middle of the file: the cluster at 0xA0000 unreferenced. */
     private Path leakInTheMiddle(String name) throws IOException {
         Path p = base(name);
@@ -131,9 +138,7 @@ class CheckMatrixTest {
             Map<String, Path> images = new java.util.LinkedHashMap<>();
             images.put("clean", base(mode + "-clean.qed"));
             images.put("middle", leakInTheMiddle(mode + "-middle.qed"));
-            Path c1 = base(mode + "-c1.qed");
-            put(c1, L2 + 160 * 8, 0x1000000);
-            images.put("c1", c1);
+            images.put("c1", c1(mode + "-c1.qed"));
             Path c4 = base(mode + "-c4.qed");
             put(c4, L2 + 160 * 8, 0x50000);
             images.put("c4", c4);
@@ -168,8 +173,7 @@ class CheckMatrixTest {
     @Test
     void repairOfLeaksKeepsACorruptionWhichRepairOfAllFixes() throws IOException {
         Qemu.assumeAvailable();
-        Path c1 = base("c1.qed");
-        put(c1, L2 + 160 * 8, 0x1000000);
+        Path c1 = c1("c1.qed");
         byte[] corrupted = java.nio.file.Files.readAllBytes(c1);
 
         Run leaks = cli("check", "-r", "leaks", c1.toString());
@@ -215,8 +219,7 @@ class CheckMatrixTest {
     @Test
     void repairModeErrorsIsRefusedAsQemuImgRefusesIt() throws IOException {
         Qemu.assumeAvailable();
-        Path c1 = base("c1.qed");
-        put(c1, L2 + 160 * 8, 0x1000000);
+        Path c1 = c1("c1.qed");
         byte[] corrupted = java.nio.file.Files.readAllBytes(c1);
         for (String mode : new String[] {"errors", "bogus"}) {
             Qemu.Result q = Qemu.img("check", "-r", mode, c1.toString());

@@ -9,13 +9,13 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * Check and repair of one image ({@code qed-check.c} plus qemu-img's "double check"): runs
  * {@link ConsistencyCheck} under the allocation lock through the narrow {@link ConsistencyCheck.Target} view of
- * the image's tables. A repair clears invalid entries ({@link Repair#ERRORS}), then clears leaks by compaction
+ * the image's tables ({@link InUse}). A repair clears invalid entries ({@link Repair#ERRORS}), then clears leaks by compaction
  * ({@link Repair#LEAKS}, only on an image without corruptions), makes everything durable, and checks again from
  * the file alone (header, tables and length as a fresh open would read them, nothing this open image knows): that
  * check is the result, the fixed counts are what it finds fewer than the first pass, and {@code QED_F_NEED_CHECK}
  * is cleared only if it finds no corruption.
  */
-final class CheckAndRepair implements ConsistencyCheck.Target {
+final class CheckAndRepair {
     /** Clears every leaked cluster of a consistent image ({@link Compaction#run(Progress, boolean)} without zeros). */
     interface LeakClearer {
         void clearLeaks() throws IOException;
@@ -54,7 +54,7 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
         lock.lock();
         try {
             l2Cache.writeBack(); // the check reads the tables from the file: deferred L2 updates must be there
-            CheckResult first = new ConsistencyCheck(this, repair).run();
+            CheckResult first = new ConsistencyCheck(new InUse(), repair).run();
             if (repair == Repair.NONE) {
                 // Clusters this image freed (discarded, or left by a compaction) are not leaks to its own check.
                 long known = (free.reusableBytes() + free.pendingBytes()) >> geo.clusterBits();
@@ -87,72 +87,17 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
                 r.checkErrors(), corruptionsFixed, leaksFixed);
     }
 
-    @Override
-    public String name() {
-        return storage.name();
-    }
-
-    @Override
-    public Geometry geometry() {
-        return geo;
-    }
-
-    @Override
-    public long virtualSize() {
-        return header.imageSize();
-    }
-
-    @Override
-    public long nextAllocationOffset() {
-        return allocator.nextAllocationOffset();
-    }
-
     /**
      * The whole L1 table, as QEMU checks it: the one in memory if it is all loaded, else a copy read from disk
      * (which equals the loaded part, since L1 updates are written through).
      */
-    @Override
-    public Table l1() throws IOException {
+    Table l1() throws IOException {
         L1Table l1 = lookup.l1Table();
         return l1.isComplete() ? l1.table() : tableIO.read(l1.offset());
     }
 
-    @Override
-    public void writeL1(Table l1) throws IOException {
-        tableIO.writeAll(l1);
-        Table loaded = lookup.l1();
-        if (loaded != l1) {
-            for (int i = 0; i < loaded.length(); i++) {
-                loaded.set(i, l1.get(i));
-            }
-        }
-    }
-
-    @Override
-    public Table readL2(long offset) throws IOException {
-        return tableIO.read(offset);
-    }
-
-    @Override
-    public void writeL2(Table l2) throws IOException {
-        tableIO.writeAll(l2);
-    }
-
-    /**
-     * The image as a fresh open would find it: the header, the tables and the length of the file, read from the
-     * file. Only read: the check through it repairs nothing.
-     */
-    private final class FileTables implements ConsistencyCheck.Target {
-        private final QedHeader onDisk;
-        private final long fileSize;
-
-        FileTables() throws IOException {
-            ByteBuffer hb = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
-            storage.readFully(hb, 0);
-            onDisk = QedHeader.decode(hb.flip(), storage.name());
-            fileSize = geo.roundDownToCluster(storage.size());
-        }
-
+    /** What both views of the image share: its file, its geometry, and L2 tables read from the file. */
+    private abstract class FileView implements ConsistencyCheck.Target {
         @Override
         public String name() {
             return storage.name();
@@ -161,6 +106,61 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
         @Override
         public Geometry geometry() {
             return geo;
+        }
+
+        @Override
+        public Table readL2(long offset) throws IOException {
+            return tableIO.read(offset);
+        }
+    }
+
+    /** The image as it is in use: its header and L1 table in memory, which a repair writes through. */
+    private final class InUse extends FileView {
+        @Override
+        public long virtualSize() {
+            return header.imageSize();
+        }
+
+        @Override
+        public long nextAllocationOffset() {
+            return allocator.nextAllocationOffset();
+        }
+
+        @Override
+        public Table l1() throws IOException {
+            return CheckAndRepair.this.l1();
+        }
+
+        @Override
+        public void writeL1(Table l1) throws IOException {
+            tableIO.writeAll(l1);
+            Table loaded = lookup.l1();
+            if (loaded != l1) {
+                for (int i = 0; i < loaded.length(); i++) {
+                    loaded.set(i, l1.get(i));
+                }
+            }
+        }
+
+        @Override
+        public void writeL2(Table l2) throws IOException {
+            tableIO.writeAll(l2);
+        }
+    }
+
+    /**
+     * The image as a fresh open would find it: the header, the tables and the length of the file, read from the
+     * file. Only read: the check through it repairs nothing.
+     */
+    private final class FileTables extends FileView {
+        private final QedHeader onDisk;
+        private final long fileSize;
+
+        FileTables() throws IOException {
+            ByteBuffer hb = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
+            storage.readFully(hb, 0);
+            onDisk = QedHeader.decode(hb.flip(), storage.name());
+            fileSize = geo.roundDownToCluster(storage.size());
         }
 
         @Override
@@ -181,11 +181,6 @@ final class CheckAndRepair implements ConsistencyCheck.Target {
         @Override
         public void writeL1(Table l1) {
             throw new UnsupportedOperationException("a check of the file as it is writes nothing");
-        }
-
-        @Override
-        public Table readL2(long offset) throws IOException {
-            return tableIO.read(offset);
         }
 
         @Override

@@ -19,9 +19,9 @@ public enum Repair {
     /**
      * Clear the leaked clusters, and nothing else (QEMU never does; its {@code -r leaks} clears invalid entries
      * instead): those at the end of the file are cut off, and the clusters after a leak in the middle move into it
-     * as {@link QedImage#compact} moves them (crash-safe; clusters of zeros stay allocated), so that the file ends
-     * after its last cluster in use. Only an image without corruptions is touched: with corruptions, an L2 table
-     * skipped as a duplicate may reference the "leaked" clusters, so they stay, and are reported.
+     * as {@link QedImage#compact} moves them (crash-safe; clusters of zeros stay allocated). Only an image without
+     * corruptions is touched: with corruptions, an L2 table skipped as a duplicate may reference the "leaked"
+     * clusters, so they stay. Leaks left are reported by the check of the file that follows the repair.
      */
     LEAKS,
     /** {@link #ERRORS}, and then, if no corruption remains, {@link #LEAKS}. */

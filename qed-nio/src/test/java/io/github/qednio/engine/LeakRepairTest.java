@@ -21,10 +21,6 @@ class LeakRepairTest {
     @TempDir
     Path dir;
 
-    private static void write(QedImage img, long pos, int len, long seed) throws IOException {
-        img.write(ByteBuffer.wrap(ChainFixtures.pattern(len, seed)), pos);
-    }
-
     /** The result of a repair equals a check of the file by a fresh read-only open, and by qemu-img. */
     private static void assertFiguresAreTheFiles(CheckResult r, Path file) throws IOException {
         try (QedImage fresh = QedImage.open(file, OpenOptions.readOnlyDefaults())) {
@@ -46,8 +42,9 @@ class LeakRepairTest {
     void aLeakInTheMiddleOfTheFileIsClearedByMovingTheLastClusterIntoIt() throws IOException {
         Path file = dir.resolve("leak.qed");
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(64L << 20))) {
-            write(img, 0, 3 * CS, 1);
-            write(img, 3 * CS, CS, 2); // after the L2 table, at the end of the file
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(3 * CS, 1)), 0);
+            // after the L2 table, at the end of the file
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(CS, 2)), 3 * CS);
         }
         long l2 = ImageFiles.getU64(file, CS); // L1[0]
         ImageFiles.putU64(file, l2 + 8, 0); // the second data cluster is leaked now, in the middle of the file
@@ -80,8 +77,8 @@ class LeakRepairTest {
     void theRepairCountsTheLeaksOnDiskThatTheOpenImageKnowsToBeFree() throws IOException {
         Path file = dir.resolve("discarded.qed");
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(64L << 20))) {
-            write(img, 0, 6 * CS, 1);
-            write(img, 6 * CS, 2 * CS, 2); // after the L2 table
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(6 * CS, 1)), 0);
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(2 * CS, 2)), 6 * CS); // after the L2 table
             byte[] content = ChainFixtures.readAll(img);
             long size = Files.size(file);
             img.discard(CS, 2 * CS);
@@ -107,7 +104,8 @@ class LeakRepairTest {
     void theLeaksReportedAfterARepairAreThoseTheFileStillHas() throws IOException {
         Path file = dir.resolve("table-after.qed");
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(64L << 20))) {
-            write(img, 0, 3 * CS, 1); // data at 0x50000-0x7ffff, then the L2 table
+            // data at 0x50000-0x7ffff, then the L2 table
+            img.write(ByteBuffer.wrap(ChainFixtures.pattern(3 * CS, 1)), 0);
         }
         long l2 = ImageFiles.getU64(file, CS);
         ImageFiles.putU64(file, l2 + 8, 0);
