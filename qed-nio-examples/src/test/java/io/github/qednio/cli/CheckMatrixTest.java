@@ -194,6 +194,7 @@ class CheckMatrixTest {
         assertThat(again.exitCode()).as(again.stdout()).isZero();
     }
 
+    /** The converted image's L1 table lies at the end of the file: the repair has to move it too. */
     @Test
     void repairOfLeaksOfAnImageConvertedInPlaceLeavesNoLeakAndTheSameContent() throws IOException {
         Qemu.assumeAvailable();
