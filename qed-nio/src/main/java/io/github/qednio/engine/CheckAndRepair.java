@@ -9,11 +9,11 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * Check and repair of one image ({@code qed-check.c} plus qemu-img's "double check"): runs
  * {@link ConsistencyCheck} under the allocation lock through the narrow {@link ConsistencyCheck.Target} view of
- * the image's tables ({@link InUse}). A repair clears invalid entries ({@link Repair#ERRORS}), then clears leaks by compaction
- * ({@link Repair#LEAKS}, only on an image without corruptions), makes everything durable, and checks again from
- * the file alone (header, tables and length as a fresh open would read them, nothing this open image knows): that
- * check is the result, the fixed counts are what it finds fewer than the first pass, and {@code QED_F_NEED_CHECK}
- * is cleared only if it finds no corruption.
+ * the image's tables ({@link InUse}). A repair clears invalid entries ({@link Repair#ERRORS}), then clears leaks
+ * by compaction ({@link Repair#LEAKS}, only on an image without corruptions), makes everything durable, and checks
+ * again from the file alone (header, tables and length as a fresh open would read them, nothing this open image
+ * knows): that check is the result, the fixed counts are what it finds fewer than the first pass, and
+ * {@code QED_F_NEED_CHECK} is cleared only if it finds no corruption.
  */
 final class CheckAndRepair {
     /** Clears every leaked cluster of a consistent image ({@link Compaction#run(Progress, boolean)} without zeros). */
