@@ -16,7 +16,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code QED_F_NEED_CHECK} is cleared only if it finds no corruption.
  */
 final class CheckAndRepair {
-    /** Clears every leaked cluster of a consistent image ({@link Compaction#run(Progress, boolean)} without zeros). */
+    /** Clears every leaked cluster of a consistent image: a compaction ({@link Compaction#run}). */
     interface LeakClearer {
         void clearLeaks() throws IOException;
     }

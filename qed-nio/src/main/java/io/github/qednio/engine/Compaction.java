@@ -72,21 +72,7 @@ final class Compaction {
         this.hasBacking = hasBacking;
     }
 
-    /** {@link #run(Progress, boolean)} dropping all-zero clusters and empty tables too. */
     long run(Progress progress) throws IOException {
-        return run(progress, true);
-    }
-
-    /**
-     * Compacts. Takes the allocation lock (it may be held already); must not be called inside a
-     * {@link ClusterGuard} section.
-     *
-     * @param dropZeros whether all-zero data clusters and tables mapping nothing are dropped first (the guest
-     *        content stays the same either way); without, this clears leaks and nothing else
-     * @return the file length afterwards
-     * @throws CorruptImageException if the tables are inconsistent; nothing is changed then
-     */
-    long run(Progress progress, boolean dropZeros) throws IOException {
         lock.lock();
         try {
             flush();
@@ -94,14 +80,12 @@ final class Compaction {
             List<DataRef> data = new ArrayList<>();
             scan(tables, data);
             done = 0;
-            total = dropZeros ? data.size() : 0;
+            total = data.size();
             report(progress);
-            if (dropZeros) {
-                dropZeroClusters(data, progress);
-                dropEmptyTables(tables);
-                flush();
-            }
-            tables.clear(); // scanned again: each reference once, as it is now
+            dropZeroClusters(data, progress);
+            dropEmptyTables(tables);
+            flush();
+            tables.clear();
             data.clear();
             ClusterBitmap used = scan(tables, data);
             long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();

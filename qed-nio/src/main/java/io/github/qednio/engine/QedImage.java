@@ -131,7 +131,7 @@ public final class QedImage implements Closeable, BlockMapping {
                 backing != null);
         this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator, free, guard, space, backing != null);
-        checker.setLeakClearer(() -> compaction.run(Progress.NONE, false));
+        checker.setLeakClearer(() -> compaction.run(Progress.NONE));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -710,8 +710,8 @@ public final class QedImage implements Closeable, BlockMapping {
 
     /**
      * Checks the image's tables as {@code qemu-img check} does (notes §11), optionally repairing. A repair clears
-     * invalid entries ({@link Repair#ERRORS}) and leaked clusters ({@link Repair#LEAKS}, by moving data as
-     * {@link #compact} does, only if no corruption remains), makes its writes durable, checks the file again as a
+     * invalid entries ({@link Repair#ERRORS}) and leaked clusters ({@link Repair#LEAKS}, by a {@link #compact}, only
+     * if no corruption remains), makes its writes durable, checks the file again as a
      * fresh open would read it, and clears {@code QED_F_NEED_CHECK} if that check finds no corruption. Unreadable L2
      * tables are counted as check errors, not thrown. Without a repair, clusters this image knows to be free
      * (discarded, or freed by a compaction) are not counted as leaks, although {@code qemu-img check} counts them

@@ -17,11 +17,12 @@ public enum Repair {
      */
     ERRORS,
     /**
-     * Clear the leaked clusters, and nothing else (QEMU never does; its {@code -r leaks} clears invalid entries
-     * instead): those at the end of the file are cut off, and the clusters after a leak in the middle move into it
-     * as {@link QedImage#compact} moves them (crash-safe; clusters of zeros stay allocated). Only an image without
-     * corruptions is touched: with corruptions, an L2 table skipped as a duplicate may reference the "leaked"
-     * clusters, so they stay. Leaks left are reported by the check of the file that follows the repair.
+     * Clear the leaked clusters, leaving invalid entries alone (QEMU never clears a leak; its {@code -r leaks}
+     * clears invalid entries instead), by a crash-safe {@link QedImage#compact compaction}: those at the end of the
+     * file are cut off, and the clusters after a leak in the middle move into it (clusters holding only zeros stop
+     * holding data, as a compaction does; the guest content stays the same). Only an image without corruptions is
+     * touched: with corruptions, an L2 table skipped as a duplicate may reference the "leaked" clusters, so they
+     * stay. Leaks left are reported by the check of the file that follows the repair.
      */
     LEAKS,
     /** {@link #ERRORS}, and then, if no corruption remains, {@link #LEAKS}. */
