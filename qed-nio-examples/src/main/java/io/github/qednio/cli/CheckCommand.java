@@ -14,26 +14,17 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code qed check [-r errors|leaks|all] [--output=json] FILE}, with qemu-img check's output and exit codes: 0 clean,
+ * {@code qed check [-r leaks|all] [--output=json] FILE}, with qemu-img check's output and exit codes: 0 clean,
  * 1 the check could not complete, 2 corruptions remain, 3 only leaked clusters remain.
  */
 @Command(name = "check", description = "Check an image's tables (and repair them with -r), as qemu-img check does.")
 final class CheckCommand implements Callable<Integer> {
-    /** What {@code -r} accepts. */
-    enum Mode {
-        /** Clear invalid table entries. */
-        errors,
-        /** Also reclaim leaked clusters: reusable, cut off at the end (QEMU's -r leaks only clears invalid entries). */
-        leaks,
-        /** Both. */
-        all
-    }
-
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "-r", paramLabel = "MODE", description = "Repair: errors, leaks or all (${COMPLETION-CANDIDATES}).")
-    private Mode repair;
+    @Option(names = "-r", paramLabel = "MODE", description = "Repair: leaks (clear leaked clusters only) or all"
+            + " (also clear invalid table entries).")
+    private String repair;
 
     @Mixin
     private Options.Output output;
@@ -52,10 +43,22 @@ final class CheckCommand implements Callable<Integer> {
                 result = img.check(Repair.NONE);
             }
         } else {
+            Repair mode;
+            switch (repair) {
+                case "leaks" -> mode = Repair.LEAKS;
+                case "all" -> mode = Repair.ERRORS_AND_LEAKS;
+                default -> {
+                    // qemu-img's words and exit code for a mode it does not know.
+                    PrintWriter err = spec.commandLine().getErr();
+                    err.println("qed: Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
+                    err.println("Try 'qed --help' for more information");
+                    return 1;
+                }
+            }
             share.refuseForWriting("-r repairs the image");
             // One check-only open (no automatic repair), so the counts fixed are the repair's own.
             try (QedImage img = QedImage.openForCheck(image.file, OpenOptions.defaults())) {
-                result = img.check(repair == Mode.errors ? Repair.ERRORS : Repair.ERRORS_AND_LEAKS);
+                result = img.check(mode);
             }
         }
         long corruptionsFixed = result.corruptionsFixed();

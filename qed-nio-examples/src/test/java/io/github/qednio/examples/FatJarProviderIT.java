@@ -2,6 +2,7 @@ package io.github.qednio.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.qednio.engine.CreateOptions;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.testing.Java22;
@@ -74,6 +75,42 @@ class FatJarProviderIT {
         assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
         assertThat(p.exitValue()).as(out).isZero();
         assertThat(out.lines().toList()).as(out).containsAll(expected);
+    }
+
+    @Test
+    void shadedJarPrintsNoLibraryLogLineUnlessDebugIsGiven() throws Exception {
+        // Only the jar itself: the test class path's logging configuration would hide a logger made too early.
+        for (boolean debug : new boolean[] {false, true}) {
+            Path image = dir.resolve("dirty-" + debug + ".qed");
+            try (QedImage img = QedImage.create(image, CreateOptions.ofSize(1 << 20),
+                    OpenOptions.defaults())) {
+                img.write(ByteBuffer.wrap(new byte[4096]), 0);
+            }
+            try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.WRITE)) {
+                ByteBuffer features = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                features.putLong(0, 2); // QED_F_NEED_CHECK, as after a crash
+                ch.write(features, 16);
+            }
+            String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+            List<String> cmd = new java.util.ArrayList<>(List.of(javaBin, "-jar",
+                    fatJar().toAbsolutePath().toString(), "io"));
+            if (debug) {
+                cmd.add("--debug");
+            }
+            cmd.addAll(List.of("-c", "read 0 4k", image.toString()));
+            Process p = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            p.getOutputStream().close();
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+            assertThat(p.exitValue()).as(err).isZero();
+            String notice = "qed: " + image + " was not closed cleanly; checked it: 0 corruptions fixed, 0 remain,"
+                    + " 0 leaked clusters";
+            if (debug) {
+                assertThat(err).contains(notice).contains("INFO io.github.qednio.engine.QedImage");
+            } else {
+                assertThat(err).isEqualTo(notice + "\n");
+            }
+        }
     }
 
     @Test

@@ -2,8 +2,8 @@ package io.github.qednio.engine;
 
 /**
  * What a consistency check found, with {@code qemu-img check}'s names and meanings (notes §11). After a repair,
- * the counts describe the image as checked again after the repair (qemu-img's "double check"), and the
- * {@code *Fixed} fields say what the repair changed.
+ * the counts are those of a check of the file alone made once the repair's writes were durable (qemu-img's "double
+ * check"), and the {@code *Fixed} fields are how many fewer corruptions and leaks it found than the check before.
  *
  * <p>Leaks are counted with correct cluster arithmetic, so on files of more than {@code cluster_size - 1}
  * clusters QEMU 7.2 reports {@code floor(clusters / (cluster_size - 1))} more leaks than this (notes §11.4). The
@@ -20,8 +20,9 @@ package io.github.qednio.engine;
  * @param leaks              clusters of the file after the header that nothing references; 0 if any table could
  *                           not be read (then the count would be meaningless)
  * @param checkErrors        L2 tables that could not be read
- * @param corruptionsFixed   invalid entries cleared to 0 by the repair
- * @param leaksFixed         leaked clusters cut off the end of the file by {@link Repair#ERRORS_AND_LEAKS}
+ * @param corruptionsFixed   corruptions found before the repair and not after it (invalid entries cleared to 0)
+ * @param leaksFixed         leaked clusters found before the repair and not after it (cut off the end of the file
+ *                           or filled by a move, by {@link Repair#LEAKS})
  */
 public record CheckResult(long totalClusters, long allocatedClusters, long fragmentedClusters, long corruptions,
                           long leaks, long checkErrors, long corruptionsFixed, long leaksFixed) {

@@ -7,7 +7,9 @@ import java.io.IOException;
 /**
  * One pass of QEMU's {@code qed-check.c} algorithm (notes §11.1) over an image, with correct cluster arithmetic:
  * QEMU divides by {@code cluster_size - 1} and reports leaks that do not exist (notes §11.4); this does not.
- * Run with the image's allocation lock held.
+ * Clears invalid entries if the repair includes {@link Repair#ERRORS}; counts leaks (every cluster after the header
+ * that no table references) but never touches them ({@link CheckAndRepair} does). Run with the image's allocation
+ * lock held.
  */
 final class ConsistencyCheck {
     /** What the check sees of an image: its geometry, its tables and the end of its file. */
@@ -30,15 +32,6 @@ final class ConsistencyCheck {
         Table readL2(long offset) throws IOException;
 
         void writeL2(Table l2) throws IOException;
-
-        /** Clusters the image knows to be free (freed by discard or compaction), which are not leaks. */
-        long knownFreeClusters();
-
-        /**
-         * Makes every cluster of the file not set in {@code used} reusable and cuts those at the end off; returns
-         * how many were leaked (not known to be free before).
-         */
-        long reclaimLeaks(ClusterBitmap used, long clusters) throws IOException;
     }
 
     private final Target image;
@@ -110,20 +103,11 @@ final class ConsistencyCheck {
             image.writeL1(l1);
         }
         long leaks = 0;
-        long leaksFixed = 0;
         if (checkErrors == 0) {
-            long clusters = fileSize >> geo.clusterBits();
-            leaks = Math.max(0, clusters - geo.headerSize() - used.count() - image.knownFreeClusters());
-            // With corruptions left, a table skipped as a duplicate may reference clusters counted as leaked here;
-            // reusing them could destroy data, so leaks are reclaimed only from an otherwise consistent image.
-            if (repair == Repair.ERRORS_AND_LEAKS && leaks > 0 && corruptions == 0) {
-                leaksFixed = image.reclaimLeaks(used, clusters);
-                leaks -= Math.min(leaks, leaksFixed);
-            }
+            leaks = Math.max(0, (fileSize >> geo.clusterBits()) - geo.headerSize() - used.count());
         }
         long total = geo.clustersFor(image.virtualSize());
-        return new CheckResult(total, allocated, fragmented, corruptions, leaks, checkErrors, corruptionsFixed,
-                leaksFixed);
+        return new CheckResult(total, allocated, fragmented, corruptions, leaks, checkErrors, corruptionsFixed, 0);
     }
 
     /** Scans one L2 table; returns true if entries were cleared and the table must be written back. */
@@ -170,6 +154,6 @@ final class ConsistencyCheck {
     }
 
     private boolean fixing() {
-        return repair != Repair.NONE;
+        return repair.fixesErrors();
     }
 }

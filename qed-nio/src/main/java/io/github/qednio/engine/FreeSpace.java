@@ -10,15 +10,15 @@ import static io.github.qednio.format.Geometry.ENTRY_ZERO;
 /**
  * Turns freed clusters into space that comes back: pending clusters ({@link FreeClusters}) become reusable once
  * the table updates that freed them are durable and no operation in progress can still be using them, and free
- * clusters at the end of the file are cut off. Leaked clusters found by a check become reusable the same way, and
- * so do the clusters an earlier session left unreferenced, found once before the first allocation
+ * clusters at the end of the file are cut off. Leaked clusters found by a compaction become reusable the same way,
+ * and so do the clusters an earlier session left unreferenced, found once before the first allocation
  * ({@link #findFreeOnce}). All methods run with the image's allocation lock held, outside any {@link ClusterGuard}
  * section.
  */
 final class FreeSpace {
     /**
      * The most L2 table bytes {@link #findFreeOnce} reads: 64 MiB, 256 tables of the default geometry, which map
-     * 512 GiB. Larger images find their free clusters with a leak-reclaiming check or a compaction instead.
+     * 512 GiB. Larger images find their free clusters with a leak repair or a compaction instead.
      */
     static final long SCAN_LIMIT_BYTES = 64L << 20;
 
@@ -76,9 +76,8 @@ final class FreeSpace {
     }
 
     /**
-     * After a check found every cluster in use in {@code used} (with the tables on disk up to date, and nothing
-     * left to repair), makes every other cluster of the file past the header reusable and cuts those at the end
-     * off.
+     * After a compaction found every cluster in use in {@code used} (with the tables on disk up to date), makes
+     * every other cluster of the file past the header reusable and cuts those at the end off.
      *
      * @return the number of clusters reclaimed that were not known to be free before
      */

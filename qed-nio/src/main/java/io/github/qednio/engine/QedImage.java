@@ -129,13 +129,13 @@ public final class QedImage implements Closeable, BlockMapping {
                         return l2Cache.get(offset);
                     }
                 });
-        checker.setFreeSpace(space);
         allocator.setReclaimer(space::reclaimFreed);
         allocating.setFreeSpace(space);
         this.discards = new Discard(geo, allocLock, this.header, lookup, l2Cache, free, allocating, writes,
                 backing != null);
         this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
                 allocator, free, guard, space, backing != null);
+        checker.setLeakClearer(() -> compaction.run(Progress.NONE));
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -758,13 +758,16 @@ public final class QedImage implements Closeable, BlockMapping {
 
     /**
      * Checks the image's tables as {@code qemu-img check} does (notes §11), optionally repairing. A repair clears
-     * invalid entries, can reclaim leaked clusters ({@link Repair#ERRORS_AND_LEAKS}), checks again, and clears
-     * {@code QED_F_NEED_CHECK} if no corruption remains. Unreadable L2 tables are counted as check errors, not
-     * thrown. Clusters this image knows to be free (discarded, or reclaimed) are not counted as leaks, although
-     * {@code qemu-img check} counts them until they are reused.
+     * invalid entries ({@link Repair#ERRORS}) and leaked clusters ({@link Repair#LEAKS}, by a {@link #compact}, only
+     * if no corruption remains), makes its writes durable, checks the file again as a
+     * fresh open would read it, and clears {@code QED_F_NEED_CHECK} if that check finds no corruption. Unreadable L2
+     * tables are counted as check errors, not thrown. Without a repair, clusters this image knows to be free
+     * (discarded, or freed by a compaction) are not counted as leaks, although {@code qemu-img check} counts them
+     * until they are reused; after a repair, every count is the file's.
      *
      * @param repair what to repair, not null; {@link Repair#NONE} only reports
-     * @return the counts, as {@code qemu-img check} reports them (after the repair, if any)
+     * @return the counts, as {@code qemu-img check} reports them; after a repair, those of the check of the file
+     *         that followed it, with the fixed counts the difference from the check before
      * @throws AccessDeniedException if {@code repair} is not {@link Repair#NONE} and the image is open read-only
      * @throws java.nio.channels.ClosedChannelException if the image is closed
      * @throws IOException if a table cannot be written during the repair, or the L1 table cannot be read

@@ -27,8 +27,6 @@ class ConsistencyCheckCountsTest {
         final Map<Long, Table> l2 = new HashMap<>();
         final List<Long> unreadable = new ArrayList<>();
         final List<String> writes = new ArrayList<>();
-        /** Clusters the image already knows to be free (discarded), which are not leaks. */
-        long knownFree;
 
         Layout(int clusters) {
             this.fileEnd = (long) clusters * CS;
@@ -88,24 +86,6 @@ class ConsistencyCheckCountsTest {
         public void writeL2(Table t) {
             writes.add("L2@" + t.offset / CS);
         }
-
-        @Override
-        public long knownFreeClusters() {
-            return knownFree;
-        }
-
-        /** Records the clusters made reusable, as the engine's free-space map would take them. */
-        @Override
-        public long reclaimLeaks(ClusterBitmap used, long clusters) {
-            List<Long> free = new ArrayList<>();
-            for (long c = GEO.headerSize(); c < clusters; c++) {
-                if (!used.get(c)) {
-                    free.add(c);
-                }
-            }
-            writes.add("reclaim" + free);
-            return free.size() - knownFree;
-        }
     }
 
     private static CheckResult check(Layout l, Repair repair) throws IOException {
@@ -135,30 +115,27 @@ class ConsistencyCheckCountsTest {
     }
 
     @Test
-    void leakedClustersAreCountedAndOnlyOnRequestMadeReusableWherever() throws IOException {
+    void leakedClustersAreCountedWhereverTheyAreAndNeverTouchedByTheCheckItself() throws IOException {
         // Used: header 0, L1 1, L2 2, data 4. Leaked: 3 (before data) and 5, 6 (at the end).
-        Layout counted = new Layout(7).table(0, 2, 4);
-        CheckResult onlyErrors = check(counted, Repair.ERRORS);
-        assertThat(onlyErrors.leaks()).isEqualTo(3);
-        assertThat(onlyErrors.leaksFixed()).isZero();
-        assertThat(counted.writes).as("leaks are left unless asked for").isEmpty();
-
-        Layout reclaimed = new Layout(7).table(0, 2, 4);
-        CheckResult fixed = check(reclaimed, Repair.ERRORS_AND_LEAKS);
-        assertThat(fixed.leaksFixed()).isEqualTo(3);
-        assertThat(fixed.leaks()).isZero();
-        assertThat(reclaimed.writes).containsExactly("reclaim[3, 5, 6]");
+        for (Repair repair : Repair.values()) {
+            Layout l = new Layout(7).table(0, 2, 4);
+            CheckResult r = check(l, repair);
+            assertThat(r.leaks()).as("%s", repair).isEqualTo(3);
+            assertThat(r.leaksFixed()).as("%s: clearing leaks is CheckAndRepair's", repair).isZero();
+            assertThat(l.writes).as("%s", repair).isEmpty();
+        }
     }
 
     @Test
-    void clustersKnownToBeFreeAreNotLeaks() throws IOException {
-        Layout l = new Layout(7).table(0, 2, 4); // 3, 5 and 6 unused, of which the image knows two are free
-        l.knownFree = 2;
-        CheckResult r = check(l, Repair.ERRORS);
-        assertThat(r.leaks()).isEqualTo(1);
-        CheckResult fixed = check(l, Repair.ERRORS_AND_LEAKS);
-        assertThat(fixed.leaksFixed()).isEqualTo(1);
-        assertThat(fixed.leaks()).isZero();
+    void onlyARepairOfErrorsClearsAnInvalidEntry() throws IOException {
+        for (Repair repair : Repair.values()) {
+            Layout l = new Layout(4).table(0, 2, 3, 9);
+            CheckResult r = check(l, repair);
+            boolean fixes = repair == Repair.ERRORS || repair == Repair.ERRORS_AND_LEAKS;
+            assertThat(r.corruptions()).as("%s", repair).isEqualTo(fixes ? 0 : 1);
+            assertThat(r.corruptionsFixed()).as("%s", repair).isEqualTo(fixes ? 1 : 0);
+            assertThat(l.writes).as("%s", repair).hasSize(fixes ? 1 : 0);
+        }
     }
 
     @Test
@@ -197,7 +174,7 @@ class ConsistencyCheckCountsTest {
     }
 
     @Test
-    void aTableReferencedTwiceIsScannedOnceAndLeaksAreNotCutWhileCorruptionsRemain() throws IOException {
+    void aTableReferencedTwiceIsScannedOnceAndCountedOncePerSharedCluster() throws IOException {
         // L1 entries 0 and 1 both point at the table in cluster 2; cluster 5 is leaked at the end.
         Layout l = new Layout(6).table(0, 2, 3);
         l.l1.set(1, 2L * CS);

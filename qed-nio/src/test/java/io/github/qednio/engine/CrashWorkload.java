@@ -13,7 +13,7 @@ import java.util.Random;
  * recompute what a killed child was doing.
  */
 final class CrashWorkload {
-    enum Kind { WRITE, ZEROES, FLUSH, DISCARD, COMPACT, RECLAIM_LEAKS }
+    enum Kind { WRITE, ZEROES, FLUSH, DISCARD, COMPACT, RECLAIM_LEAKS, REPAIR_LEAKS }
 
     /** One guest operation; the data of a write comes from {@code dataSeed}. */
     record Op(int index, Kind kind, long position, int length, long dataSeed) {
@@ -35,6 +35,7 @@ final class CrashWorkload {
                 case DISCARD -> image.discard(position, length);
                 case COMPACT -> image.compact(Progress.NONE);
                 case RECLAIM_LEAKS -> image.check(Repair.ERRORS_AND_LEAKS);
+                case REPAIR_LEAKS -> image.check(Repair.LEAKS);
             }
         }
 
@@ -43,7 +44,7 @@ final class CrashWorkload {
          * (the same guest content), flush becomes {@code force}.
          */
         void apply(java.nio.channels.FileChannel disk) throws IOException {
-            if (kind == Kind.FLUSH || kind == Kind.COMPACT || kind == Kind.RECLAIM_LEAKS) {
+            if (kind == Kind.FLUSH || kind == Kind.COMPACT || kind == Kind.RECLAIM_LEAKS || kind == Kind.REPAIR_LEAKS) {
                 disk.force(true);
                 return;
             }

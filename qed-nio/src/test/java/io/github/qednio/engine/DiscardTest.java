@@ -187,29 +187,6 @@ class DiscardTest {
     }
 
     @Test
-    void aLeakReclaimingCheckMakesLeaksInTheMiddleOfTheFileReusable() throws IOException {
-        Path file = dir.resolve("leak.qed");
-        long size;
-        try (QedImage img = QedImage.create(file, CreateOptions.ofSize(64L << 20))) {
-            write(img, 0, 3 * CS, 1);
-        }
-        size = Files.size(file);
-        long l2 = ImageFiles.getU64(file, CS); // L1[0]
-        ImageFiles.putU64(file, l2 + 8, 0); // the second data cluster is now leaked, in the middle of the file
-        try (QedImage img = QedImage.openForCheck(file, OpenOptions.defaults())) {
-            CheckResult r = img.check(Repair.ERRORS_AND_LEAKS);
-            assertThat(r.leaksFixed()).isEqualTo(1);
-            assertThat(r.leaks()).isZero();
-            write(img, 10L * CS, CS, 2);
-            assertThat(Files.size(file)).as("the new cluster took the leaked one").isEqualTo(size);
-            assertThat(read(img, 10L * CS, CS)).isEqualTo(ChainFixtures.pattern(CS, 2));
-        }
-        if (Qemu.crossChecks()) {
-            assertThat(Qemu.img("check", "-f", "qed", file.toString()).exitCode()).isZero();
-        }
-    }
-
-    @Test
     void discardIsRefusedOnAReadOnlyImageAndOutsideTheDisk() throws IOException {
         Path file = dir.resolve("ro.qed");
         QedImage.create(file, CreateOptions.ofSize(1L << 20)).close();

@@ -618,7 +618,7 @@ class MutationFuzzTest {
             List<long[]> ranges = new ArrayList<>();
             List<byte[]> data = new ArrayList<>();
             try (img) {
-                Repair repair = Repair.values()[r.nextInt(3)];
+                Repair repair = Repair.values()[r.nextInt(Repair.values().length)];
                 CheckResult before = img.check(repair);
                 consistent = before.isConsistent();
                 event("repair-" + repair + (consistent ? "-consistent" : ""));

@@ -73,6 +73,30 @@ class ReclaimCrashTest {
         return ops;
     }
 
+    /**
+     * Six clusters discarded in the middle of the first table's data, then {@link Repair#LEAKS}: the second L2
+     * table and the four data clusters after the gap move into it, and the file is cut; then a write and a flush.
+     */
+    private static List<CrashWorkload.Op> leakRepair() {
+        List<CrashWorkload.Op> ops = new ArrayList<>();
+        ops.add(op(500, CrashWorkload.Kind.DISCARD, 5L * CS, 6 * CS));
+        ops.add(op(501, CrashWorkload.Kind.REPAIR_LEAKS, 0, 0));
+        ops.add(op(502, CrashWorkload.Kind.WRITE, 900L * CS, 2 * CS));
+        ops.add(op(503, CrashWorkload.Kind.FLUSH, 0, 0));
+        return ops;
+    }
+
+    @Test
+    void aLeakRepairMovingDataSurvivesPowerLossAtEveryMutation() throws IOException {
+        Path file = dir.resolve("leak-repair-dry.qed");
+        byte[] template = template(file);
+        SimulatedDisk disk = new SimulatedDisk(template, 0, 512);
+        run(file, disk, leakRepair().subList(0, 2), new GuestModel(new byte[(int) SIZE]));
+        assertThat(disk.durableImage().length).as("file length after the repair: the gap is filled, not kept")
+                .isEqualTo(template.length - 6 * CS);
+        crashEverywhere("leak-repair", leakRepair());
+    }
+
     @Test
     void aDiscardAndReuseSequenceSurvivesPowerLossAtEveryMutation() throws IOException {
         crashEverywhere("discard-reuse", discardAndReuse());
