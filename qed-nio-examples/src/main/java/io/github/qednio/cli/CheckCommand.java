@@ -4,6 +4,7 @@ import io.github.qednio.engine.CheckResult;
 import io.github.qednio.engine.OpenOptions;
 import io.github.qednio.engine.QedImage;
 import io.github.qednio.engine.Repair;
+import io.github.qednio.ops.ImageFormat;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -37,6 +38,11 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (ImageFormat.probe(image.file) == ImageFormat.RAW) {
+            // qemu-img's words and exit code: a raw file has nothing to check.
+            spec.commandLine().getErr().println("qed: This image format does not support checks");
+            return 63;
+        }
         CheckResult result;
         if (repair == null) {
             try (QedImage img = QedImage.open(image.file, share.readOnly())) {

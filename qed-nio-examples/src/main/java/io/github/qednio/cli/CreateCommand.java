@@ -11,11 +11,15 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code qed create [-o cluster_size=..,table_size=..] [-b backing -F raw|qed|qcow2] FILE [SIZE]}. */
+/** {@code qed create [-f qed] [-o cluster_size=..,table_size=..] [-b backing -F raw|qed|qcow2] FILE [SIZE]}. */
 @Command(name = "create", description = "Create a new QED image, as qemu-img create -f qed does.")
 final class CreateCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
+
+    @Option(names = "-f", paramLabel = "FMT", description = "Image format: qed, the only one qed creates (accepted"
+            + " so that qemu-img's command lines work).")
+    private String format;
 
     @Option(names = "-o", paramLabel = "OPTIONS", split = ",",
             description = "Comma-separated cluster_size=SIZE, table_size=N.")
@@ -39,6 +43,9 @@ final class CreateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (format != null && !format.equals("qed")) {
+            throw new IllegalArgumentException("-f " + format + ": qed create makes QED images only (-f qed)");
+        }
         CreateOptions opts;
         if (backing != null) {
             BackingFormat fmt = backingFormat == null ? null : BackingFormat.parse(backingFormat);
