@@ -330,7 +330,7 @@ class QedCliTest {
         assertThat(missing.err()).isEqualTo("qed: " + p("missing.qed") + ": no such file" + System.lineSeparator());
 
         Files.write(dir.resolve("notqed.bin"), new byte[4096]);
-        Run notQed = cli("check", p("notqed.bin"));
+        Run notQed = cli("info", "-f", "qed", p("notqed.bin"));
         assertThat(notQed.code()).isEqualTo(1);
         assertThat(notQed.err()).startsWith("qed: ").doesNotContain("\tat ").hasLineCount(1);
 
