@@ -25,7 +25,7 @@ import picocli.CommandLine.Command;
  * must know, such as the repair of an image that was not closed cleanly, the commands say in one line themselves.
  */
 @Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
-        versionProvider = QedCli.Version.class,
+        version = QedCli.VERSION,
         description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
                 + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
         subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
@@ -36,6 +36,8 @@ import picocli.CommandLine.Command;
 public final class QedCli implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
+
+    static final String VERSION = "qed (qed-nio) 0.1.0";
 
     @CommandLine.Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
             description = "Print the library's log lines (from DEBUG up), and on failure the stack trace too.")
@@ -62,12 +64,18 @@ public final class QedCli implements Runnable {
      */
     private static int run(String[] args, PrintWriter out, PrintWriter err, boolean configureLogging) {
         if (configureLogging) {
-            // Before the command model exists: building it asks the version provider, which loads library classes
-            // that create their loggers.
+            // Before any library class is loaded: slf4j-simple reads its level when the first logger is made.
             configureLogging(List.of(args).contains("--debug"));
         }
         QedCli root = new QedCli();
         CommandLine cl = new CommandLine(root);
+        cl.setExecutionStrategy(parseResult -> {
+            if (versionRequested(parseResult)) {
+                printVersion(cl.getOut());
+                return cl.getCommandSpec().exitCodeOnVersionHelp();
+            }
+            return new CommandLine.RunLast().execute(parseResult);
+        });
         // "qed resize IMG -1M": a negative size, not an option.
         cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         cl.setOut(out);
@@ -146,17 +154,29 @@ public final class QedCli implements Runnable {
         return m.replace('\n', ' ');
     }
 
-    /** {@code --version}: the version, then whether each native feature is active here, or why not. */
-    static final class Version implements CommandLine.IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            return new String[] {"qed (qed-nio) 0.1.0", line("hole skipping", NativeFeatures.holeDetection()),
-                    line("preallocation", NativeFeatures.preallocation())};
+    /** Whether {@code --version} was given to {@code qed} or to the command. */
+    private static boolean versionRequested(CommandLine.ParseResult parseResult) {
+        for (CommandLine.ParseResult r = parseResult; r != null; r = r.subcommand()) {
+            if (r.isVersionHelpRequested()) {
+                return true;
+            }
         }
+        return false;
+    }
 
-        private static String line(String feature, NativeFeatures.State state) {
-            String line = feature + ": " + (state.active() ? "active" : "inactive") + " (" + state.reason() + ")";
-            return line.replace("%", "%%"); // picocli formats version lines
-        }
+    /**
+     * {@code --version}: the version, then whether each native feature is active here, or why not. Asked only
+     * here, not in the command model (which picocli builds for every run), so that no other command loads the
+     * native calls before it needs them.
+     */
+    private static void printVersion(PrintWriter out) {
+        out.println(VERSION);
+        out.println(versionLine("hole skipping", NativeFeatures.holeDetection()));
+        out.println(versionLine("preallocation", NativeFeatures.preallocation()));
+        out.flush();
+    }
+
+    private static String versionLine(String feature, NativeFeatures.State state) {
+        return feature + ": " + (state.active() ? "active" : "inactive") + " (" + state.reason() + ")";
     }
 }

@@ -28,7 +28,7 @@ final class ImageCreator {
         if (name.length > maxName) {
             String tooLong = " name of " + name.length + " bytes is too long: QED images (as QEMU reads them) allow"
                     + " at most " + maxName + " bytes with ";
-            throw refused(file, "backing_file", "backing_file" + tooLong + "cluster_size " + options.clusterSize(),
+            throw refused(file, "backing_file" + tooLong + "cluster_size " + options.clusterSize(),
                     "backingFile" + tooLong + "clusterSize " + options.clusterSize());
         }
         if (options.backingFile() != null && options.backingFormat() == null) {
@@ -67,8 +67,8 @@ final class ImageCreator {
     }
 
     /** The refusal of an option for {@code file}: {@code problem} in the spec's words, {@code java} the API's. */
-    private static InvalidOptionException refused(Path file, String option, String problem, String java) {
-        return new InvalidOptionException(option, file + ": " + problem, file + ": " + java);
+    private static InvalidOptionException refused(Path file, String problem, String java) {
+        return new InvalidOptionException(file + ": " + problem, file + ": " + java);
     }
 
     /** Validates the requested geometry, naming the option at fault. */
@@ -78,17 +78,17 @@ final class ImageCreator {
         if (cs < QedHeader.MIN_CLUSTER_SIZE || cs > QedHeader.MAX_CLUSTER_SIZE || Long.bitCount(cs) != 1) {
             String range = " " + cs + " is not a power of two in [" + QedHeader.MIN_CLUSTER_SIZE + ", "
                     + QedHeader.MAX_CLUSTER_SIZE + "]";
-            throw refused(file, "cluster_size", "cluster_size" + range, "clusterSize" + range);
+            throw refused(file, "cluster_size" + range, "clusterSize" + range);
         }
         if (ts < QedHeader.MIN_TABLE_SIZE || ts > QedHeader.MAX_TABLE_SIZE || Long.bitCount(ts) != 1) {
             String range = " " + ts + " is not a power of two in [" + QedHeader.MIN_TABLE_SIZE + ", "
                     + QedHeader.MAX_TABLE_SIZE + "]";
-            throw refused(file, "table_size", "table_size" + range, "tableSize" + range);
+            throw refused(file, "table_size" + range, "tableSize" + range);
         }
         Geometry geo = Geometry.of((int) cs, (int) ts, 1);
         if (!o.allowQemuIncompatible() && !geo.isQemuCompatible()) {
             String why = " makes an image QEMU 7.2 cannot open (table_size 1, or N^2*cluster_size wraps 64 bits)";
-            throw refused(file, "table_size", "cluster_size " + cs + " with table_size " + ts + why,
+            throw refused(file, "cluster_size " + cs + " with table_size " + ts + why,
                     "clusterSize " + cs + " with tableSize " + ts + why
                             + "; use CreateOptions.withAllowQemuIncompatible(true) to create it anyway");
         }
@@ -103,7 +103,7 @@ final class ImageCreator {
         long size = requestedSize > Long.MAX_VALUE - 511 ? -1 : (requestedSize + 511) & ~511L;
         if (size < 0 || size > geo.maxImageSize()) {
             String range = "size " + requestedSize + " is not in [0, " + geo.maxImageSize() + "] for ";
-            throw refused(file, "size", range + "cluster_size " + cs + " and table_size " + ts,
+            throw refused(file, range + "cluster_size " + cs + " and table_size " + ts,
                     range + "clusterSize " + cs + " and tableSize " + ts);
         }
         long features = 0;

@@ -183,7 +183,8 @@ final class ProcLocks {
                 end = text.length();
             }
             String[] f = fields(text, start, end);
-            if (f != null && (f[1].equals("POSIX") || withOfd && f[1].equals("OFDLCK")) && isOffset(f[6]) && (f[7].equals("EOF") || isOffset(f[7]))) {
+            if (f != null && (f[1].equals("POSIX") || withOfd && f[1].equals("OFDLCK")) && isOffset(f[6])
+                    && (f[7].equals("EOF") || isOffset(f[7]))) {
                 out.add(f);
             }
         }

@@ -7,7 +7,6 @@ import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
@@ -461,10 +460,10 @@ public final class QedImage implements Closeable, BlockMapping {
 
     private static boolean hasNeedCheckSet(Path file) throws IOException {
         try (RawImageFile f = RawImageFile.open(file, true)) {
-            ByteBuffer h = ByteBuffer.allocate(QedHeader.HEADER_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer h = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
             f.read(h, 0);
             return h.flip().remaining() == QedHeader.HEADER_LENGTH && QedHeader.hasMagic(h)
-                    && (h.getLong(16) & QedHeader.QED_F_NEED_CHECK) != 0;
+                    && QedHeader.decode(h, file.toString()).hasFeature(QedHeader.QED_F_NEED_CHECK);
         }
     }
 
