@@ -14,13 +14,12 @@ module io.github.qednio {
     requires static org.apache.commons.compress;
 
     exports io.github.qednio.format;
-    exports io.github.qednio.engine;
+    exports io.github.qednio.image;
     exports io.github.qednio.nio;
+    exports io.github.qednio.ops;
     exports io.github.qednio.fixture;
     exports io.github.qednio.fixture.junit;
     exports io.github.qednio.archive;
-    exports io.github.qednio.ops;
-    exports io.github.qednio.convert;
 
     provides java.nio.file.spi.FileSystemProvider with io.github.qednio.nio.QedFileSystemProvider;
 }

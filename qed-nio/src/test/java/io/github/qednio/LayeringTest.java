@@ -8,7 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.format.Geometry;
 import io.github.qednio.nio.QedFileSystemProvider;
 import org.junit.jupiter.api.BeforeAll;
@@ -81,7 +81,7 @@ class LayeringTest {
     void thereIsNoQcow2PackageAboveTheEngine() {
         // The engine reads qcow2 backing files, so qcow2 code must sit in format/engine, never in a layer above.
         noClasses().should().resideInAPackage("io.github.qednio.qcow2..").check(library);
-        assertThat(library.contain("io.github.qednio.engine.Qcow2Image")
+        assertThat(library.contain("io.github.qednio.internal.qcow2.Qcow2Image")
                 && library.contain("io.github.qednio.format.Qcow2Header")).isTrue();
     }
 

@@ -1,7 +1,7 @@
 package io.github.qednio.bench;
 
-import io.github.qednio.engine.CacheMode;
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.CacheMode;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.ops.ImageConverter;
 import io.github.qednio.ops.ImageFormat;
 import java.io.IOException;

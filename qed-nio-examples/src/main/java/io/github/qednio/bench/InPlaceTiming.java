@@ -1,8 +1,8 @@
 package io.github.qednio.bench;
 
-import io.github.qednio.engine.Progress;
-import io.github.qednio.convert.DiskFormat;
-import io.github.qednio.convert.InPlaceConverter;
+import io.github.qednio.image.Progress;
+import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.ops.InPlaceConverter;
 import java.io.IOException;
 import java.nio.file.Path;
 

@@ -1,7 +1,7 @@
 package io.github.qednio.bench;
 
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.net.URI;

@@ -1,7 +1,7 @@
 package io.github.qednio.bench;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.QedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.BackingOperations;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.ops.BackingOperations;
 import io.github.qednio.ops.ImageFormat;
 import io.github.qednio.ops.ImageInfo;
 import java.util.List;

@@ -1,9 +1,9 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.CheckResult;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
-import io.github.qednio.engine.Repair;
+import io.github.qednio.image.CheckResult;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
+import io.github.qednio.image.Repair;
 import io.github.qednio.ops.ImageFormat;
 import java.io.PrintWriter;
 import java.util.Locale;

@@ -1,7 +1,7 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -1,8 +1,8 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.CacheMode;
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.CacheMode;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.ops.ConvertOptions;
 import io.github.qednio.ops.ImageConverter;
 import io.github.qednio.ops.ImageFormat;

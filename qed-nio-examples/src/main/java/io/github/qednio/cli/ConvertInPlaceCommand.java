@@ -1,8 +1,8 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.convert.ConversionReport;
-import io.github.qednio.convert.DiskFormat;
-import io.github.qednio.convert.InPlaceConverter;
+import io.github.qednio.ops.ConversionReport;
+import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.ops.InPlaceConverter;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -1,8 +1,8 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.QedImage;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -1,10 +1,10 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.CheckResult;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
-import io.github.qednio.engine.Repair;
+import io.github.qednio.image.CheckResult;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
+import io.github.qednio.image.Repair;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;

@@ -1,8 +1,8 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
-import io.github.qednio.fixture.QemuIo;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
+import io.github.qednio.internal.qemuio.QemuIo;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;

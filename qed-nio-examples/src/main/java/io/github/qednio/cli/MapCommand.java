@@ -1,7 +1,7 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.MappedExtent;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.format.QedFormatException;
 import java.io.IOException;
 import java.io.PrintWriter;

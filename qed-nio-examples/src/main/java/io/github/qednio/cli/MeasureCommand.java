@@ -1,6 +1,6 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.ops.ImageFormat;
 import io.github.qednio.ops.ImageMeasure;
 import io.github.qednio.ops.ImageMeasure.Measurement;

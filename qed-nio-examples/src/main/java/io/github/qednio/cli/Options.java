@@ -1,7 +1,7 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.Progress;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.Progress;
 import io.github.qednio.ops.ImageFormat;
 import java.nio.file.Path;
 import picocli.CommandLine.Model.CommandSpec;

@@ -4,7 +4,7 @@ import io.github.qednio.archive.ArchiveFormat;
 import io.github.qednio.archive.ImageArchives;
 import io.github.qednio.archive.PackOptions;
 import io.github.qednio.archive.PackResult;
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.CreateOptions;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;

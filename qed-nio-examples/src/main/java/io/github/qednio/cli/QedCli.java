@@ -1,8 +1,8 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.ImageLockedException;
-import io.github.qednio.engine.InvalidOptionException;
-import io.github.qednio.engine.NativeFeatures;
+import io.github.qednio.image.ImageLockedException;
+import io.github.qednio.image.InvalidOptionException;
+import io.github.qednio.internal.storage.NativeFeatures;
 import io.github.qednio.format.QedFormatException;
 import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;

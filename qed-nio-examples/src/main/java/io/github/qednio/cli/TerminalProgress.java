@@ -1,6 +1,6 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.engine.Progress;
+import io.github.qednio.image.Progress;
 import java.io.PrintWriter;
 
 /**

@@ -2,12 +2,12 @@ package io.github.qednio.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CheckResult;
-import io.github.qednio.engine.ChildJvm;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
-import io.github.qednio.engine.Repair;
+import io.github.qednio.image.CheckResult;
+import io.github.qednio.internal.qed.ChildJvm;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
+import io.github.qednio.image.Repair;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -2,9 +2,9 @@ package io.github.qednio.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.nio.ByteBuffer;

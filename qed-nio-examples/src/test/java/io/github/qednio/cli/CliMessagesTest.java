@@ -3,10 +3,10 @@ package io.github.qednio.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.cli.QedCliTest.Run;
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -3,8 +3,8 @@ package io.github.qednio.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.cli.QedCliTest.Run;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.format.QedHeader;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
@@ -85,7 +85,7 @@ class QedMainTest {
         Run debug = MainRunner.run("io", "--debug", "-c", "read 0 4k", img.toString());
         assertThat(debug.code()).as(debug.err()).isZero();
         assertThat(debug.err()).contains("qed: " + img + " was not closed cleanly; checked it: 1 corruption fixed")
-                .contains("INFO io.github.qednio.engine.QedImage - " + img + ": was not closed cleanly");
+                .contains("INFO io.github.qednio.image.QedImage - " + img + ": was not closed cleanly");
     }
 
     private static boolean needCheck(Path img) throws IOException {

@@ -2,9 +2,9 @@ package io.github.qednio.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.testing.Java22;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -106,7 +106,7 @@ class FatJarProviderIT {
             String notice = "qed: " + image + " was not closed cleanly; checked it: 0 corruptions fixed, 0 remain,"
                     + " 0 leaked clusters";
             if (debug) {
-                assertThat(err).contains(notice).contains("INFO io.github.qednio.engine.QedImage");
+                assertThat(err).contains(notice).contains("INFO io.github.qednio.image.QedImage");
             } else {
                 assertThat(err).isEqualTo(notice + "\n");
             }

@@ -1,6 +1,6 @@
 package io.github.qednio.archive;
 
-import io.github.qednio.engine.Progress;
+import io.github.qednio.image.Progress;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;

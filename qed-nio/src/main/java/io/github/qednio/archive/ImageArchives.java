@@ -1,7 +1,7 @@
 package io.github.qednio.archive;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
 import io.github.qednio.nio.QedFileSystem;
 import io.github.qednio.nio.QedFileSystems;
 import java.io.BufferedInputStream;

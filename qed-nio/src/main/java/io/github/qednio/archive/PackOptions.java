@@ -1,6 +1,6 @@
 package io.github.qednio.archive;
 
-import io.github.qednio.engine.Progress;
+import io.github.qednio.image.Progress;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -134,7 +134,7 @@ public final class PackOptions {
 
     /**
      * Whether all-zero runs of the archive (the zeros of a sparse or empty file in a tar, padding) are stored without
-     * allocating clusters; see {@link io.github.qednio.engine.OpenOptions#withDetectZeroes}.
+     * allocating clusters; see {@link io.github.qednio.image.OpenOptions#withDetectZeroes}.
      *
      * @param value false to write every zero
      * @return options equal to these but for the flag

@@ -28,7 +28,7 @@ final class SourceTree {
     private SourceTree() {
     }
 
-    enum Kind { DIRECTORY, FILE, SYMLINK }
+    public enum Kind { DIRECTORY, FILE, SYMLINK }
 
     /**
      * One entry.

@@ -1,6 +1,6 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.LockSafeFiles;
+import io.github.qednio.internal.storage.LockSafeFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.attribute.BasicFileAttributeView;

@@ -16,7 +16,7 @@ import java.io.IOException;
  * <p>Whole clusters of the image stop holding data; partial clusters are written with zeros. The space comes back
  * crash-safely: a freed cluster is handed out again only after the table update that freed it is durable
  * ({@link java.nio.channels.FileChannel#force} makes it durable, or the next allocation does). See
- * {@link io.github.qednio.engine.QedImage#discard(long, long)}.
+ * {@link io.github.qednio.image.QedImage#discard(long, long)}.
  */
 public interface Discardable {
     /**

@@ -1,6 +1,6 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.QedImage;
 import java.io.IOException;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;

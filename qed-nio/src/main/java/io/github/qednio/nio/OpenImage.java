@@ -1,7 +1,7 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import java.io.IOException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.file.AccessDeniedException;
@@ -150,7 +150,7 @@ final class OpenImage {
      * reopened read-write, with the repair of a read-write open, when the first write channel needs it. The
      * read-only engine keeps serving until the read-write one is open, so a refusal leaves readers undisturbed.
      *
-     * @throws io.github.qednio.engine.ImageLockedException if another writer holds the image
+     * @throws io.github.qednio.image.ImageLockedException if another writer holds the image
      * @throws QedReadOnlyFileSystemException if the image file cannot be written
      * @throws ClosedChannelException if the image is closing
      */

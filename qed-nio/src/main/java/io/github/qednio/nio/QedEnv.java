@@ -1,10 +1,10 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.BackingPolicy;
-import io.github.qednio.engine.CacheBudget;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.BackingPolicy;
+import io.github.qednio.image.CacheBudget;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
 import io.github.qednio.format.Sizes;
 import java.math.BigInteger;
 import java.nio.file.Path;

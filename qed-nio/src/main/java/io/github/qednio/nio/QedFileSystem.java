@@ -1,6 +1,6 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.image.OpenOptions;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.ClosedFileSystemException;
@@ -42,7 +42,7 @@ import java.util.regex.Pattern;
  * {@code qemu-io -r} work beside it), never repairs and never changes a byte, even with {@code QED_F_NEED_CHECK}
  * set. The first write channel on it reopens the engine read-write (with the repair a read-write open makes; the
  * open read channels go on, seeing the same data), or fails with
- * {@link io.github.qednio.engine.ImageLockedException} naming the image if another writer (QEMU, another JVM)
+ * {@link io.github.qednio.image.ImageLockedException} naming the image if another writer (QEMU, another JVM)
  * holds it.
  *
  * <p><b>Closing drains.</b> {@link #close()}, and the close of an implicit image with its last channel, return only

@@ -1,7 +1,7 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.LockSafeFiles;
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.internal.storage.LockSafeFiles;
+import io.github.qednio.image.OpenOptions;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.channels.FileChannel;
@@ -111,7 +111,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
         return REGISTRY.openExplicit(this, path.toAbsolutePath(), null, e.openOptions());
     }
 
-    QedFileSystem open(Path image, io.github.qednio.engine.CreateOptions create, OpenOptions options)
+    QedFileSystem open(Path image, io.github.qednio.image.CreateOptions create, OpenOptions options)
             throws IOException {
         return REGISTRY.openExplicit(this, image.toAbsolutePath(), create, options);
     }

@@ -1,7 +1,7 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
@@ -29,7 +29,7 @@ public final class QedFileSystems {
      * @return the open file system; closing it closes the image
      * @throws java.nio.file.NoSuchFileException if the image does not exist
      * @throws java.nio.file.FileSystemAlreadyExistsException if it is already open in this JVM
-     * @throws io.github.qednio.engine.ImageLockedException if another process holds the image
+     * @throws io.github.qednio.image.ImageLockedException if another process holds the image
      * @throws IOException if the image cannot be opened
      */
     public static QedFileSystem open(Path image) throws IOException {

@@ -1,9 +1,9 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.CacheMode;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.Progress;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.CacheMode;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.Progress;
 import java.util.Objects;
 
 /**
@@ -207,7 +207,7 @@ public final class ConvertOptions {
      * A copy with this option changed.
      *
      * @param value true to read the source (and its backing files) even while another process writes it, as
-     *              qemu-img's {@code -U}; see {@link io.github.qednio.engine.OpenOptions#withForceShare}
+     *              qemu-img's {@code -U}; see {@link io.github.qednio.image.OpenOptions#withForceShare}
      * @return a copy with it
      */
     public ConvertOptions withForceShare(boolean value) {

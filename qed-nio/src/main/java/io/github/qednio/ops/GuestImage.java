@@ -1,9 +1,9 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.LockSafeFiles;
-import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.internal.storage.LockSafeFiles;
+import io.github.qednio.image.MappedExtent;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;

@@ -1,7 +1,7 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.Progress;
+import io.github.qednio.image.MappedExtent;
+import io.github.qednio.image.Progress;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -71,7 +71,7 @@ public final class ImageComparator {
     /**
      * As {@link #compare(Path, ImageFormat, Path, ImageFormat, boolean, Progress)}; with {@code forceShare} the
      * images are read even while another process writes them, as qemu-img's {@code -U}
-     * ({@link io.github.qednio.engine.OpenOptions#withForceShare}).
+     * ({@link io.github.qednio.image.OpenOptions#withForceShare}).
      *
      * @param a          the first image
      * @param formatA    its format, or null to probe it

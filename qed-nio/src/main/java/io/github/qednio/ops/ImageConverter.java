@@ -1,10 +1,10 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.CacheMode;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.MappedExtent;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.CacheMode;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.MappedExtent;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -19,7 +19,7 @@ import java.nio.file.Path;
  * {@code qemu-img convert} does: regions that read as zeros are skipped (left unallocated in a new QED target, left
  * as holes in a new raw one). Zero detection works per target cluster (64 KiB for raw targets); on Java 22 and
  * later with native access, the whole target clusters inside the holes of a raw source are skipped without being
- * read ({@link io.github.qednio.engine.LockSafeFiles#nextData}), with the same result. A new QED target is
+ * read ({@link io.github.qednio.internal.storage.LockSafeFiles#nextData}), with the same result. A new QED target is
  * written front to back, so it is compact: tables and data clusters in order, nothing leaked. As in qemu-img, the
  * target's cache mode is {@link CacheMode#UNSAFE} unless asked otherwise: nothing is synced, and the result is
  * durable only once the system has written it back.

@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.LockSafeFiles;
+import io.github.qednio.internal.storage.LockSafeFiles;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Locale;

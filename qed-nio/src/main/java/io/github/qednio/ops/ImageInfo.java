@@ -1,8 +1,8 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
 import java.io.IOException;

@@ -1,7 +1,7 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.MappedExtent;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.MappedExtent;
 import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -64,7 +64,7 @@ public final class ImageMeasure {
     /**
      * As {@link #of(Path, ImageFormat, ImageFormat, CreateOptions)}; with {@code forceShare} the source is read even
      * while another process writes it, as qemu-img's {@code -U}
-     * ({@link io.github.qednio.engine.OpenOptions#withForceShare}).
+     * ({@link io.github.qednio.image.OpenOptions#withForceShare}).
      *
      * @param source       the source image
      * @param sourceFormat its format, or null to probe it

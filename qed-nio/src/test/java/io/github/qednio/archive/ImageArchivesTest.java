@@ -190,8 +190,8 @@ class ImageArchivesTest {
     @Test
     void diskWithoutAnArchiveGivesAClearError() throws IOException {
         Path image = dir.resolve("blank.qed");
-        io.github.qednio.engine.QedImage.create(image,
-                io.github.qednio.engine.CreateOptions.ofSize(1 << 20)).close();
+        io.github.qednio.image.QedImage.create(image,
+                io.github.qednio.image.CreateOptions.ofSize(1 << 20)).close();
         assertThatThrownBy(() -> ImageArchives.unpack(image, dir.resolve("out")))
                 .isInstanceOf(ArchiveException.class)
                 .hasMessageContaining("no tar, zip or 7z archive at the start of the disk");

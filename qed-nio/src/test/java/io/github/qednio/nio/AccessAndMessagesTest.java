@@ -4,7 +4,7 @@ import static java.nio.file.StandardOpenOption.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.format.QedFormatException;
 import java.io.IOException;
 import java.net.URI;

@@ -5,8 +5,8 @@ import static java.nio.file.StandardOpenOption.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -150,7 +150,7 @@ class CloseDrainsTest {
         return write;
     }
 
-    interface IoAction {
+    public interface IoAction {
         void run() throws IOException;
     }
 

@@ -4,7 +4,7 @@ import static java.nio.file.StandardOpenOption.READ;
 import static java.nio.file.StandardOpenOption.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.net.URI;

@@ -2,7 +2,7 @@ package io.github.qednio.nio;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CreateOptions;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.net.URI;

@@ -3,9 +3,9 @@ package io.github.qednio.nio;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.BackingPolicy;
-import io.github.qednio.engine.CacheBudget;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.BackingPolicy;
+import io.github.qednio.image.CacheBudget;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.net.URI;

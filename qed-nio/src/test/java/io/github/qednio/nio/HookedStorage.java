@@ -1,7 +1,7 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.engine.EngineTestHooks;
-import io.github.qednio.engine.OpenOptions;
+import io.github.qednio.internal.qed.EngineTestHooks;
+import io.github.qednio.image.OpenOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;

@@ -270,16 +270,16 @@ class LifecycleTest {
     void typedFactoryOpensAndCreatesWithoutTheServiceLoader() throws IOException {
         Path image = dir.resolve("typed.qed");
         try (QedFileSystem fs = QedFileSystems.create(image,
-                io.github.qednio.engine.CreateOptions.ofSize(2 << 20).withClusterSize(8192))) {
+                io.github.qednio.image.CreateOptions.ofSize(2 << 20).withClusterSize(8192))) {
             assertThat(fs.disk()).isEqualTo(QedFileSystems.disk(image)).isEqualTo(Path.of(QedFileSystems.uri(image)));
             assertThat(fs.image()).isEqualTo(image);
             assertThat(Files.size(fs.disk())).isEqualTo(2 << 20);
             assertThatThrownBy(() -> QedFileSystems.open(image)).isInstanceOf(FileSystemAlreadyExistsException.class);
         }
-        assertThatThrownBy(() -> QedFileSystems.create(image, io.github.qednio.engine.CreateOptions.ofSize(1024)))
+        assertThatThrownBy(() -> QedFileSystems.create(image, io.github.qednio.image.CreateOptions.ofSize(1024)))
                 .isInstanceOf(java.nio.file.FileAlreadyExistsException.class);
         try (QedFileSystem fs = QedFileSystems.open(image,
-                io.github.qednio.engine.OpenOptions.readOnlyDefaults())) {
+                io.github.qednio.image.OpenOptions.readOnlyDefaults())) {
             assertThat(fs.isReadOnly()).isTrue();
             assertThat(Files.getAttribute(fs.disk(), "qed:clusterSize")).isEqualTo(8192);
         }

@@ -5,11 +5,11 @@ import static java.nio.file.StandardOpenOption.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.ImageLockedException;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.ImageLockedException;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.QedImage;
 import io.github.qednio.testing.Qemu;
 import java.io.BufferedReader;
 import java.io.IOException;

@@ -2,9 +2,9 @@ package io.github.qednio.nio;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.EngineTestHooks;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.internal.qed.EngineTestHooks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

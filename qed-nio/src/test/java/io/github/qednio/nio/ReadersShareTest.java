@@ -5,10 +5,10 @@ import static java.nio.file.StandardOpenOption.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.ChildJvm;
-import io.github.qednio.engine.HoldOpenChild;
-import io.github.qednio.engine.ImageLockedException;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.internal.qed.ChildJvm;
+import io.github.qednio.internal.storage.HoldOpenChild;
+import io.github.qednio.image.ImageLockedException;
 import io.github.qednio.testing.Qemu;
 import io.github.qednio.testing.QemuIoSession;
 import java.io.BufferedReader;

@@ -106,7 +106,7 @@ class UriAndJimfsTest {
             byte[] data = new byte[200_000];
             new java.util.Random(1).nextBytes(data);
             try (QedFileSystem fs = QedFileSystems.create(image,
-                    io.github.qednio.engine.CreateOptions.ofSize(1 << 20).withClusterSize(4096));
+                    io.github.qednio.image.CreateOptions.ofSize(1 << 20).withClusterSize(4096));
                  FileChannel ch = FileChannel.open(fs.disk(), READ, WRITE)) {
                 ch.write(ByteBuffer.wrap(data), 12_345);
             }

@@ -2,9 +2,9 @@ package io.github.qednio.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CacheMode;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.MappedExtent;
+import io.github.qednio.image.CacheMode;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.MappedExtent;
 import io.github.qednio.testing.Java22;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;

@@ -2,7 +2,7 @@ package io.github.qednio.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.CacheMode;
+import io.github.qednio.image.CacheMode;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
 import java.io.RandomAccessFile;

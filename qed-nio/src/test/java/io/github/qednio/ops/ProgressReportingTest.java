@@ -2,12 +2,11 @@ package io.github.qednio.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.engine.BackingFormat;
-import io.github.qednio.engine.BackingOperations;
-import io.github.qednio.engine.CreateOptions;
-import io.github.qednio.engine.OpenOptions;
-import io.github.qednio.engine.Progress;
-import io.github.qednio.engine.QedImage;
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.CreateOptions;
+import io.github.qednio.image.OpenOptions;
+import io.github.qednio.image.Progress;
+import io.github.qednio.image.QedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;

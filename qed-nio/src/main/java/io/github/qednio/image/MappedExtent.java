@@ -1,0 +1,91 @@
+package io.github.qednio.image;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * A run of guest bytes with one mapping through a whole backing chain, in terms that hold for any image format
+ * with a backing chain (QED, qcow2): where a read of these bytes is served from. This is what
+ * {@code qemu-img map} reports, one entry per run.
+ *
+ * @param start      guest offset of the first byte
+ * @param length     number of bytes
+ * @param type       what serves a read of these bytes
+ * @param depth      the level of the chain that decided it: 0 for the image itself, 1 for its backing file, ...
+ *                   For {@link Type#UNALLOCATED}: the level whose backing file ends before these bytes, or the
+ *                   bottom of the chain.
+ * @param file       for {@link Type#DATA}: the file holding the bytes, named as the chain names it (the image as
+ *                   opened; each backing file as its overlay's stored name resolved against the overlay's path);
+ *                   otherwise null
+ * @param hostOffset for {@link Type#DATA}: the offset of the first byte in {@code file}, or -1 when the bytes are
+ *                   not stored plainly there (a compressed qcow2 cluster, which {@code qemu-img map} reports as
+ *                   data without an offset); otherwise -1
+ */
+public record MappedExtent(long start, long length, Type type, int depth, Path file, long hostOffset) {
+
+    /** What serves a read of a run of guest bytes. */
+    public enum Type {
+        /**
+         * Bytes stored in {@link MappedExtent#file()} at {@link MappedExtent#hostOffset()} (compressed, without a
+         * plain host offset, when that is -1).
+         */
+        DATA,
+        /** An image of the chain records the run as zeros (a zero cluster); nothing below it is read. */
+        ZERO,
+        /** No image of the chain holds the run: it reads as zeros. */
+        UNALLOCATED
+    }
+
+    /**
+     * Validates the run.
+     *
+     * @param start      guest offset of the first byte, non-negative
+     * @param length     number of bytes, positive
+     * @param type       what serves a read of these bytes, not null
+     * @param depth      the chain level that decided it, non-negative
+     * @param file       the file holding the bytes: non-null exactly for {@link Type#DATA}
+     * @param hostOffset the offset in {@code file}: non-negative, or -1 for compressed data, for
+     *                   {@link Type#DATA}; otherwise -1
+     * @throws IllegalArgumentException if a bound is negative, the run is empty, or the file and host offset do
+     *                                  not match the type (only {@link Type#DATA} has them)
+     * @throws NullPointerException if {@code type} is null
+     */
+    public MappedExtent {
+        Objects.requireNonNull(type, "type");
+        if (start < 0 || length <= 0 || depth < 0) {
+            throw new IllegalArgumentException("start " + start + ", length " + length + ", depth " + depth);
+        }
+        if ((type == Type.DATA) != (file != null) || hostOffset < -1 || (type != Type.DATA && hostOffset != -1)) {
+            throw new IllegalArgumentException("a DATA extent (only) has a file and a host offset: " + type + ", "
+                    + file + ", " + hostOffset);
+        }
+    }
+
+    /**
+     * Guest offset just past the run.
+     *
+     * @return {@code start + length}
+     */
+    public long end() {
+        return start + length;
+    }
+
+    /**
+     * Whether a read of this run returns zeros without reading any file.
+     *
+     * @return true for {@link Type#ZERO} and {@link Type#UNALLOCATED}
+     */
+    public boolean readsAsZeros() {
+        return type != Type.DATA;
+    }
+
+    /** Whether {@code next} directly continues this run with the same mapping (host offsets contiguous too). */
+    public boolean isContinuedBy(MappedExtent next) {
+        return end() == next.start && type == next.type && depth == next.depth && Objects.equals(file, next.file)
+                && (hostOffset < 0 ? next.hostOffset < 0 : next.hostOffset == hostOffset + length);
+    }
+
+    public MappedExtent extendedBy(MappedExtent next) {
+        return new MappedExtent(start, length + next.length, type, depth, file, hostOffset);
+    }
+}

@@ -1,0 +1,54 @@
+package io.github.qednio.internal.chain;
+
+import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.QedImage;
+import io.github.qednio.internal.storage.Buffers;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/** A QED image used as a backing file: opened read-only; reads past its virtual size are zeros. */
+final class QedBacking implements Backing {
+    private final QedImage image;
+
+    QedBacking(QedImage image) {
+        this.image = image;
+    }
+
+    @Override
+    public QedImage image() {
+        return image;
+    }
+
+    @Override
+    public void read(ByteBuffer dst, long position) throws IOException {
+        int n = dst.remaining();
+        long inside = Math.max(0, Math.min(n, image.size() - position));
+        if (inside > 0) {
+            ByteBuffer part = Buffers.slice(dst, (int) inside);
+            image.readFully(part, position);
+            dst.position(dst.position() + (int) inside);
+        }
+        Buffers.putZeros(dst, dst.remaining());
+    }
+
+    @Override
+    public long size() {
+        return image.size();
+    }
+
+    @Override
+    public BackingFormat format() {
+        return BackingFormat.QED;
+    }
+
+    @Override
+    public Path path() {
+        return image.path();
+    }
+
+    @Override
+    public void close() throws IOException {
+        image.close();
+    }
+}
