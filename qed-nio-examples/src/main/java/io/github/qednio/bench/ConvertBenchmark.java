@@ -3,7 +3,7 @@ package io.github.qednio.bench;
 import io.github.qednio.image.CacheMode;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.ops.ImageConverter;
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

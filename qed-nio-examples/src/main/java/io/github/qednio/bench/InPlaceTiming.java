@@ -1,7 +1,7 @@
 package io.github.qednio.bench;
 
 import io.github.qednio.image.Progress;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,7 +25,7 @@ public final class InPlaceTiming {
             System.exit(2);
         }
         long t0 = System.nanoTime();
-        InPlaceConverter.convert(Path.of(args[0]), DiskFormat.parse(args[1]), Progress.NONE);
+        InPlaceConverter.convert(Path.of(args[0]), ImageFormat.parse(args[1]), Progress.NONE);
         long t1 = System.nanoTime();
         System.out.printf("convertMillis=%.3f%n", (t1 - t0) / 1e6);
     }

@@ -1,8 +1,7 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.BackingOperations;
-import io.github.qednio.ops.ImageFormat;
 import io.github.qednio.ops.ImageInfo;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -39,7 +38,7 @@ final class AmendCommand implements Callable<Integer> {
         }
         ImageInfo now = ImageInfo.of(image.file, ImageFormat.QED);
         String name = now.backingFilename();
-        BackingFormat fmt = now.backingFormat();
+        ImageFormat fmt = now.backingFormat();
         boolean nameGiven = false;
         for (java.util.Map.Entry<String, String> kv : Options.keyValues(options).entrySet()) {
             String key = kv.getKey();
@@ -49,7 +48,7 @@ final class AmendCommand implements Callable<Integer> {
                     name = value.isEmpty() ? null : value;
                     nameGiven = true;
                 }
-                case "backing_fmt" -> fmt = BackingFormat.parse(value);
+                case "backing_fmt" -> fmt = ImageFormat.parse(value);
                 case "cluster_size", "table_size" -> throw new IllegalArgumentException("'" + key + "' cannot be"
                         + " changed on an existing image (convert it with -o " + key + "=... instead)");
                 default -> throw new IllegalArgumentException("unknown -o option '" + key

@@ -4,7 +4,7 @@ import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.image.Repair;
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -38,7 +38,11 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (ImageFormat.probe(image.file) == ImageFormat.RAW) {
+        ImageFormat format = ImageFormat.probe(image.file);
+        if (format == ImageFormat.QCOW2) {
+            throw new java.io.IOException(image.file + ": is a qcow2 image, which this tool does not read");
+        }
+        if (format == ImageFormat.RAW) {
             // qemu-img's words and exit code: a raw file has nothing to check.
             spec.commandLine().getErr().println("qed: This image format does not support checks");
             return 63;

@@ -3,7 +3,7 @@ package io.github.qednio.cli;
 import io.github.qednio.ops.BackingOperations;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -3,7 +3,7 @@ package io.github.qednio.cli;
 import io.github.qednio.ops.ImageComparator;
 import io.github.qednio.ops.ImageComparator.Comparison;
 import io.github.qednio.ops.ImageComparator.Mismatch;
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -1,11 +1,10 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CacheMode;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.ops.ConvertOptions;
 import io.github.qednio.ops.ImageConverter;
-import io.github.qednio.ops.ImageFormat;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -87,7 +86,7 @@ final class ConvertCommand implements Callable<Integer> {
                 .withMinZeroRun(Sizes.parse(minZeroRun)).withProgress(progress.listener(spec))
                 .withForceShare(share.forceShare);
         if (backing != null) {
-            opts = opts.withBackingFile(backing, backingFormat == null ? null : BackingFormat.parse(backingFormat));
+            opts = opts.withBackingFile(backing, backingFormat == null ? null : ImageFormat.parse(backingFormat));
         }
         if (existing && to == ImageFormat.QED) {
             RepairNotice.repairFirst(spec, target);

@@ -1,7 +1,7 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.ops.ConversionReport;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -35,7 +35,7 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        DiskFormat to = DiskFormat.parse(targetFormat);
+        ImageFormat to = ImageFormat.parse(targetFormat);
         PrintWriter out = spec.commandLine().getOut();
         if (dryRun) {
             ConversionReport r = InPlaceConverter.dryRun(image, to);
@@ -48,7 +48,7 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
             }
             return 0;
         }
-        if (to != DiskFormat.QED) { // the conversion repairs it first, as a read-write open does
+        if (to != ImageFormat.QED) { // the conversion repairs it first, as a read-write open does
             RepairNotice.repairFirst(spec, image);
         }
         ConversionReport r = InPlaceConverter.convert(image, to, progress.listener(spec));

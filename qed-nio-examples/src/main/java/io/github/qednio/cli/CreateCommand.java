@@ -1,6 +1,6 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.QedImage;
 import java.nio.file.Path;
@@ -48,7 +48,7 @@ final class CreateCommand implements Callable<Integer> {
         }
         CreateOptions opts;
         if (backing != null) {
-            BackingFormat fmt = backingFormat == null ? null : BackingFormat.parse(backingFormat);
+            ImageFormat fmt = backingFormat == null ? null : ImageFormat.parse(backingFormat);
             opts = CreateOptions.overlay(backing, fmt);
             if (size != null) {
                 opts = opts.withSize(Sizes.parse(size));

@@ -1,7 +1,7 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.image.CreateOptions;
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.ImageMeasure;
 import io.github.qednio.ops.ImageMeasure.Measurement;
 import java.io.PrintWriter;

@@ -2,7 +2,7 @@ package io.github.qednio.cli;
 
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.Progress;
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import java.nio.file.Path;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;

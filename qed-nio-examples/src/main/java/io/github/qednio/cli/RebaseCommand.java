@@ -1,8 +1,7 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.BackingOperations;
-import io.github.qednio.ops.ImageFormat;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -51,7 +50,7 @@ final class RebaseCommand implements Callable<Integer> {
             throw new IllegalArgumentException(image.file + ": a raw image has no backing file to change");
         }
         String name = backing.isEmpty() ? null : backing;
-        BackingFormat fmt = backingFormat == null || name == null ? null : BackingFormat.parse(backingFormat);
+        ImageFormat fmt = backingFormat == null || name == null ? null : ImageFormat.parse(backingFormat);
         RepairNotice.repairFirst(spec, image.file);
         if (unsafe) {
             BackingOperations.rebaseUnsafe(image.file, name, fmt);

@@ -1,6 +1,6 @@
 package io.github.qednio.cli;
 
-import io.github.qednio.ops.ImageFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.ImageInfo;
 import io.github.qednio.ops.ImageResizer;
 import java.util.concurrent.Callable;

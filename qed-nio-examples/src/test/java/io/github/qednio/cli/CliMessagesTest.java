@@ -3,7 +3,7 @@ package io.github.qednio.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.cli.QedCliTest.Run;
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -89,7 +89,7 @@ class CliMessagesTest {
         QedImage.create(below, CreateOptions.ofSize(1 << 20)).close();
         for (int i = 1; i <= OpenOptions.DEFAULT_MAX_CHAIN_DEPTH; i++) {
             Path next = dir.resolve("c" + i + ".qed");
-            QedImage.create(next, CreateOptions.overlay(below.getFileName().toString(), BackingFormat.QED)).close();
+            QedImage.create(next, CreateOptions.overlay(below.getFileName().toString(), ImageFormat.QED)).close();
             below = next;
         }
         assertThat(failure("create", "-b", below.getFileName().toString(), "-F", "qed", p("top.qed")))

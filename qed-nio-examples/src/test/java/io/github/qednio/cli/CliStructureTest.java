@@ -3,7 +3,7 @@ package io.github.qednio.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.cli.QedCliTest.Run;
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.testing.TestImages;
@@ -130,7 +130,7 @@ class CliStructureTest {
                 {"amend", "-o"}}) {
             String description = String.join(" ", qed.getSubcommands().get(option[0]).getCommandSpec()
                     .findOption(option[1]).description());
-            for (BackingFormat f : BackingFormat.values()) { // each command reads the option with BackingFormat.parse
+            for (ImageFormat f : ImageFormat.values()) { // each command reads the option with ImageFormat.parse
                 assertThat(description).as("qed %s %s", option[0], option[1])
                         .containsPattern("\\b" + f.name().toLowerCase(java.util.Locale.ROOT) + "\\b");
             }

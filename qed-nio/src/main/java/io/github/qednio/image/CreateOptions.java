@@ -8,7 +8,7 @@ import io.github.qednio.format.QedHeader;
  *
  * <pre>{@code
  * QedImage.create(path, CreateOptions.ofSize(1L << 30).withClusterSize(4096));
- * QedImage.create(overlay, CreateOptions.overlay("base.raw", BackingFormat.RAW)); // size of the base
+ * QedImage.create(overlay, CreateOptions.overlay("base.raw", ImageFormat.RAW)); // size of the base
  * }</pre>
  */
 public final class CreateOptions {
@@ -19,11 +19,11 @@ public final class CreateOptions {
     private final long clusterSize;
     private final long tableSize;
     private final String backingFile;
-    private final BackingFormat backingFormat;
+    private final ImageFormat backingFormat;
     private final boolean allowQemuIncompatible;
 
     private CreateOptions(long size, long clusterSize, long tableSize, String backingFile,
-                          BackingFormat backingFormat, boolean allowQemuIncompatible) {
+                          ImageFormat backingFormat, boolean allowQemuIncompatible) {
         this.size = size;
         this.clusterSize = clusterSize;
         this.tableSize = tableSize;
@@ -54,7 +54,7 @@ public final class CreateOptions {
      * @param format the backing file's format, or null to probe it once now
      * @return the options, with default cluster and table sizes
      */
-    public static CreateOptions overlay(String backingFile, BackingFormat format) {
+    public static CreateOptions overlay(String backingFile, ImageFormat format) {
         return new CreateOptions(SIZE_FROM_BACKING, QedHeader.DEFAULT_CLUSTER_SIZE, QedHeader.DEFAULT_TABLE_SIZE,
                 null, null, false).withBackingFile(backingFile, format);
     }
@@ -80,7 +80,7 @@ public final class CreateOptions {
     }
 
     /** {@return the backing file's format, or null to decide it (by probing once) at creation} */
-    public BackingFormat backingFormat() {
+    public ImageFormat backingFormat() {
         return backingFormat;
     }
 
@@ -131,7 +131,7 @@ public final class CreateOptions {
      * @param format the backing file's format, or null to probe it once at creation
      * @return the new options
      */
-    public CreateOptions withBackingFile(String name, BackingFormat format) {
+    public CreateOptions withBackingFile(String name, ImageFormat format) {
         if (name != null && name.isEmpty()) {
             throw new IllegalArgumentException("backing file name must not be empty");
         }

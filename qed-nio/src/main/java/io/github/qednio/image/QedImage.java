@@ -429,7 +429,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return the format as recorded in the header, or as probed when none is recorded; null without a backing
      *         file
      */
-    public BackingFormat backingFormat() {
+    public ImageFormat backingFormat() {
         return backing == null ? null : backing.format();
     }
 
@@ -868,11 +868,11 @@ public final class QedImage implements Closeable, BlockMapping {
      *
      * @param name the new name as it should be stored, or null to remove the backing file
      * @param format the new backing file's format, recorded with {@code QED_F_BACKING_FORMAT_NO_PROBE} when
-     *        {@link BackingFormat#RAW}; null (or QED) leaves it to be probed; ignored when {@code name} is null
+     *        {@link ImageFormat#RAW}; null (or QED) leaves it to be probed; ignored when {@code name} is null
      * @throws AccessDeniedException if the image is open read-only
      * @throws IOException naming the image if the name does not fit in the header, or the write fails
      */
-    public void setBackingFileInHeader(String name, BackingFormat format) throws IOException {
+    public void setBackingFileInHeader(String name, ImageFormat format) throws IOException {
         enterWritable();
         try {
             byte[] bytes = name == null ? null : name.getBytes(StandardCharsets.UTF_8);
@@ -882,7 +882,7 @@ public final class QedImage implements Closeable, BlockMapping {
                 throw new IOException(path + ": no space left in the file header for a backing file name of "
                         + length + " bytes");
             }
-            header.setBackingFile(bytes, format == BackingFormat.RAW, path.toString());
+            header.setBackingFile(bytes, format == ImageFormat.RAW, path.toString());
         } finally {
             gate.exit();
         }

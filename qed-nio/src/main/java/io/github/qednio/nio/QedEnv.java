@@ -1,6 +1,6 @@
 package io.github.qednio.nio;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
 import io.github.qednio.image.CacheBudget;
 import io.github.qednio.image.CreateOptions;
@@ -25,7 +25,7 @@ import java.util.Set;
  * {@link OpenOptions#withDetectZeroes}) and {@code forceShare} ({@code true} with {@code readOnly=true} reads the
  * image even while another process writes it, as qemu-img's {@code -U}; see {@link OpenOptions#withForceShare}).
  * Values may be Strings
- * or the natural Java type (Boolean, Number, {@link BackingFormat}, {@link BackingPolicy}, Path for
+ * or the natural Java type (Boolean, Number, {@link ImageFormat}, {@link BackingPolicy}, Path for
  * {@code backingFile}). Sizes take a binary K/M/G/T/P/E suffix as qemu-img does ({@code "64M"}, {@code "1.5G"};
  * see {@link Sizes}).
  *
@@ -113,10 +113,10 @@ final class QedEnv {
             }
         }
         Object format = env.get(BACKING_FORMAT);
-        BackingFormat backingFormat = null;
+        ImageFormat backingFormat = null;
         if (format != null) {
-            backingFormat = format instanceof BackingFormat f ? f
-                    : parseWith(BACKING_FORMAT, format, BackingFormat::parse);
+            backingFormat = format instanceof ImageFormat f ? f
+                    : parseWith(BACKING_FORMAT, format, ImageFormat::parse);
             if (backingName == null) {
                 throw new IllegalArgumentException("env key '" + BACKING_FORMAT + "' needs '" + BACKING_FILE + "'");
             }

@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.Progress;
@@ -33,7 +33,7 @@ import java.util.Objects;
  * BackingOperations.snapshot(Path.of("base.qed"), Path.of("snap.qed"));          // base.qed: the frozen base
  * // ... write to snap.qed ...
  * BackingOperations.commit(Path.of("snap.qed"), OpenOptions.defaults());          // push the changes down
- * BackingOperations.rebase(Path.of("snap.qed"), "other.raw", BackingFormat.RAW, OpenOptions.defaults());
+ * BackingOperations.rebase(Path.of("snap.qed"), "other.raw", ImageFormat.RAW, OpenOptions.defaults());
  * BackingOperations.removeBackingFile(Path.of("snap.qed"), OpenOptions.defaults()); // standalone image
  * }</pre>
  *
@@ -50,7 +50,7 @@ public final class BackingOperations {
      * Takes an external snapshot: creates {@code overlay} with {@code image} as its backing file, so that
      * {@code image} becomes a frozen base and new writes go to {@code overlay}. The format of {@code image} is QED
      * if it starts with the QED magic, else raw (recorded as {@code QED_F_BACKING_FORMAT_NO_PROBE}); use
-     * {@link #snapshot(Path, BackingFormat, Path)} to state it instead. {@code image} must not be open for writing.
+     * {@link #snapshot(Path, ImageFormat, Path)} to state it instead. {@code image} must not be open for writing.
      *
      * @param image   the image to freeze, raw or QED
      * @param overlay the new QED overlay to create
@@ -73,18 +73,18 @@ public final class BackingOperations {
      * @return the backing name stored in {@code overlay}
      * @throws IOException if {@code overlay} exists or either file cannot be read or written
      */
-    public static String snapshot(Path image, BackingFormat format, Path overlay) throws IOException {
+    public static String snapshot(Path image, ImageFormat format, Path overlay) throws IOException {
         Objects.requireNonNull(format, "format");
         Path base = image.toAbsolutePath();
         Path dir = overlay.toAbsolutePath().getParent();
         String name = dir != null && dir.equals(base.getParent()) ? base.getFileName().toString() : base.toString();
         CreateOptions create = CreateOptions.overlay(name, format);
-        if (format == BackingFormat.QED) {
+        if (format == ImageFormat.QED) {
             try (QedImage img = QedImage.open(image, OpenOptions.readOnlyDefaults())) {
                 create = create.withSize(img.size()).withClusterSize(img.geometry().clusterSize())
                         .withTableSize(img.geometry().tableSize());
             }
-        } else if (format == BackingFormat.QCOW2) {
+        } else if (format == ImageFormat.QCOW2) {
             try (Qcow2Image img = Qcow2Image.open(image)) {
                 create = create.withSize(img.size());
             }
@@ -140,16 +140,16 @@ public final class BackingOperations {
         List<Path> layers = new ArrayList<>();
         Path current = overlay;
         Path basePath;
-        BackingFormat baseFormat;
+        ImageFormat baseFormat;
         while (true) {
             layers.add(current);
             Path next;
-            BackingFormat nextFormat;
+            ImageFormat nextFormat;
             try (QedImage img = BackingChain.openDetached(current, ro)) {
                 next = img.backingFile();
                 // A detached image has not probed its backing file: the header's NO_PROBE says raw, else probe.
                 nextFormat = next == null ? null
-                        : img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE) ? BackingFormat.RAW
+                        : img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE) ? ImageFormat.RAW
                         : formatOf(next);
             }
             if (next == null || (base != null && layers.size() > options.maxChainDepth())) {
@@ -160,7 +160,7 @@ public final class BackingOperations {
                 baseFormat = nextFormat;
                 break;
             }
-            if (nextFormat != BackingFormat.QED) {
+            if (nextFormat != ImageFormat.QED) {
                 throw new IOException("Did not find '" + base + "' in the backing chain of '" + overlay + "'");
             }
             current = next;
@@ -177,7 +177,7 @@ public final class BackingOperations {
             try (QedImage layer = BackingChain.openDetached(layers.get(i), ro)) {
                 long size = layer.size();
                 Progress part = (pos, all) -> progress.update(done * size + pos, total * size);
-                if (baseFormat == BackingFormat.QED) {
+                if (baseFormat == ImageFormat.QED) {
                     try (QedImage b = QedImage.open(basePath, rw)) {
                         if (b.size() < size) {
                             b.resize(size);
@@ -199,13 +199,13 @@ public final class BackingOperations {
         return written;
     }
 
-    private static BackingFormat formatOf(Path file) throws IOException {
+    private static ImageFormat formatOf(Path file) throws IOException {
         String found = FormatProbe.probe(file);
         if (found.equals(FormatProbe.QED)) {
-            return BackingFormat.QED;
+            return ImageFormat.QED;
         }
         if (found.equals(FormatProbe.RAW)) {
-            return BackingFormat.RAW;
+            return ImageFormat.RAW;
         }
         if (found.equals(FormatProbe.QCOW2)) {
             // Writing into it as raw would overwrite its metadata, and this library never writes qcow2.
@@ -293,13 +293,13 @@ public final class BackingOperations {
      * @return the guest bytes copied into the overlay
      * @throws IOException if a chain cannot be opened or read, or the overlay cannot be written
      */
-    public static long rebase(Path overlay, String newBackingName, BackingFormat newFormat, OpenOptions options)
+    public static long rebase(Path overlay, String newBackingName, ImageFormat newFormat, OpenOptions options)
             throws IOException {
         return rebase(overlay, newBackingName, newFormat, options, Progress.NONE);
     }
 
     /**
-     * {@link #rebase(Path, String, BackingFormat, OpenOptions)}, telling {@code progress} of the guest bytes
+     * {@link #rebase(Path, String, ImageFormat, OpenOptions)}, telling {@code progress} of the guest bytes
      * compared.
      *
      * @param overlay        the QED overlay to rebase
@@ -310,7 +310,7 @@ public final class BackingOperations {
      * @return the guest bytes copied into the overlay
      * @throws IOException if a chain cannot be opened or read, or the overlay cannot be written
      */
-    public static long rebase(Path overlay, String newBackingName, BackingFormat newFormat, OpenOptions options,
+    public static long rebase(Path overlay, String newBackingName, ImageFormat newFormat, OpenOptions options,
                               Progress progress) throws IOException {
         checkName(overlay, newBackingName);
         OpenOptions rw = options.withReadOnly(false).withCopyOnRead(false);
@@ -348,7 +348,7 @@ public final class BackingOperations {
      * @param newFormat      RAW sets {@code QED_F_BACKING_FORMAT_NO_PROBE}; QED or null leave the format unrecorded
      * @throws IOException if the overlay cannot be opened or its header cannot be written
      */
-    public static void rebaseUnsafe(Path overlay, String newBackingName, BackingFormat newFormat)
+    public static void rebaseUnsafe(Path overlay, String newBackingName, ImageFormat newFormat)
             throws IOException {
         checkName(overlay, newBackingName);
         try (QedImage top = BackingChain.openDetached(overlay, OpenOptions.defaults())) {

@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import java.nio.file.Path;
 
 /**
@@ -15,6 +16,6 @@ import java.nio.file.Path;
  * @param sizeBefore       the file's length before
  * @param sizeAfter        the file's length after
  */
-public record ConversionReport(Path image, DiskFormat from, DiskFormat to, boolean alreadyConverted, boolean dryRun,
+public record ConversionReport(Path image, ImageFormat from, ImageFormat to, boolean alreadyConverted, boolean dryRun,
                                long metadataBytes, long sizeBefore, long sizeAfter) {
 }

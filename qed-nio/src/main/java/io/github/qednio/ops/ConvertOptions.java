@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CacheMode;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.Progress;
@@ -17,7 +17,7 @@ public final class ConvertOptions {
     private final CreateOptions geometry;
     private final CacheMode cacheMode;
     private final String backingFile;
-    private final BackingFormat backingFormat;
+    private final ImageFormat backingFormat;
     private final boolean existingTarget;
     private final boolean targetIsZero;
     private final long minZeroRun;
@@ -25,7 +25,7 @@ public final class ConvertOptions {
     private final boolean forceShare;
 
     private ConvertOptions(ImageFormat sourceFormat, ImageFormat targetFormat, CreateOptions geometry,
-                           CacheMode cacheMode, String backingFile, BackingFormat backingFormat,
+                           CacheMode cacheMode, String backingFile, ImageFormat backingFormat,
                            boolean existingTarget, boolean targetIsZero, long minZeroRun, Progress progress,
                            boolean forceShare) {
         this.sourceFormat = sourceFormat;
@@ -78,7 +78,7 @@ public final class ConvertOptions {
     }
 
     /** {@return the backing file's format ({@code -F}), or null to probe it} */
-    public BackingFormat backingFormat() {
+    public ImageFormat backingFormat() {
         return backingFormat;
     }
 
@@ -143,7 +143,7 @@ public final class ConvertOptions {
      * @param format its format, or null to probe it
      * @return a copy with it
      */
-    public ConvertOptions withBackingFile(String name, BackingFormat format) {
+    public ConvertOptions withBackingFile(String name, ImageFormat format) {
         return new ConvertOptions(sourceFormat, targetFormat, geometry, cacheMode, name, format, existingTarget,
                 targetIsZero, minZeroRun, progress, forceShare);
     }

@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.internal.storage.LockSafeFiles;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -22,7 +23,7 @@ interface GuestImage extends Closeable {
      * With {@code forceShare} it is read even while another process writes it ({@link OpenOptions#withForceShare}).
      */
     static GuestImage open(Path file, ImageFormat format, boolean forceShare) throws IOException {
-        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        ImageFormat f = Qcow2NotYet.refuse(file, format != null ? format : ImageFormat.probe(file));
         return f == ImageFormat.QED ? new Qed(file, forceShare) : new Raw(file, forceShare);
     }
 

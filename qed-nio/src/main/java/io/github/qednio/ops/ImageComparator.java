@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.Progress;
 import java.io.IOException;

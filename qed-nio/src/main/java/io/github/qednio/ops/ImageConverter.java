@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CacheMode;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
@@ -28,7 +29,7 @@ import java.nio.file.Path;
  * ImageConverter.convert(Path.of("disk.raw"), Path.of("disk.qed"), ConvertOptions.to(ImageFormat.QED));
  * // keep a backing file: write only what differs from it
  * ImageConverter.convert(Path.of("disk.qed"), Path.of("delta.qed"),
- *         ConvertOptions.to(ImageFormat.QED).withBackingFile("base.raw", BackingFormat.RAW));
+ *         ConvertOptions.to(ImageFormat.QED).withBackingFile("base.raw", ImageFormat.RAW));
  * }</pre>
  */
 public final class ImageConverter {

@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.format.QedFormatException;
@@ -39,7 +39,7 @@ import java.util.List;
  */
 public record ImageInfo(String filename, ImageFormat format, long virtualSize, int clusterSize, long actualSize,
                         boolean dirty, String backingFilename, String fullBackingFilename,
-                        BackingFormat backingFormat, int tableSize, long allocatedBytes) {
+                        ImageFormat backingFormat, int tableSize, long allocatedBytes) {
     /** Granule of host allocation assumed by the approximation of {@code actual-size}. */
     private static final int PAGE = 4096;
 
@@ -67,7 +67,7 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
      *                     writes it and {@code forceShare} is false
      */
     public static ImageInfo of(Path file, ImageFormat format, boolean forceShare) throws IOException {
-        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        ImageFormat f = Qcow2NotYet.refuse(file, format != null ? format : ImageFormat.probe(file));
         long length = Files.size(file);
         if (f == ImageFormat.RAW) {
             return new ImageInfo(file.toString(), f, length, 0, roundUp(length), false, null, null, null, 0, length);
@@ -76,8 +76,8 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
                 OpenOptions.readOnlyDefaults().withForceShare(forceShare))) {
             QedHeader h = img.header();
             String name = img.backingFileName();
-            BackingFormat recorded = name != null && h.hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)
-                    ? BackingFormat.RAW : null;
+            ImageFormat recorded = name != null && h.hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)
+                    ? ImageFormat.RAW : null;
             return new ImageInfo(file.toString(), f, img.size(), img.geometry().clusterSize(),
                     approximateActualSize(length, img.geometry().headerBytes(), h.backingFilenameSize()),
                     h.hasFeature(QedHeader.QED_F_NEED_CHECK), name, name == null ? null : join(file.toString(), name),
@@ -130,7 +130,7 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
                         + " images (a loop?)");
             }
             Path next = file.getFileSystem().getPath(info.fullBackingFilename());
-            info = of(next, info.backingFormat() == BackingFormat.RAW ? ImageFormat.RAW : null, forceShare);
+            info = of(next, info.backingFormat() == ImageFormat.RAW ? ImageFormat.RAW : null, forceShare);
             out.add(info);
         }
         return out;

@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
 import java.io.IOException;
@@ -47,7 +48,7 @@ public final class ImageResizer {
         if (newSize < 0) {
             throw new IllegalArgumentException(file + ": new size " + newSize + " is negative");
         }
-        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        ImageFormat f = Qcow2NotYet.refuse(file, format != null ? format : ImageFormat.probe(file));
         if (f == ImageFormat.QED) {
             try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
                 long size = img.size();

@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.internal.convert.Qcow2Source;
 import io.github.qednio.internal.convert.Qcow2Target;
 import io.github.qednio.internal.convert.QedSource;
@@ -45,7 +46,7 @@ public final class InPlaceConverter {
      *         the target format but damaged (a header or table that cannot be read, corruption the check finds)
      * @throws IOException if the image cannot be read
      */
-    public static ConversionReport dryRun(Path image, DiskFormat target) throws IOException {
+    public static ConversionReport dryRun(Path image, ImageFormat target) throws IOException {
         try (RawImageFile file = RawImageFile.open(image, true)) {
             return run(image, file, target, true, Progress.NONE);
         }
@@ -64,9 +65,9 @@ public final class InPlaceConverter {
      * @throws io.github.qednio.image.ImageLockedException if another process has the image open for writing
      * @throws IOException if a read or write fails (the file is then still a valid image of one of the formats)
      */
-    public static ConversionReport convert(Path image, DiskFormat target, Progress progress)
+    public static ConversionReport convert(Path image, ImageFormat target, Progress progress)
             throws IOException {
-        if (target != DiskFormat.QED) {
+        if (target != ImageFormat.QED) {
             QedImage.repairIfNeeded(image);
         }
         try (RawImageFile file = RawImageFile.open(image, false)) {
@@ -78,10 +79,14 @@ public final class InPlaceConverter {
      * The conversion on an open file (tests pass a file whose writes can fail or crash). The source is read
      * through the engine from {@code image}, which must hold the same bytes as {@code file}.
      */
-    public static ConversionReport run(Path image, RawImageFile file, DiskFormat target, boolean dryRun,
+    public static ConversionReport run(Path image, RawImageFile file, ImageFormat target, boolean dryRun,
                                 Progress progress) throws IOException {
+        if (target == ImageFormat.RAW) {
+            throw new IllegalArgumentException(image + ": target format raw: converting in place goes between qed and"
+                    + " qcow2");
+        }
         long length = file.size();
-        DiskFormat from = probe(file, image);
+        ImageFormat from = probe(file, image);
         if (from == target) {
             read(image, from, length, true); // a damaged image is refused, not reported as done
             return new ConversionReport(image, from, target, true, dryRun, 0, length, length);
@@ -90,6 +95,7 @@ public final class InPlaceConverter {
         TargetPlan plan = switch (target) {
             case QCOW2 -> Qcow2Target.plan(src, image.toString());
             case QED -> QedTarget.plan(src, image.toString());
+            case RAW -> throw new IllegalStateException("refused above");
         };
         ConversionReport report = new ConversionReport(image, from, target, false, dryRun, plan.metadataBytes(),
                 length, plan.finalLength());
@@ -113,15 +119,15 @@ public final class InPlaceConverter {
         return report;
     }
 
-    private static DiskFormat probe(RawImageFile file, Path image) throws IOException {
+    private static ImageFormat probe(RawImageFile file, Path image) throws IOException {
         ByteBuffer head = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
         file.read(head, 0);
         head.flip();
         if (QedHeader.hasMagic(head.duplicate())) {
-            return DiskFormat.QED;
+            return ImageFormat.QED;
         }
         if (Qcow2Header.hasMagic(head.duplicate())) {
-            return DiskFormat.QCOW2;
+            return ImageFormat.QCOW2;
         }
         throw new ConversionRefusedException("format", image + ": neither a QED nor a qcow2 image", null);
     }
@@ -130,7 +136,7 @@ public final class InPlaceConverter {
      * Opens the image with its format's reader and describes it; with {@code damageOnly}, only refuses a damaged
      * image (for one already in the target format, whose features need not be convertible) and returns null.
      */
-    private static SourceLayout read(Path image, DiskFormat from, long length, boolean damageOnly)
+    private static SourceLayout read(Path image, ImageFormat from, long length, boolean damageOnly)
             throws IOException {
         try {
             return switch (from) {
@@ -152,6 +158,7 @@ public final class InPlaceConverter {
                         yield Qcow2Source.read(qcow2, length);
                     }
                 }
+                case RAW -> throw new IllegalStateException("probe returns qed or qcow2");
             };
         } catch (QedFormatException e) {
             throw new ConversionRefusedException(e.field(), e.getMessage(), e);

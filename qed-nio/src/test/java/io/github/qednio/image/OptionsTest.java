@@ -84,10 +84,10 @@ class OptionsTest {
         assertThat(c.backingFormat()).isNull();
         assertThat(c.allowQemuIncompatible()).isFalse();
 
-        CreateOptions o = CreateOptions.overlay("base.raw", BackingFormat.RAW);
+        CreateOptions o = CreateOptions.overlay("base.raw", ImageFormat.RAW);
         assertThat(o.size()).isEqualTo(CreateOptions.SIZE_FROM_BACKING);
         assertThat(o.backingFile()).isEqualTo("base.raw");
-        assertThat(o.backingFormat()).isEqualTo(BackingFormat.RAW);
+        assertThat(o.backingFormat()).isEqualTo(ImageFormat.RAW);
         assertThat(o.clusterSize()).isEqualTo(QedHeader.DEFAULT_CLUSTER_SIZE);
         assertThat(o.tableSize()).isEqualTo(QedHeader.DEFAULT_TABLE_SIZE);
     }
@@ -95,15 +95,15 @@ class OptionsTest {
     @Test
     void everyCreateOptionReadsBackAsSetAndKeepsTheOthers() {
         CreateOptions c = CreateOptions.ofSize(0).withSize(5000).withClusterSize(4096).withTableSize(8)
-                .withBackingFile("b.qed", BackingFormat.QED).withAllowQemuIncompatible(true);
+                .withBackingFile("b.qed", ImageFormat.QED).withAllowQemuIncompatible(true);
         assertThat(c.size()).isEqualTo(5000);
         assertThat(c.clusterSize()).isEqualTo(4096);
         assertThat(c.tableSize()).isEqualTo(8);
         assertThat(c.backingFile()).isEqualTo("b.qed");
-        assertThat(c.backingFormat()).isEqualTo(BackingFormat.QED);
+        assertThat(c.backingFormat()).isEqualTo(ImageFormat.QED);
         assertThat(c.allowQemuIncompatible()).isTrue();
         CreateOptions r = CreateOptions.ofSize(0).withAllowQemuIncompatible(true)
-                .withBackingFile("b.qed", BackingFormat.QED).withTableSize(8).withClusterSize(4096).withSize(5000);
+                .withBackingFile("b.qed", ImageFormat.QED).withTableSize(8).withClusterSize(4096).withSize(5000);
         assertThat(r).usingRecursiveComparison().isEqualTo(c);
         assertThat(c.withBackingFile(null, null).backingFile()).isNull();
     }
@@ -116,17 +116,17 @@ class OptionsTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("size -1");
         assertThatThrownBy(() -> CreateOptions.ofSize(1).withSize(-1))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("size -1");
-        assertThatThrownBy(() -> CreateOptions.ofSize(1).withBackingFile("", BackingFormat.RAW))
+        assertThatThrownBy(() -> CreateOptions.ofSize(1).withBackingFile("", ImageFormat.RAW))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("empty");
         assertThat(CreateOptions.ofSize(1).withBackingFile("x", null).backingFile()).isEqualTo("x");
     }
 
     @Test
     void formatAndPolicyNamesParseInAnyCaseAndOthersAreRefused() {
-        assertThat(BackingFormat.parse("RAW")).isEqualTo(BackingFormat.RAW);
-        assertThat(BackingFormat.parse("qed")).isEqualTo(BackingFormat.QED);
-        assertThat(BackingFormat.parse("QCOW2")).isEqualTo(BackingFormat.QCOW2);
-        assertThatThrownBy(() -> BackingFormat.parse("vmdk")).isInstanceOf(IllegalArgumentException.class)
+        assertThat(ImageFormat.parse("RAW")).isEqualTo(ImageFormat.RAW);
+        assertThat(ImageFormat.parse("qed")).isEqualTo(ImageFormat.QED);
+        assertThat(ImageFormat.parse("QCOW2")).isEqualTo(ImageFormat.QCOW2);
+        assertThatThrownBy(() -> ImageFormat.parse("vmdk")).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("'vmdk'");
         assertThat(BackingPolicy.parse("Confine")).isEqualTo(BackingPolicy.CONFINE);
         assertThat(BackingPolicy.parse("deny")).isEqualTo(BackingPolicy.DENY);

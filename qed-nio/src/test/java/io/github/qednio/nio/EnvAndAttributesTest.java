@@ -3,7 +3,7 @@ package io.github.qednio.nio;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
 import io.github.qednio.image.CacheBudget;
 import io.github.qednio.testing.Qemu;
@@ -144,7 +144,7 @@ class EnvAndAttributesTest {
         Path base = Files.write(dir.resolve("base.raw"), new byte[1 << 16]);
         Path image = dir.resolve("ov.qed");
         FileSystems.newFileSystem(uri(image), Map.of("create", "true", "backingFile", base.toString(),
-                "backingFormat", BackingFormat.RAW)).close();
+                "backingFormat", ImageFormat.RAW)).close();
         assertThatThrownBy(() -> FileSystems.newFileSystem(uri(image), Map.of("backingPolicy", BackingPolicy.DENY)))
                 .isInstanceOf(IOException.class).hasMessageContaining("deny");
         try (FileSystem fs = FileSystems.newFileSystem(uri(image), Map.of("copyOnRead", Boolean.TRUE))) {

@@ -5,7 +5,7 @@ import static java.nio.file.StandardOpenOption.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.ImageLockedException;
 import io.github.qednio.image.OpenOptions;
@@ -141,7 +141,7 @@ class LocksSurviveProviderEntryPointsTest {
 
     @Test
     void openingAnOverlayWhoseBackingFileIsTheHeldImageKeepsTheLock() throws IOException {
-        for (BackingFormat f : new BackingFormat[] {null, BackingFormat.QED}) {
+        for (ImageFormat f : new ImageFormat[] {null, ImageFormat.QED}) {
             Path overlay = dir.resolve("overlay-" + f + ".qed");
             QedImage.create(overlay, CreateOptions.overlay("held.qed", f).withSize(4 << 20)).close();
             try (QedImage ov = QedImage.open(overlay, OpenOptions.readOnlyDefaults())) {

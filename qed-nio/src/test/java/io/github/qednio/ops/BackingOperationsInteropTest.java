@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -43,7 +43,7 @@ class BackingOperationsInteropTest {
     }
 
     /** An overlay with data, partial and zero clusters, over {@code backingName} (in {@link #start}). */
-    private Path overlay(String name, String backingName, BackingFormat format, long size) throws IOException {
+    private Path overlay(String name, String backingName, ImageFormat format, long size) throws IOException {
         Path ov = start.resolve(name);
         try (QedImage img = QedImage.create(ov, CreateOptions.overlay(backingName, format).withSize(size))) {
             img.write(ByteBuffer.wrap(pattern(10 * K, 21)), 100 * K);
@@ -57,7 +57,7 @@ class BackingOperationsInteropTest {
     private Path qedBaseOverRaw() throws IOException {
         writeFile(start.resolve("bottom.raw"), pattern(2 * M, 24));
         Path base = start.resolve("base.qed");
-        try (QedImage img = QedImage.create(base, CreateOptions.overlay("bottom.raw", BackingFormat.RAW))) {
+        try (QedImage img = QedImage.create(base, CreateOptions.overlay("bottom.raw", ImageFormat.RAW))) {
             img.write(ByteBuffer.wrap(pattern(300 * K, 25)), 50 * K);
             img.writeZeroes(M, 64 * K);
         }
@@ -67,7 +67,7 @@ class BackingOperationsInteropTest {
     @Test
     void commitIntoShorterRawBaseEqualsQemuImgCommit() throws IOException {
         writeFile(start.resolve("base.raw"), pattern(M + 1000, 20));
-        overlay("ov.qed", "base.raw", BackingFormat.RAW, 2 * M);
+        overlay("ov.qed", "base.raw", ImageFormat.RAW, 2 * M);
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
         byte[] before = qemuRead(ours.resolve("ov.qed"));
@@ -87,7 +87,7 @@ class BackingOperationsInteropTest {
     @Test
     void commitIntoSmallerQedBaseEqualsQemuImgCommit() throws IOException {
         qedBaseOverRaw();
-        overlay("ov.qed", "base.qed", BackingFormat.QED, 3 * M);
+        overlay("ov.qed", "base.qed", ImageFormat.QED, 3 * M);
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
 
@@ -109,8 +109,8 @@ class BackingOperationsInteropTest {
     @Test
     void commitIsRefusedWhileAnotherOverlayReadsTheBase() throws IOException {
         qedBaseOverRaw();
-        Path ov = overlay("ov.qed", "base.qed", BackingFormat.QED, 2 * M);
-        QedImage.create(start.resolve("other.qed"), CreateOptions.overlay("base.qed", BackingFormat.QED)).close();
+        Path ov = overlay("ov.qed", "base.qed", ImageFormat.QED, 2 * M);
+        QedImage.create(start.resolve("other.qed"), CreateOptions.overlay("base.qed", ImageFormat.QED)).close();
         try (QedImage other = QedImage.open(start.resolve("other.qed"), OpenOptions.readOnlyDefaults())) {
             assertThatThrownBy(() -> BackingOperations.commit(ov, OpenOptions.defaults()))
                     .isInstanceOf(IOException.class).hasMessageContaining("close them first");
@@ -121,12 +121,12 @@ class BackingOperationsInteropTest {
     @Test
     void safeRebaseOntoTheBaseBelowEqualsQemuImgRebase() throws IOException {
         qedBaseOverRaw();
-        overlay("ov.qed", "base.qed", BackingFormat.QED, 2 * M);
+        overlay("ov.qed", "base.qed", ImageFormat.QED, 2 * M);
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
         byte[] before = qemuRead(ours.resolve("ov.qed"));
 
-        long copied = BackingOperations.rebase(ours.resolve("ov.qed"), "bottom.raw", BackingFormat.RAW,
+        long copied = BackingOperations.rebase(ours.resolve("ov.qed"), "bottom.raw", ImageFormat.RAW,
                 OpenOptions.defaults());
         Qemu.img("rebase", "-f", "qed", "-b", "bottom.raw", "-F", "raw", theirs.resolve("ov.qed").toString())
                 .assertSuccess();
@@ -144,12 +144,12 @@ class BackingOperationsInteropTest {
         byte[] other = pattern(M + 512, 27);
         System.arraycopy(pattern(2 * M, 26), 0, other, 0, 512 * K); // the first half MiB is the same
         writeFile(start.resolve("new.raw"), other);
-        overlay("ov.qed", "old.raw", BackingFormat.RAW, 2 * M);
+        overlay("ov.qed", "old.raw", ImageFormat.RAW, 2 * M);
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
         byte[] before = qemuRead(ours.resolve("ov.qed"));
 
-        BackingOperations.rebase(ours.resolve("ov.qed"), "new.raw", BackingFormat.RAW, OpenOptions.defaults());
+        BackingOperations.rebase(ours.resolve("ov.qed"), "new.raw", ImageFormat.RAW, OpenOptions.defaults());
         Qemu.img("rebase", "-f", "qed", "-b", "new.raw", "-F", "raw", theirs.resolve("ov.qed").toString())
                 .assertSuccess();
 
@@ -157,7 +157,7 @@ class BackingOperationsInteropTest {
         assertThat(qemuIdentical(ours.resolve("ov.qed"), "qed", theirs.resolve("ov.qed"), "qed")).isTrue();
         try (QedImage img = QedImage.open(ours.resolve("ov.qed"), OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFileName()).isEqualTo("new.raw");
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             // Clusters both bases agree on were not copied.
             assertThat(img.extentAt(0).kind()).isEqualTo(Extent.Kind.UNALLOCATED);
             assertThat(img.extentAt(M).kind()).isEqualTo(Extent.Kind.DATA);
@@ -168,7 +168,7 @@ class BackingOperationsInteropTest {
     @Test
     void removingTheBackingFileEqualsQemuImgRebaseOntoNothing() throws IOException {
         qedBaseOverRaw();
-        overlay("ov.qed", "base.qed", BackingFormat.QED, 2 * M);
+        overlay("ov.qed", "base.qed", ImageFormat.QED, 2 * M);
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
         byte[] before = qemuRead(ours.resolve("ov.qed"));
@@ -192,12 +192,12 @@ class BackingOperationsInteropTest {
     void unsafeRebaseWritesTheSameHeaderAsQemuImgRebaseU() throws IOException {
         writeFile(start.resolve("old.raw"), pattern(M, 28));
         writeFile(start.resolve("new.raw"), pattern(M, 29));
-        overlay("ov.qed", "old.raw", BackingFormat.RAW, M);
+        overlay("ov.qed", "old.raw", ImageFormat.RAW, M);
         Files.delete(start.resolve("old.raw")); // the usual reason for -u: the old file is gone
         Path ours = copyDir(start, tmp.resolve("ours"));
         Path theirs = copyDir(start, tmp.resolve("theirs"));
 
-        BackingOperations.rebaseUnsafe(ours.resolve("ov.qed"), "new.raw", BackingFormat.RAW);
+        BackingOperations.rebaseUnsafe(ours.resolve("ov.qed"), "new.raw", ImageFormat.RAW);
         Qemu.img("rebase", "-u", "-f", "qed", "-b", "new.raw", "-F", "raw", theirs.resolve("ov.qed").toString())
                 .assertSuccess();
 

@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -23,7 +23,7 @@ class BackingOperationsNamesTest {
     private Path overlayOverRaw() throws IOException {
         Files.write(dir.resolve("base.raw"), new byte[] {5, 6, 7, 8});
         Path ov = dir.resolve("ov.qed");
-        QedImage.create(ov, CreateOptions.overlay("base.raw", BackingFormat.RAW).withSize(65536)).close();
+        QedImage.create(ov, CreateOptions.overlay("base.raw", ImageFormat.RAW).withSize(65536)).close();
         return ov;
     }
 
@@ -31,12 +31,12 @@ class BackingOperationsNamesTest {
     void aNameOfExactlyTheMaximumLengthIsStoredAndOneByteMoreIsRefused() throws IOException {
         Path ov = overlayOverRaw();
         String longest = "n".repeat(4095);
-        BackingOperations.rebaseUnsafe(ov, longest, BackingFormat.RAW);
+        BackingOperations.rebaseUnsafe(ov, longest, ImageFormat.RAW);
         try (QedImage img = BackingChain.openDetached(ov, OpenOptions.readOnlyDefaults())) {
             assertThat(img.header().backingFilenameSize()).isEqualTo(4095);
         }
         byte[] before = Files.readAllBytes(ov);
-        assertThatThrownBy(() -> BackingOperations.rebaseUnsafe(ov, longest + "n", BackingFormat.RAW))
+        assertThatThrownBy(() -> BackingOperations.rebaseUnsafe(ov, longest + "n", ImageFormat.RAW))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("too long");
         assertThat(Files.readAllBytes(ov)).isEqualTo(before);
     }
@@ -45,7 +45,7 @@ class BackingOperationsNamesTest {
     void aSafeRebaseOntoAnEmptyNameIsRefusedBeforeAnythingIsOpened() throws IOException {
         Path ov = overlayOverRaw();
         byte[] before = Files.readAllBytes(ov);
-        assertThatThrownBy(() -> BackingOperations.rebase(ov, "", BackingFormat.RAW, OpenOptions.defaults()))
+        assertThatThrownBy(() -> BackingOperations.rebase(ov, "", ImageFormat.RAW, OpenOptions.defaults()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("empty");
         assertThat(Files.readAllBytes(ov)).isEqualTo(before);
     }

@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -31,7 +31,7 @@ class BackingOperationsTest {
     private Path overlayOver(String name, String base, long size) throws IOException {
         Path ov = tmp.resolve(name);
         QedImage.create(ov, CreateOptions.ofSize(size).withClusterSize(CS)
-                .withBackingFile(base, BackingFormat.RAW)).close();
+                .withBackingFile(base, ImageFormat.RAW)).close();
         return ov;
     }
 
@@ -108,7 +108,7 @@ class BackingOperationsTest {
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             before = readAll(img);
         }
-        assertThat(BackingOperations.rebase(ov, "new.raw", BackingFormat.RAW, OpenOptions.defaults()))
+        assertThat(BackingOperations.rebase(ov, "new.raw", ImageFormat.RAW, OpenOptions.defaults()))
                 .isEqualTo(size);
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFile()).isEqualTo(tmp.resolve("new.raw"));
@@ -120,16 +120,16 @@ class BackingOperationsTest {
     void backingNamesAreCheckedBeforeAnythingIsOpenedAndTheLimitIsInclusive() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 10));
         Path ov = tmp.resolve("ov.qed"); // 64 KiB clusters: room in the header for the longest name
-        QedImage.create(ov, CreateOptions.ofSize(M).withBackingFile("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(ov, CreateOptions.ofSize(M).withBackingFile("base.raw", ImageFormat.RAW)).close();
         byte[] header = Files.readAllBytes(ov);
-        assertThatThrownBy(() -> BackingOperations.rebase(ov, "", BackingFormat.RAW, OpenOptions.defaults()))
+        assertThatThrownBy(() -> BackingOperations.rebase(ov, "", ImageFormat.RAW, OpenOptions.defaults()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("empty");
         String longest = "x".repeat((int) QedHeader.MAX_BACKING_FILENAME_SIZE);
-        assertThatThrownBy(() -> BackingOperations.rebase(ov, longest + "y", BackingFormat.RAW,
+        assertThatThrownBy(() -> BackingOperations.rebase(ov, longest + "y", ImageFormat.RAW,
                 OpenOptions.defaults())).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("too long");
         assertThat(Files.readAllBytes(ov)).isEqualTo(header);
-        BackingOperations.rebaseUnsafe(ov, longest, BackingFormat.RAW);
+        BackingOperations.rebaseUnsafe(ov, longest, ImageFormat.RAW);
         try (QedImage img = BackingChain.openDetached(ov, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFile().getFileName().toString()).isEqualTo(longest);
         }
@@ -140,7 +140,7 @@ class BackingOperationsTest {
         QedImage.create(tmp.resolve("base.qed"), CreateOptions.ofSize(M / 2).withClusterSize(CS)).close();
         Path ov = tmp.resolve("ov.qed");
         QedImage.create(ov, CreateOptions.ofSize(M).withClusterSize(CS)
-                .withBackingFile("base.qed", BackingFormat.QED)).close();
+                .withBackingFile("base.qed", ImageFormat.QED)).close();
         try (QedImage img = QedImage.open(ov, OpenOptions.defaults())) {
             img.write(ByteBuffer.wrap(pattern(2 * CS, 11)), M - 2L * CS);
         }

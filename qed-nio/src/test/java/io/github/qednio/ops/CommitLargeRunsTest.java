@@ -1,6 +1,6 @@
 package io.github.qednio.ops;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -39,7 +39,7 @@ class CommitLargeRunsTest {
         return b.array();
     }
 
-    private Path overlayWithLargeRuns(String base, BackingFormat format) throws IOException {
+    private Path overlayWithLargeRuns(String base, ImageFormat format) throws IOException {
         Path ov = dir.resolve("ov.qed");
         try (QedImage img = QedImage.create(ov, CreateOptions.overlay(base, format).withSize(8L * M))) {
             img.write(ByteBuffer.wrap(pattern(3 * M + 4096, 7)), M / 2); // a data run of 3 MiB + 4 KiB
@@ -52,7 +52,7 @@ class CommitLargeRunsTest {
     void commitIntoARawBaseChangesExactlyTheOverlaysRuns() throws IOException {
         byte[] base = pattern(8 * M, 1);
         Files.write(dir.resolve("base.raw"), base);
-        Path ov = overlayWithLargeRuns("base.raw", BackingFormat.RAW);
+        Path ov = overlayWithLargeRuns("base.raw", ImageFormat.RAW);
         byte[] expected;
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             expected = read(img, 0, 8 * M);
@@ -74,7 +74,7 @@ class CommitLargeRunsTest {
         try (QedImage b = QedImage.create(basePath, CreateOptions.ofSize(8L * M))) {
             b.write(ByteBuffer.wrap(pattern(8 * M, 2)), 0);
         }
-        Path ov = overlayWithLargeRuns("base.qed", BackingFormat.QED);
+        Path ov = overlayWithLargeRuns("base.qed", ImageFormat.QED);
         byte[] expected;
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             expected = read(img, 0, 8 * M);
@@ -91,7 +91,7 @@ class CommitLargeRunsTest {
     @Test
     void commitIntoAShorterRawBaseGrowsItToTheOverlaysSize() throws IOException {
         Files.write(dir.resolve("base.raw"), pattern(4 * M, 3));
-        Path ov = overlayWithLargeRuns("base.raw", BackingFormat.RAW);
+        Path ov = overlayWithLargeRuns("base.raw", ImageFormat.RAW);
         byte[] expected;
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             expected = read(img, 0, 8 * M);

@@ -1,5 +1,6 @@
 package io.github.qednio.ops;
 
+import io.github.qednio.image.ImageFormat;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.qednio.image.CacheMode;

@@ -2,7 +2,7 @@ package io.github.qednio.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.Progress;
@@ -47,7 +47,7 @@ class ProgressReportingTest {
         data[2 << 20] = 2;
         Files.write(base, data);
         Path ov = dir.resolve("ov.qed");
-        QedImage.create(ov, CreateOptions.overlay("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(ov, CreateOptions.overlay("base.raw", ImageFormat.RAW)).close();
         try (QedImage img = QedImage.open(ov, OpenOptions.defaults())) {
             img.write(ByteBuffer.wrap(new byte[] {9, 9}), 1 << 20);
         }

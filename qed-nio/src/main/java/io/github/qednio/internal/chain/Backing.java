@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import java.io.Closeable;
@@ -14,7 +14,7 @@ public interface Backing extends Closeable {
 
     long size() throws IOException;
 
-    BackingFormat format();
+    ImageFormat format();
 
     /** The file this reads, for messages and for {@code info}. */
     java.nio.file.Path path();

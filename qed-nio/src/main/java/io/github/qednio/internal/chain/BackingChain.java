@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -63,7 +63,7 @@ public final class BackingChain {
      * Opens {@code name} as it would be opened if {@code image}'s header named it with {@code format} (null:
      * probe): for a safe rebase, which reads the new chain before changing the header.
      */
-    public static Backing openAsBackingOf(Path image, String name, BackingFormat format, OpenOptions options)
+    public static Backing openAsBackingOf(Path image, String name, ImageFormat format, OpenOptions options)
             throws IOException {
         Path real = image.toRealPath();
         BackingChain chain = new BackingChain(real.getParent(), List.of(real), false);
@@ -92,17 +92,17 @@ public final class BackingChain {
     }
 
     /** The size of a would-be backing file, for creating an overlay without an explicit size. */
-    public static long backingSize(Path image, String name, BackingFormat format, OpenOptions options) throws IOException {
+    public static long backingSize(Path image, String name, ImageFormat format, OpenOptions options) throws IOException {
         Path p = resolve(image, name);
         if (!Files.exists(p)) {
             throw new NoSuchFileException(p.toString(), image.toString(), "backing file '" + name
                     + "' does not exist, so the overlay's size cannot be taken from it");
         }
-        BackingFormat f = format != null ? format : probe(image, name, p, options);
-        if (f == BackingFormat.RAW) {
+        ImageFormat f = format != null ? format : probe(image, name, p, options);
+        if (f == ImageFormat.RAW) {
             return Files.size(p);
         }
-        if (f == BackingFormat.QCOW2) {
+        if (f == ImageFormat.QCOW2) {
             try (Qcow2Image img = Qcow2Image.open(p, new RawImageFile(options.openStorage(p, true)))) {
                 return img.size();
             }
@@ -113,7 +113,7 @@ public final class BackingChain {
     }
 
     /** The format to record for a new overlay whose caller did not state one: probed, if probing is allowed. */
-    public static BackingFormat formatForCreate(Path image, String name, OpenOptions options) throws IOException {
+    public static ImageFormat formatForCreate(Path image, String name, OpenOptions options) throws IOException {
         if (!options.probeBacking()) {
             throw new IllegalArgumentException(image + ": the format of backing file '" + name + "' must be given"
                     + " when probing is disabled (OpenOptions.withProbeBacking)");
@@ -131,11 +131,11 @@ public final class BackingChain {
      * file, as QEMU does). A detached open records the name without opening anything, for header-only operations.
      */
     public Backing openBacking(Path image, String name, boolean noProbe, OpenOptions options) throws IOException {
-        return openBacking(image, name, noProbe ? BackingFormat.RAW : null, options);
+        return openBacking(image, name, noProbe ? ImageFormat.RAW : null, options);
     }
 
     /** As {@link #openBacking(Path, String, boolean, OpenOptions)}, for a recorded format (null: probe). */
-    public Backing openBacking(Path image, String name, BackingFormat format, OpenOptions options) throws IOException {
+    public Backing openBacking(Path image, String name, ImageFormat format, OpenOptions options) throws IOException {
         if (detached) {
             return new DetachedBacking(image, resolve(image, name), format);
         }
@@ -147,7 +147,7 @@ public final class BackingChain {
     }
 
     /** Opens (or shares) the backing file {@code name} of {@code image}; {@code format} null means probe. */
-    private Backing open(Path image, String name, BackingFormat format, OpenOptions options) throws IOException {
+    private Backing open(Path image, String name, ImageFormat format, OpenOptions options) throws IOException {
         checkDepth(image, images, options);
         Path p = resolve(image, name);
         if (!Files.exists(p)) {
@@ -161,7 +161,7 @@ public final class BackingChain {
         Path real = p.toRealPath();
         boolean probed = format == null;
         checkLink(new SharedBackings.Link(image, name, real, probed), images, options);
-        BackingFormat f = probed ? probe(image, name, p, options) : format;
+        ImageFormat f = probed ? probe(image, name, p, options) : format;
         OpenOptions ro = options.withReadOnly(true).withCopyOnRead(false);
         List<Path> below = new ArrayList<>(images);
         below.add(real);
@@ -222,18 +222,18 @@ public final class BackingChain {
      * @throws QedFormatException naming the image, the backing file and the format found when it is another format
      *         QEMU recognises (qcow, vmdk, ...): reading it as raw would hand its metadata to the guest as data
      */
-    public static BackingFormat probe(Path image, String name, Path p, OpenOptions options) throws IOException {
+    public static ImageFormat probe(Path image, String name, Path p, OpenOptions options) throws IOException {
         String found;
         try (Storage s = options.openStorage(p, true)) {
             found = FormatProbe.probe(s, p);
         }
         switch (found) {
             case FormatProbe.QED:
-                return BackingFormat.QED;
+                return ImageFormat.QED;
             case FormatProbe.RAW:
-                return BackingFormat.RAW;
+                return ImageFormat.RAW;
             case FormatProbe.QCOW2:
-                return BackingFormat.QCOW2;
+                return ImageFormat.QCOW2;
             default:
                 throw new QedFormatException("backing_file", image + ": backing file '" + name + "' (" + p
                         + ") is a " + found + " image, and the header does not record its format; QEMU would read"

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -12,9 +12,9 @@ import java.nio.file.Path;
 final class DetachedBacking implements Backing {
     private final Path image;
     private final Path path;
-    private final BackingFormat format;
+    private final ImageFormat format;
 
-    DetachedBacking(Path image, Path path, BackingFormat format) {
+    DetachedBacking(Path image, Path path, ImageFormat format) {
         this.image = image;
         this.path = path;
         this.format = format;
@@ -33,7 +33,7 @@ final class DetachedBacking implements Backing {
 
     /** RAW if the header says so, otherwise null: the file is not probed. */
     @Override
-    public BackingFormat format() {
+    public ImageFormat format() {
         return format;
     }
 

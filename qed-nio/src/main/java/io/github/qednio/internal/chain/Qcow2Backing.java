@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.storage.Buffers;
@@ -61,11 +61,11 @@ final class Qcow2Backing implements Backing {
     }
 
     /** The format a qcow2 header's backing-format extension records; null (probe) without one. */
-    private static BackingFormat formatOf(Path file, String name, String recorded) throws QedFormatException {
+    private static ImageFormat formatOf(Path file, String name, String recorded) throws QedFormatException {
         if (recorded == null || recorded.isEmpty()) {
             return null;
         }
-        for (BackingFormat f : BackingFormat.values()) {
+        for (ImageFormat f : ImageFormat.values()) {
             if (f.name().equalsIgnoreCase(recorded)) {
                 return f;
             }
@@ -105,8 +105,8 @@ final class Qcow2Backing implements Backing {
     }
 
     @Override
-    public BackingFormat format() {
-        return BackingFormat.QCOW2;
+    public ImageFormat format() {
+        return ImageFormat.QCOW2;
     }
 
     @Override

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.internal.storage.Buffers;
 import java.io.IOException;
@@ -38,8 +38,8 @@ final class QedBacking implements Backing {
     }
 
     @Override
-    public BackingFormat format() {
-        return BackingFormat.QED;
+    public ImageFormat format() {
+        return ImageFormat.QED;
     }
 
     @Override

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.internal.storage.Buffers;
 import io.github.qednio.internal.storage.Storage;
 import java.io.IOException;
@@ -29,8 +29,8 @@ final class RawBacking implements Backing {
     }
 
     @Override
-    public BackingFormat format() {
-        return BackingFormat.RAW;
+    public ImageFormat format() {
+        return ImageFormat.RAW;
     }
 
     @Override

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.storage.StorageFactory;
@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class SharedBackings {
     /** What makes two opens of a backing file interchangeable. */
-    record Key(Path realPath, BackingFormat format, StorageFactory storageFactory, long maxTableBytes,
+    record Key(Path realPath, ImageFormat format, StorageFactory storageFactory, long maxTableBytes,
                boolean forceShare) {
     }
 
@@ -201,7 +201,7 @@ public final class SharedBackings {
         }
 
         @Override
-        public BackingFormat format() {
+        public ImageFormat format() {
             return entry.backing.format();
         }
 

@@ -1,7 +1,7 @@
 package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionRefusedException;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.format.Qcow2Header;
 import io.github.qednio.internal.qcow2.Qcow2Image;
@@ -31,7 +31,7 @@ public final class Qcow2Source {
             used.add(new long[] {h.backingFileOffset(), h.backingFileOffset() + h.backingFileSize()});
         }
         long freeFrom = (fileLength + cs - 1) / cs * cs;
-        return new SourceLayout(DiskFormat.QCOW2, h.size(), cs, h.backingFile(), h.backingFormat(), fileLength,
+        return new SourceLayout(ImageFormat.QCOW2, h.size(), cs, h.backingFile(), h.backingFormat(), fileLength,
                 freeFrom, used, runs);
     }
 

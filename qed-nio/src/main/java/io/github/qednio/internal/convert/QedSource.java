@@ -1,8 +1,7 @@
 package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionRefusedException;
-import io.github.qednio.ops.DiskFormat;
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.QedImage;
@@ -62,10 +61,10 @@ public final class QedSource {
         String backingFormat = null;
         if (backing != null) {
             used.add(new long[] {h.backingFilenameOffset(), h.backingFilenameOffset() + h.backingFilenameSize()});
-            backingFormat = image.backingFormat() == BackingFormat.RAW ? "raw" : "qed";
+            backingFormat = image.backingFormat() == ImageFormat.RAW ? "raw" : "qed";
         }
         long freeFrom = (fileLength + cs - 1) / cs * cs;
-        return new SourceLayout(DiskFormat.QED, image.size(), cs, backing, backingFormat, fileLength, freeFrom,
+        return new SourceLayout(ImageFormat.QED, image.size(), cs, backing, backingFormat, fileLength, freeFrom,
                 used, runs);
     }
 }

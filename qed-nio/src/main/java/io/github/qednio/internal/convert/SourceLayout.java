@@ -1,6 +1,6 @@
 package io.github.qednio.internal.convert;
 
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import java.util.List;
 import java.util.stream.LongStream;
 
@@ -21,7 +21,7 @@ import java.util.stream.LongStream;
  * @param cluster0Used  {@code [start, end)} ranges of cluster 0 the old format uses (its header, its backing name)
  * @param runs          data and zero runs in guest order, each within the virtual size
  */
-public record SourceLayout(DiskFormat from, long virtualSize, long clusterSize, String backingFile, String backingFormat,
+public record SourceLayout(ImageFormat from, long virtualSize, long clusterSize, String backingFile, String backingFormat,
                     long fileLength, long freeFrom, List<long[]> cluster0Used, List<Run> runs) {
 
     /**

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.InvalidOptionException;
 import io.github.qednio.image.OpenOptions;
@@ -117,7 +117,7 @@ public final class ImageCreator {
         long features = 0;
         if (o.backingFile() != null) {
             features |= QED_F_BACKING_FILE;
-            if (o.backingFormat() == BackingFormat.RAW) {
+            if (o.backingFormat() == ImageFormat.RAW) {
                 features |= QED_F_BACKING_FORMAT_NO_PROBE;
             }
         }

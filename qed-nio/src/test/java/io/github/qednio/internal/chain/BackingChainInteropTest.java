@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -67,7 +67,7 @@ class BackingChainInteropTest {
         assertThat(engineRead(ov)).isEqualTo(qemuRead(ov));
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFileName()).isEqualTo("base.raw");
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
         }
     }
 
@@ -84,7 +84,7 @@ class BackingChainInteropTest {
         byte[] ours = engineRead(ov);
         assertThat(ours).hasSize(3 * M).isEqualTo(qemuRead(ov));
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.QED);
             assertThat(img.backingImage().size()).isEqualTo(8 * M);
         }
     }
@@ -113,7 +113,7 @@ class BackingChainInteropTest {
         byte[] model = Arrays.copyOf(base, 3 * M);
         Path mid = dir.resolve("mid.qed");
         Path top = dir.resolve("top.qed");
-        try (QedImage m = QedImage.create(mid, CreateOptions.overlay("base.raw", BackingFormat.RAW)
+        try (QedImage m = QedImage.create(mid, CreateOptions.overlay("base.raw", ImageFormat.RAW)
                 .withSize(3 * M))) {
             write(m, model, 70 * K, pattern(5000, 4));
             write(m, model, 2 * M - 100, pattern(300 * K, 5));
@@ -121,7 +121,7 @@ class BackingChainInteropTest {
             Arrays.fill(model, 192 * K, 256 * K, (byte) 0);
         }
         try (QedImage t = QedImage.create(top, CreateOptions.overlay(mid.toAbsolutePath().toString(),
-                BackingFormat.QED))) {
+                ImageFormat.QED))) {
             assertThat(t.size()).isEqualTo(3 * M);
             write(t, model, 1, pattern(10, 6));
             write(t, model, 200 * K, pattern(100, 7));
@@ -154,7 +154,7 @@ class BackingChainInteropTest {
         Path theirs = dir.resolve("theirs.qed");
         long[][] ranges = {{100 * K, 10 * K}, {M + 5, 70 * K}, {4 * M - 1, 1}};
         for (Path ov : List.of(ours, theirs)) {
-            QedImage.create(ov, CreateOptions.overlay("base.raw", BackingFormat.RAW)).close();
+            QedImage.create(ov, CreateOptions.overlay("base.raw", ImageFormat.RAW)).close();
             try (QedImage img = QedImage.open(ov, OpenOptions.defaults().withCopyOnRead(true))) {
                 for (long[] r : ranges) {
                     ByteBuffer buf = ByteBuffer.allocate((int) r[1]);
@@ -202,7 +202,7 @@ class BackingChainInteropTest {
         writeFile(dir.resolve("base.raw"), base);
         Path ov = dir.resolve("ov.qed");
         byte[] data = pattern(4 * K, 10);
-        try (QedImage img = QedImage.create(ov, CreateOptions.overlay("base.raw", BackingFormat.RAW))) {
+        try (QedImage img = QedImage.create(ov, CreateOptions.overlay("base.raw", ImageFormat.RAW))) {
             img.writeZeroes(0, 64 * K);
             assertThat(img.extentAt(0).kind()).isEqualTo(Extent.Kind.ZERO);
             img.write(ByteBuffer.wrap(data), 8 * K);
@@ -221,7 +221,7 @@ class BackingChainInteropTest {
         writeFile(dir.resolve("base.raw"), base);
         Path ov = dir.resolve("ov.qed");
         byte[] data = pattern(4 * K, 12);
-        try (QedImage img = QedImage.create(ov, CreateOptions.overlay("base.raw", BackingFormat.RAW))) {
+        try (QedImage img = QedImage.create(ov, CreateOptions.overlay("base.raw", ImageFormat.RAW))) {
             img.write(ByteBuffer.wrap(data), 8 * K);
         }
         byte[] expected = base.clone();

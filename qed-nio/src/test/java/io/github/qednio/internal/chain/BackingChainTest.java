@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -26,7 +26,7 @@ class BackingChainTest {
     @TempDir
     Path tmp;
 
-    private Path overlay(String name, String backing, BackingFormat format) throws IOException {
+    private Path overlay(String name, String backing, ImageFormat format) throws IOException {
         Path image = tmp.resolve(name);
         QedImage.create(image, CreateOptions.ofSize(M).withClusterSize(4096)).close();
         BackingOperations.rebaseUnsafe(image, backing, format);
@@ -38,9 +38,9 @@ class BackingChainTest {
         // The base starts with a QED header: probed, it would be read as QED; recorded raw, its bytes are the data.
         QedImage.create(tmp.resolve("looks-qed.raw"), CreateOptions.ofSize(M)).close();
         byte[] bytes = Files.readAllBytes(tmp.resolve("looks-qed.raw"));
-        Path top = overlay("top.qed", "looks-qed.raw", BackingFormat.RAW);
+        Path top = overlay("top.qed", "looks-qed.raw", ImageFormat.RAW);
         try (QedImage img = QedImage.open(top, OpenOptions.readOnlyDefaults().withProbeBacking(false))) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             assertThat(img.backingFile()).isEqualTo(tmp.resolve("looks-qed.raw"));
             byte[] seen = readAll(img);
             assertThat(java.util.Arrays.copyOf(seen, bytes.length)).isEqualTo(bytes);
@@ -49,10 +49,10 @@ class BackingChainTest {
 
     @Test
     void aHeaderOnlyOpenNamesTheBackingFileAndItsRecordedFormatEvenWhenItIsMissing() throws IOException {
-        Path raw = overlay("raw.qed", "missing.raw", BackingFormat.RAW);
+        Path raw = overlay("raw.qed", "missing.raw", ImageFormat.RAW);
         try (QedImage img = BackingChain.openDetached(raw, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFile()).isEqualTo(tmp.resolve("missing.raw"));
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             // Unallocated clusters come from the backing file, which was not opened: a clear error, not zeros.
             assertThatThrownBy(() -> img.readFully(ByteBuffer.allocate(512), 0)).isInstanceOf(IOException.class)
                     .hasMessageContaining("missing.raw").hasMessageContaining("was not opened");
@@ -75,7 +75,7 @@ class BackingChainTest {
             assertThat(img.size()).isEqualTo(3 * M);
         }
         try (QedImage img = QedImage.create(tmp.resolve("q2.qed"),
-                CreateOptions.overlay("base.qed", BackingFormat.QED))) {
+                CreateOptions.overlay("base.qed", ImageFormat.QED))) {
             assertThat(img.size()).isEqualTo(3 * M);
         }
         try (QedImage img = QedImage.create(tmp.resolve("r.qed"), CreateOptions.overlay("base.raw", null))) {
@@ -93,9 +93,9 @@ class BackingChainTest {
         long length = Files.size(tmp.resolve("disk.raw"));
         assertThat(length).isLessThan(64L * M);
         try (QedImage img = QedImage.create(tmp.resolve("o.qed"),
-                CreateOptions.overlay("disk.raw", BackingFormat.RAW))) {
+                CreateOptions.overlay("disk.raw", ImageFormat.RAW))) {
             assertThat(img.size()).isEqualTo((length + 511) / 512 * 512);
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
         }
     }
 

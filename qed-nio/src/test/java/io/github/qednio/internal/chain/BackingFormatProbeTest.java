@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -141,7 +141,7 @@ class BackingFormatProbeTest {
         // Recorded as raw (NO_PROBE), the same file is read as its raw bytes, as QEMU does.
         Path raw = overlayOver(base, "raw");
         try (QedImage img = QedImage.open(raw, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             byte[] want = Files.readAllBytes(base);
             byte[] got = new byte[Math.min(want.length, M)];
             img.readFully(ByteBuffer.wrap(got), 0);
@@ -171,8 +171,8 @@ class BackingFormatProbeTest {
             QedImage.create(top, CreateOptions.ofSize(M)).close();
             BackingOperations.rebaseUnsafe(top, name, null);
             try (QedImage img = QedImage.open(top, OpenOptions.readOnlyDefaults())) {
-                assertThat(img.backingFormat()).isEqualTo(name.endsWith(".qed") ? BackingFormat.QED
-                        : BackingFormat.RAW);
+                assertThat(img.backingFormat()).isEqualTo(name.endsWith(".qed") ? ImageFormat.QED
+                        : ImageFormat.RAW);
                 if (name.equals("base.bin")) {
                     assertThat(ChainFixtures.readAll(img)).isEqualTo(Files.readAllBytes(rawBase));
                 }

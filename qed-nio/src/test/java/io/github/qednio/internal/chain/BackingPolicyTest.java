@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -43,7 +43,7 @@ class BackingPolicyTest {
     }
 
     /** {@code image} (standalone, 1 MiB) naming {@code backing} without opening it. */
-    private static Path imageNaming(Path image, String backing, BackingFormat format) throws IOException {
+    private static Path imageNaming(Path image, String backing, ImageFormat format) throws IOException {
         QedImage.create(image, CreateOptions.ofSize(M).withClusterSize(4096)).close();
         BackingOperations.rebaseUnsafe(image, backing, format);
         return image;
@@ -53,7 +53,7 @@ class BackingPolicyTest {
     void followOpensABackingFileAnywhere() throws IOException {
         Path outside = writeFile(tmp.resolve("base.raw"), pattern(M, 1));
         Path top = imageNaming(Files.createDirectories(tmp.resolve("vm")).resolve("top.qed"), "../base.raw",
-                BackingFormat.RAW);
+                ImageFormat.RAW);
         try (QedImage img = QedImage.open(top, policy(BackingPolicy.FOLLOW))) {
             assertThat(img.backingFile()).isEqualTo(top.getParent().resolve("../base.raw"));
             assertThat(readAll(img)).isEqualTo(Files.readAllBytes(outside));
@@ -64,8 +64,8 @@ class BackingPolicyTest {
     void confineAcceptsBackingFilesInsideTheTopDirectoryTree() throws IOException {
         Path vm = Files.createDirectories(tmp.resolve("vm/bases"));
         writeFile(vm.resolve("base.raw"), pattern(M, 2));
-        Path mid = imageNaming(vm.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
-        Path top = imageNaming(tmp.resolve("vm/top.qed"), "bases/../bases/mid.qed", BackingFormat.QED);
+        Path mid = imageNaming(vm.resolve("mid.qed"), "base.raw", ImageFormat.RAW);
+        Path top = imageNaming(tmp.resolve("vm/top.qed"), "bases/../bases/mid.qed", ImageFormat.QED);
         try (QedImage img = QedImage.open(top, policy(BackingPolicy.CONFINE))) {
             assertThat(img.backingImage().backingFile().normalize()).isEqualTo(mid.resolveSibling("base.raw"));
         }
@@ -75,7 +75,7 @@ class BackingPolicyTest {
     void confineRefusesDotDotEscapes() throws IOException {
         writeFile(tmp.resolve("secret.raw"), SECRET);
         Path top = imageNaming(Files.createDirectories(tmp.resolve("vm")).resolve("top.qed"), "../secret.raw",
-                BackingFormat.RAW);
+                ImageFormat.RAW);
         assertThatThrownBy(() -> QedImage.open(top, policy(BackingPolicy.CONFINE)))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("confine")
                 .hasMessageContaining(tmp.toRealPath().resolve("secret.raw").toString());
@@ -86,11 +86,11 @@ class BackingPolicyTest {
         writeFile(tmp.resolve("secret.raw"), SECRET);
         Path vm = Files.createDirectories(tmp.resolve("vm"));
         Files.createSymbolicLink(vm.resolve("link.raw"), tmp.resolve("secret.raw"));
-        Path direct = imageNaming(vm.resolve("direct.qed"), "link.raw", BackingFormat.RAW);
+        Path direct = imageNaming(vm.resolve("direct.qed"), "link.raw", ImageFormat.RAW);
         assertThatThrownBy(() -> QedImage.open(direct, policy(BackingPolicy.CONFINE)))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("confine");
         // The escape one level down is caught too; FOLLOW still reads it.
-        Path top = imageNaming(vm.resolve("top.qed"), "direct.qed", BackingFormat.QED);
+        Path top = imageNaming(vm.resolve("top.qed"), "direct.qed", ImageFormat.QED);
         assertThatThrownBy(() -> QedImage.open(top, policy(BackingPolicy.CONFINE)))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("link.raw");
         try (QedImage img = QedImage.open(top, policy(BackingPolicy.FOLLOW))) {
@@ -104,9 +104,9 @@ class BackingPolicyTest {
     void confineIsReappliedToASharedChainOpenedUnderFollow() throws IOException {
         writeFile(tmp.resolve("secret.raw"), SECRET);
         Path vm = Files.createDirectories(tmp.resolve("vm"));
-        imageNaming(vm.resolve("base.qed"), tmp.resolve("secret.raw").toString(), BackingFormat.RAW);
-        Path first = imageNaming(vm.resolve("first.qed"), "base.qed", BackingFormat.QED);
-        Path second = imageNaming(vm.resolve("second.qed"), "base.qed", BackingFormat.QED);
+        imageNaming(vm.resolve("base.qed"), tmp.resolve("secret.raw").toString(), ImageFormat.RAW);
+        Path first = imageNaming(vm.resolve("first.qed"), "base.qed", ImageFormat.QED);
+        Path second = imageNaming(vm.resolve("second.qed"), "base.qed", ImageFormat.QED);
         try (QedImage open = QedImage.open(first, policy(BackingPolicy.FOLLOW))) {
             assertThat(SharedBackings.references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
             assertThatThrownBy(() -> QedImage.open(second, policy(BackingPolicy.CONFINE)))
@@ -120,25 +120,25 @@ class BackingPolicyTest {
     @Test
     void denyRefusesImagesWithABackingFileOnly() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 3));
-        Path top = imageNaming(tmp.resolve("top.qed"), "base.raw", BackingFormat.RAW);
+        Path top = imageNaming(tmp.resolve("top.qed"), "base.raw", ImageFormat.RAW);
         assertThatThrownBy(() -> QedImage.open(top, policy(BackingPolicy.DENY)))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("deny");
         Path alone = tmp.resolve("alone.qed");
         QedImage.create(alone, CreateOptions.ofSize(M)).close();
         QedImage.open(alone, policy(BackingPolicy.DENY)).close();
         assertThatThrownBy(() -> QedImage.create(tmp.resolve("new.qed"), CreateOptions.overlay("base.raw",
-                BackingFormat.RAW), OpenOptions.defaults().withBackingPolicy(BackingPolicy.DENY)))
+                ImageFormat.RAW), OpenOptions.defaults().withBackingPolicy(BackingPolicy.DENY)))
                 .isInstanceOf(QedFormatException.class);
         assertThat(tmp.resolve("new.qed")).as("a refused create leaves no file").doesNotExist();
     }
 
     @Test
     void cyclesAreRefused() throws IOException {
-        Path a = imageNaming(tmp.resolve("a.qed"), "b.qed", BackingFormat.QED);
-        imageNaming(tmp.resolve("b.qed"), "a.qed", BackingFormat.QED);
+        Path a = imageNaming(tmp.resolve("a.qed"), "b.qed", ImageFormat.QED);
+        imageNaming(tmp.resolve("b.qed"), "a.qed", ImageFormat.QED);
         assertThatThrownBy(() -> QedImage.open(a, OpenOptions.readOnlyDefaults()))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
-        Path self = imageNaming(tmp.resolve("self.qed"), "./self.qed", BackingFormat.QED);
+        Path self = imageNaming(tmp.resolve("self.qed"), "./self.qed", ImageFormat.QED);
         assertThatThrownBy(() -> QedImage.open(self, OpenOptions.readOnlyDefaults()))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
     }
@@ -149,8 +149,8 @@ class BackingPolicyTest {
         writeFile(tmp.resolve("img" + depth + ".raw"), pattern(4096, 4));
         for (int i = depth - 1; i >= 0; i--) {
             String below = "img" + (i + 1) + (i + 1 == depth ? ".raw" : ".qed");
-            imageNaming(tmp.resolve("img" + i + ".qed"), below, i + 1 == depth ? BackingFormat.RAW
-                    : BackingFormat.QED);
+            imageNaming(tmp.resolve("img" + i + ".qed"), below, i + 1 == depth ? ImageFormat.RAW
+                    : ImageFormat.QED);
         }
         // img0 has exactly 64 backing files below it: allowed by default, refused with a limit of 63.
         try (QedImage img = QedImage.open(tmp.resolve("img0.qed"), OpenOptions.readOnlyDefaults())) {
@@ -161,15 +161,15 @@ class BackingPolicyTest {
         assertThatThrownBy(() -> QedImage.open(tmp.resolve("img0.qed"), OpenOptions.readOnlyDefaults()
                 .withMaxChainDepth(depth - 1))).isInstanceOf(QedFormatException.class)
                 .hasMessageContaining("deeper than the limit of " + (depth - 1));
-        Path deeper = imageNaming(tmp.resolve("deeper.qed"), "img0.qed", BackingFormat.QED);
+        Path deeper = imageNaming(tmp.resolve("deeper.qed"), "img0.qed", ImageFormat.QED);
         assertThatThrownBy(() -> QedImage.open(deeper, OpenOptions.readOnlyDefaults()))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("deeper than the limit of " + depth);
     }
 
     @Test
     void aMissingBackingFileIsNamedWithTheImageThatNamesIt() throws IOException {
-        Path mid = imageNaming(tmp.resolve("mid.qed"), "gone.raw", BackingFormat.RAW);
-        Path top = imageNaming(tmp.resolve("top.qed"), "mid.qed", BackingFormat.QED);
+        Path mid = imageNaming(tmp.resolve("mid.qed"), "gone.raw", ImageFormat.RAW);
+        Path top = imageNaming(tmp.resolve("top.qed"), "mid.qed", ImageFormat.QED);
         assertThatThrownBy(() -> QedImage.open(top, OpenOptions.readOnlyDefaults()))
                 .isInstanceOfSatisfying(NoSuchFileException.class, e -> {
                     assertThat(e.getFile()).isEqualTo(tmp.resolve("gone.raw").toString());
@@ -184,12 +184,12 @@ class BackingPolicyTest {
     void backingNamesOver4KiBAreRefusedAtCreateAtOpenAndAtRebase() throws IOException {
         String longName = "d/".repeat(2048) + "base.raw"; // 4104 bytes
         assertThatThrownBy(() -> QedImage.create(tmp.resolve("c.qed"), CreateOptions.overlay(longName,
-                BackingFormat.RAW))).isInstanceOf(IllegalArgumentException.class)
+                ImageFormat.RAW))).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("4104 bytes").hasMessageContaining("at most 4095");
         assertThat(tmp.resolve("c.qed")).doesNotExist();
 
-        Path img = imageNaming(tmp.resolve("o.qed"), "base.raw", BackingFormat.RAW);
-        assertThatThrownBy(() -> BackingOperations.rebaseUnsafe(img, longName, BackingFormat.RAW))
+        Path img = imageNaming(tmp.resolve("o.qed"), "base.raw", ImageFormat.RAW);
+        assertThatThrownBy(() -> BackingOperations.rebaseUnsafe(img, longName, ImageFormat.RAW))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 4095");
         // Forge what another writer could leave: a name length of 4096 (QEMU needs it below 4096). The length
         // alone must be refused, before anything is read or resolved.
@@ -208,20 +208,20 @@ class BackingPolicyTest {
     void aRawBackingFileHoldingAQedHeaderIsReadAsRawWhenNoProbeIsSet() throws IOException {
         Path secret = writeFile(tmp.resolve("secret.txt"), SECRET);
         // What a guest could write into its raw disk: a QED header whose backing file is a host secret.
-        Path evil = imageNaming(tmp.resolve("evil.raw"), secret.toString(), BackingFormat.RAW);
+        Path evil = imageNaming(tmp.resolve("evil.raw"), secret.toString(), ImageFormat.RAW);
         byte[] evilBytes = Files.readAllBytes(evil);
-        Path safe = imageNaming(tmp.resolve("safe.qed"), "evil.raw", BackingFormat.RAW);
+        Path safe = imageNaming(tmp.resolve("safe.qed"), "evil.raw", ImageFormat.RAW);
         Path probed = imageNaming(tmp.resolve("probed.qed"), "evil.raw", null);
 
         try (QedImage img = QedImage.open(safe, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             byte[] seen = readAll(img);
             assertThat(Arrays.copyOf(seen, evilBytes.length)).isEqualTo(evilBytes);
             assertThat(new String(seen, StandardCharsets.ISO_8859_1)).doesNotContain("TOP SECRET");
         }
         // Without the bit the file is probed, as QEMU does, and the secret shows: what NO_PROBE prevents.
         try (QedImage img = QedImage.open(probed, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.QED);
             assertThat(Arrays.copyOf(readAll(img), SECRET.length)).isEqualTo(SECRET);
         }
         assertThatThrownBy(() -> QedImage.open(probed, OpenOptions.readOnlyDefaults().withProbeBacking(false)))
@@ -241,17 +241,17 @@ class BackingPolicyTest {
         Qemu.img("create", "-q", "-f", "qcow2", "-b", secret.toString(), "-F", "raw", evil.toString(), "1M")
                 .assertSuccess();
         byte[] evilBytes = Files.readAllBytes(evil);
-        Path safe = imageNaming(tmp.resolve("safe.qed"), "evil.raw", BackingFormat.RAW);
+        Path safe = imageNaming(tmp.resolve("safe.qed"), "evil.raw", ImageFormat.RAW);
         Path probed = imageNaming(tmp.resolve("probed.qed"), "evil.raw", null);
 
         try (QedImage img = QedImage.open(safe, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             byte[] seen = readAll(img);
             assertThat(Arrays.copyOf(seen, 4)).containsExactly('Q', 'F', 'I', 0xfb);
             assertThat(Arrays.copyOf(seen, evilBytes.length)).isEqualTo(evilBytes);
         }
         try (QedImage img = QedImage.open(probed, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QCOW2);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.QCOW2);
             assertThat(readAll(img)).as("probed, read as QEMU reads it").isEqualTo(qemuRead(probed));
         }
         // The confine policy still keeps the qcow2 image's own backing file inside the top image's directory.
@@ -273,12 +273,12 @@ class BackingPolicyTest {
         writeFile(tmp.resolve("base.raw"), raw);
         try (QedImage img = QedImage.create(tmp.resolve("ov.qed"), CreateOptions.overlay("base.raw", null))) {
             assertThat(img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)).isTrue();
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.RAW);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
         }
         QedImage.create(tmp.resolve("base.qed"), CreateOptions.ofSize(M)).close();
         try (QedImage img = QedImage.create(tmp.resolve("ov2.qed"), CreateOptions.overlay("base.qed", null))) {
             assertThat(img.header().hasFeature(QedHeader.QED_F_BACKING_FORMAT_NO_PROBE)).isFalse();
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.QED);
         }
         assertThatThrownBy(() -> QedImage.create(tmp.resolve("ov3.qed"), CreateOptions.overlay("base.raw", null),
                 OpenOptions.defaults().withProbeBacking(false))).isInstanceOf(IllegalArgumentException.class)
@@ -289,10 +289,10 @@ class BackingPolicyTest {
     @Test
     void safeRebaseOntoAChainThatContainsTheOverlayIsRefused() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 7));
-        Path a = imageNaming(tmp.resolve("a.qed"), "base.raw", BackingFormat.RAW);
-        imageNaming(tmp.resolve("b.qed"), "a.qed", BackingFormat.QED);
+        Path a = imageNaming(tmp.resolve("a.qed"), "base.raw", ImageFormat.RAW);
+        imageNaming(tmp.resolve("b.qed"), "a.qed", ImageFormat.QED);
         byte[] before = Files.readAllBytes(a);
-        assertThatThrownBy(() -> BackingOperations.rebase(a, "b.qed", BackingFormat.QED, OpenOptions.defaults()))
+        assertThatThrownBy(() -> BackingOperations.rebase(a, "b.qed", ImageFormat.QED, OpenOptions.defaults()))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("cycle");
         assertThat(Files.readAllBytes(a)).isEqualTo(before);
     }
@@ -321,12 +321,12 @@ class BackingPolicyTest {
     @Test
     void aBackingNameEndsAtItsFirstNulAndADirectoryIsAFormatError() throws IOException {
         // QEMU reads the stored name as a C string, so "a\0b" names "a".
-        Path img = imageNaming(tmp.resolve("n.qed"), "a\0b", BackingFormat.RAW);
+        Path img = imageNaming(tmp.resolve("n.qed"), "a\0b", ImageFormat.RAW);
         assertThatThrownBy(() -> QedImage.open(img, OpenOptions.readOnlyDefaults()))
                 .isInstanceOf(java.nio.file.NoSuchFileException.class)
                 .hasMessageContaining(tmp.resolve("a").toString());
         Files.createDirectories(tmp.resolve("dir.raw"));
-        Path dir = imageNaming(tmp.resolve("d.qed"), "dir.raw", BackingFormat.RAW);
+        Path dir = imageNaming(tmp.resolve("d.qed"), "dir.raw", ImageFormat.RAW);
         assertThatThrownBy(() -> QedImage.open(dir, OpenOptions.readOnlyDefaults()))
                 .isInstanceOf(QedFormatException.class).hasMessageContaining("a directory");
     }
@@ -335,10 +335,10 @@ class BackingPolicyTest {
     void sharedBackingFilesSurviveConcurrentOpensAndCloses() throws Exception {
         byte[] base = pattern(M, 8);
         writeFile(tmp.resolve("base.raw"), base);
-        Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
+        Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", ImageFormat.RAW);
         Path[] tops = new Path[4];
         for (int i = 0; i < tops.length; i++) {
-            tops[i] = imageNaming(tmp.resolve("top" + i + ".qed"), "mid.qed", BackingFormat.QED);
+            tops[i] = imageNaming(tmp.resolve("top" + i + ".qed"), "mid.qed", ImageFormat.QED);
         }
         var pool = java.util.concurrent.Executors.newFixedThreadPool(8);
         try {
@@ -371,9 +371,9 @@ class BackingPolicyTest {
     @Test
     void backingImagesAreSharedReadOnlyAndClosedWithTheirLastOverlay() throws IOException {
         writeFile(tmp.resolve("base.raw"), pattern(M, 5));
-        Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", BackingFormat.RAW);
-        Path a = imageNaming(tmp.resolve("a.qed"), "mid.qed", BackingFormat.QED);
-        Path b = imageNaming(tmp.resolve("b.qed"), "./mid.qed", BackingFormat.QED);
+        Path mid = imageNaming(tmp.resolve("mid.qed"), "base.raw", ImageFormat.RAW);
+        Path a = imageNaming(tmp.resolve("a.qed"), "mid.qed", ImageFormat.QED);
+        Path b = imageNaming(tmp.resolve("b.qed"), "./mid.qed", ImageFormat.QED);
         Path midReal = mid.toRealPath();
         Path rawReal = tmp.resolve("base.raw").toRealPath();
 

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CacheBudget;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -56,7 +56,7 @@ class DeepChainMemoryTest {
         String below = null;
         for (int i = 0; i < DEPTH; i++) {
             Path p = dir.resolve("layer" + i + ".qed");
-            CreateOptions opts = below == null ? base : base.withBackingFile(below, BackingFormat.QED);
+            CreateOptions opts = below == null ? base : base.withBackingFile(below, ImageFormat.QED);
             try (QedImage img = QedImage.create(p, opts, OpenOptions.defaults()
                     .withCacheBudget(CacheBudget.ofBytes(64L << 20)))) {
                 for (int m = 0; m < TABLES_PER_IMAGE; m++) {

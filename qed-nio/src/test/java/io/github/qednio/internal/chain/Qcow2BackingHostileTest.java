@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -13,7 +13,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.jimfs.Configuration;
 import com.google.common.jimfs.Jimfs;
-import io.github.qednio.ops.DiskFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.testing.HostileBytes;
 import java.io.IOException;
@@ -50,10 +49,10 @@ class Qcow2BackingHostileTest {
                 img.writeZeroes(5L << 20, 8192);
                 img.write(ByteBuffer.wrap(new byte[] {7}), SIZE - 1);
             }
-            InPlaceConverter.convert(base, DiskFormat.QCOW2, Progress.NONE);
+            InPlaceConverter.convert(base, ImageFormat.QCOW2, Progress.NONE);
             compressCluster(base, 2);
             Path ov = dir.resolve("ov.qed");
-            QedImage.create(ov, CreateOptions.overlay("base.qcow2", BackingFormat.QCOW2)).close();
+            QedImage.create(ov, CreateOptions.overlay("base.qcow2", ImageFormat.QCOW2)).close();
             byte[] expected = new byte[(int) SIZE];
             System.arraycopy(data, 0, expected, CS, data.length);
             expected[(int) SIZE - 1] = 7;

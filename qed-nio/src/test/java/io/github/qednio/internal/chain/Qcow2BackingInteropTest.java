@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -151,7 +151,7 @@ class Qcow2BackingInteropTest {
         byte[] baseBytes = Files.readAllBytes(base);
         Path byQemu = qemuOverlay(base, "qemu.qed");
         Path recorded = base.resolveSibling("recorded.qed");
-        QedImage.create(recorded, CreateOptions.overlay("base.qcow2", BackingFormat.QCOW2)).close();
+        QedImage.create(recorded, CreateOptions.overlay("base.qcow2", ImageFormat.QCOW2)).close();
         Path probed = base.resolveSibling("probed.qed");
         QedImage.create(probed, CreateOptions.overlay("base.qcow2", null)).close();
         byte[] expected = qemuRead(byQemu);
@@ -159,7 +159,7 @@ class Qcow2BackingInteropTest {
         for (Path ov : List.of(byQemu, recorded, probed)) {
             try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
                 assertThat(img.size()).as("size taken from the qcow2 header").isEqualTo(SIZE);
-                assertThat(img.backingFormat()).isEqualTo(BackingFormat.QCOW2);
+                assertThat(img.backingFormat()).isEqualTo(ImageFormat.QCOW2);
                 assertThat(readAll(img)).as("%s over a %s base", ov.getFileName(), kind).isEqualTo(expected);
                 assertThat(readInPieces(img)).isEqualTo(expected);
             }
@@ -297,11 +297,11 @@ class Qcow2BackingInteropTest {
         qemuIo(ov, "qed", "write -P 0x99 1M 64k");
         byte[] content = qemuRead(ov);
         byte[] baseBytes = Files.readAllBytes(base);
-        BackingOperations.rebase(ov, "base.qcow2", BackingFormat.QCOW2, OpenOptions.defaults());
+        BackingOperations.rebase(ov, "base.qcow2", ImageFormat.QCOW2, OpenOptions.defaults());
         assertThat(ChainFixtures.qemuChain(ov)).containsExactly("ov.qed:qed", "base.qcow2:qcow2");
         assertThat(qemuRead(ov)).isEqualTo(content);
         try (QedImage img = QedImage.open(ov, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QCOW2);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.QCOW2);
             assertThat(readAll(img)).isEqualTo(content);
         }
         Qemu.assertCheckClean(ov);
@@ -367,7 +367,7 @@ class Qcow2BackingInteropTest {
         Path real = base.toRealPath();
         try (QedImage a = QedImage.open(ov, OpenOptions.defaults());
              QedImage b = QedImage.open(qemuOverlay(base, "ov2.qed"), OpenOptions.readOnlyDefaults())) {
-            assertThat(a.backingFormat()).isEqualTo(BackingFormat.QCOW2);
+            assertThat(a.backingFormat()).isEqualTo(ImageFormat.QCOW2);
             assertThat(SharedBackings.references(real)).as("one shared open for both overlays").isEqualTo(2);
             String token = ProcLocks.tokenOf(base, 100);
             org.junit.jupiter.api.Assumptions.assumeTrue(token != null, "no /proc/locks");

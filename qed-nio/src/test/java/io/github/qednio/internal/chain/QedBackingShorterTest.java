@@ -1,6 +1,6 @@
 package io.github.qednio.internal.chain;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -33,7 +33,7 @@ class QedBackingShorterTest {
             b.write(ByteBuffer.wrap(baseData), 0);
         }
         Path over = dir.resolve("over.qed");
-        QedImage.create(over, CreateOptions.overlay("base.qed", BackingFormat.QED).withSize(OVER_SIZE)).close();
+        QedImage.create(over, CreateOptions.overlay("base.qed", ImageFormat.QED).withSize(OVER_SIZE)).close();
         return over;
     }
 
@@ -49,7 +49,7 @@ class QedBackingShorterTest {
         Path over = chain(base);
         byte[] expected = Arrays.copyOf(base, OVER_SIZE);
         try (QedImage img = QedImage.open(over, OpenOptions.readOnlyDefaults())) {
-            assertThat(img.backingFormat()).isEqualTo(BackingFormat.QED);
+            assertThat(img.backingFormat()).isEqualTo(ImageFormat.QED);
             assertThat(img.backingFile()).isEqualTo(dir.resolve("base.qed"));
             assertThat(img.backing().size()).isEqualTo(BASE_SIZE);
             assertThat(read(img, 4096, 8192)).as("inside").isEqualTo(Arrays.copyOfRange(expected, 4096, 12288));

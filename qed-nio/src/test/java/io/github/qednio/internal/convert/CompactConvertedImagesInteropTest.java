@@ -1,6 +1,6 @@
 package io.github.qednio.internal.convert;
 
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import static io.github.qednio.internal.convert.QedToQcow2InteropTest.qemuIo;
 
@@ -49,7 +49,7 @@ class CompactConvertedImagesInteropTest {
         qemuIo(image, "qcow2", "write -P 0x44 40M 1M", "write -P 0x11 0 3M", "write -P 0x22 20M 2M",
                 "write -P 0x33 1M 512k", "write -P 0x55 10M 64k", "write -z 2M 256k", "discard 20M 1M");
         Path original = Files.copy(image, dir.resolve("original.qcow2"));
-        InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
         compact(image);
         ConvertBaseline.assertNoWorseThanConvert(image, original, "qcow2");
     }
@@ -72,8 +72,8 @@ class CompactConvertedImagesInteropTest {
             }
         }
         Path original = Files.copy(image, dir.resolve("original.qed"));
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
-        InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
         compact(image);
         ConvertBaseline.assertNoWorseThanConvert(image, original, "qed");
     }

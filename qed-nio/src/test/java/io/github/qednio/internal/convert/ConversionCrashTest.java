@@ -1,14 +1,13 @@
 package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionReport;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.image.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.jimfs.Configuration;
 import com.google.common.jimfs.Jimfs;
-import io.github.qednio.image.BackingFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -81,8 +80,8 @@ class ConversionCrashTest {
     @ParameterizedTest(name = "{0} to {1}, backing file {2}")
     @CsvSource({"QED, QCOW2, none", "QED, QCOW2, short", "QED, QCOW2, long", "QCOW2, QED, none",
         "QCOW2, QED, short", "QCOW2, QED, long"})
-    void everyCrashLeavesOneOfTheTwoFormatsWithTheOriginalContentAndARerunFinishes(DiskFormat from,
-            DiskFormat to, String backing) throws IOException {
+    void everyCrashLeavesOneOfTheTwoFormatsWithTheOriginalContentAndARerunFinishes(ImageFormat from,
+            ImageFormat to, String backing) throws IOException {
         Path path = fs.getPath("/img/" + from + "-" + backing + ".img");
         byte[] template = template(path, from, backing);
         byte[] expected = content(template, path);
@@ -114,7 +113,7 @@ class ConversionCrashTest {
                         }
                         assertThat(disk.crashed()).as(context).isTrue();
                         byte[] crash = disk.crashImage();
-                        DiskFormat found = format(crash);
+                        ImageFormat found = format(crash);
                         assertThat(found).as(context).isIn(from, to);
                         assertThat(content(crash, path)).as(context).isEqualTo(expected);
                         if (found == to) {
@@ -140,7 +139,7 @@ class ConversionCrashTest {
 
     @ParameterizedTest(name = "{0} to {1}")
     @CsvSource({"QED, QCOW2", "QCOW2, QED"})
-    void aFailedWriteOrFlushLeavesAValidImageAndARerunFinishes(DiskFormat from, DiskFormat to) throws IOException {
+    void aFailedWriteOrFlushLeavesAValidImageAndARerunFinishes(ImageFormat from, ImageFormat to) throws IOException {
         Path path = fs.getPath("/img/fail-" + from + ".img");
         byte[] template = template(path, from, "short");
         byte[] expected = content(template, path);
@@ -170,7 +169,7 @@ class ConversionCrashTest {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
-    private static ConversionReport convert(Path path, byte[] bytes, SimulatedDiskFile disk, DiskFormat to)
+    private static ConversionReport convert(Path path, byte[] bytes, SimulatedDiskFile disk, ImageFormat to)
             throws IOException {
         Files.write(path, bytes); // the engine reads the source from the path; the converter writes to the disk
         try (RawImageFile file = disk.file(path.toString())) {
@@ -179,11 +178,11 @@ class ConversionCrashTest {
     }
 
     /** A small image with data, zero clusters and holes in two L2 tables, in format {@code format}. */
-    private static byte[] template(Path path, DiskFormat format, String backing) throws IOException {
+    private static byte[] template(Path path, ImageFormat format, String backing) throws IOException {
         Files.deleteIfExists(path);
         CreateOptions options = CreateOptions.ofSize(SIZE).withClusterSize(CLUSTER).withTableSize(2);
         if (!backing.equals("none")) {
-            options = options.withBackingFile(backing.equals("long") ? LONG_NAME : "base.raw", BackingFormat.RAW);
+            options = options.withBackingFile(backing.equals("long") ? LONG_NAME : "base.raw", ImageFormat.RAW);
         }
         Random r = new Random(backing.hashCode());
         try (QedImage img = QedImage.create(path, options)) {
@@ -198,27 +197,27 @@ class ConversionCrashTest {
             img.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), SIZE - 3);
         }
         byte[] qed = Files.readAllBytes(path);
-        if (format == DiskFormat.QED) {
+        if (format == ImageFormat.QED) {
             return qed;
         }
         SimulatedDiskFile disk = new SimulatedDiskFile(qed, 0, 512);
-        convert(path, qed, disk, DiskFormat.QCOW2);
+        convert(path, qed, disk, ImageFormat.QCOW2);
         return disk.currentImage();
     }
 
-    private static DiskFormat format(byte[] image) {
+    private static ImageFormat format(byte[] image) {
         ByteBuffer head = ByteBuffer.wrap(image, 0, 64);
         if (QedHeader.hasMagic(head)) {
-            return DiskFormat.QED;
+            return ImageFormat.QED;
         }
-        return Qcow2Header.hasMagic(head) ? DiskFormat.QCOW2 : null;
+        return Qcow2Header.hasMagic(head) ? ImageFormat.QCOW2 : null;
     }
 
     /** The guest content of {@code image} (stored at {@code path}), read by the engine or the qcow2 reader. */
     private static byte[] content(byte[] image, Path path) throws IOException {
         Files.write(path, image);
         byte[] guest;
-        if (format(image) == DiskFormat.QED) {
+        if (format(image) == ImageFormat.QED) {
             try (QedImage img = QedImage.open(path, OpenOptions.readOnlyDefaults())) {
                 assertThat(img.check(Repair.NONE).isConsistent()).isTrue();
                 guest = new byte[(int) img.size()];
@@ -264,7 +263,7 @@ class ConversionCrashTest {
             this.expected = expected;
         }
 
-        void judge(byte[] image, DiskFormat found, String context) throws IOException {
+        void judge(byte[] image, ImageFormat found, String context) throws IOException {
             if (!qemu || !judged.add(digest(image))) {
                 return;
             }
@@ -277,7 +276,7 @@ class ConversionCrashTest {
             String fmt = found.qemuName();
             Qemu.Result check = Qemu.img("check", "-f", fmt, "--output=json", file.toString());
             assertThat(check.exitCode()).as("%s: %s %s", context, check.stdout(), check.stderr())
-                    .isIn(0, found == DiskFormat.QED ? 3 : 0);
+                    .isIn(0, found == ImageFormat.QED ? 3 : 0);
             assertThat(Qemu.jsonLong(check.stdout(), "corruptions")).as(context).isZero();
             Qemu.Result cmp = Qemu.img("compare", "-f", fmt, "-F", "raw", file.toString(), raw.toString());
             assertThat(cmp.exitCode()).as("%s: %s %s", context, cmp.stdout(), cmp.stderr()).isZero();

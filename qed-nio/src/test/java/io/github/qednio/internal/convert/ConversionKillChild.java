@@ -1,6 +1,6 @@
 package io.github.qednio.internal.convert;
 
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import java.nio.file.Path;
 
@@ -17,7 +17,7 @@ public final class ConversionKillChild {
         boolean first = args[2].equals("first");
         int[] calls = {0};
         int[] complete = {0};
-        InPlaceConverter.convert(Path.of(args[0]), DiskFormat.valueOf(args[1]), (done, total) -> {
+        InPlaceConverter.convert(Path.of(args[0]), ImageFormat.valueOf(args[1]), (done, total) -> {
             calls[0]++;
             if (done == total) {
                 complete[0]++;

@@ -1,7 +1,7 @@
 package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionReport;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.image.Progress;
 import static io.github.qednio.internal.convert.QedToQcow2InteropTest.qemuIo;
@@ -30,7 +30,7 @@ class ConversionKillTest {
 
     @ParameterizedTest(name = "{0} to {1}, killed {2}")
     @CsvSource({"QED, QCOW2, first", "QED, QCOW2, switched", "QCOW2, QED, first", "QCOW2, QED, switched"})
-    void sigkillDuringConversionLeavesAValidImageAndARerunFinishes(DiskFormat from, DiskFormat to, String when)
+    void sigkillDuringConversionLeavesAValidImageAndARerunFinishes(ImageFormat from, ImageFormat to, String when)
             throws Exception {
         Qemu.assumeAvailable();
         Path base = dir.resolve("base.raw");
@@ -50,7 +50,7 @@ class ConversionKillTest {
             child.destroyForcibly();
             assertThat(child.waitFor(60, TimeUnit.SECONDS)).isTrue();
         }
-        DiskFormat expected = when.equals("first") ? from : to;
+        ImageFormat expected = when.equals("first") ? from : to;
         String info = Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout();
         assertThat(info).contains("\"format\": \"" + expected.qemuName() + "\"");
         Qemu.Result check = Qemu.img("check", "-f", expected.qemuName(), "--output=json", image.toString());

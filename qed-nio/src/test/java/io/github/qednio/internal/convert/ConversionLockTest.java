@@ -1,6 +1,6 @@
 package io.github.qednio.internal.convert;
 
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.image.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -41,7 +41,7 @@ class ConversionLockTest {
             in.flush();
             ChildJvm.awaitLine(out, "wrote 512/512 bytes"); // qemu-io has the image open and locked
             byte[] before = Files.readAllBytes(image);
-            DiskFormat target = format.equals("qed") ? DiskFormat.QCOW2 : DiskFormat.QED;
+            ImageFormat target = format.equals("qed") ? ImageFormat.QCOW2 : ImageFormat.QED;
             assertThatThrownBy(() -> InPlaceConverter.convert(image, target, Progress.NONE))
                     .isInstanceOf(ImageLockedException.class).hasMessageContaining(image.toString());
             assertThat(Files.readAllBytes(image)).isEqualTo(before);

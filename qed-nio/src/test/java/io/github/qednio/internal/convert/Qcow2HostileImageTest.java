@@ -1,7 +1,7 @@
 package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionReport;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.image.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -41,7 +41,7 @@ class Qcow2HostileImageTest {
                 img.writeZeroes(5L << 20, 8192);
                 img.write(ByteBuffer.wrap(new byte[] {7}), (9L << 20) - 1);
             }
-            InPlaceConverter.convert(seedImage, DiskFormat.QCOW2, Progress.NONE);
+            InPlaceConverter.convert(seedImage, ImageFormat.QCOW2, Progress.NONE);
             byte[] valid = Files.readAllBytes(seedImage);
             Random r = new Random(0xF022L);
             int refused = 0;
@@ -74,9 +74,9 @@ class Qcow2HostileImageTest {
             }
             q.refcount(0);
         }
-        ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QED);
+        ConversionReport plan = InPlaceConverter.dryRun(image, ImageFormat.QED);
         assertThat(plan.sizeAfter()).isGreaterThanOrEqualTo(plan.sizeBefore());
-        InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
         try (QedImage qed = QedImage.open(image, io.github.qednio.image.OpenOptions.readOnlyDefaults())) {
             assertThat(qed.check(io.github.qednio.image.Repair.NONE).isConsistent()).isTrue();
         }

@@ -2,7 +2,7 @@ package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionRefusedException;
 import io.github.qednio.ops.ConversionReport;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.image.Progress;
 import static io.github.qednio.internal.convert.QedToQcow2InteropTest.assertQcow2CheckClean;
@@ -114,11 +114,11 @@ class Qcow2ToQedInteropTest {
         for (String size : new String[] {"0", "64k"}) {
             Path image = dir.resolve("e" + size + ".qed");
             Qemu.img("create", "-f", "qed", image.toString(), size).assertSuccess();
-            InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+            InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
             assertQcow2CheckClean(image);
             assertThat(Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout())
                     .contains("\"virtual-size\": " + (size.equals("0") ? 0 : 65536));
-            InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
+            InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
             Qemu.Result check = Qemu.img("check", "-f", "qed", "--output=json", image.toString());
             assertThat(Qemu.jsonLong(check.stdout(), "corruptions")).as(check.stdout()).isZero();
         }
@@ -147,10 +147,10 @@ class Qcow2ToQedInteropTest {
         qemuIo(image, "qed", "write -P 0x61 0 1M", "write -z 4M 64k", "write -P 0x62 2G 64k");
         Path copy = dir.resolve("orig.qed");
         Files.copy(image, copy);
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
-        InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
         Qemu.img("compare", "-f", "qed", "-F", "qed", image.toString(), copy.toString()).assertSuccess();
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
         assertQcow2CheckClean(image);
         Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), copy.toString()).assertSuccess();
     }
@@ -208,9 +208,9 @@ class Qcow2ToQedInteropTest {
         for (boolean dry : new boolean[] {true, false}) {
             assertThatThrownBy(() -> {
                 if (dry) {
-                    InPlaceConverter.dryRun(image, DiskFormat.QED);
+                    InPlaceConverter.dryRun(image, ImageFormat.QED);
                 } else {
-                    InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
+                    InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
                 }
             }).isInstanceOf(ConversionRefusedException.class).hasMessageContaining(feature)
                     .hasMessageContaining(file).hasMessageMatching("(?s).*(convert|check -r all).*");
@@ -224,9 +224,9 @@ class Qcow2ToQedInteropTest {
         Path copy = image.resolveSibling("orig-" + image.getFileName());
         Files.copy(image, copy, StandardCopyOption.REPLACE_EXISTING);
         List<String> dataBefore = dataRuns(qemuMap(copy));
-        ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QED);
-        ConversionReport report = InPlaceConverter.convert(image, DiskFormat.QED, Progress.NONE);
-        assertThat(report.from()).isEqualTo(DiskFormat.QCOW2);
+        ConversionReport plan = InPlaceConverter.dryRun(image, ImageFormat.QED);
+        ConversionReport report = InPlaceConverter.convert(image, ImageFormat.QED, Progress.NONE);
+        assertThat(report.from()).isEqualTo(ImageFormat.QCOW2);
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter()).isEqualTo(report.sizeAfter());
         String info = Qemu.img("info", "--output=json", image.toString()).assertSuccess().stdout();
         assertThat(info).contains("\"format\": \"qed\"");

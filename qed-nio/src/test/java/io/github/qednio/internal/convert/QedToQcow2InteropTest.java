@@ -2,7 +2,7 @@ package io.github.qednio.internal.convert;
 
 import io.github.qednio.ops.ConversionRefusedException;
 import io.github.qednio.ops.ConversionReport;
-import io.github.qednio.ops.DiskFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.InPlaceConverter;
 import io.github.qednio.image.Progress;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -74,7 +74,7 @@ class QedToQcow2InteropTest {
             }
             Path raw = dir.resolve("g" + g[0] + ".raw");
             dumpWithEngine(image, raw);
-            InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+            InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
             assertQcow2CheckClean(image);
             Qemu.img("compare", "-f", "qcow2", "-F", "raw", image.toString(), raw.toString()).assertSuccess();
         }
@@ -138,7 +138,7 @@ class QedToQcow2InteropTest {
         Qemu.img("create", "-f", "qed", image.toString(), "1G").assertSuccess();
         qemuIo(image, "qed", "write -P 0x11 0 1M");
         byte[] before = Files.readAllBytes(image);
-        ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QCOW2);
+        ConversionReport plan = InPlaceConverter.dryRun(image, ImageFormat.QCOW2);
         assertThat(Files.readAllBytes(image)).isEqualTo(before);
         assertThat(plan.dryRun()).isTrue();
         assertThat(plan.alreadyConverted()).isFalse();
@@ -147,7 +147,7 @@ class QedToQcow2InteropTest {
         assertThat(plan.sizeAfter()).isEqualTo(before.length + plan.metadataBytes());
 
         List<long[]> calls = new ArrayList<>();
-        ConversionReport done = InPlaceConverter.convert(image, DiskFormat.QCOW2, (d, t) -> calls.add(new long[] {d, t}));
+        ConversionReport done = InPlaceConverter.convert(image, ImageFormat.QCOW2, (d, t) -> calls.add(new long[] {d, t}));
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter());
         assertThat(qcow2ImageEnd(image)).as("qemu-img check's image end offset").isEqualTo(plan.sizeAfter());
         assertThat(done.metadataBytes()).isEqualTo(plan.metadataBytes());
@@ -155,7 +155,7 @@ class QedToQcow2InteropTest {
         assertThat(calls.get(calls.size() - 1)).containsExactly(plan.metadataBytes(), plan.metadataBytes());
 
         byte[] converted = Files.readAllBytes(image);
-        ConversionReport again = InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+        ConversionReport again = InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
         assertThat(again.alreadyConverted()).isTrue();
         assertThat(Files.readAllBytes(image)).isEqualTo(converted);
     }
@@ -180,9 +180,9 @@ class QedToQcow2InteropTest {
         for (boolean dry : new boolean[] {true, false}) {
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> {
                 if (dry) {
-                    InPlaceConverter.dryRun(image, DiskFormat.QCOW2);
+                    InPlaceConverter.dryRun(image, ImageFormat.QCOW2);
                 } else {
-                    InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+                    InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
                 }
             }).isInstanceOf(ConversionRefusedException.class).hasMessageContaining("corrupt")
                     .hasMessageContaining(image.toString());
@@ -207,9 +207,9 @@ class QedToQcow2InteropTest {
         Files.copy(image, repaired);
         Qemu.img("check", "-r", "all", "-f", "qed", repaired.toString()); // QEMU's own repair, as the reference
 
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> InPlaceConverter.dryRun(image, DiskFormat.QCOW2))
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> InPlaceConverter.dryRun(image, ImageFormat.QCOW2))
                 .isInstanceOf(ConversionRefusedException.class).hasMessageContaining("not closed cleanly");
-        InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
+        InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
         assertQcow2CheckClean(image);
         Qemu.img("compare", "-f", "qcow2", "-F", "qed", image.toString(), repaired.toString()).assertSuccess();
     }
@@ -221,9 +221,9 @@ class QedToQcow2InteropTest {
         Path copy = image.resolveSibling("orig-" + image.getFileName());
         Files.copy(image, copy, StandardCopyOption.REPLACE_EXISTING);
         List<long[]> dataBefore = dataMap(copy, "qed");
-        ConversionReport plan = InPlaceConverter.dryRun(image, DiskFormat.QCOW2);
-        ConversionReport report = InPlaceConverter.convert(image, DiskFormat.QCOW2, Progress.NONE);
-        assertThat(report.from()).isEqualTo(DiskFormat.QED);
+        ConversionReport plan = InPlaceConverter.dryRun(image, ImageFormat.QCOW2);
+        ConversionReport report = InPlaceConverter.convert(image, ImageFormat.QCOW2, Progress.NONE);
+        assertThat(report.from()).isEqualTo(ImageFormat.QED);
         assertThat(report.metadataBytes()).isEqualTo(plan.metadataBytes());
         assertThat(Files.size(image)).isEqualTo(plan.sizeAfter());
         assertThat(qcow2ImageEnd(image)).as("qemu-img check's image end offset").isEqualTo(plan.sizeAfter());

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
@@ -168,7 +168,7 @@ class CompactionTest {
         Path file = dir.resolve("o.qed");
         byte[] before;
         try (QedImage img = QedImage.create(file, SMALL.withSize(8L << 20)
-                .withBackingFile("base.raw", BackingFormat.RAW))) {
+                .withBackingFile("base.raw", ImageFormat.RAW))) {
             for (int k = 0; k < 64; k++) {
                 img.write(ByteBuffer.wrap(ChainFixtures.pattern(CS, k)), (long) k * CS);
             }

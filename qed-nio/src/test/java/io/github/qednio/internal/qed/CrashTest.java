@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -68,7 +68,7 @@ class CrashTest {
         overlay = dir.resolve("overlay.qed");
         CreateOptions small = CreateOptions.ofSize(SIZE).withClusterSize(CLUSTER).withTableSize(2);
         QedImage.create(plain, small).close();
-        QedImage.create(overlay, small.withBackingFile("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(overlay, small.withBackingFile("base.raw", ImageFormat.RAW)).close();
         plainTemplate = Files.readAllBytes(plain);
         overlayTemplate = Files.readAllBytes(overlay);
     }

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -89,7 +89,7 @@ class DiscardTest {
         Path base = ChainFixtures.writeFile(dir.resolve("base.raw"), ChainFixtures.pattern(4 << 20, 7));
         Path file = dir.resolve("o.qed");
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(4L << 20)
-                .withBackingFile("base.raw", BackingFormat.RAW))) {
+                .withBackingFile("base.raw", ImageFormat.RAW))) {
             write(img, 0, 2 * CS, 3);
             img.discard(0, 4 * CS); // two allocated clusters, two unallocated over backing data
             img.discard(5 * CS + 100, 200); // partial, over backing data

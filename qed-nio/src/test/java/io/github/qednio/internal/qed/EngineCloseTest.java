@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -261,7 +261,7 @@ class EngineCloseTest {
                 () -> img.check(Repair.NONE),
                 () -> img.check(Repair.ERRORS),
                 () -> img.resize(16L << 20),
-                () -> img.setBackingFileInHeader("x.raw", BackingFormat.RAW),
+                () -> img.setBackingFileInHeader("x.raw", ImageFormat.RAW),
                 () -> img.extentAt(0),
                 img::allocatedBytes);
         for (int i = 0; i < ops.size(); i++) {

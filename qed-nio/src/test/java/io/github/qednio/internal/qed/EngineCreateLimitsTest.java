@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -45,7 +45,7 @@ class EngineCreateLimitsTest {
         String name = "./".repeat((4032 - 8) / 2) + "base.raw";
         assertThat(name).hasSize(4032);
         Path file = dir.resolve("o.qed");
-        try (QedImage img = QedImage.create(file, CreateOptions.overlay(name, BackingFormat.RAW).withSize(4096)
+        try (QedImage img = QedImage.create(file, CreateOptions.overlay(name, ImageFormat.RAW).withSize(4096)
                 .withClusterSize(4096))) {
             assertThat(img.backingFileName()).isEqualTo(name);
             ByteBuffer b = ByteBuffer.allocate(4);
@@ -53,7 +53,7 @@ class EngineCreateLimitsTest {
             assertThat(b.array()).containsExactly(1, 2, 3, 4);
         }
         Path refused = dir.resolve("r.qed");
-        assertThatThrownBy(() -> QedImage.create(refused, CreateOptions.overlay("." + name, BackingFormat.RAW)
+        assertThatThrownBy(() -> QedImage.create(refused, CreateOptions.overlay("." + name, ImageFormat.RAW)
                 .withSize(4096).withClusterSize(4096)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("backingFile");
         assertThat(refused).doesNotExist();

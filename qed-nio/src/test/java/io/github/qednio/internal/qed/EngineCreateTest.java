@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -85,7 +85,7 @@ class EngineCreateTest {
         Files.write(dir.resolve("base.raw"), new byte[1 << 20]);
         Path ours = dir.resolve("ours.qed");
         Path theirs = dir.resolve("theirs.qed");
-        QedImage.create(ours, CreateOptions.ofSize(4L << 20).withBackingFile("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(ours, CreateOptions.ofSize(4L << 20).withBackingFile("base.raw", ImageFormat.RAW)).close();
         Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", theirs.toString(), "4M").assertSuccess();
 
         assertSameFile(ours, theirs);
@@ -106,7 +106,7 @@ class EngineCreateTest {
         Files.write(dir.resolve("base.raw"), new byte[baseSize]);
         Path ours = dir.resolve("ours.qed");
         Path theirs = dir.resolve("theirs.qed");
-        QedImage.create(ours, CreateOptions.overlay("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(ours, CreateOptions.overlay("base.raw", ImageFormat.RAW)).close();
         Qemu.img("create", "-f", "qed", "-b", "base.raw", "-F", "raw", theirs.toString()).assertSuccess();
         assertSameFile(ours, theirs);
     }
@@ -158,9 +158,9 @@ class EngineCreateTest {
                 Arguments.of("size", (UnaryOperator<CreateOptions>) o -> o.withSize((64L << 40) + 512)),
                 Arguments.of("size", (UnaryOperator<CreateOptions>) o -> o.withSize(Long.MAX_VALUE)),
                 Arguments.of("size", (UnaryOperator<CreateOptions>) o -> o.withSize(-1)),
-                Arguments.of("backing", (UnaryOperator<CreateOptions>) o -> o.withBackingFile("", BackingFormat.RAW)),
+                Arguments.of("backing", (UnaryOperator<CreateOptions>) o -> o.withBackingFile("", ImageFormat.RAW)),
                 Arguments.of("backingFile", (UnaryOperator<CreateOptions>) o ->
-                        o.withBackingFile("x".repeat(4096), BackingFormat.RAW)));
+                        o.withBackingFile("x".repeat(4096), ImageFormat.RAW)));
     }
 
     @ParameterizedTest(name = "{0} #{index}")

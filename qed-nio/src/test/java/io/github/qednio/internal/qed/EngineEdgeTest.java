@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
@@ -142,7 +142,7 @@ class EngineEdgeTest {
         Files.write(base, content);
         Path top = dir.resolve("top.qed");
         long boundary = 4L << 20;
-        try (QedImage img = QedImage.create(top, CreateOptions.overlay("base.raw", BackingFormat.RAW)
+        try (QedImage img = QedImage.create(top, CreateOptions.overlay("base.raw", ImageFormat.RAW)
                 .withClusterSize(4096).withTableSize(2))) {
             img.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), boundary - 2 * 4096 + 100); // partly allocated
         }
@@ -177,7 +177,7 @@ class EngineEdgeTest {
         Files.write(base, content);
         Path top = dir.resolve("top.qed");
         long size = CS + 512; // the last cluster is mostly past the end of the disk
-        try (QedImage img = QedImage.create(top, CreateOptions.overlay("base.raw", BackingFormat.RAW)
+        try (QedImage img = QedImage.create(top, CreateOptions.overlay("base.raw", ImageFormat.RAW)
                 .withSize(size))) {
             img.write(ByteBuffer.wrap(new byte[] {9}), CS);
             img.resize(2L * CS);
@@ -197,7 +197,7 @@ class EngineEdgeTest {
         Path base = dir.resolve("base.qed");
         QedImage.create(base, CreateOptions.ofSize(1L << 20)).close();
         Path top = dir.resolve("top.qed");
-        QedImage.create(top, CreateOptions.overlay("base.qed", BackingFormat.QED)).close();
+        QedImage.create(top, CreateOptions.overlay("base.qed", ImageFormat.QED)).close();
         StorageFactory failing = (f, ro) -> {
             Storage s = Storage.open(f, ro);
             if (!f.getFileName().toString().equals("top.qed")) {

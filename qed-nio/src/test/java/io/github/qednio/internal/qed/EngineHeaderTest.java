@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -114,7 +114,7 @@ class EngineHeaderTest {
     void aBackingFileIsRefusedBesideUnknownCompatFeaturesButCanStillBeRemoved() throws IOException {
         Path file = dir.resolve("a.qed");
         Files.write(dir.resolve("base.raw"), new byte[4096]);
-        QedImage.create(file, CreateOptions.ofSize(1L << 20).withBackingFile("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(file, CreateOptions.ofSize(1L << 20).withBackingFile("base.raw", ImageFormat.RAW)).close();
         try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
                 java.nio.file.StandardOpenOption.WRITE)) {
             // compat_features (offset 24): a bit this implementation does not know
@@ -122,7 +122,7 @@ class EngineHeaderTest {
                     24);
         }
         try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
-            assertThatThrownBy(() -> img.setBackingFileInHeader("other.raw", BackingFormat.RAW))
+            assertThatThrownBy(() -> img.setBackingFileInHeader("other.raw", ImageFormat.RAW))
                     .isInstanceOf(io.github.qednio.format.QedFormatException.class)
                     .hasMessageContaining("compat");
             img.setBackingFileInHeader(null, null);
@@ -162,7 +162,7 @@ class EngineHeaderTest {
         try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
             assertThat(img.header().autoclearFeatures()).isZero();
             inAnotherThread(() -> img.write(ByteBuffer.wrap(new byte[] {1}), 0));
-            img.setBackingFileInHeader("base.raw", BackingFormat.RAW);
+            img.setBackingFileInHeader("base.raw", ImageFormat.RAW);
             inAnotherThread(() -> img.write(ByteBuffer.wrap(new byte[] {2}), CS));
             img.resize(2L << 20);
             inAnotherThread(() -> img.resize(4L << 20));
@@ -282,7 +282,7 @@ class EngineHeaderTest {
         Path file = dir.resolve("a.qed");
         Files.write(dir.resolve("base.raw"), new byte[4096]);
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(1L << 20)
-                .withBackingFile("base.raw", BackingFormat.RAW))) {
+                .withBackingFile("base.raw", ImageFormat.RAW))) {
             if (change == Change.NEED_CHECK_CLEARED_BY_FLUSH) {
                 img.write(ByteBuffer.wrap(new byte[] {1}), 0);
             }
@@ -302,7 +302,7 @@ class EngineHeaderTest {
             assertThatThrownBy(() -> {
                 switch (change) {
                     case RESIZE -> img.resize(2L << 20);
-                    case SET_BACKING_FILE -> img.setBackingFileInHeader("other-name.raw", BackingFormat.RAW);
+                    case SET_BACKING_FILE -> img.setBackingFileInHeader("other-name.raw", ImageFormat.RAW);
                     case REMOVE_BACKING_FILE -> img.setBackingFileInHeader(null, null);
                     case NEED_CHECK_SET_BY_ALLOCATION -> img.write(ByteBuffer.wrap(new byte[] {3}), 2L * CS);
                     case NEED_CHECK_CLEARED_BY_FLUSH -> img.flush();

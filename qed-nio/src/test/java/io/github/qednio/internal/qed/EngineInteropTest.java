@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -55,7 +55,7 @@ class EngineInteropTest {
 
         CreateOptions createOptions() {
             CreateOptions o = CreateOptions.ofSize(size).withClusterSize(clusterSize).withTableSize(tableSize);
-            return backingSize == 0 ? o : o.withBackingFile(BACKING, BackingFormat.RAW);
+            return backingSize == 0 ? o : o.withBackingFile(BACKING, ImageFormat.RAW);
         }
 
         OpenOptions openOptions() {

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -75,7 +75,7 @@ class EngineWriteOrderTest {
         List<RecordingStorage> storages = new CopyOnWriteArrayList<>();
         Path file = dir.resolve("ov.qed");
         try (QedImage img = QedImage.create(file, CreateOptions.ofSize(4L << 20)
-                        .withBackingFile("base.raw", BackingFormat.RAW),
+                        .withBackingFile("base.raw", ImageFormat.RAW),
                 OpenOptions.defaults().withStorageFactory(RecordingStorage.factory(storages)))) {
             img.write(ByteBuffer.wrap(new byte[4096]), 8192);    // COW head and tail from the base
             img.write(ByteBuffer.wrap(new byte[4096]), 3 * CS + 100);

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -95,7 +95,7 @@ class EngineZeroClusterTest {
         Files.write(dir.resolve("base.raw"), base);
         Path overlay = dir.resolve("ov.qed");
         try (QedImage img = QedImage.create(overlay, CreateOptions.ofSize(4L << 20)
-                .withBackingFile("base.raw", BackingFormat.RAW))) {
+                .withBackingFile("base.raw", ImageFormat.RAW))) {
             img.writeZeroes(0, CS);
             img.write(ByteBuffer.wrap(filled(4096, 0xab)), 8192);
             img.writeZeroes(2L * CS, 2L * CS);

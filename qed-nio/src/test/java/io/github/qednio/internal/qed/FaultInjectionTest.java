@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -54,7 +54,7 @@ class FaultInjectionTest {
         overlay = dir.resolve("overlay.qed");
         CreateOptions small = CreateOptions.ofSize(SIZE).withClusterSize(CLUSTER).withTableSize(2);
         QedImage.create(plain, small).close();
-        QedImage.create(overlay, small.withBackingFile("base.raw", BackingFormat.RAW)).close();
+        QedImage.create(overlay, small.withBackingFile("base.raw", ImageFormat.RAW)).close();
     }
 
     @AfterEach

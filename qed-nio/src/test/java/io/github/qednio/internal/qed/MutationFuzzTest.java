@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -93,7 +93,7 @@ class MutationFuzzTest {
         // Made by the engine: overlay of a raw file.
         Path e2 = real.resolve("engine-ov.qed");
         try (QedImage img = QedImage.create(e2, CreateOptions.ofSize(20 << 20).withClusterSize(CS)
-                .withBackingFile("base.raw", BackingFormat.RAW))) {
+                .withBackingFile("base.raw", ImageFormat.RAW))) {
             writeSome(img, r);
         }
         BASES.add(new Base("engine", Files.readAllBytes(e1)));
@@ -603,7 +603,7 @@ class MutationFuzzTest {
             if (img.backingFile() == null) {
                 return null;
             }
-            if (img.backingFormat() == BackingFormat.RAW) {
+            if (img.backingFormat() == ImageFormat.RAW) {
                 return Files.readAllBytes(img.backingFile());
             }
             byte[] c = QED_CONTENT.get(img.backingFile().getFileName().toString());

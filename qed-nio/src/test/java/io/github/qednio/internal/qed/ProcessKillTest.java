@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CheckResult;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
@@ -60,7 +60,7 @@ class ProcessKillTest {
         boolean withBacking = round % 2 == 1;
         Path image = dir.resolve("kill" + round + ".qed");
         CreateOptions create = CreateOptions.ofSize(SIZE).withClusterSize(CLUSTER).withTableSize(2);
-        QedImage.create(image, withBacking ? create.withBackingFile("base.raw", BackingFormat.RAW) : create)
+        QedImage.create(image, withBacking ? create.withBackingFile("base.raw", ImageFormat.RAW) : create)
                 .close();
         long workloadSeed = r.nextLong();
         int flushesBeforeKill = 1 + r.nextInt(25);

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -105,12 +105,12 @@ class QedImageEdgeCasesTest {
             assertThat(img.geometry().headerBytes()).isEqualTo(4096);
             byte[] before = Files.readAllBytes(small);
             String tooLong = new String(longest) + "b";
-            assertThatThrownBy(() -> img.setBackingFileInHeader(tooLong, BackingFormat.RAW))
+            assertThatThrownBy(() -> img.setBackingFileInHeader(tooLong, ImageFormat.RAW))
                     .isInstanceOf(IOException.class).hasMessageContaining("no space left in the file header")
                     .hasMessageContaining((room + 1) + " bytes");
             assertThat(Files.readAllBytes(small)).as("nothing written").isEqualTo(before);
 
-            img.setBackingFileInHeader(new String(longest), BackingFormat.RAW);
+            img.setBackingFileInHeader(new String(longest), ImageFormat.RAW);
             assertThat(img.header().backingFilenameSize()).isEqualTo(room);
         }
         byte[] file = Files.readAllBytes(small);

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -168,7 +168,7 @@ class ZeroDetectionTest {
             Path off = sub.resolve("off.qed");
             for (Path p : List.of(on, off)) {
                 CreateOptions c = CreateOptions.ofSize(4L << 20).withClusterSize(4096);
-                QedImage.create(p, backed ? c.withBackingFile("base.raw", BackingFormat.RAW) : c).close();
+                QedImage.create(p, backed ? c.withBackingFile("base.raw", ImageFormat.RAW) : c).close();
             }
             Random rnd = new Random(backed ? 11 : 12);
             try (QedImage a = QedImage.open(on, DETECT); QedImage b = QedImage.open(off, OpenOptions.defaults())) {
@@ -213,7 +213,7 @@ class ZeroDetectionTest {
             Files.write(sub.resolve("base.raw"), pattern(2 << 20, 5));
             Path image = sub.resolve("c.qed");
             CreateOptions c = CreateOptions.ofSize(2L << 20);
-            QedImage.create(image, backed ? c.withBackingFile("base.raw", BackingFormat.RAW) : c).close();
+            QedImage.create(image, backed ? c.withBackingFile("base.raw", ImageFormat.RAW) : c).close();
             byte[] model = new byte[2 << 20];
             java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
             try (QedImage img = QedImage.open(image, DETECT)) {
@@ -268,7 +268,7 @@ class ZeroDetectionTest {
     private Path overlayOf(byte[] base) throws IOException {
         Files.write(dir.resolve("base.raw"), base);
         Path overlay = dir.resolve("ov.qed");
-        QedImage.create(overlay, CreateOptions.ofSize(4L << 20).withBackingFile("base.raw", BackingFormat.RAW))
+        QedImage.create(overlay, CreateOptions.ofSize(4L << 20).withBackingFile("base.raw", ImageFormat.RAW))
                 .close();
         return overlay;
     }

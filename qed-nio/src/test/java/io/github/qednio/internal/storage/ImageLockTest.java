@@ -1,6 +1,6 @@
 package io.github.qednio.internal.storage;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.ImageLockedException;
 import io.github.qednio.image.OpenOptions;
@@ -197,7 +197,7 @@ class ImageLockTest {
     void readersAndBackingFilesHoldTheBytesQemuHolds() throws IOException {
         Qemu.assumeAvailable();
         Path overlay = dir.resolve("overlay.qed");
-        QedImage.create(overlay, CreateOptions.overlay("disk.qed", BackingFormat.QED)).close();
+        QedImage.create(overlay, CreateOptions.overlay("disk.qed", ImageFormat.QED)).close();
         int[] qemuReader;
         int[] qemuForceShare;
         int[] qemuBackingOfWriter;
@@ -249,7 +249,7 @@ class ImageLockTest {
     void backingFilesAreLockedAsQemuLocksThem() throws IOException {
         Qemu.assumeAvailable();
         Path overlay = dir.resolve("overlay.qed");
-        QedImage.create(overlay, CreateOptions.overlay("disk.qed", BackingFormat.QED)).close();
+        QedImage.create(overlay, CreateOptions.overlay("disk.qed", ImageFormat.QED)).close();
         // QEMU holds the backing file of an image it writes for consistent reading: it may not be written.
         try (QemuIoSession qemu = QemuIoSession.open(overlay, "-f", "qed")) {
             Qemu.Result w = Qemu.io("-f", "qed", "-c", "write 0 512", image.toString());

@@ -1,6 +1,6 @@
 package io.github.qednio.internal.storage;
 
-import io.github.qednio.image.BackingFormat;
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
@@ -128,8 +128,8 @@ class LockManagerTest {
         ChainFixtures.writeFile(dir.resolve("b.raw"), new byte[4096]);
         Path overA = dir.resolve("over-a.qed");
         Path overB = dir.resolve("over-b.qed");
-        QedImage.create(overA, CreateOptions.overlay("a.raw", BackingFormat.RAW).withSize(4096)).close();
-        QedImage.create(overB, CreateOptions.overlay("b.raw", BackingFormat.RAW).withSize(4096)).close();
+        QedImage.create(overA, CreateOptions.overlay("a.raw", ImageFormat.RAW).withSize(4096)).close();
+        QedImage.create(overB, CreateOptions.overlay("b.raw", ImageFormat.RAW).withSize(4096)).close();
         CountDownLatch aInIo = new CountDownLatch(1);
         CountDownLatch releaseA = new CountDownLatch(1);
         StorageFactory blockingA = (file, readOnly) -> {
@@ -159,8 +159,8 @@ class LockManagerTest {
         Path base = ChainFixtures.writeFile(dir.resolve("a.raw"), ChainFixtures.pattern(4096, 7));
         Path over1 = dir.resolve("over1.qed");
         Path over2 = dir.resolve("over2.qed");
-        QedImage.create(over1, CreateOptions.overlay("a.raw", BackingFormat.RAW).withSize(4096)).close();
-        QedImage.create(over2, CreateOptions.overlay("a.raw", BackingFormat.RAW).withSize(4096)).close();
+        QedImage.create(over1, CreateOptions.overlay("a.raw", ImageFormat.RAW).withSize(4096)).close();
+        QedImage.create(over2, CreateOptions.overlay("a.raw", ImageFormat.RAW).withSize(4096)).close();
         CountDownLatch firstInIo = new CountDownLatch(1);
         CountDownLatch releaseFirst = new CountDownLatch(1);
         java.util.concurrent.atomic.AtomicInteger baseOpens = new java.util.concurrent.atomic.AtomicInteger();
