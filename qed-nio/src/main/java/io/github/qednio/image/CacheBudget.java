@@ -17,8 +17,8 @@ import java.util.function.BooleanSupplier;
  * asks the other caches to give a clean table back, which each does only if its lock is free at that moment, so an
  * idle image cannot keep the budget forever and a busy one is simply skipped. If no room can be made, a read is
  * served by a table that is not kept, and a load fails with an {@link IOException} naming the budget (never an
- * {@link OutOfMemoryError}) only when the cache's own tables cannot be written back. A cache gives its share back
- * when its image closes.
+ * {@link OutOfMemoryError}) only when the cache's own tables cannot be written back or the table is larger than the
+ * whole budget. A cache gives its share back when its image closes.
  *
  * <p>The default size of {@link #jvm()} is an eighth of {@link Runtime#maxMemory()}, at least 4 MiB and at most
  * 1 GiB: enough for QEMU's 50 tables of the default geometry (256 KiB each) on a heap of 100 MiB or more, small

@@ -41,8 +41,8 @@ import java.util.function.BooleanSupplier;
  * background daemon thread and says no, so that they are clean for a later request. Locks are never waited for
  * in a circle because the only lock taken on another cache is a {@code tryLock}. When no room can be made at once,
  * a read is served by a table that is read but not kept, and an update is written through at once (the write-back
- * barrier first); only when this cache's own dirty tables cannot be written back does a load fail with the budget's
- * "exhausted" error. A background write-back was chosen over an owner-side flag because an idle image has no
+ * barrier first); only when this cache's own dirty tables cannot be written back (or a table is larger than the whole
+ * budget) does a load fail with the budget's "exhausted" error. A background write-back was chosen over an owner-side flag because an idle image has no
  * thread of its own that would ever look at such a flag.
  */
 public final class L2Cache {
@@ -485,8 +485,8 @@ public final class L2Cache {
      * from other caches without waiting for them). Returns false if no room could be made at once: the table is
      * then used without being kept.
      *
-     * @throws IOException naming the budget, if room could have been made only by writing back this cache's dirty
-     *     tables and every such write-back failed
+     * @throws IOException naming the budget, if the table is larger than the whole budget, or if room could have
+     *     been made only by writing back this cache's dirty tables and every such write-back failed
      */
     private boolean reserve(long offset) throws IOException {
         boolean othersFirst;
@@ -529,11 +529,13 @@ public final class L2Cache {
                 continue;
             }
             if (dirty == null) {
-                if (failure == null) {
+                if (failure == null && tableBytes <= budget.limit()) {
                     return false;
                 }
                 IOException ex = budget.exhausted(io.name(), offset, tableBytes);
-                ex.addSuppressed(failure);
+                if (failure != null) {
+                    ex.addSuppressed(failure);
+                }
                 throw ex;
             }
             try {
