@@ -1,24 +1,24 @@
 package io.github.qednio.image;
 
-import io.github.qednio.internal.qed.L2Cache;
-import io.github.qednio.internal.qed.Table;
 import java.io.IOException;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
+import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 
 /**
  * The memory that the L2 caches of open images may hold, shared by every image that draws from it: by default all
  * images and backing chains of the JVM draw from {@link #jvm()}, so a deep chain of images with large tables stays
  * within one bound however many images it has (QEMU bounds each image; a JVM cannot afford that).
  *
- * <p>When a cache needs room for a table and the budget is exhausted, the least recently used clean tables of all
- * caches drawing from the budget are evicted; tables with L2 updates not yet written back are written back first
- * (by the cache that owns them) and never dropped. If the tables in use cannot be evicted either, the load fails
- * with an {@link IOException} naming the budget, never with an {@link OutOfMemoryError}. A cache gives its share
- * back when its image closes.
+ * <p>The budget only counts bytes (atomically, without a lock): each cache keeps its own least-recently-used order
+ * under its own lock, so that a cache miss in one image never waits on another image's lock or I/O. When a cache
+ * needs room and the budget is exhausted, it evicts its own least recently used clean tables, writing its own dirty
+ * ones back first (they are never dropped); a cache holding less than its {@linkplain #fairShare() fair share} first
+ * asks the other caches to give a clean table back, which each does only if its lock is free at that moment, so an
+ * idle image cannot keep the budget forever and a busy one is simply skipped. If no room can be made, a read is
+ * served by a table that is not kept, and a load fails with an {@link IOException} naming the budget (never an
+ * {@link OutOfMemoryError}) only when the cache's own tables cannot be written back or the table is larger than the
+ * whole budget. A cache gives its share back when its image closes.
  *
  * <p>The default size of {@link #jvm()} is an eighth of {@link Runtime#maxMemory()}, at least 4 MiB and at most
  * 1 GiB: enough for QEMU's 50 tables of the default geometry (256 KiB each) on a heap of 100 MiB or more, small
@@ -37,10 +37,10 @@ public final class CacheBudget {
             + " system property qed.cacheBudget)", initialJvmLimit());
 
     private final String name;
-    private long limit;
-    private long used;
-    /** Every cached table of every cache drawing from this budget, least recently used first. */
-    private final LinkedHashMap<Table, L2Cache> lru = new LinkedHashMap<>(16, 0.75f, true);
+    private volatile long limit;
+    private final AtomicLong used = new AtomicLong();
+    /** The caches drawing from this budget, as their non-blocking shrink requests. */
+    private final CopyOnWriteArraySet<BooleanSupplier> members = new CopyOnWriteArraySet<>();
 
     private CacheBudget(String name, long limit) {
         this.name = name;
@@ -99,7 +99,7 @@ public final class CacheBudget {
      *
      * @return the limit in bytes
      */
-    public synchronized long limit() {
+    public long limit() {
         return limit;
     }
 
@@ -108,8 +108,8 @@ public final class CacheBudget {
      *
      * @return bytes in use, at most {@link #limit()} (a lowered limit is reached as tables are next loaded)
      */
-    public synchronized long used() {
-        return used;
+    public long used() {
+        return used.get();
     }
 
     /**
@@ -118,7 +118,7 @@ public final class CacheBudget {
      * @param bytes the new limit in bytes, at least 1
      * @throws IllegalArgumentException if {@code bytes} is not positive
      */
-    public synchronized void setLimit(long bytes) {
+    public void setLimit(long bytes) {
         limit = checkLimit(bytes);
     }
 
@@ -127,60 +127,94 @@ public final class CacheBudget {
         return name;
     }
 
-    // ---------------------------------------------------------------------------------------- for L2Cache
+    // ---------------------------------------------------------------------------------------- for the caches
 
-    /** The monitor that guards every cache's map as well as this budget: one lock, so no ordering to get wrong. */
-    public Object lock() {
-        return this;
+    /**
+     * Charges {@code bytes} if they fit under the limit; never blocks. For the caches drawing from this budget.
+     *
+     * @param bytes the bytes of one table
+     * @return true if charged; false leaves the budget unchanged
+     */
+    public boolean tryCharge(long bytes) {
+        while (true) {
+            long u = used.get();
+            if (u + bytes > limit) {
+                return false;
+            }
+            if (used.compareAndSet(u, u + bytes)) {
+                return true;
+            }
+        }
     }
 
     /**
-     * Makes room for {@code bytes} by evicting clean tables, least recently used first; called with {@link #lock()}
-     * held. Returns the dirty tables that stand in the way (least recently used first) if there is still no room,
-     * or an empty list once the bytes are charged.
+     * Gives back {@code bytes} charged by {@link #tryCharge}; for the caches drawing from this budget.
+     *
+     * @param bytes the bytes of a table that left its cache (or never entered it)
      */
-    public List<Map.Entry<Table, L2Cache>> tryReserve(long bytes) {
-        List<Map.Entry<Table, L2Cache>> dirty = new ArrayList<>();
-        Iterator<Map.Entry<Table, L2Cache>> it = lru.entrySet().iterator();
-        while (used + bytes > limit && it.hasNext()) {
-            Map.Entry<Table, L2Cache> e = it.next();
-            if (e.getKey().isDirty()) {
-                dirty.add(Map.entry(e.getKey(), e.getValue()));
-                continue;
+    public void release(long bytes) {
+        used.addAndGet(-bytes);
+    }
+
+    /**
+     * Registers a cache drawing from this budget. {@code shrinker} is what other caches call, when the budget is
+     * short, to make a cache give back one table: it must return at once, never waiting for a lock or for I/O
+     * (true if it gave bytes back).
+     *
+     * @param shrinker the cache's non-blocking shrink request
+     */
+    public void join(BooleanSupplier shrinker) {
+        members.add(shrinker);
+    }
+
+    /**
+     * Unregisters a cache (its image closed).
+     *
+     * @param shrinker as given to {@link #join}
+     */
+    public void leave(BooleanSupplier shrinker) {
+        members.remove(shrinker);
+    }
+
+    /**
+     * The bytes a cache may hold before it must make room from its own tables rather than take it from others: an
+     * equal share of the limit among the caches drawing from this budget.
+     *
+     * @return the limit divided by the number of registered caches (the limit if none)
+     */
+    public long fairShare() {
+        return limit / Math.max(1, members.size());
+    }
+
+    /**
+     * Asks the other caches, one after another, to give back a table without waiting (each skips the request
+     * if it is busy). Starts after {@code self} in registration order so that the caller does not always drain
+     * the same cache first.
+     *
+     * @param self the caller's shrinker, skipped
+     * @return true once one cache gave bytes back; false if none could at once
+     */
+    public boolean askOthersToShrink(BooleanSupplier self) {
+        for (BooleanSupplier other : members) {
+            if (other != self && other.getAsBoolean()) {
+                return true;
             }
-            it.remove();
-            used -= e.getValue().evicted(e.getKey());
         }
-        if (used + bytes > limit) {
-            return dirty.isEmpty() ? null : dirty;
-        }
-        used += bytes;
-        return List.of();
+        return false;
     }
 
-    /** Records a table charged by {@link #tryReserve} as cached by {@code owner}; with {@link #lock()} held. */
-    public void added(Table t, L2Cache owner) {
-        lru.put(t, owner);
-    }
-
-    /** A cache hit: the table becomes the most recently used; with {@link #lock()} held. */
-    public void touched(Table t) {
-        lru.get(t);
-    }
-
-    /** Gives back {@code bytes} of a table that left its cache (or was never added); with {@link #lock()} held. */
-    public void released(Table t, long bytes) {
-        if (t != null) {
-            lru.remove(t);
-        }
-        used -= bytes;
-    }
-
-    /** The exception for a table that does not fit even after every evictable table was evicted. */
+    /**
+     * The exception for a table that does not fit in the budget, naming the ways to raise it.
+     *
+     * @param image the image whose table was to be loaded
+     * @param tableOffset the table's offset in that image
+     * @param bytes the table's size
+     * @return the exception to throw
+     */
     public IOException exhausted(String image, long tableOffset, long bytes) {
         return new IOException(String.format("%s: cannot load the L2 table at offset 0x%x (%d bytes): %s is"
                         + " exhausted (%d of %d bytes held by tables in use or not yet written back); raise it with"
                         + " OpenOptions.withCacheBudget, CacheBudget.setLimit or -Dqed.cacheBudget", image,
-                tableOffset, bytes, name, used, limit));
+                tableOffset, bytes, name, used.get(), limit));
     }
 }

@@ -11,6 +11,7 @@ import java.nio.channels.NonWritableChannelException;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A channel on a virtual disk, with the semantics of a Linux block device node: the size is the virtual size and
@@ -29,6 +30,11 @@ final class DiskChannel extends FileChannel implements Discardable {
     private final ChannelMode mode;
     private final QedFileSystem owner;
     private final Object positionLock = new Object();
+    /**
+     * Calls of this channel in progress, so that closing a file system can wait for its channels' calls on an
+     * image that stays open (the image's close gate is the engine's; this only counts, it refuses nothing).
+     */
+    private final AtomicInteger inProgress = new AtomicInteger();
     private volatile long position;
 
     DiskChannel(OpenImage target, ChannelMode mode, QedFileSystem owner) {
@@ -98,7 +104,7 @@ final class DiskChannel extends FileChannel implements Discardable {
      * Runs an engine call as an interruptible operation of this channel: an interrupt closes this channel (and
      * gives ClosedByInterruptException), as the FileChannel contract says. The thread's interrupt status is
      * hidden from the engine during the call, because the engine's own file channel would close on it and take
-     * the image away from every other channel; it is restored afterwards. The call runs inside the image's gate
+     * the image away from every other channel; it is restored afterwards. The call runs inside the engine's gate
      * ({@link OpenImage#call}), so closing the image waits for it; a channel closed before the call starts gives
      * ClosedChannelException (or AsynchronousCloseException / ClosedByInterruptException as the JDK reports it).
      */
@@ -111,14 +117,20 @@ final class DiskChannel extends FileChannel implements Discardable {
                 return 0; // closed by an interrupt in begin(); end() reports it
             }
             boolean interrupted = Thread.interrupted();
+            inProgress.incrementAndGet();
             try {
                 n = target.call(img -> {
                     if (!isOpen()) {
-                        throw new ClosedChannelException(); // closed while waiting for the gate
+                        throw new ClosedChannelException(); // closed meanwhile
                     }
                     return call.apply(img);
                 });
             } finally {
+                if (inProgress.decrementAndGet() == 0 && !isOpen()) {
+                    synchronized (inProgress) {
+                        inProgress.notifyAll();
+                    }
+                }
                 if (interrupted) {
                     Thread.currentThread().interrupt();
                 }
@@ -367,6 +379,26 @@ final class DiskChannel extends FileChannel implements Discardable {
     }
 
     // ---------------------------------------------------------------------------------------------- closing
+
+    /**
+     * After this channel was closed: waits, ignoring interrupts (the status is kept), until no call of it is in
+     * progress, as closing a {@link FileChannel} waits for the threads inside it.
+     */
+    void awaitCallsInProgress() {
+        boolean interrupted = false;
+        synchronized (inProgress) {
+            while (inProgress.get() > 0) {
+                try {
+                    inProgress.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
 
     @Override
     protected void implCloseChannel() throws IOException {

@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,11 +19,13 @@ import org.slf4j.LoggerFactory;
  * One image open in this JVM: the engine, every channel on it, and its byte-range locks. All channels on an image
  * share this engine and its cache.
  *
- * <p>Every engine call runs inside {@link #call} under the shared side of a read-write gate, as the JDK's zip file
- * system runs its operations inside {@code beginRead()/endRead()}. {@link #close} and {@link #upgrade} take the
- * exclusive side: close first marks the image closing (so later calls fail with {@link ClosedChannelException})
- * and then waits for the calls in progress, so no byte reaches the file after close returns; the upgrade swaps the
- * read-only engine for a read-write one while no call is using it.
+ * <p>The engine's own gate is the image's one close gate: {@link #call} adds no lock of its own. Close first marks
+ * the image closing (so later calls fail here with {@link ClosedChannelException}) and then closes the engine, which
+ * refuses new operations and waits for those in progress, so no byte reaches the file after close returns. The
+ * upgrade swaps the read-only engine for a read-write one and then closes the read-only one the same way; a call
+ * that the old engine refused meanwhile (it can have had no effect: that engine wrote nothing) runs again on the
+ * new one. Close and upgrade are serialised by {@link #swapLock}, so an upgrade never installs an engine that a
+ * close would miss.
  */
 final class OpenImage {
     private static final Logger LOG = LoggerFactory.getLogger(OpenImage.class);
@@ -38,8 +40,8 @@ final class OpenImage {
     final LockTable locks = new LockTable();
 
     private final OpenOptions options;
-    /** Fair, so that a waiting close or upgrade is not starved by a stream of new calls. */
-    private final ReentrantReadWriteLock gate = new ReentrantReadWriteLock(true);
+    /** Serialises {@link #close} and {@link #upgrade}; never taken by calls. */
+    private final ReentrantLock swapLock = new ReentrantLock();
     /** Completed by the registry once the engine is closed (normally or not) and the entry is gone. */
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private volatile QedImage image;
@@ -60,21 +62,24 @@ final class OpenImage {
     }
 
     /**
-     * Runs {@code call} on the engine unless the image is closing, and holds off {@link #close} and
-     * {@link #upgrade} until it returns.
+     * Runs {@code call} on the engine unless the image is closing; the engine's gate makes a close wait for it.
      *
      * @throws ClosedChannelException if the image is closing or closed
      */
     <T> T call(Call<T> call) throws IOException {
-        ReentrantReadWriteLock.ReadLock shared = gate.readLock();
-        shared.lock();
-        try {
+        while (true) {
             if (isClosing()) {
                 throw new ClosedChannelException();
             }
-            return call.apply(image);
-        } finally {
-            shared.unlock();
+            QedImage engine = image;
+            try {
+                return call.apply(engine);
+            } catch (ClosedChannelException e) {
+                if (image == engine || isClosing()) {
+                    throw e;
+                }
+                // The read-only engine that an upgrade replaced refused the call: run it on the new one.
+            }
         }
     }
 
@@ -129,20 +134,12 @@ final class OpenImage {
      * and completes {@link #closedFuture()}.
      */
     void close() throws IOException {
-        ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
-        exclusive.lock();
+        swapLock.lock();
         try {
             image.close();
         } finally {
-            exclusive.unlock();
+            swapLock.unlock();
         }
-    }
-
-    /** Waits until no call is in progress (calls that start later are not waited for). */
-    void awaitCallsInProgress() {
-        ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
-        exclusive.lock();
-        exclusive.unlock();
     }
 
     /**
@@ -158,8 +155,7 @@ final class OpenImage {
         if (!image.isReadOnly()) {
             return;
         }
-        ReentrantReadWriteLock.WriteLock exclusive = gate.writeLock();
-        exclusive.lock();
+        swapLock.lock();
         try {
             if (isClosing()) {
                 throw new ClosedChannelException();
@@ -182,12 +178,13 @@ final class OpenImage {
             }
             image = rw;
             try {
-                old.close(); // read-only: nothing to flush, only the file and the shared lock to let go
+                // Waits for the calls in progress on it; read-only: nothing to flush, only the file and the lock.
+                old.close();
             } catch (IOException e) {
                 LOG.warn("{}: closing the read-only engine after the upgrade to read-write failed", file, e);
             }
         } finally {
-            exclusive.unlock();
+            swapLock.unlock();
         }
     }
 

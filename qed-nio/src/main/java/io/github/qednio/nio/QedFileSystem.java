@@ -171,8 +171,10 @@ public final class QedFileSystem extends FileSystem {
         } else {
             // An implicit file system's channels may be on an image that stays open (other channels, an explicit
             // file system): wait for the calls in progress on them anyway, as the close promises.
+            for (DiskChannel ch : toClose) {
+                ch.awaitCallsInProgress();
+            }
             for (OpenImage img : touched) {
-                img.awaitCallsInProgress();
                 if (img.isClosing()) {
                     img.closedFuture().join(); // its last channel was ours: closed by now unless another thread is
                 }

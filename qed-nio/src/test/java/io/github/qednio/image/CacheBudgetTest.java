@@ -31,4 +31,30 @@ class CacheBudgetTest {
         assertThat(OpenOptions.defaults().withCacheBudget(b).cacheBudget()).isSameAs(b);
         assertThat(OpenOptions.defaults().withCacheBudget(b).withReadOnly(true).cacheBudget()).isSameAs(b);
     }
+
+    @Test
+    void chargesNeverExceedTheLimitAndTheExhaustedErrorNamesTheWaysToRaiseIt() {
+        CacheBudget budget = CacheBudget.ofBytes(10);
+        assertThat(budget.tryCharge(6)).isTrue();
+        assertThat(budget.tryCharge(5)).isFalse();
+        assertThat(budget.used()).isEqualTo(6);
+        budget.release(6);
+        assertThat(budget.tryCharge(10)).isTrue();
+        assertThat(budget.exhausted("a.qed", 0x3000, 4096)).hasMessageContaining("a.qed")
+                .hasMessageContaining("0x3000").hasMessageContaining("an L2 cache budget of 10 bytes is exhausted")
+                .hasMessageContaining("OpenOptions.withCacheBudget, CacheBudget.setLimit or -Dqed.cacheBudget");
+    }
+
+    @Test
+    void thePublicBudgetRefersToNoInternalType() {
+        java.util.List<Class<?>> types = new java.util.ArrayList<>();
+        for (java.lang.reflect.Field f : CacheBudget.class.getDeclaredFields()) {
+            types.add(f.getType());
+        }
+        for (java.lang.reflect.Method m : CacheBudget.class.getDeclaredMethods()) {
+            types.add(m.getReturnType());
+            types.addAll(java.util.List.of(m.getParameterTypes()));
+        }
+        assertThat(types).noneMatch(t -> t.getName().startsWith("io.github.qednio.internal."));
+    }
 }

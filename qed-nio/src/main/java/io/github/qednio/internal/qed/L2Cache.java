@@ -7,9 +7,12 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 
 /**
  * A cache of L2 tables keyed by file offset, bounded by a table count (QEMU keeps 50 tables) and by the bytes of a
@@ -25,9 +28,22 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Tables are loaded under a per-offset lock, so one table is read once however many threads miss on it. Hits go
  * through a direct-mapped array of hints first, without a lock or an allocation, so that threads reading one image
- * do not serialise. A hint is only ever set (under the budget's lock) to a table that is in the map, and cleared
+ * do not serialise. A hint is only ever set (under the cache's lock) to a table that is in the map, and cleared
  * (under the same lock) when that table leaves the map, so a hint never outlives the table's place in the cache.
  * Hits through a hint do not refresh the LRU order.
+ *
+ * <p>A cache miss in one image never waits on another image's lock or I/O. The budget only counts bytes; each cache
+ * keeps its own LRU order under its own lock and makes room from its own tables (evicting clean ones, writing its own
+ * dirty ones back). So that an idle image cannot hold the budget forever, a cache holding less than its fair share
+ * (the limit divided by the caches drawing from it) first asks the others to shrink, and that request never waits:
+ * the other cache takes its lock with {@code tryLock} and skips the request if the lock is busy, gives back its least
+ * recently used clean table if it has one, and if it has only dirty tables starts a write-back of them on a
+ * background daemon thread and says no, so that they are clean for a later request. Locks are never waited for
+ * in a circle because the only lock taken on another cache is a {@code tryLock}. When no room can be made at once,
+ * a read is served by a table that is read but not kept, and an update is written through at once (the write-back
+ * barrier first); only when this cache's own dirty tables cannot be written back (or a table is larger than the whole
+ * budget) does a load fail with the budget's "exhausted" error. A background write-back was chosen over an owner-side flag because an idle image has no
+ * thread of its own that would ever look at such a flag.
  */
 public final class L2Cache {
     /** Default capacity: QEMU's {@code QED_DEFAULT_L2_CACHE_SIZE}. */
@@ -43,8 +59,17 @@ public final class L2Cache {
 
     private final TableIO io;
     private final CacheBudget budget;
-    /** The budget's lock: guards {@link #tables}, {@link #released} and the dirty state of the tables. */
-    private final Object lock;
+    /**
+     * This cache's lock: guards {@link #tables}, {@link #released} and the dirty state of the tables. Never held
+     * during I/O; other caches only ever {@code tryLock} it.
+     */
+    private final ReentrantLock lock = new ReentrantLock();
+    /** What other caches of the budget call to make this one give a table back; never waits. */
+    private final BooleanSupplier shrinker = this::shrinkForOthers;
+    /** Set while a background write-back asked for by another cache is pending. */
+    private final AtomicBoolean backgroundWriteBack = new AtomicBoolean();
+    /** The last background write-back, for tests to wait for. */
+    private volatile Thread lastBackgroundWriteBack;
     private final int capacity;
     private final long tableBytes;
     private final WriteBarrier barrier;
@@ -55,11 +80,12 @@ public final class L2Cache {
     private final AtomicReferenceArray<Table> hints;
     private final int hintBits;
     private boolean released;
+    /** Whether {@link #shrinker} is registered with the budget: from the first table kept until release. */
+    private boolean joined;
 
     public L2Cache(TableIO io, CacheBudget budget, int capacity, WriteBarrier barrier) {
         this.io = io;
         this.budget = budget;
-        this.lock = budget.lock();
         this.capacity = Math.max(1, capacity);
         this.tableBytes = io.tableBytes();
         this.barrier = barrier;
@@ -113,7 +139,8 @@ public final class L2Cache {
 
     /** Applies an update to the cached table; a dirty table outside the map would be lost, so only in it. */
     private boolean applyIfCached(long offset, int first, long[] values) throws ClosedChannelException {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (released) {
                 throw new ClosedChannelException();
             }
@@ -121,9 +148,10 @@ public final class L2Cache {
             if (t == null) {
                 return false;
             }
-            budget.touched(t);
             apply(t, first, values);
             return true;
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -135,22 +163,28 @@ public final class L2Cache {
         t.markDirty(first, first + values.length);
     }
 
-    /** Adds a table that was just written whole; if the budget has no room it is simply not cached. */
+    /** Adds a table that was just written whole; if no clean table of this cache makes room it is not cached. */
     void put(Table t) {
-        synchronized (lock) {
+        lock.lock();
+        try {
             Table old = tables.remove(t.offset);
             if (old != null) {
                 dropHint(old);
-                budget.released(old, tableBytes);
+                budget.release(tableBytes);
             }
             if (released) {
                 return;
             }
-            List<Map.Entry<Table, L2Cache>> inTheWay = budget.tryReserve(tableBytes);
-            if (inTheWay == null || !inTheWay.isEmpty()) {
-                return;
+            while (!budget.tryCharge(tableBytes)) {
+                Table victim = leastRecentlyUsedClean();
+                if (victim == null) {
+                    return;
+                }
+                remove(victim);
             }
             add(t);
+        } finally {
+            lock.unlock();
         }
         trimToCapacity(t);
     }
@@ -163,12 +197,15 @@ public final class L2Cache {
         writeBackLock.lock();
         try {
             List<Table> dirty = new ArrayList<>();
-            synchronized (lock) {
+            lock.lock();
+            try {
                 for (Table t : tables.values()) {
                     if (t.isDirty()) {
                         dirty.add(t);
                     }
                 }
+            } finally {
+                lock.unlock();
             }
             if (dirty.isEmpty()) {
                 return;
@@ -185,17 +222,20 @@ public final class L2Cache {
 
     /** Drops every clean table (after check rewrote tables on disk). Dirty tables stay. */
     void clear() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             tables.values().removeIf(t -> {
                 if (t.isDirty()) {
                     return false;
                 }
-                budget.released(t, tableBytes);
+                budget.release(tableBytes);
                 return true;
             });
             for (int i = 0; i < hints.length(); i++) {
                 hints.set(i, null);
             }
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -204,52 +244,111 @@ public final class L2Cache {
      * tables back, or failed and left NEED_CHECK set). Later loads are served without caching.
      */
     public void release() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             released = true;
-            for (Table t : tables.values()) {
-                budget.released(t, tableBytes);
-            }
+            budget.leave(shrinker);
+            budget.release(tables.size() * tableBytes);
             tables.clear();
             for (int i = 0; i < hints.length(); i++) {
                 hints.set(i, null);
             }
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Number of tables cached now. */
     int size() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             return tables.size();
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Number of tables with entries not yet written back. */
     int dirtyTables() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             return (int) tables.values().stream().filter(Table::isDirty).count();
+        } finally {
+            lock.unlock();
         }
     }
 
-    // ------------------------------------------------------------------------------------------- for CacheBudget
-
-    /** The budget evicted {@code t} (clean); called with the lock held. Returns the bytes it held. */
-    public long evicted(Table t) {
-        tables.remove(t.offset, t);
-        dropHint(t);
-        return tableBytes;
+    /** For tests: the lock that other caches only ever try. */
+    ReentrantLock lockForTest() {
+        return lock;
     }
 
+    /** For tests: waits for the last write-back that another cache's shrink request started, if any. */
+    void awaitBackgroundWriteBack() throws InterruptedException {
+        Thread t = lastBackgroundWriteBack;
+        if (t != null) {
+            t.join();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- for other caches
+
     /**
-     * Writes {@code t} back so that it can be evicted (it stays dirty if it changed meanwhile). Called by any cache
-     * drawing from the budget, holding none of this cache's locks.
+     * Another cache of the budget needs room: gives back this cache's least recently used clean table if the lock
+     * is free right now. Never waits for the lock or for I/O; with only dirty tables, starts writing them back on
+     * a background thread (so that a later request finds them clean) and returns false.
      */
-    void writeBackForEviction(Table t) throws IOException {
+    private boolean shrinkForOthers() {
+        if (!lock.tryLock()) {
+            return false;
+        }
+        boolean dirtyOnly;
+        try {
+            if (released) {
+                return false;
+            }
+            Table victim = leastRecentlyUsedClean();
+            if (victim != null) {
+                remove(victim);
+                return true;
+            }
+            dirtyOnly = !tables.isEmpty();
+        } finally {
+            lock.unlock();
+        }
+        if (dirtyOnly && backgroundWriteBack.compareAndSet(false, true)) {
+            Thread t = new Thread(() -> {
+                try {
+                    writeBack();
+                } catch (IOException | RuntimeException e) {
+                    // The tables stay dirty; the owner's next flush writes them back or reports the failure.
+                } finally {
+                    backgroundWriteBack.set(false);
+                }
+            }, "qed-l2-writeback " + io.name());
+            t.setDaemon(true);
+            lastBackgroundWriteBack = t;
+            t.start();
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------------------------------------- internals
+
+    /**
+     * Writes {@code t} back so that it can be evicted (it stays dirty if it changed meanwhile); holding none of
+     * this cache's other locks.
+     */
+    private void writeBackForEviction(Table t) throws IOException {
         writeBackLock.lock();
         try {
-            synchronized (lock) {
+            lock.lock();
+            try {
                 if (released || !t.isDirty()) {
                     return;
                 }
+            } finally {
+                lock.unlock();
             }
             barrier.beforeWriteBack();
             writeDirty(t);
@@ -258,112 +357,197 @@ public final class L2Cache {
         }
     }
 
-    // ---------------------------------------------------------------------------------------------- internals
-
     /** Writes the sectors of {@code t}'s dirty range; with {@link #writeBackLock} held. */
     private void writeDirty(Table t) throws IOException {
         int from;
         int to;
         long version;
-        synchronized (lock) {
+        lock.lock();
+        try {
             from = t.dirtyFrom();
             to = t.dirtyTo();
             version = t.dirtyVersion();
+        } finally {
+            lock.unlock();
         }
         if (from < 0) {
             return;
         }
         io.writeEntries(t, from, to - from);
-        synchronized (lock) {
+        lock.lock();
+        try {
             t.markClean(version);
+        } finally {
+            lock.unlock();
         }
     }
 
     private Table cached(long offset) {
-        synchronized (lock) {
+        lock.lock();
+        try {
             Table t = tables.get(offset);
             if (t != null) {
-                budget.touched(t);
                 hints.setRelease(slot(offset), t);
             }
             return t;
+        } finally {
+            lock.unlock();
         }
     }
 
     /**
      * Reads the table at {@code offset} into the cache, applying an update (unless {@code values} is null) in the
-     * same step, so that no eviction can come between; with the offset's stripe lock held.
+     * same step, so that no eviction can come between; with the offset's stripe lock held. Without room in the
+     * budget the table is not kept, and an update is written through at once.
      */
     private Table load(long offset, int first, long[] values) throws IOException {
-        reserve(offset);
+        boolean charged = reserve(offset);
         Table t;
         try {
             t = io.read(offset);
         } catch (IOException | RuntimeException | Error e) {
-            synchronized (lock) {
-                budget.released(null, tableBytes);
+            if (charged) {
+                budget.release(tableBytes);
             }
             throw e;
         }
-        synchronized (lock) {
-            if (released) {
-                budget.released(null, tableBytes);
-                if (values != null) {
+        lock.lock();
+        try {
+            if (released || !charged) {
+                if (charged) {
+                    budget.release(tableBytes);
+                }
+                if (values == null) {
+                    return t;
+                }
+                if (released) {
                     throw new ClosedChannelException();
                 }
-                return t;
-            }
-            add(t);
-            if (values != null) {
                 apply(t, first, values);
+            } else {
+                add(t);
+                if (values != null) {
+                    apply(t, first, values);
+                }
             }
+        } finally {
+            lock.unlock();
+        }
+        if (!charged) {
+            writeThrough(t);
+            return t;
         }
         trimToCapacity(t);
         return t;
     }
 
+    /** Writes the update of a table that the budget had no room for; a failure loses it (NEED_CHECK repairs). */
+    private void writeThrough(Table t) throws IOException {
+        writeBackLock.lock();
+        try {
+            barrier.beforeWriteBack();
+            writeDirty(t);
+        } finally {
+            writeBackLock.unlock();
+        }
+    }
+
     /** With the lock held and {@link #tableBytes} charged. */
     private void add(Table t) {
+        if (!joined) {
+            // Only caches holding tables count for the fair share and can be asked to shrink.
+            budget.join(shrinker);
+            joined = true;
+        }
         tables.put(t.offset, t);
-        budget.added(t, this);
         hints.setRelease(slot(t.offset), t);
     }
 
-    /** Charges one table to the budget, writing back dirty tables (of any cache) that stand in the way. */
-    private void reserve(long offset) throws IOException {
+    /** With the lock held: drops {@code t} from the map and gives its bytes back. */
+    private void remove(Table t) {
+        tables.remove(t.offset, t);
+        dropHint(t);
+        budget.release(tableBytes);
+    }
+
+    /** With the lock held. */
+    private Table leastRecentlyUsedClean() {
+        for (Table t : tables.values()) {
+            if (!t.isDirty()) {
+                return t;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Charges one table to the budget, making room from this cache's own tables (and, below the fair share, first
+     * from other caches without waiting for them). Returns false if no room could be made at once: the table is
+     * then used without being kept.
+     *
+     * @throws IOException naming the budget, if the table is larger than the whole budget, or if room could have
+     *     been made only by writing back this cache's dirty tables and every such write-back failed
+     */
+    private boolean reserve(long offset) throws IOException {
+        boolean othersFirst;
+        lock.lock();
+        try {
+            othersFirst = tables.size() * tableBytes < budget.fairShare();
+        } finally {
+            lock.unlock();
+        }
+        IOException failure = null;
+        Set<Table> failed = new HashSet<>();
         while (true) {
-            List<Map.Entry<Table, L2Cache>> dirty;
-            synchronized (lock) {
-                dirty = budget.tryReserve(tableBytes);
+            if (budget.tryCharge(tableBytes)) {
+                return true;
             }
-            if (dirty != null && dirty.isEmpty()) {
-                return;
+            if (othersFirst && budget.askOthersToShrink(shrinker)) {
+                continue;
             }
-            IOException failure = null;
-            boolean progress = false;
-            for (Map.Entry<Table, L2Cache> e : dirty == null ? List.<Map.Entry<Table, L2Cache>>of() : dirty) {
-                try {
-                    // Progress even if the table was dirtied again meanwhile: the next round tries again.
-                    e.getValue().writeBackForEviction(e.getKey());
-                    progress = true;
-                    break;
-                } catch (IOException ex) {
-                    if (failure == null) {
-                        failure = ex;
-                    } else {
-                        failure.addSuppressed(ex);
+            Table dirty = null;
+            lock.lock();
+            try {
+                if (released) {
+                    return false;
+                }
+                Table victim = leastRecentlyUsedClean();
+                if (victim != null) {
+                    remove(victim);
+                    continue;
+                }
+                for (Table t : tables.values()) {
+                    if (!failed.contains(t)) {
+                        dirty = t;
+                        break;
                     }
                 }
+            } finally {
+                lock.unlock();
             }
-            if (!progress) {
-                IOException ex;
-                synchronized (lock) {
-                    ex = budget.exhausted(io.name(), offset, tableBytes);
+            if (!othersFirst && budget.askOthersToShrink(shrinker)) {
+                continue;
+            }
+            if (dirty == null) {
+                if (failure == null && tableBytes <= budget.limit()) {
+                    return false;
                 }
+                IOException ex = budget.exhausted(io.name(), offset, tableBytes);
                 if (failure != null) {
                     ex.addSuppressed(failure);
                 }
                 throw ex;
+            }
+            try {
+                // Progress even if the table was dirtied again meanwhile: the next round tries again.
+                writeBackForEviction(dirty);
+            } catch (IOException ex) {
+                failed.add(dirty);
+                if (failure == null) {
+                    failure = ex;
+                } else {
+                    failure.addSuppressed(ex);
+                }
             }
         }
     }
@@ -375,7 +559,8 @@ public final class L2Cache {
     private void trimToCapacity(Table keep) {
         while (true) {
             Table victim = null;
-            synchronized (lock) {
+            lock.lock();
+            try {
                 if (tables.size() <= capacity) {
                     return;
                 }
@@ -386,11 +571,11 @@ public final class L2Cache {
                     }
                 }
                 if (!victim.isDirty()) {
-                    tables.remove(victim.offset);
-                    dropHint(victim);
-                    budget.released(victim, tableBytes);
+                    remove(victim);
                     continue;
                 }
+            } finally {
+                lock.unlock();
             }
             try {
                 writeBackForEviction(victim);

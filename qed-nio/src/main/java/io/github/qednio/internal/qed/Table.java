@@ -7,12 +7,12 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * allocating thread (which updates them only while holding the image's allocation lock).
  *
  * <p>An L2 table in an {@link L2Cache} may be dirty: entries {@code [dirtyFrom, dirtyTo)} were changed in memory and
- * not yet written back. The dirty range is guarded by the lock of the cache's {@link CacheBudget}.
+ * not yet written back. The dirty range is guarded by the lock of the {@link L2Cache} that holds the table.
  */
 public final class Table {
     final long offset;
     final AtomicLongArray entries;
-    /** First dirty entry, or -1 when the table is clean; guarded by the budget's lock. */
+    /** First dirty entry, or -1 when the table is clean; guarded by the cache's lock. */
     private int dirtyFrom = -1;
     private int dirtyTo;
     /** Changes with every {@link #markDirty}, so a write-back can tell whether entries changed while it ran. */

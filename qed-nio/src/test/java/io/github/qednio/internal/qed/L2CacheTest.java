@@ -9,7 +9,9 @@ import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 
@@ -155,18 +157,112 @@ class L2CacheTest {
     }
 
     @Test
-    void aDirtyTableOfAnotherCacheIsWrittenBackBeforeTheBudgetEvictsIt() throws IOException {
+    void aDirtyTableOfAnotherCacheIsWrittenBackInTheBackgroundAndThenEvicted() throws Exception {
         tablesOnDisk(2);
         CacheBudget budget = CacheBudget.ofBytes(TB);
         List<String> order = new ArrayList<>();
         L2Cache a = new L2Cache(io, budget, 10, () -> order.add("barrier a"));
         L2Cache b = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
         a.update(at(0), 1, new long[] {0x60000});
-        assertThat(b.get(at(1)).get(0)).isEqualTo(1001);
+        assertThat(b.get(at(1)).get(0)).as("served without being kept").isEqualTo(1001);
+        assertThat(b.size()).isZero();
+        a.awaitBackgroundWriteBack();
         assertThat(order).containsExactly("barrier a");
         assertThat(disk.getLong(at(0) + 8)).isEqualTo(0x60000);
+        assertThat(a.dirtyTables()).isZero();
+        assertThat(b.get(at(1)).get(0)).isEqualTo(1001);
+        assertThat(b.size()).as("a's table, clean now, made room").isEqualTo(1);
         assertThat(a.size()).isZero();
         assertThat(a.get(at(0)).get(1)).isEqualTo(0x60000);
+        assertThat(budget.used()).isEqualTo(TB);
+    }
+
+    @Test
+    void aMissInOneCacheCompletesWhileAnotherCachesLockIsHeld() throws Exception {
+        tablesOnDisk(2);
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        L2Cache a = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        L2Cache b = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
+        a.get(at(0));                  // a holds the whole budget
+        CountDownLatch held = new CountDownLatch(1);
+        CountDownLatch done = new CountDownLatch(1);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<?> holder = pool.submit(() -> {
+                a.lockForTest().lock();
+                try {
+                    held.countDown();
+                    done.await();
+                } finally {
+                    a.lockForTest().unlock();
+                }
+                return null;
+            });
+            held.await();
+            assertThat(b.get(at(1)).get(0)).as("b's miss, a's lock held by another thread").isEqualTo(1001);
+            b.update(at(1), 2, new long[] {0x61000});
+            assertThat(disk.getLong(at(1) + 16)).as("no room: written through").isEqualTo(0x61000);
+            done.countDown();
+            holder.get();
+        } finally {
+            done.countDown();
+            pool.shutdown();
+        }
+        assertThat(a.size()).as("a was skipped, not waited for").isEqualTo(1);
+        assertThat(budget.used()).isEqualTo(TB);
+    }
+
+    @Test
+    void aMissInOneCacheCompletesWhileAnotherCachesWriteIsBlocked() throws Exception {
+        tablesOnDisk(2);
+        MemoryStorage diskA = new MemoryStorage(disk.bytes());
+        CacheBudget budget = CacheBudget.ofBytes(TB);
+        L2Cache a = new L2Cache(new TableIO(diskA, GEO), budget, 10, L2Cache.NO_BARRIER);
+        L2Cache b = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        a.update(at(0), 0, new long[] {0x62000});
+        CountDownLatch writing = new CountDownLatch(1);
+        CountDownLatch unblock = new CountDownLatch(1);
+        diskA.onNextWrite(() -> {
+            writing.countDown();
+            try {
+                unblock.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<?> flush = pool.submit(() -> {
+                a.writeBack();         // blocks inside a's storage, holding a's write-back lock
+                return null;
+            });
+            writing.await();
+            assertThat(b.get(at(1)).get(0)).as("b's miss, a's write blocked").isEqualTo(1001);
+            unblock.countDown();
+            flush.get();
+        } finally {
+            unblock.countDown();
+            pool.shutdown();
+        }
+        a.awaitBackgroundWriteBack();
+        assertThat(diskA.getLong(at(0))).isEqualTo(0x62000);
+        assertThat(b.get(at(1)).get(0)).isEqualTo(1001);
+        assertThat(b.size()).as("a's table, written back, made room").isEqualTo(1);
+    }
+
+    @Test
+    void aCacheBelowItsFairShareTakesRoomFromAnIdleOneEvenWithRoomOfItsOwnToMake() throws IOException {
+        tablesOnDisk(4);
+        CacheBudget budget = CacheBudget.ofBytes(3 * TB);
+        L2Cache a = new L2Cache(io, budget, 10, L2Cache.NO_BARRIER);
+        L2Cache b = new L2Cache(new TableIO(disk, GEO), budget, 10, L2Cache.NO_BARRIER);
+        a.get(at(0));
+        a.get(at(1));
+        b.get(at(2));                  // the budget is full: a holds 2 tables, b 1
+        b.get(at(3));                  // b holds less than half: a gives back its least recently used table
+        assertThat(a.size()).isEqualTo(1);
+        assertThat(b.size()).isEqualTo(2);
+        assertThat(budget.used()).isEqualTo(3 * TB);
     }
 
     @Test
@@ -266,9 +362,9 @@ class L2CacheTest {
         b.get(at(2));
         assertThat(a.size() + b.size()).isEqualTo(2);
         assertThat(budget.used()).as("exactly full").isEqualTo(2 * TB);
-        b.get(at(3));                  // evicts a's t1, the least recently used
-        assertThat(a.size()).isZero();
-        assertThat(b.size()).isEqualTo(2);
+        b.get(at(3));                  // b holds its fair share: it makes room from its own tables
+        assertThat(a.size()).isEqualTo(1);
+        assertThat(b.size()).isEqualTo(1);
         assertThat(budget.used()).isEqualTo(2 * TB);
     }
 
