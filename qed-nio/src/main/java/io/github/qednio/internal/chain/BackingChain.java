@@ -68,7 +68,7 @@ public final class BackingChain {
     public static Backing openQcow2Top(Path file, OpenOptions options) throws IOException {
         Path real = file.toRealPath();
         return Qcow2Backing.open(file, options.withReadOnly(true).withCopyOnRead(false),
-                new BackingChain(real.getParent(), List.of(real), false));
+                new BackingChain(real.getParent(), List.of(real), false), false);
     }
 
     /**
