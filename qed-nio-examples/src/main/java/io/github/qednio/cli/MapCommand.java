@@ -62,7 +62,8 @@ final class MapCommand implements Callable<Integer> {
                 Json j = new Json().put("start", e.start()).put("length", e.length()).put("depth", e.depth())
                         .put("present", e.type() != MappedExtent.Type.UNALLOCATED).put("zero", !data)
                         .put("data", data);
-                if (data && e.hostOffset() >= 0) { // compressed qcow2 clusters have none: QEMU omits it too
+                // Compressed qcow2 clusters have none, a qcow2 zero cluster may keep one: as QEMU prints them.
+                if (e.hostOffset() >= 0) {
                     j.put("offset", e.hostOffset());
                 }
                 out.print(sep + j.renderCompact());

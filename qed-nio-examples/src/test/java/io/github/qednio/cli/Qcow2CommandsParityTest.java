@@ -57,6 +57,11 @@ class Qcow2CommandsParityTest {
         qcow2("c2m.qcow2", List.of("-o", "cluster_size=2M"), "16M", "write -P 1 0 64k", "write -z 4M 2M",
                 "write -P 2 8M 2M");
         qcow2("lazy.qcow2", List.of("-o", "lazy_refcounts=on,refcount_bits=8"), "4M", "write -P 7 0 64k");
+        // write -z on allocated clusters keeps them allocated (zero flag with an offset); -u releases them.
+        qcow2("zalloc.qcow2", List.of(), "4M", "write -P 1 0 256k", "write -z 64k 64k", "write -z -u 128k 64k");
+        Qemu.img("create", "-q", "-f", "qed", "-b", "zalloc.qcow2", "-F", "qcow2", p("over-zalloc.qed"))
+                .assertSuccess();
+        Qemu.ioCommands(dir.resolve("over-zalloc.qed"), "qed", "write -P 3 256k 64k");
         Qemu.img("convert", "-c", "-O", "qcow2", p("v3.qcow2"), p("comp.qcow2")).assertSuccess();
         Qemu.img("convert", "-c", "-O", "qcow2", "-o", "compat=0.10,cluster_size=4k", p("c4k.qcow2"),
                 p("comp4k.qcow2")).assertSuccess();
@@ -94,7 +99,7 @@ class Qcow2CommandsParityTest {
     static Stream<Row> rows() {
         List<Row> rows = new ArrayList<>();
         for (String i : List.of("v3", "v2", "c4k", "c2m", "lazy", "comp", "comp4k", "over-raw", "over-qed",
-                "over-qcow2")) {
+                "over-qcow2", "zalloc")) {
             String img = "@" + i + ".qcow2";
             List<Norm> size = List.of(Norm.DISK_SIZE);
             rows.add(row("info " + i, 0, size, "info", img));
@@ -116,6 +121,8 @@ class Qcow2CommandsParityTest {
         rows.add(row("info chain over-raw", 0, List.of(Norm.DISK_SIZE), "info", "--backing-chain",
                 "@over-raw.qcow2"));
 
+        rows.add(row("map qed over zalloc", 0, List.of(), "map", "@over-zalloc.qed"));
+        rows.add(row("map json qed over zalloc", 0, List.of(), "map", "--output=json", "@over-zalloc.qed"));
         rows.add(row("compare compressed", 0, List.of(), "compare", "@v3.qcow2", "@comp.qcow2"));
         rows.add(row("compare compressed 4k v2", 0, List.of(), "compare", "@comp4k.qcow2", "@c4k.qcow2"));
         rows.add(row("compare chain with its flat copy", 0, List.of(), "compare", "@over-qcow2.qcow2",
@@ -130,6 +137,8 @@ class Qcow2CommandsParityTest {
                 "@over-qcow2.qcow2"));
         rows.add(row("compare -s sizes", 1, List.of(), "compare", "-s", "@over-raw.qcow2", "@v3.qcow2"));
         rows.add(row("compare -s compressed", 1, List.of(), "compare", "-s", "@v3.qcow2", "@comp.qcow2"));
+        rows.add(row("compare zero clusters kept and released", 1, List.of(), "compare", "@zalloc.qcow2",
+                "@over-zalloc.qed"));
         rows.add(row("compare missing", 2, List.of(Norm.FAILURE_TEXT), "compare", "@v3.qcow2", "@missing.qcow2"));
         return rows.stream();
     }

@@ -147,12 +147,11 @@ public final class ImageComparator {
     }
 
     /**
-     * Whether two runs have the same block status for strict mode: the same type, and for data, both with a host
-     * offset or both without (a compressed qcow2 cluster has none, and QEMU's status differs by it).
+     * Whether two runs have the same block status for strict mode: the same type, both with a host offset or both
+     * without (compressed qcow2 data has none, a qcow2 zero cluster may keep one; QEMU's status differs by it).
      */
     private static boolean sameStatus(MappedExtent a, MappedExtent b) {
-        return a.type() == b.type()
-                && (a.type() != MappedExtent.Type.DATA || (a.hostOffset() < 0) == (b.hostOffset() < 0));
+        return a.type() == b.type() && (a.hostOffset() < 0) == (b.hostOffset() < 0);
     }
 
     /** The guest offset of the first differing byte in {@code [p, p + n)}, or -1. */

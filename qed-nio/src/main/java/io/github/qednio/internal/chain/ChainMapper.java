@@ -83,8 +83,8 @@ public final class ChainMapper {
             switch (e.type()) {
                 case DATA -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.DATA, depth, name,
                         e.hostOffset()));
-                case ZERO -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.ZERO, depth, null,
-                        -1));
+                case ZERO -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.ZERO, depth,
+                        e.hostOffset() < 0 ? null : name, e.hostOffset()));
                 case UNALLOCATED -> mapBacking(backing.below(), q.header().backingFile(), name, e.start(), e.end(),
                         depth, out);
             }
