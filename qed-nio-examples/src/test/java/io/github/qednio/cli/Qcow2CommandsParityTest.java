@@ -65,6 +65,9 @@ class Qcow2CommandsParityTest {
         Qemu.img("convert", "-c", "-O", "qcow2", p("v3.qcow2"), p("comp.qcow2")).assertSuccess();
         Qemu.img("convert", "-c", "-O", "qcow2", "-o", "compat=0.10,cluster_size=4k", p("c4k.qcow2"),
                 p("comp4k.qcow2")).assertSuccess();
+        // The same content in 64 KiB clusters: QEMU's status pieces end elsewhere (compare -s tells them apart).
+        Qemu.img("convert", "-O", "qcow2", p("c4k.qcow2"), p("c4k-as-64k.qcow2")).assertSuccess();
+        Qemu.img("convert", "-O", "qed", p("c4k.qcow2"), p("c4k.qed")).assertSuccess();
         byte[] base = new byte[4 << 20]; // written whole: no tool sees a hole in it
         for (int i = 0; i < base.length; i++) {
             base[i] = (byte) (i * 7 + (i >>> 16));
@@ -137,6 +140,14 @@ class Qcow2CommandsParityTest {
                 "@over-qcow2.qcow2"));
         rows.add(row("compare -s sizes", 1, List.of(), "compare", "-s", "@over-raw.qcow2", "@v3.qcow2"));
         rows.add(row("compare -s compressed", 1, List.of(), "compare", "-s", "@v3.qcow2", "@comp.qcow2"));
+        for (String[] pair : new String[][] {{"c4k", "c4k-as-64k"}, {"c4k-as-64k", "c4k"}, {"v3", "v2"},
+                {"over-raw", "over-raw"}, {"zalloc", "zalloc"}, {"comp4k", "c4k"}, {"over-qcow2", "over-qed"}}) {
+            rows.add(row("compare -s " + pair[0] + " " + pair[1], pair[0].equals(pair[1]) ? 0 : 1, List.of(),
+                    "compare", "-s", "@" + pair[0] + ".qcow2", "@" + pair[1] + ".qcow2"));
+        }
+        rows.add(row("compare -s qcow2 qed", 1, List.of(), "compare", "-s", "@c4k.qcow2", "@c4k.qed"));
+        rows.add(row("compare -s qed qcow2", 0, List.of(), "compare", "-s", "@c4k.qed", "@c4k-as-64k.qcow2"));
+        rows.add(row("compare -s qcow2 raw", 1, List.of(), "compare", "-s", "@over-raw.qcow2", "@base.raw"));
         rows.add(row("compare zero clusters kept and released", 1, List.of(), "compare", "@zalloc.qcow2",
                 "@over-zalloc.qed"));
         rows.add(row("compare missing", 2, List.of(Norm.FAILURE_TEXT), "compare", "@v3.qcow2", "@missing.qcow2"));

@@ -55,6 +55,9 @@ interface GuestImage extends Closeable {
     /** Fills {@code dst} with guest bytes from {@code pos}. */
     void read(ByteBuffer dst, long pos) throws IOException;
 
+    /** The image as the top of its chain in QEMU's block status terms, for {@code compare -s}. */
+    BlockStatus.Layer statusLayer();
+
     /** A raw file: one data run, or its data runs and holes. */
     final class Raw implements GuestImage {
         /** Opened through the library's lock manager, so closing it never drops a lock this JVM holds. */
@@ -124,6 +127,11 @@ interface GuestImage extends Closeable {
         }
 
         @Override
+        public BlockStatus.Layer statusLayer() {
+            return BlockStatus.raw(() -> size);
+        }
+
+        @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
             for (long p = pos; dst.hasRemaining(); ) {
                 int n = ch.position(p).read(dst);
@@ -175,6 +183,11 @@ interface GuestImage extends Closeable {
         }
 
         @Override
+        public BlockStatus.Layer statusLayer() {
+            return BlockStatus.qed(img);
+        }
+
+        @Override
         public void close() throws IOException {
             img.close();
         }
@@ -217,6 +230,11 @@ interface GuestImage extends Closeable {
         @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
             img.read(dst, pos);
+        }
+
+        @Override
+        public BlockStatus.Layer statusLayer() {
+            return BlockStatus.qcow2(img);
         }
 
         @Override

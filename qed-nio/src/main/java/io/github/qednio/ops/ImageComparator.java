@@ -12,11 +12,10 @@ import java.nio.file.Path;
  * first difference is reported at the start of its 512-byte sector; an image longer than the other is identical
  * only if its extra bytes read as zeros. Nothing is written.
  *
- * <p>In strict mode, images of different sizes differ, and so do runs whose allocation state differs (data, zero
- * cluster, or unallocated through the whole chain; compressed qcow2 data differs from plain data). QEMU also tells
- * apart runs its drivers report in pieces of different lengths (a qcow2 run ends with its L2 table, and only the
- * run reaching the end of the image is marked so): there the offset qemu-img reports may come earlier than ours. A
- * raw file counts as data throughout: Java 17 cannot see its holes, where qemu-img can.
+ * <p>In strict mode, images of different sizes differ, and so do pieces whose block status differs, as QEMU 7.2
+ * computes it ({@link BlockStatus}: data, zero, allocated, with a host offset or not, and the end-of-image mark on
+ * the piece that reaches it). A raw file counts as data throughout: Java 17 cannot see its holes, where qemu-img
+ * can.
  */
 public final class ImageComparator {
     private static final int CHUNK = 1 << 20;
@@ -100,12 +99,24 @@ public final class ImageComparator {
             long total = Math.max(sizeA, sizeB);
             ByteBuffer bufA = ByteBuffer.allocateDirect(CHUNK);
             ByteBuffer bufB = ByteBuffer.allocateDirect(CHUNK);
+            BlockStatus.Layer la = strict ? x.statusLayer() : null;
+            BlockStatus.Layer lb = strict ? y.statusLayer() : null;
+            long statusEnd = 0;
             for (long pos = 0; pos < common; ) {
+                if (strict && pos >= statusEnd) {
+                    // qemu-img checks each piece's status before comparing its bytes, piece after piece.
+                    BlockStatus.Piece pa = BlockStatus.above(la, pos, sizeA - pos);
+                    BlockStatus.Piece pb = BlockStatus.above(lb, pos, sizeB - pos);
+                    if (pa.flags() != pb.flags()) {
+                        return new Comparison(sizeA, sizeB, Mismatch.BLOCK_STATUS, pos);
+                    }
+                    statusEnd = Math.min(pa.end(), pb.end());
+                }
                 MappedExtent ea = x.extentAt(pos);
                 MappedExtent eb = y.extentAt(pos);
                 long end = Math.min(common, Math.min(ea.end(), eb.end()));
-                if (strict && !sameStatus(ea, eb)) {
-                    return new Comparison(sizeA, sizeB, Mismatch.BLOCK_STATUS, pos);
+                if (strict) {
+                    end = Math.min(end, statusEnd);
                 }
                 if (!(ea.readsAsZeros() && eb.readsAsZeros())) {
                     for (long p = pos; p < end; ) {
@@ -144,14 +155,6 @@ public final class ImageComparator {
             progress.update(total, total);
             return new Comparison(sizeA, sizeB, null, -1);
         }
-    }
-
-    /**
-     * Whether two runs have the same block status for strict mode: the same type, both with a host offset or both
-     * without (compressed qcow2 data has none, a qcow2 zero cluster may keep one; QEMU's status differs by it).
-     */
-    private static boolean sameStatus(MappedExtent a, MappedExtent b) {
-        return a.type() == b.type() && (a.hostOffset() < 0) == (b.hostOffset() < 0);
     }
 
     /** The guest offset of the first differing byte in {@code [p, p + n)}, or -1. */

@@ -257,4 +257,37 @@ class Qcow2SourceInteropTest {
         assertThatThrownBy(() -> ImageConverter.convert(src, out, ConvertOptions.to(ImageFormat.RAW)))
                 .isInstanceOf(IOException.class).hasMessageContaining(src.toString()).hasMessageContaining("zstd");
     }
+
+    static List<String[]> strictPairs() {
+        List<String[]> pairs = new ArrayList<>(differentPairs());
+        pairs.add(new String[] {"v3-4k.qcow2", "comp-4k.qcow2"});
+        pairs.add(new String[] {"v3-4k.qcow2", "v3-4k.qcow2"});
+        pairs.add(new String[] {"zero-alloc.qcow2", "zero-alloc.qcow2"});
+        pairs.add(new String[] {"over-raw.qcow2", "over-raw.qcow2"});
+        pairs.add(new String[] {"over-qcow2.qcow2", "base.qed"});
+        pairs.add(new String[] {"comp-2m.qcow2", "comp-2m.qcow2"});
+        return pairs;
+    }
+
+    @ParameterizedTest
+    @MethodSource("strictPairs")
+    void strictCompareReportsWhatQemuImgCompareStrictReports(String a, String b) throws IOException {
+        Qemu.Result q = Qemu.img("compare", "-s", p(a), p(b));
+        ImageComparator.Comparison c = ImageComparator.compare(dir.resolve(a), null, dir.resolve(b), null, true,
+                Progress.NONE);
+        Matcher status = Pattern.compile("Strict mode: Offset (\\d+) block status mismatch!").matcher(q.stdout());
+        Matcher content = MISMATCH.matcher(q.stdout());
+        if (q.exitCode() == 0) {
+            assertThat(c.identical()).as(q.stdout()).isTrue();
+        } else if (status.find()) {
+            assertThat(c.mismatch()).isEqualTo(ImageComparator.Mismatch.BLOCK_STATUS);
+            assertThat(c.offset()).isEqualTo(Long.parseLong(status.group(1)));
+        } else if (content.find()) {
+            assertThat(c.mismatch()).isEqualTo(ImageComparator.Mismatch.CONTENT);
+            assertThat(c.offset()).isEqualTo(Long.parseLong(content.group(1)));
+        } else {
+            assertThat(q.stdout()).contains("Strict mode: Image size mismatch!");
+            assertThat(c.mismatch()).isEqualTo(ImageComparator.Mismatch.SIZE);
+        }
+    }
 }
