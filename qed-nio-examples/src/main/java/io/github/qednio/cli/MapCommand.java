@@ -42,7 +42,9 @@ final class MapCommand implements Callable<Integer> {
         QedFormatException failure = null;
         ImageFormat f = format.orNull() != null ? format.orNull() : ImageFormat.probe(image.file);
         if (f == ImageFormat.QCOW2) {
-            entries = ImageMap.of(image.file, f, share.forceShare);
+            ImageMap.Partial mapped = ImageMap.qcow2UpToFailure(image.file, share.forceShare);
+            entries = mapped.extents();
+            failure = mapped.failure();
         } else {
             try (QedImage img = QedImage.open(image.file, share.readOnly())) {
                 try {
