@@ -19,8 +19,8 @@ import picocli.CommandLine.Spec;
  * 1 different, 2 error).
  */
 @Command(name = "compare", exitCodeOnExecutionException = 2,
-        description = "Compare the guest content of two images (raw or QED, backing chains included), as qemu-img"
-                + " compare does. Exit code: 0 identical, 1 different, 2 error.")
+        description = "Compare the guest content of two images (raw, QED or qcow2, backing chains included), as"
+                + " qemu-img compare does. Exit code: 0 identical, 1 different, 2 error.")
 final class CompareCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
@@ -28,7 +28,8 @@ final class CompareCommand implements Callable<Integer> {
     @Mixin
     private Options.Format formatA;
 
-    @Option(names = "-F", paramLabel = "FMT", description = "The second image's format: raw or qed (default: probed).")
+    @Option(names = "-F", paramLabel = "FMT", description = "The second image's format: raw, qed or"
+            + " qcow2 (default: probed).")
     private String formatB;
 
     @Option(names = "-s", description = "Strict: images of different sizes, or with different allocation (data,"

@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
  * {@code qed convert [-f FMT] [-O FMT] [-t CACHE] [-o OPTIONS] [-B BACKING [-F FMT]] [-n] [--target-is-zero] [-S SIZE]
  * [-p] SRC DST}, with qemu-img convert's options.
  */
-@Command(name = "convert", description = "Copy a raw file or QED image into a raw file or QED image, skipping"
+@Command(name = "convert", description = "Copy a raw file or QED or qcow2 image into a raw file or QED image, skipping"
         + " zero regions, as qemu-img convert does.")
 final class ConvertCommand implements Callable<Integer> {
     @Spec

@@ -1,5 +1,6 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.ops.ImageInfo;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -13,8 +14,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code qed info [-f FMT] [--output=json] [--backing-chain] FILE}: qemu-img info's keys, values and text. JSON
- * adds {@code table-size} and {@code allocated-bytes} for QED images (the latter not when a table entry is invalid).
+ * {@code qed info [-f FMT] [--output=json] [--backing-chain] FILE}: qemu-img info's keys, values and text (for
+ * qcow2, its "Format specific information" too). JSON adds {@code table-size} and {@code allocated-bytes} for QED
+ * images (the latter not when a table entry is invalid).
  */
 @Command(name = "info", description = "Show an image's format, sizes, backing file and dirty flag, as qemu-img info"
         + " does (read-only; the backing file is not opened unless --backing-chain).")
@@ -74,17 +76,34 @@ final class InfoCommand implements Callable<Integer> {
             j.put("cluster-size", i.clusterSize());
         }
         j.put("format", i.format().toString()).put("actual-size", i.actualSize());
+        ImageInfo.Qcow2Details q = i.qcow2();
+        if (q != null) {
+            j.put("format-specific", new Json().put("type", "qcow2").put("data", qcow2Json(q)));
+        }
         if (i.backingFilename() != null) {
             j.put("full-backing-filename", i.fullBackingFilename()).put("backing-filename", i.backingFilename());
         }
         j.put("dirty-flag", i.dirty());
-        if (i.clusterSize() != 0) {
+        if (i.format() == ImageFormat.QED) {
             j.put("table-size", i.tableSize());
-        }
-        if (i.clusterSize() != 0 && i.allocatedBytes() >= 0) {
-            j.put("allocated-bytes", i.allocatedBytes());
+            if (i.allocatedBytes() >= 0) {
+                j.put("allocated-bytes", i.allocatedBytes());
+            }
         }
         return j;
+    }
+
+    /** QEMU's {@code ImageInfoSpecificQCow2}, in the order qemu-img prints it. */
+    private static Json qcow2Json(ImageInfo.Qcow2Details q) {
+        Json d = new Json().put("compat", q.compat()).put("compression-type", q.compressionType());
+        if (q.version() >= 3) {
+            d.put("lazy-refcounts", q.lazyRefcounts());
+        }
+        d.put("refcount-bits", q.refcountBits());
+        if (q.version() >= 3) {
+            d.put("corrupt", q.corrupt()).put("extended-l2", q.extendedL2());
+        }
+        return d;
     }
 
     /** qemu-img's {@code bdrv_image_info_dump}. */
@@ -105,6 +124,20 @@ final class InfoCommand implements Callable<Integer> {
                     : " (actual path: " + i.fullBackingFilename() + ")"));
             if (i.backingFormat() != null) {
                 out.println("backing file format: " + name(i.backingFormat()));
+            }
+        }
+        ImageInfo.Qcow2Details q = i.qcow2();
+        if (q != null) {
+            out.println("Format specific information:");
+            out.println("    compat: " + q.compat());
+            out.println("    compression type: " + q.compressionType());
+            if (q.version() >= 3) {
+                out.println("    lazy refcounts: " + q.lazyRefcounts());
+            }
+            out.println("    refcount bits: " + q.refcountBits());
+            if (q.version() >= 3) {
+                out.println("    corrupt: " + q.corrupt());
+                out.println("    extended l2: " + q.extendedL2());
             }
         }
     }

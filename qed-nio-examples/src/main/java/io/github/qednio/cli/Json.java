@@ -7,7 +7,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A flat JSON object writer for the tool's {@code --output=json} (strings, numbers and booleans only). */
+/**
+ * A JSON object writer for the tool's {@code --output=json}: strings, numbers, booleans and nested objects (as
+ * qemu-img info's {@code format-specific}).
+ */
 final class Json {
     private final Map<String, Object> fields = new LinkedHashMap<>();
 
@@ -50,7 +53,9 @@ final class Json {
         StringBuilder sb = new StringBuilder("{");
         String sep = "\n    " + indent;
         for (Map.Entry<String, Object> e : fields.entrySet()) {
-            sb.append(sep).append(quote(e.getKey())).append(": ").append(value(e.getValue()));
+            Object v = e.getValue();
+            sb.append(sep).append(quote(e.getKey())).append(": ")
+                    .append(v instanceof Json j ? j.render(indent + "    ") : value(v));
             sep = ",\n    " + indent;
         }
         return sb.append("\n").append(indent).append("}").toString();

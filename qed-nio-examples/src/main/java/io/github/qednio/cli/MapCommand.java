@@ -1,8 +1,10 @@
 package io.github.qednio.cli;
 
+import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.format.QedFormatException;
+import io.github.qednio.ops.ImageMap;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
@@ -13,7 +15,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code qed map [--output=json] FILE}: the image's extents through its backing chain, as qemu-img map shows. */
+/**
+ * {@code qed map [-f FMT] [--output=json] FILE}: the extents of a QED or qcow2 image through its backing chain, as
+ * qemu-img map shows them.
+ */
 @Command(name = "map", description = "List the image's extents (data, zero, unallocated), as qemu-img map does.")
 final class MapCommand implements Callable<Integer> {
     @Spec
@@ -21,6 +26,9 @@ final class MapCommand implements Callable<Integer> {
 
     @Mixin
     private Options.Output output;
+
+    @Mixin
+    private Options.Format format;
 
     @Mixin
     private Options.ForceShare share;
@@ -32,12 +40,19 @@ final class MapCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<MappedExtent> entries;
         QedFormatException failure = null;
-        try (QedImage img = QedImage.open(image.file, share.readOnly())) {
-            try {
-                entries = img.map(0, img.size());
-            } catch (QedFormatException e) {
-                failure = e;
-                entries = printedBefore(img);
+        ImageFormat f = format.orNull() != null ? format.orNull() : ImageFormat.probe(image.file);
+        if (f == ImageFormat.QCOW2) {
+            ImageMap.Partial mapped = ImageMap.qcow2UpToFailure(image.file, share.forceShare);
+            entries = mapped.extents();
+            failure = mapped.failure();
+        } else {
+            try (QedImage img = QedImage.open(image.file, share.readOnly())) {
+                try {
+                    entries = img.map(0, img.size());
+                } catch (QedFormatException e) {
+                    failure = e;
+                    entries = printedBefore(img);
+                }
             }
         }
         PrintWriter out = spec.commandLine().getOut();
@@ -49,7 +64,8 @@ final class MapCommand implements Callable<Integer> {
                 Json j = new Json().put("start", e.start()).put("length", e.length()).put("depth", e.depth())
                         .put("present", e.type() != MappedExtent.Type.UNALLOCATED).put("zero", !data)
                         .put("data", data);
-                if (data && e.hostOffset() >= 0) { // compressed qcow2 clusters have none: QEMU omits it too
+                // Compressed qcow2 clusters have none, a qcow2 zero cluster may keep one: as QEMU prints them.
+                if (e.hostOffset() >= 0) {
                     j.put("offset", e.hostOffset());
                 }
                 out.print(sep + j.renderCompact());

@@ -25,7 +25,8 @@ final class Options {
 
     /** {@code -f FMT}: the format of the image, or null to probe it. */
     static final class Format {
-        @Option(names = "-f", paramLabel = "FMT", description = "The image's format: raw or qed (default: probed).")
+        @Option(names = "-f", paramLabel = "FMT", description = "The image's format: raw, qed or qcow2"
+                + " (default: probed).")
         String format;
 
         /** The format given, or null to probe it. */

@@ -64,11 +64,11 @@ class CliKeepsLocksTest {
     @Test
     void convertRefusesAProbedSourceOfAnotherFormatNamingIt() throws IOException {
         Qemu.assumeAvailable();
-        Path src = dir.resolve("disk.qcow2");
-        Qemu.img("create", "-q", "-f", "qcow2", src.toString(), "1M").assertSuccess();
+        Path src = dir.resolve("disk.vmdk");
+        Qemu.img("create", "-q", "-f", "vmdk", src.toString(), "1M").assertSuccess();
         QedCliTest.Run r = QedCliTest.cli("convert", src.toString(), dir.resolve("out.qed").toString(), "-O", "qed");
         assertThat(r.code()).isNotZero();
-        assertThat(r.err()).contains(src.toString()).contains("qcow2");
+        assertThat(r.err()).contains(src.toString()).contains("vmdk");
         assertThat(dir.resolve("out.qed")).doesNotExist();
     }
 }

@@ -16,10 +16,12 @@ import java.util.Objects;
  *                   bottom of the chain.
  * @param file       for {@link Type#DATA}: the file holding the bytes, named as the chain names it (the image as
  *                   opened; each backing file as its overlay's stored name resolved against the overlay's path);
- *                   otherwise null
+ *                   for a {@link Type#ZERO} run that keeps its clusters allocated (a qcow2 zero cluster with a host
+ *                   offset, which {@code qemu-img map} reports with its offset): that file; otherwise null
  * @param hostOffset for {@link Type#DATA}: the offset of the first byte in {@code file}, or -1 when the bytes are
  *                   not stored plainly there (a compressed qcow2 cluster, which {@code qemu-img map} reports as
- *                   data without an offset); otherwise -1
+ *                   data without an offset); for a {@link Type#ZERO} run with a file: the offset of its clusters
+ *                   there; otherwise -1
  */
 public record MappedExtent(long start, long length, Type type, int depth, Path file, long hostOffset) {
 
@@ -30,7 +32,11 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
          * plain host offset, when that is -1).
          */
         DATA,
-        /** An image of the chain records the run as zeros (a zero cluster); nothing below it is read. */
+        /**
+         * An image of the chain records the run as zeros (a zero cluster, which in qcow2 may keep its host clusters:
+         * then {@link MappedExtent#file()} and {@link MappedExtent#hostOffset()} name them); nothing below it is
+         * read.
+         */
         ZERO,
         /** No image of the chain holds the run: it reads as zeros. */
         UNALLOCATED
@@ -43,11 +49,13 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
      * @param length     number of bytes, positive
      * @param type       what serves a read of these bytes, not null
      * @param depth      the chain level that decided it, non-negative
-     * @param file       the file holding the bytes: non-null exactly for {@link Type#DATA}
+     * @param file       the file holding the bytes: non-null for {@link Type#DATA}, and for {@link Type#ZERO} with
+     *                   a host offset; otherwise null
      * @param hostOffset the offset in {@code file}: non-negative, or -1 for compressed data, for
-     *                   {@link Type#DATA}; otherwise -1
+     *                   {@link Type#DATA}; non-negative or -1 (without a file) for {@link Type#ZERO}; otherwise -1
      * @throws IllegalArgumentException if a bound is negative, the run is empty, or the file and host offset do
-     *                                  not match the type (only {@link Type#DATA} has them)
+     *                                  not match the type (only {@link Type#DATA} and allocated
+     *                                  {@link Type#ZERO} runs have them)
      * @throws NullPointerException if {@code type} is null
      */
     public MappedExtent {
@@ -55,9 +63,15 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
         if (start < 0 || length <= 0 || depth < 0) {
             throw new IllegalArgumentException("start " + start + ", length " + length + ", depth " + depth);
         }
-        if ((type == Type.DATA) != (file != null) || hostOffset < -1 || (type != Type.DATA && hostOffset != -1)) {
-            throw new IllegalArgumentException("a DATA extent (only) has a file and a host offset: " + type + ", "
-                    + file + ", " + hostOffset);
+        boolean valid = switch (type) {
+            case DATA -> file != null && hostOffset >= -1;
+            case ZERO -> file == null ? hostOffset == -1 : hostOffset >= 0;
+            case UNALLOCATED -> file == null && hostOffset == -1;
+        };
+        if (!valid) {
+            throw new IllegalArgumentException("a DATA extent has a file and a host offset (-1: compressed), a ZERO"
+                    + " extent both or neither, an UNALLOCATED one neither: " + type + ", " + file + ", "
+                    + hostOffset);
         }
     }
 

@@ -5,6 +5,9 @@ import io.github.qednio.internal.storage.LockSafeFiles;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
+import io.github.qednio.internal.chain.Backing;
+import io.github.qednio.internal.chain.BackingChain;
+import io.github.qednio.internal.chain.ChainMapper;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
@@ -14,8 +17,8 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * The guest bytes of a raw file or a QED image with its chain, opened read-only, with what is known about each run
- * without reading it: for convert, compare and measure.
+ * The guest bytes of a raw file, or of a QED or qcow2 image with its chain, opened read-only, with what is known
+ * about each run without reading it: for convert, compare and measure.
  */
 interface GuestImage extends Closeable {
     /**
@@ -23,8 +26,12 @@ interface GuestImage extends Closeable {
      * With {@code forceShare} it is read even while another process writes it ({@link OpenOptions#withForceShare}).
      */
     static GuestImage open(Path file, ImageFormat format, boolean forceShare) throws IOException {
-        ImageFormat f = Qcow2NotYet.refuse(file, format != null ? format : ImageFormat.probe(file));
-        return f == ImageFormat.QED ? new Qed(file, forceShare) : new Raw(file, forceShare);
+        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        return switch (f) {
+            case QED -> new Qed(file, forceShare);
+            case QCOW2 -> new Qcow2(file, forceShare);
+            case RAW -> new Raw(file, forceShare);
+        };
     }
 
     /**
@@ -32,7 +39,7 @@ interface GuestImage extends Closeable {
      * tell ({@link LockSafeFiles#nextData}: Java 22+ with native access), so they need not be read: only the whole
      * granules of {@code granule} bytes (aligned to it) within holes, so that a caller deciding per granule (the
      * converter, per target cluster) decides as it would after reading them; the edges of a hole are data runs.
-     * A QED image's zero runs come from its tables: nothing changes for it.
+     * A QED or qcow2 image's zero runs come from its tables: nothing changes for it.
      */
     default void findHoles(int granule) {
     }
@@ -47,6 +54,9 @@ interface GuestImage extends Closeable {
 
     /** Fills {@code dst} with guest bytes from {@code pos}. */
     void read(ByteBuffer dst, long pos) throws IOException;
+
+    /** The image as the top of its chain in QEMU's block status terms, for {@code compare -s}. */
+    BlockStatus.Layer statusLayer();
 
     /** A raw file: one data run, or its data runs and holes. */
     final class Raw implements GuestImage {
@@ -117,6 +127,11 @@ interface GuestImage extends Closeable {
         }
 
         @Override
+        public BlockStatus.Layer statusLayer() {
+            return BlockStatus.raw(() -> size);
+        }
+
+        @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
             for (long p = pos; dst.hasRemaining(); ) {
                 int n = ch.position(p).read(dst);
@@ -165,6 +180,61 @@ interface GuestImage extends Closeable {
         @Override
         public void read(ByteBuffer dst, long pos) throws IOException {
             img.readFully(dst, pos);
+        }
+
+        @Override
+        public BlockStatus.Layer statusLayer() {
+            return BlockStatus.qed(img);
+        }
+
+        @Override
+        public void close() throws IOException {
+            img.close();
+        }
+    }
+
+    /**
+     * A qcow2 image and its chain (raw, QED or qcow2 backing files), mapped a window at a time as {@code qemu-img
+     * map} walks it; compressed clusters are data, inflated when read.
+     */
+    final class Qcow2 implements GuestImage {
+        /** Guest bytes mapped per query: bounds the memory a fragmented image's mapping takes. */
+        private static final long WINDOW = 1L << 30;
+        private final Backing img;
+        private final long size;
+        private List<MappedExtent> window = List.of();
+        private int index;
+
+        Qcow2(Path file, boolean forceShare) throws IOException {
+            this.img = BackingChain.openQcow2Top(file, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
+            this.size = img.size();
+        }
+
+        @Override
+        public long size() {
+            return size;
+        }
+
+        @Override
+        public MappedExtent extentAt(long pos) throws IOException {
+            if (index < window.size() && window.get(index).end() <= pos) {
+                index++;
+            }
+            if (index >= window.size() || pos < window.get(index).start() || pos >= window.get(index).end()) {
+                window = ChainMapper.mapQcow2Top(img, pos, Math.min(size, pos + WINDOW));
+                index = 0;
+            }
+            return window.get(index);
+        }
+
+        @Override
+        public void read(ByteBuffer dst, long pos) throws IOException {
+            img.read(dst, pos);
+        }
+
+        @Override
+        public BlockStatus.Layer statusLayer() {
+            return BlockStatus.qcow2(img);
         }
 
         @Override

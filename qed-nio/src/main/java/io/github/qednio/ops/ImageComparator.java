@@ -8,13 +8,14 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
 /**
- * Compares the guest content of two images (raw or QED, chains included), as {@code qemu-img compare} does: the
+ * Compares the guest content of two images (raw, QED or qcow2, chains included), as {@code qemu-img compare} does: the
  * first difference is reported at the start of its 512-byte sector; an image longer than the other is identical
  * only if its extra bytes read as zeros. Nothing is written.
  *
- * <p>In strict mode, images of different sizes differ, and so do runs whose allocation state differs (data, zero
- * cluster, or unallocated through the whole chain). A raw file counts as data throughout: Java 17 cannot see its
- * holes, where qemu-img can.
+ * <p>In strict mode, images of different sizes differ, and so do pieces whose block status differs, as QEMU 7.2
+ * computes it ({@link BlockStatus}: data, zero, allocated, with a host offset or not, and the end-of-image mark on
+ * the piece that reaches it). A raw file counts as data throughout: Java 17 cannot see its holes, where qemu-img
+ * can.
  */
 public final class ImageComparator {
     private static final int CHUNK = 1 << 20;
@@ -98,12 +99,24 @@ public final class ImageComparator {
             long total = Math.max(sizeA, sizeB);
             ByteBuffer bufA = ByteBuffer.allocateDirect(CHUNK);
             ByteBuffer bufB = ByteBuffer.allocateDirect(CHUNK);
+            BlockStatus.Layer la = strict ? x.statusLayer() : null;
+            BlockStatus.Layer lb = strict ? y.statusLayer() : null;
+            long statusEnd = 0;
             for (long pos = 0; pos < common; ) {
+                if (strict && pos >= statusEnd) {
+                    // qemu-img checks each piece's status before comparing its bytes, piece after piece.
+                    BlockStatus.Piece pa = BlockStatus.above(la, pos, sizeA - pos);
+                    BlockStatus.Piece pb = BlockStatus.above(lb, pos, sizeB - pos);
+                    if (pa.flags() != pb.flags()) {
+                        return new Comparison(sizeA, sizeB, Mismatch.BLOCK_STATUS, pos);
+                    }
+                    statusEnd = Math.min(pa.end(), pb.end());
+                }
                 MappedExtent ea = x.extentAt(pos);
                 MappedExtent eb = y.extentAt(pos);
                 long end = Math.min(common, Math.min(ea.end(), eb.end()));
-                if (strict && ea.type() != eb.type()) {
-                    return new Comparison(sizeA, sizeB, Mismatch.BLOCK_STATUS, pos);
+                if (strict) {
+                    end = Math.min(end, statusEnd);
                 }
                 if (!(ea.readsAsZeros() && eb.readsAsZeros())) {
                     for (long p = pos; p < end; ) {

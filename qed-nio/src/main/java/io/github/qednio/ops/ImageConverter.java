@@ -16,7 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Copies the guest content of a raw file or QED image (with its chain) into a raw file or QED image, as
+ * Copies the guest content of a raw file or a QED or qcow2 image (with its chain) into a raw file or QED image, as
  * {@code qemu-img convert} does: regions that read as zeros are skipped (left unallocated in a new QED target, left
  * as holes in a new raw one). Zero detection works per target cluster (64 KiB for raw targets); on Java 22 and
  * later with native access, the whole target clusters inside the holes of a raw source are skipped without being
@@ -91,7 +91,7 @@ public final class ImageConverter {
     /**
      * Converts {@code src} into {@code dst} as {@code options} say.
      *
-     * @param src     the source file, raw or QED
+     * @param src     the source file: raw, QED or qcow2
      * @param dst     the target: a new file, or with {@link ConvertOptions#existingTarget()} an existing one at
      *                least as large as the source
      * @param options how

@@ -26,22 +26,68 @@ import java.util.List;
  * @param clusterSize         the cluster size in bytes, or 0 for a raw file, which has none ({@code cluster-size})
  * @param actualSize          the host bytes the file takes ({@code actual-size}), approximated: see
  *                            {@link #approximateActualSize}
- * @param dirty               whether {@code QED_F_NEED_CHECK} is set on disk ({@code dirty-flag})
+ * @param dirty               whether {@code QED_F_NEED_CHECK} (qcow2: the dirty bit) is set on disk
+ *                            ({@code dirty-flag})
  * @param backingFilename     the backing file name as stored, or null ({@code backing-filename})
  * @param fullBackingFilename the name joined to the image's directory as qemu-img joins it, without normalizing
  *                            ({@code full-backing-filename}), or null
  * @param backingFormat       the backing format the header records (raw, with
- *                            {@code QED_F_BACKING_FORMAT_NO_PROBE}), or null when it records none
- *                            ({@code backing-filename-format})
+ *                            {@code QED_F_BACKING_FORMAT_NO_PROBE}; qcow2: its backing format extension), or null
+ *                            when it records none ({@code backing-filename-format})
  * @param tableSize           QED's table size in clusters, or 0 for raw (an addition of ours)
  * @param allocatedBytes      guest bytes stored in the image itself (an addition of ours; the file length for raw),
  *                            or -1 if a table entry is invalid (qemu-img info reports such an image all the same)
+ * @param qcow2               for a qcow2 image, its "Format specific information"; otherwise null
  */
 public record ImageInfo(String filename, ImageFormat format, long virtualSize, int clusterSize, long actualSize,
                         boolean dirty, String backingFilename, String fullBackingFilename,
-                        ImageFormat backingFormat, int tableSize, long allocatedBytes) {
+                        ImageFormat backingFormat, int tableSize, long allocatedBytes, Qcow2Details qcow2) {
     /** Granule of host allocation assumed by the approximation of {@code actual-size}. */
     private static final int PAGE = 4096;
+
+    /**
+     * The information of a raw file or QED image, without qcow2 details.
+     *
+     * @param filename            the image's name as given
+     * @param format              its format
+     * @param virtualSize         the guest-visible size in bytes
+     * @param clusterSize         the cluster size in bytes, or 0 for a raw file
+     * @param actualSize          the host bytes the file takes, approximated
+     * @param dirty               whether the image is marked as not cleanly shut down
+     * @param backingFilename     the backing file name as stored, or null
+     * @param fullBackingFilename the name joined to the image's directory, or null
+     * @param backingFormat       the recorded backing format, or null
+     * @param tableSize           QED's table size in clusters, or 0
+     * @param allocatedBytes      guest bytes stored in the image itself, or -1
+     */
+    public ImageInfo(String filename, ImageFormat format, long virtualSize, int clusterSize, long actualSize,
+                     boolean dirty, String backingFilename, String fullBackingFilename, ImageFormat backingFormat,
+                     int tableSize, long allocatedBytes) {
+        this(filename, format, virtualSize, clusterSize, actualSize, dirty, backingFilename, fullBackingFilename,
+                backingFormat, tableSize, allocatedBytes, null);
+    }
+
+    /**
+     * What {@code qemu-img info} lists under "Format specific information" for a qcow2 image.
+     *
+     * @param version         the qcow2 version: 2 ({@code compat: 0.10}) or 3 ({@code compat: 1.1})
+     * @param compressionType {@code zlib} or {@code zstd} ({@code compression type})
+     * @param lazyRefcounts   the lazy refcounts compatible feature ({@code lazy refcounts}, version 3 only)
+     * @param refcountBits    the width of a refcount ({@code refcount bits})
+     * @param corrupt         the corrupt incompatible feature ({@code corrupt}, version 3 only)
+     * @param extendedL2      the extended L2 entries incompatible feature ({@code extended l2}, version 3 only)
+     */
+    public record Qcow2Details(int version, String compressionType, boolean lazyRefcounts, int refcountBits,
+                               boolean corrupt, boolean extendedL2) {
+        /**
+         * qemu-img's {@code compat} value.
+         *
+         * @return {@code 0.10} for version 2, {@code 1.1} for version 3
+         */
+        public String compat() {
+            return version >= 3 ? "1.1" : "0.10";
+        }
+    }
 
     /**
      * Reads the information of one image.
@@ -49,7 +95,7 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
      * @param file   the image, named as it should be reported
      * @param format its format, or null to probe it
      * @return the information
-     * @throws IOException if the file cannot be read or is not a valid QED image (when QED)
+     * @throws IOException if the file cannot be read or is not a valid QED or qcow2 image (when one)
      */
     public static ImageInfo of(Path file, ImageFormat format) throws IOException {
         return of(file, format, false);
@@ -63,14 +109,17 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
      * @param format     its format, or null to probe it
      * @param forceShare true to read an image another process writes
      * @return the information
-     * @throws IOException if the file cannot be read or is not a valid QED image (when QED), or another process
-     *                     writes it and {@code forceShare} is false
+     * @throws IOException if the file cannot be read or is not a valid QED or qcow2 image (when one), or another
+     *                     process writes it and {@code forceShare} is false
      */
     public static ImageInfo of(Path file, ImageFormat format, boolean forceShare) throws IOException {
-        ImageFormat f = Qcow2NotYet.refuse(file, format != null ? format : ImageFormat.probe(file));
+        ImageFormat f = format != null ? format : ImageFormat.probe(file);
         long length = Files.size(file);
         if (f == ImageFormat.RAW) {
             return new ImageInfo(file.toString(), f, length, 0, roundUp(length), false, null, null, null, 0, length);
+        }
+        if (f == ImageFormat.QCOW2) {
+            return Qcow2Usage.info(file, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
         }
         try (QedImage img = QedImage.openWithoutBacking(file,
                 OpenOptions.readOnlyDefaults().withForceShare(forceShare))) {
@@ -81,7 +130,7 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
             return new ImageInfo(file.toString(), f, img.size(), img.geometry().clusterSize(),
                     approximateActualSize(length, img.geometry().headerBytes(), h.backingFilenameSize()),
                     h.hasFeature(QedHeader.QED_F_NEED_CHECK), name, name == null ? null : join(file.toString(), name),
-                    recorded, img.geometry().tableSize(), allocatedBytes(img));
+                    recorded, img.geometry().tableSize(), allocatedBytes(img), null);
         }
     }
 
@@ -154,7 +203,7 @@ public record ImageInfo(String filename, ImageFormat format, long virtualSize, i
         return Math.max(0, roundUp(fileLength) - (headerBytes - written));
     }
 
-    private static long roundUp(long n) {
+    static long roundUp(long n) {
         return (n + PAGE - 1) / PAGE * PAGE;
     }
 

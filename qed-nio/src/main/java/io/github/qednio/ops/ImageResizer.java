@@ -48,7 +48,11 @@ public final class ImageResizer {
         if (newSize < 0) {
             throw new IllegalArgumentException(file + ": new size " + newSize + " is negative");
         }
-        ImageFormat f = Qcow2NotYet.refuse(file, format != null ? format : ImageFormat.probe(file));
+        ImageFormat f = format != null ? format : ImageFormat.probe(file);
+        if (f == ImageFormat.QCOW2) {
+            throw new IOException(file + ": is a qcow2 image, which resize does not write (give -f raw to resize"
+                    + " the file as it is)");
+        }
         if (f == ImageFormat.QED) {
             try (QedImage img = QedImage.open(file, OpenOptions.defaults())) {
                 long size = img.size();

@@ -60,6 +60,18 @@ public final class BackingChain {
     }
 
     /**
+     * Opens a qcow2 image read-only as the top of its chain, with its backing files (the options' policy, depth
+     * limit and cycle check apply): for the whole-image operations that read any format.
+     *
+     * @throws QedFormatException if it is not a qcow2 image this library reads, or a backing file is refused
+     */
+    public static Backing openQcow2Top(Path file, OpenOptions options) throws IOException {
+        Path real = file.toRealPath();
+        return Qcow2Backing.open(file, options.withReadOnly(true).withCopyOnRead(false),
+                new BackingChain(real.getParent(), List.of(real), false), false);
+    }
+
+    /**
      * Opens {@code name} as it would be opened if {@code image}'s header named it with {@code format} (null:
      * probe): for a safe rebase, which reads the new chain before changing the header.
      */

@@ -63,6 +63,16 @@ public final class ChainMapper {
     }
 
     /**
+     * The runs of {@code [start, end)} of a qcow2 image at the top of its chain ({@link BackingChain#openQcow2Top}),
+     * its data named by the path it was opened with, as {@code qemu-img map} walks it.
+     */
+    public static List<MappedExtent> mapQcow2Top(Backing top, long start, long end) throws IOException {
+        List<MappedExtent> out = new java.util.ArrayList<>();
+        mapQcow2(top, top.path(), start, Math.min(end, top.size()), 0, out);
+        return out;
+    }
+
+    /**
      * A qcow2 backing file at chain level {@code depth}: its own extents (compressed data without a host offset),
      * then its own backing file for what it leaves unallocated.
      */
@@ -73,8 +83,8 @@ public final class ChainMapper {
             switch (e.type()) {
                 case DATA -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.DATA, depth, name,
                         e.hostOffset()));
-                case ZERO -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.ZERO, depth, null,
-                        -1));
+                case ZERO -> add(out, new MappedExtent(e.start(), e.length(), MappedExtent.Type.ZERO, depth,
+                        e.hostOffset() < 0 ? null : name, e.hostOffset()));
                 case UNALLOCATED -> mapBacking(backing.below(), q.header().backingFile(), name, e.start(), e.end(),
                         depth, out);
             }

@@ -33,11 +33,20 @@ final class Qcow2Backing implements Backing {
      *                            file of a format this library does not read
      */
     static Qcow2Backing open(Path file, OpenOptions options, BackingChain chain) throws IOException {
+        return open(file, options, chain, true);
+    }
+
+    /**
+     * As {@link #open(Path, OpenOptions, BackingChain)}; with {@code refuseZstd} false a zstd image opens too (for
+     * the top of a chain: it maps without inflating, and only a read of a compressed cluster fails, naming it).
+     */
+    static Qcow2Backing open(Path file, OpenOptions options, BackingChain chain, boolean refuseZstd)
+            throws IOException {
         Qcow2Image img = Qcow2Image.open(file, new RawImageFile(options.openStorage(file, true)));
         Backing below = null;
         try {
             String name = img.header().backingFile();
-            if (img.header().compressionType() != 0) {
+            if (refuseZstd && img.header().compressionType() != 0) {
                 throw new QedFormatException("compression_type", file + ": qcow2 compression type "
                         + img.header().compressionType() + (img.header().compressionType() == 1 ? " (zstd)" : "")
                         + " is not supported for a backing file; only deflate (0) can be read; convert it with"

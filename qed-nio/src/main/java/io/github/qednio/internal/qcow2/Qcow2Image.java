@@ -245,7 +245,10 @@ public final class Qcow2Image implements BlockMapping, Closeable {
             if ((entry & COMPRESSED) != 0) {
                 e = new MappedExtent(pos, stop - pos, MappedExtent.Type.DATA, 0, path, -1);
             } else if (header.version() >= 3 && (entry & ZERO) != 0) {
-                e = new MappedExtent(pos, stop - pos, MappedExtent.Type.ZERO, 0, null, -1);
+                // A zero cluster may keep its host cluster (qemu-img map prints its offset).
+                e = (entry & OFFSET_MASK) == 0 ? new MappedExtent(pos, stop - pos, MappedExtent.Type.ZERO, 0, null, -1)
+                        : new MappedExtent(pos, stop - pos, MappedExtent.Type.ZERO, 0, path,
+                        dataCluster(entry, clusterStart) + (pos - clusterStart));
             } else if ((entry & OFFSET_MASK) == 0) {
                 e = new MappedExtent(pos, stop - pos, MappedExtent.Type.UNALLOCATED, 0, null, -1);
             } else {

@@ -263,7 +263,9 @@ class Qcow2ToQedInteropTest {
             if (own && line.contains("\"data\": true")) {
                 e = new MappedExtent(start, length, MappedExtent.Type.DATA, 0, image, Qemu.jsonLong(line, "offset"));
             } else if (own && line.contains("\"present\": true")) {
-                e = new MappedExtent(start, length, MappedExtent.Type.ZERO, 0, null, -1);
+                // A zero cluster that keeps its host cluster: qemu-img map prints its offset.
+                long offset = line.contains("\"offset\"") ? Qemu.jsonLong(line, "offset") : -1;
+                e = new MappedExtent(start, length, MappedExtent.Type.ZERO, 0, offset < 0 ? null : image, offset);
             } else {
                 e = new MappedExtent(start, length, MappedExtent.Type.UNALLOCATED, 0, null, -1);
             }
