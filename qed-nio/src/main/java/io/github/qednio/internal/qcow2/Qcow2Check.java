@@ -254,8 +254,11 @@ public final class Qcow2Check {
     }
 
     /**
-     * The snapshot table and each snapshot's L1 table. The table is parsed as QEMU's {@code qcow2_read_snapshots}
-     * does; one QEMU would not read gives an exception.
+     * The snapshot table and each snapshot's L1 table, parsed as QEMU's check parses them
+     * ({@code qcow2_check_read_snapshot_table}, {@code qcow2_do_read_snapshots}): entries past the end of the file
+     * read as zeros; a v3 entry with less than 16 bytes of extra data is a corruption; a table QEMU's check gives
+     * up on (more than 65536 entries, an offset not cluster-aligned, more than 1024 bytes of extra data in an entry,
+     * more than 64 MiB in all) gives an exception.
      */
     private void snapshots() throws IOException {
         long nb = Integer.toUnsignedLong(header.nbSnapshots());
@@ -267,19 +270,21 @@ public final class Qcow2Check {
             throw new QedFormatException("nb_snapshots", String.format("%s: nb_snapshots %d exceeds QEMU's limit of"
                     + " %d", name, nb, MAX_SNAPSHOTS));
         }
-        if (tableOffset <= 0 || (tableOffset & (clusterSize - 1)) != 0 || tableOffset >= fileLength) {
+        if (tableOffset < 0 || Long.MAX_VALUE - nb * SNAPSHOT_HEADER_SIZE < tableOffset
+                || (tableOffset & (clusterSize - 1)) != 0) {
             throw new QedFormatException("snapshots_offset", String.format("%s: snapshots_offset 0x%x is not a"
-                    + " cluster-aligned offset inside the file (%d bytes)", name, tableOffset, fileLength));
+                    + " cluster-aligned offset", name, tableOffset));
         }
+        long[] l1Offsets = new long[(int) nb];
+        long[] l1Sizes = new long[(int) nb];
         long offset = tableOffset;
-        for (long i = 0; i < nb; i++) {
+        long length = 0;
+        for (int i = 0; i < nb; i++) {
             offset = (offset + 7) & ~7L;
-            if (offset - tableOffset > MAX_SNAPSHOTS_SIZE || offset + SNAPSHOT_HEADER_SIZE > fileLength) {
-                throw snapshotTable(i, offset, "its header does not lie inside the file and QEMU's 64 MiB bound");
-            }
+            length = (length + 7) & ~7L;
             ByteBuffer h = read(offset, SNAPSHOT_HEADER_SIZE);
-            long l1Offset = h.getLong(0);
-            long l1Size = Integer.toUnsignedLong(h.getInt(8));
+            l1Offsets[i] = h.getLong(0);
+            l1Sizes[i] = Integer.toUnsignedLong(h.getInt(8));
             int idSize = Short.toUnsignedInt(h.getShort(12));
             int nameSize = Short.toUnsignedInt(h.getShort(14));
             long extraSize = Integer.toUnsignedLong(h.getInt(36));
@@ -287,15 +292,22 @@ public final class Qcow2Check {
                 throw snapshotTable(i, offset, "extra_data_size " + extraSize + " exceeds QEMU's limit of "
                         + MAX_SNAPSHOT_EXTRA_DATA);
             }
-            offset += SNAPSHOT_HEADER_SIZE + extraSize + idSize + nameSize;
-            if (offset - tableOffset > MAX_SNAPSHOTS_SIZE || offset > fileLength) {
-                throw snapshotTable(i, offset, "it runs past the end of the file or QEMU's 64 MiB bound");
+            if (header.version() >= 3 && extraSize < 16) {
+                corruptions++; // QEMU: "snapshot table entry is incomplete"
             }
-            if ((l1Offset & (clusterSize - 1)) != 0 || l1Size > MAX_L1_ENTRIES) {
+            long entry = SNAPSHOT_HEADER_SIZE + extraSize + idSize + nameSize;
+            offset += entry;
+            length += entry;
+            if (length > MAX_SNAPSHOTS_SIZE) {
+                throw snapshotTable(i, offset, "the table exceeds QEMU's limit of 64 MiB");
+            }
+        }
+        for (int i = 0; i < nb; i++) {
+            if ((l1Offsets[i] & (clusterSize - 1)) != 0 || l1Sizes[i] > MAX_L1_ENTRIES) {
                 corruptions++; // QEMU's calculate_refcounts skips such a snapshot
                 continue;
             }
-            checkL1(l1Offset, readTable(file, l1Offset, (int) l1Size), false);
+            checkL1(l1Offsets[i], readTable(file, l1Offsets[i], (int) l1Sizes[i]), false);
         }
         inc(tableOffset, offset - tableOffset);
     }
