@@ -114,7 +114,7 @@ public final class Qcow2Check {
         String name = file.name();
         long length = file.size();
         Qcow2Header h = Qcow2Image.readHeader(file);
-        h.validate(length, name);
+        validate(h, name);
         refuseUnreadable(h, name);
         long cs = h.clusterSize();
         long clusters = (length + cs - 1) / cs;
@@ -126,6 +126,45 @@ public final class Qcow2Check {
         int rtEntries = (int) (Integer.toUnsignedLong(h.refcountTableClusters()) * cs / 8);
         long[] rt = readTable(file, h.refcountTableOffset(), rtEntries);
         return new Qcow2Check(file, h, length, rt, clusters).run();
+    }
+
+    /**
+     * What QEMU's {@code qcow2_do_open} checks before a check (opened with {@code BDRV_O_CHECK}): the tables' sizes
+     * within QEMU's bounds, an L1 table covering the virtual size, the tables' offsets cluster-aligned. Unlike
+     * {@link Qcow2Header#validate}, tables past the end of the file are accepted: QEMU reads them as zeros and its
+     * check counts them as corruptions, and so does this one.
+     */
+    private static void validate(Qcow2Header h, String name) throws QedFormatException {
+        long cs = h.clusterSize();
+        long l1Entries = Integer.toUnsignedLong(h.l1Size());
+        if (h.size() < 0 || l1Entries > MAX_L1_ENTRIES) {
+            throw new QedFormatException("l1_size", String.format("%s: l1_size %d or the virtual size %s exceeds"
+                    + " QEMU's limit of 32 MiB of L1 table", name, l1Entries, Long.toUnsignedString(h.size())));
+        }
+        long perL2 = cs * (cs / 8);
+        long needed = h.size() / perL2 + (h.size() % perL2 != 0 ? 1 : 0);
+        if (l1Entries < needed) {
+            throw new QedFormatException("l1_size", String.format("%s: l1_size %d does not cover the virtual size %d"
+                    + " (needs %d entries)", name, l1Entries, h.size(), needed));
+        }
+        if (l1Entries > 0) {
+            requireTable("l1_table_offset", h.l1TableOffset(), l1Entries * 8, cs, name);
+        }
+        long rtBytes = Integer.toUnsignedLong(h.refcountTableClusters()) * cs;
+        if (rtBytes > Qcow2Header.MAX_REFTABLE_BYTES) {
+            throw new QedFormatException("refcount_table_clusters", String.format("%s: refcount_table_clusters %d"
+                    + " exceeds QEMU's limit of 8 MiB of refcount table", name,
+                    Integer.toUnsignedLong(h.refcountTableClusters())));
+        }
+        requireTable("refcount_table_offset", h.refcountTableOffset(), rtBytes, cs, name);
+    }
+
+    private static void requireTable(String field, long offset, long bytes, long cs, String name)
+            throws QedFormatException {
+        if (offset < 0 || Long.MAX_VALUE - bytes < offset || (offset & (cs - 1)) != 0) {
+            throw new QedFormatException(field, String.format("%s: %s 0x%x is not a cluster-aligned offset (%d bytes"
+                    + " of table)", name, field, offset, bytes));
+        }
     }
 
     private static void refuseUnreadable(Qcow2Header h, String name) throws QedFormatException {

@@ -247,6 +247,18 @@ class Qcow2CheckTest {
         assertMatchesQemuImg(img);
     }
 
+    @Test
+    void tablesPastTheEndOfTheFileMatchQemuImg() throws IOException {
+        Path img = create("cluster_size=4096");
+        write(img, WRITES);
+        putLong(img, 40, 1L << 40); // the active L1 table reads as zeros
+        assertMatchesQemuImg(img);
+        putLong(img, 48, 1L << 41); // so does the refcount table
+        assertMatchesQemuImg(img);
+        putInt(img, 56, 0); // and there may be none
+        assertMatchesQemuImg(img);
+    }
+
     // ----- hostile files -----
 
     @Test
@@ -307,7 +319,7 @@ class Qcow2CheckTest {
         Files.write(bad, Arrays.copyOf(valid, 50));
         assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class);
         Files.write(bad, valid);
-        putLong(bad, 40, 1L << 50); // l1_table_offset past the end
+        putLong(bad, 40, 4096 + 8); // l1_table_offset not cluster-aligned
         assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class)
                 .hasMessageContaining("l1_table_offset");
         Files.write(bad, valid);
