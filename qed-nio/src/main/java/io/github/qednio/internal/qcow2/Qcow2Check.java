@@ -157,6 +157,19 @@ public final class Qcow2Check {
                     Integer.toUnsignedLong(h.refcountTableClusters())));
         }
         requireTable("refcount_table_offset", h.refcountTableOffset(), rtBytes, cs, name);
+        long snapshots = Integer.toUnsignedLong(h.nbSnapshots());
+        if (snapshots > MAX_SNAPSHOTS) {
+            throw new QedFormatException("nb_snapshots", String.format("%s: nb_snapshots %d exceeds QEMU's limit of"
+                    + " %d", name, snapshots, MAX_SNAPSHOTS));
+        }
+        // QEMU's check validates the snapshot table's offset even when there is no snapshot.
+        requireTable("snapshots_offset", h.snapshotsOffset(), snapshots * SNAPSHOT_HEADER_SIZE, cs, name);
+        int type = h.compressionType();
+        boolean bit = (h.incompatibleFeatures() & Qcow2Header.INCOMPAT_COMPRESSION) != 0;
+        if (type > 1 || (type == 0) == bit) {
+            throw new QedFormatException("compression_type", String.format("%s: compression_type %d (0 deflate,"
+                    + " 1 zstd) with the compression type feature bit %s", name, type, bit ? "set" : "clear"));
+        }
     }
 
     private static void requireTable(String field, long offset, long bytes, long cs, String name)
@@ -304,15 +317,6 @@ public final class Qcow2Check {
         long tableOffset = header.snapshotsOffset();
         if (nb == 0) {
             return;
-        }
-        if (nb > MAX_SNAPSHOTS) {
-            throw new QedFormatException("nb_snapshots", String.format("%s: nb_snapshots %d exceeds QEMU's limit of"
-                    + " %d", name, nb, MAX_SNAPSHOTS));
-        }
-        if (tableOffset < 0 || Long.MAX_VALUE - nb * SNAPSHOT_HEADER_SIZE < tableOffset
-                || (tableOffset & (clusterSize - 1)) != 0) {
-            throw new QedFormatException("snapshots_offset", String.format("%s: snapshots_offset 0x%x is not a"
-                    + " cluster-aligned offset", name, tableOffset));
         }
         long[] l1Offsets = new long[(int) nb];
         long[] l1Sizes = new long[(int) nb];

@@ -80,6 +80,16 @@ class Qcow2CheckTest {
     }
 
     @Test
+    void zstdCompressedImageMatchesQemuImg() throws IOException {
+        Path src = create("cluster_size=65536");
+        write(src, "write -P 0x55 0 3M");
+        Path img = dir.resolve("zstd.qcow2");
+        Qemu.img("convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", src.toString(), img.toString())
+                .assertSuccess();
+        assertThat(assertMatchesQemuImg(img).compressedClusters()).isPositive();
+    }
+
+    @Test
     void compressedThenPartlyOverwrittenMatchesQemuImg() throws IOException {
         Path src = create("cluster_size=4096");
         write(src, "write -P 0x55 0 2M");
@@ -259,6 +269,15 @@ class Qcow2CheckTest {
         assertMatchesQemuImg(img);
     }
 
+    @Test
+    void backingFileNameInsideTheHeaderLeavesNoExtensionsAsInQemu() throws IOException {
+        Path img = create("cluster_size=4096");
+        write(img, WRITES);
+        putLong(img, 8, 64); // backing_file_offset: the name is the header's own bytes 64..71
+        putInt(img, 16, 8);
+        assertMatchesQemuImg(img);
+    }
+
     // ----- hostile files -----
 
     @Test
@@ -278,6 +297,7 @@ class Qcow2CheckTest {
         long[] meta = metadataClusters(img);
         Random random = new Random(Long.getLong("fuzzSeed", 20261208));
         List<String> refusedByUsOnly = new ArrayList<>();
+        List<String> checkedByUsOnly = new ArrayList<>();
         Path bad = dir.resolve("bad.qcow2");
         int compared = 0;
         for (int round = 0; round < Integer.getInteger("fuzzRounds", 60); round++) {
@@ -285,7 +305,8 @@ class Qcow2CheckTest {
             int edits = 1 + random.nextInt(3);
             for (int i = 0; i < edits; i++) {
                 long cluster = meta[random.nextInt(meta.length)];
-                int at = (int) (cluster * 4096 + random.nextInt(4096));
+                // One edit in four hits the header's fields, the rest the tables.
+                int at = random.nextInt(4) == 0 ? random.nextInt(112) : (int) (cluster * 4096 + random.nextInt(4096));
                 b[at] = (byte) (random.nextBoolean() ? random.nextInt(256) : b[at] ^ (1 << random.nextInt(8)));
             }
             Files.write(bad, b);
@@ -300,12 +321,14 @@ class Qcow2CheckTest {
                 continue;
             }
             assertThat(Files.readAllBytes(bad)).as("round %d: the file is unchanged", round).isEqualTo(b);
-            if (q.stdout().contains("\"filename\"")) {
+            if (!q.stdout().contains("\"filename\"")) {
+                checkedByUsOnly.add("round " + round + ": " + q.stderr());
+            } else {
                 compared++;
                 assertThat(ours).as("round %d: %s %s", round, q.stdout(), q.stderr()).isEqualTo(expected(q));
             }
         }
-        System.out.println("FUZZ compared=" + compared + " refusedByUsOnly=" + refusedByUsOnly);
+        System.out.println("FUZZ compared=" + compared + " refusedByUsOnly=" + refusedByUsOnly + " checkedByUsOnly=" + checkedByUsOnly);
         // A damaged header may make this check refuse what QEMU still checks; table damage must not.
         assertThat(refusedByUsOnly).as("refused here, checked by qemu-img").hasSizeLessThan(10);
     }
@@ -331,6 +354,18 @@ class Qcow2CheckTest {
         putLong(bad, 64, 4096 + 512); // a snapshot table that is not cluster-aligned: qemu-img's check fails
         assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class)
                 .hasMessageContaining("snapshots_offset");
+        Files.write(bad, valid);
+        putLong(bad, 64, 512); // no snapshot, but qemu-img's check still validates where their table would be
+        assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class)
+                .hasMessageContaining("snapshots_offset");
+        Files.write(bad, valid);
+        putByte(bad, 104, (byte) 2); // compression type 2 does not exist
+        assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class)
+                .hasMessageContaining("compression_type");
+        Files.write(bad, valid);
+        putByte(bad, 104, (byte) 1); // zstd without its incompatible feature bit
+        assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class)
+                .hasMessageContaining("compression_type");
         Files.write(bad, valid);
         putInt(bad, 60, 70000);
         assertThatThrownBy(() -> Qcow2Check.check(bad)).isInstanceOf(QedFormatException.class)
@@ -438,6 +473,12 @@ class Qcow2CheckTest {
     private static void putLong(Path img, long offset, long value) throws IOException {
         try (FileChannel ch = FileChannel.open(img, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.allocate(8).putLong(0, value), offset);
+        }
+    }
+
+    private static void putByte(Path img, long offset, byte value) throws IOException {
+        try (FileChannel ch = FileChannel.open(img, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[] {value}), offset);
         }
     }
 
