@@ -31,7 +31,8 @@ import java.nio.charset.StandardCharsets;
  * @param backingFile           the backing file name, or null
  * @param extensions            bit set of the known extensions present: {@link #EXT_BITMAPS},
  *                              {@link #EXT_DATA_FILE}, {@link #EXT_CRYPTO}
- * @param extensionsEnd         offset just past the extensions' end marker
+ * @param extensionsEnd         offset just past the extensions' end marker (the header's end when the backing
+ *                              file name starts inside the header, leaving no room for extensions)
  */
 public record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int clusterBits, long size,
                           int cryptMethod, int l1Size, long l1TableOffset, long refcountTableOffset,
@@ -179,7 +180,9 @@ public record Qcow2Header(int version, long backingFileOffset, int backingFileSi
         String backingFormat = null;
         int extensions = 0;
         long pos = headerLength;
-        while (true) {
+        // QEMU reads no extensions at all when the backing file name starts inside the header.
+        boolean hasExtensionArea = pos < extEnd;
+        while (hasExtensionArea) {
             if (pos + 8 > extEnd) {
                 throw new QedFormatException("header extension", source + ": header extensions run past offset "
                         + extEnd + " without an end marker (at offset " + pos + ")");
@@ -215,7 +218,8 @@ public record Qcow2Header(int version, long backingFileOffset, int backingFileSi
         }
         return new Qcow2Header(version, backingOffset, backingSize, clusterBits, size, crypt, l1Size, l1Offset,
                 rtOffset, rtClusters, nbSnapshots, snapshotsOffset, incompat, compat, autoclear, refcountOrder,
-                headerLength, compressionType, backingFormat, backingFile, extensions, (int) pos + 8);
+                headerLength, compressionType, backingFormat, backingFile, extensions,
+                hasExtensionArea ? (int) pos + 8 : headerLength);
     }
 
     private static String string(ByteBuffer b, long offset, int len) {

@@ -23,9 +23,31 @@ package io.github.qednio.image;
  * @param corruptionsFixed   corruptions found before the repair and not after it (invalid entries cleared to 0)
  * @param leaksFixed         leaked clusters found before the repair and not after it (cut off the end of the file
  *                           or filled by a move, by {@link Repair#LEAKS})
+ * @param imageEndOffset     qcow2 only ({@code image-end-offset}): the end of the last cluster that the refcounts
+ *                           or the tables use; 0 for QED, whose check does not report it
+ * @param compressedClusters qcow2 only ({@code compressed-clusters}): compressed L2 entries; 0 for QED
  */
 public record CheckResult(long totalClusters, long allocatedClusters, long fragmentedClusters, long corruptions,
-                          long leaks, long checkErrors, long corruptionsFixed, long leaksFixed) {
+                          long leaks, long checkErrors, long corruptionsFixed, long leaksFixed, long imageEndOffset,
+                          long compressedClusters) {
+
+    /**
+     * A result without the qcow2-only figures, as QED's check reports it.
+     *
+     * @param totalClusters      see the record description
+     * @param allocatedClusters  see the record description
+     * @param fragmentedClusters see the record description
+     * @param corruptions        see the record description
+     * @param leaks              see the record description
+     * @param checkErrors        see the record description
+     * @param corruptionsFixed   see the record description
+     * @param leaksFixed         see the record description
+     */
+    public CheckResult(long totalClusters, long allocatedClusters, long fragmentedClusters, long corruptions,
+                       long leaks, long checkErrors, long corruptionsFixed, long leaksFixed) {
+        this(totalClusters, allocatedClusters, fragmentedClusters, corruptions, leaks, checkErrors, corruptionsFixed,
+                leaksFixed, 0, 0);
+    }
 
     /** {@return true if there are no corruptions and no check errors (leaks are harmless)} */
     public boolean isConsistent() {
