@@ -10,6 +10,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.util.List;
+import java.util.Set;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -27,13 +28,18 @@ import picocli.CommandLine.Command;
 @Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
         version = QedCli.VERSION,
         description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
-                + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
-        subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
-                ConvertCommand.class, ConvertInPlaceCommand.class, CompareCommand.class, ResizeCommand.class,
-                CommitCommand.class, RebaseCommand.class, AmendCommand.class, MeasureCommand.class, CompactCommand.class,
-                IoCommand.class, PackCommand.class, UnpackCommand.class, DemoCommand.class,
-                CommandLine.HelpCommand.class})
+                + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.")
 public final class QedCli implements Runnable {
+    /**
+     * The subcommands in the order {@code qed --help} lists them ({@code help} follows). Not in the {@code @Command}
+     * annotation: picocli would then reflect over all of them, and load every command's classes, on every run.
+     */
+    static final List<String> COMMANDS = List.of("create", "info", "check", "map", "convert", "convert-in-place",
+            "compare", "resize", "commit", "rebase", "amend", "measure", "compact", "io", "pack", "unpack", "demo");
+
+    /** The options of {@code qed} itself, none of which takes a value. */
+    private static final Set<String> ROOT_OPTIONS = Set.of("--debug", "-h", "--help", "-V", "--version");
+
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
@@ -45,6 +51,10 @@ public final class QedCli implements Runnable {
 
     /** Entry point: runs the command and exits with its code. */
     public static void main(String[] args) {
+        if (Boolean.getBoolean("qed.startupTraining")) { // the launcher making its start-up cache
+            configureLogging(false);
+            System.exit(StartupTraining.run());
+        }
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
         int code = run(args, out, err, true);
@@ -67,8 +77,7 @@ public final class QedCli implements Runnable {
             // Before any library class is loaded: slf4j-simple reads its level when the first logger is made.
             configureLogging(List.of(args).contains("--debug"));
         }
-        QedCli root = new QedCli();
-        CommandLine cl = new CommandLine(root);
+        CommandLine cl = newCommandLine(args);
         cl.setExecutionStrategy(parseResult -> {
             if (versionRequested(parseResult)) {
                 printVersion(cl.getOut());
@@ -76,8 +85,6 @@ public final class QedCli implements Runnable {
             }
             return new CommandLine.RunLast().execute(parseResult);
         });
-        // "qed resize IMG -1M": a negative size, not an option.
-        cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
@@ -100,6 +107,66 @@ public final class QedCli implements Runnable {
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * The command line for {@code args}: when they name a command (after {@code qed}'s own options only), with just
+     * that subcommand, otherwise with all of them, so that {@code qed --help}, {@code qed help CMD} and every
+     * mistake read as before. picocli reads each command's annotations and fields by reflection when the command is
+     * added: one command instead of seventeen is most of the start-up time it saves.
+     */
+    static CommandLine newCommandLine(String... args) {
+        CommandLine cl = new CommandLine(new QedCli());
+        String chosen = chosenCommand(args);
+        for (String name : COMMANDS) {
+            if (chosen == null || chosen.equals(name)) {
+                cl.addSubcommand(newCommand(name));
+            }
+        }
+        if (chosen == null) {
+            cl.addSubcommand(new CommandLine.HelpCommand());
+        }
+        CommandLine resize = cl.getSubcommands().get("resize");
+        if (resize != null) {
+            // "qed resize IMG -1M": a negative size, not an option.
+            resize.setUnmatchedOptionsArePositionalParams(true);
+        }
+        return cl;
+    }
+
+    /** The command {@code args} name, or null when they name none of {@link #COMMANDS} right after qed's options. */
+    static String chosenCommand(String... args) {
+        for (String arg : args) {
+            if (ROOT_OPTIONS.contains(arg)) {
+                continue;
+            }
+            return COMMANDS.contains(arg) ? arg : null;
+        }
+        return null;
+    }
+
+    /** A new instance of the named command; a switch rather than a table of lambdas, which cost classes too. */
+    private static Object newCommand(String name) {
+        return switch (name) {
+            case "create" -> new CreateCommand();
+            case "info" -> new InfoCommand();
+            case "check" -> new CheckCommand();
+            case "map" -> new MapCommand();
+            case "convert" -> new ConvertCommand();
+            case "convert-in-place" -> new ConvertInPlaceCommand();
+            case "compare" -> new CompareCommand();
+            case "resize" -> new ResizeCommand();
+            case "commit" -> new CommitCommand();
+            case "rebase" -> new RebaseCommand();
+            case "amend" -> new AmendCommand();
+            case "measure" -> new MeasureCommand();
+            case "compact" -> new CompactCommand();
+            case "io" -> new IoCommand();
+            case "pack" -> new PackCommand();
+            case "unpack" -> new UnpackCommand();
+            case "demo" -> new DemoCommand();
+            default -> throw new IllegalArgumentException("no command " + name);
+        };
     }
 
     private static void configureLogging(boolean debug) {
