@@ -111,12 +111,15 @@ public final class QedCli implements Runnable {
 
     /**
      * The command line for {@code args}: when they name a command (after {@code qed}'s own options only), with just
-     * that subcommand, otherwise with all of them, so that {@code qed --help}, {@code qed help CMD} and every
+     * that subcommand; for {@code --version} alone, with none; otherwise with all of them, so that {@code qed --help}, {@code qed help CMD} and every
      * mistake read as before. picocli reads each command's annotations and fields by reflection when the command is
      * added: one command instead of seventeen is most of the start-up time it saves.
      */
     static CommandLine newCommandLine(String... args) {
         CommandLine cl = new CommandLine(new QedCli());
+        if (versionOnly(args)) {
+            return cl; // "qed --version" prints the same with or without the subcommands
+        }
         String chosen = chosenCommand(args);
         for (String name : COMMANDS) {
             if (chosen == null || chosen.equals(name)) {
@@ -143,6 +146,18 @@ public final class QedCli implements Runnable {
             return COMMANDS.contains(arg) ? arg : null;
         }
         return null;
+    }
+
+    /** Whether {@code args} are qed's own options only, with {@code --version} and without {@code --help}. */
+    static boolean versionOnly(String... args) {
+        boolean version = false;
+        for (String arg : args) {
+            if (!ROOT_OPTIONS.contains(arg) || arg.equals("-h") || arg.equals("--help")) {
+                return false;
+            }
+            version |= arg.equals("-V") || arg.equals("--version");
+        }
+        return version;
     }
 
     /** A new instance of the named command; a switch rather than a table of lambdas, which cost classes too. */
