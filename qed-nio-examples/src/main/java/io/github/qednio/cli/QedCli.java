@@ -51,12 +51,19 @@ public final class QedCli implements Runnable {
 
     /** Entry point: runs the command and exits with its code. */
     public static void main(String[] args) {
+        skipUnusedConverters();
         if (Boolean.getBoolean("qed.startupTraining")) { // the launcher making its start-up cache
             configureLogging(false);
             System.exit(StartupTraining.run());
         }
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            // What picocli's --version would print and return, without building the command model first.
+            printVersion(out);
+            err.flush();
+            System.exit(0);
+        }
         int code = run(args, out, err, true);
         out.flush();
         err.flush();
@@ -78,31 +85,12 @@ public final class QedCli implements Runnable {
             configureLogging(List.of(args).contains("--debug"));
         }
         CommandLine cl = newCommandLine(args);
-        cl.setExecutionStrategy(parseResult -> {
-            if (versionRequested(parseResult)) {
-                printVersion(cl.getOut());
-                return cl.getCommandSpec().exitCodeOnVersionHelp();
-            }
-            return new CommandLine.RunLast().execute(parseResult);
-        });
+        Handlers handlers = new Handlers(cl, err);
+        cl.setExecutionStrategy(handlers);
         cl.setOut(out);
         cl.setErr(err);
-        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            err.println("qed: " + (ex instanceof ImageLockedException l && l.forceShareWouldOpen()
-                    ? describeLockRefusal(l, Options.ForceShare.offeredBy(commandLine.getCommandSpec()))
-                    : describe(ex)));
-            if (((QedCli) commandLine.getCommandSpec().root().userObject()).debug) {
-                ex.printStackTrace(err);
-            }
-            err.flush();
-            return commandLine.getCommandSpec().exitCodeOnExecutionException();
-        });
-        cl.setParameterExceptionHandler((ex, args2) -> {
-            CommandLine c = ex.getCommandLine();
-            err.println("qed: " + ex.getMessage() + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
-            err.flush();
-            return c.getCommandSpec().exitCodeOnInvalidInput();
-        });
+        cl.setExecutionExceptionHandler(handlers);
+        cl.setParameterExceptionHandler(handlers);
         int code = cl.execute(args);
         out.flush();
         err.flush();
@@ -182,6 +170,65 @@ public final class QedCli implements Runnable {
             case "demo" -> new DemoCommand();
             default -> throw new IllegalArgumentException("no command " + name);
         };
+    }
+
+    /**
+     * picocli registers a converter for every java.time and java.sql type by reflection for each command line it
+     * builds, which initialises java.time's formatters at every start; no qed option has such a type
+     * (LazyCommandsTest checks). A value the user set with -D stays.
+     */
+    private static void skipUnusedConverters() {
+        if (System.getProperty(CONVERTER_EXCLUDES) == null) {
+            System.setProperty(CONVERTER_EXCLUDES, "java\\.(time|sql)\\..*"); // one pattern: compiled per type
+        }
+    }
+
+    /** picocli's system property: regular expressions of the built-in converters' types to leave out. */
+    static final String CONVERTER_EXCLUDES = "picocli.converters.excludes";
+
+    /**
+     * How {@code qed} runs a parsed command line and reports failures. A class, not three lambdas: each lambda is
+     * linked through invokedynamic the first time it runs, which every start paid for.
+     */
+    private static final class Handlers implements CommandLine.IExecutionStrategy,
+            CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {
+        private final CommandLine cl;
+        private final PrintWriter err;
+
+        Handlers(CommandLine cl, PrintWriter err) {
+            this.cl = cl;
+            this.err = err;
+        }
+
+        @Override
+        public int execute(CommandLine.ParseResult parseResult) {
+            if (versionRequested(parseResult)) {
+                printVersion(cl.getOut());
+                return cl.getCommandSpec().exitCodeOnVersionHelp();
+            }
+            return new CommandLine.RunLast().execute(parseResult);
+        }
+
+        @Override
+        public int handleExecutionException(Exception ex, CommandLine commandLine,
+                CommandLine.ParseResult parseResult) {
+            err.println("qed: " + (ex instanceof ImageLockedException l && l.forceShareWouldOpen()
+                    ? describeLockRefusal(l, Options.ForceShare.offeredBy(commandLine.getCommandSpec()))
+                    : describe(ex)));
+            if (((QedCli) commandLine.getCommandSpec().root().userObject()).debug) {
+                ex.printStackTrace(err);
+            }
+            err.flush();
+            return commandLine.getCommandSpec().exitCodeOnExecutionException();
+        }
+
+        @Override
+        public int handleParseException(CommandLine.ParameterException ex, String[] args) {
+            CommandLine c = ex.getCommandLine();
+            err.println("qed: " + ex.getMessage() + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
+            err.flush();
+            return c.getCommandSpec().exitCodeOnInvalidInput();
+        }
     }
 
     private static void configureLogging(boolean debug) {

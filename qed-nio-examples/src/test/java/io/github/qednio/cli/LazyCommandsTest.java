@@ -56,6 +56,21 @@ class LazyCommandsTest {
     }
 
     @Test
+    void noOptionHasATypeWhoseConverterQedLeavesOut() {
+        for (CommandLine c : QedCli.newCommandLine().getSubcommands().values()) {
+            for (CommandLine.Model.ArgSpec arg : c.getCommandSpec().args()) {
+                List<Class<?>> types = new ArrayList<>(List.of(arg.type()));
+                types.addAll(List.of(arg.auxiliaryTypes()));
+                for (Class<?> t : types) {
+                    String name = t.getName();
+                    assertThat(name.startsWith("java.time.") || name.startsWith("java.sql."))
+                            .as("qed %s %s has type %s", c.getCommandName(), arg, name).isFalse();
+                }
+            }
+        }
+    }
+
+    @Test
     void theStartUpTrainingRunsEveryCommandItTrainsSuccessfully() {
         assertThat(StartupTraining.run()).isZero();
     }
