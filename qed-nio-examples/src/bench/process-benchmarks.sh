@@ -155,26 +155,31 @@ for jdk in jdks:
     md.append(f"Hello world: {fmt(hello, ' s')} wall, {fmt(cpus[('hello', 'hello world')], ' s')} CPU.")
     md.append("")
     kinds = ["qemu-img", "qed (launcher)", "qed (java -jar)"] + (["baseline (java -jar)"] if baseline else [])
-    md.append("| command | " + " | ".join(kinds) + " | launcher ÷ hello | java -jar ÷ hello | CPU s, launcher |")
-    md.append("|---" * (len(kinds) + 4) + "|")
+    ratios = ["qed (launcher)", "qed (java -jar)"] + (["baseline (java -jar)"] if baseline else [])
+    md.append("| command | " + " | ".join(kinds) + " | "
+              + " | ".join(k.replace("qed ", "").strip("()") + " ÷ hello" for k in ratios) + " | CPU s, launcher |")
+    md.append("|---" * (len(kinds) + len(ratios) + 2) + "|")
     for name, _ in commands:
         cells = [fmt(walls[(name, k)]) for k in kinds]
-        rl = [a / b for a, b in zip(walls[(name, "qed (launcher)")], hello)]
-        rj = [a / b for a, b in zip(walls[(name, "qed (java -jar)")], hello)]
-        md.append(f"| `qed {name}` | " + " | ".join(cells) + f" | {ratio(rl)} | {ratio(rj)} | "
+        rs = [ratio([a / b for a, b in zip(walls[(name, k)], hello)]) for k in ratios]
+        md.append(f"| `qed {name}` | " + " | ".join(cells) + " | " + " | ".join(rs) + " | "
                   f"{fmt(cpus[(name, 'qed (launcher)')])} |")
     md.append("")
-    md.append("Classes loaded (total / from the CDS archive or AOT cache / from qed.jar):")
+    md.append("Classes loaded (total / from the CDS archive or AOT cache / from the jar):")
     md.append("")
-    md.append("| command | launcher | java -jar |")
-    md.append("|---|---|---|")
+    md.append("| command | launcher | java -jar |" + (" baseline (java -jar) |" if baseline else ""))
+    md.append("|---|---|---|" + ("---|" if baseline else ""))
     java = os.path.join(jdk, "bin", "java")
     for name, args in commands:
         a = class_counts(jdk, [launcher] + args, env, True)
         b = class_counts(jdk, [java, "-jar", jar] + args, env, False)
-        md.append(f"| `qed {name}` | {a[0]} / {a[1]} / {a[2]} | {b[0]} / {b[1]} / {b[2]} |")
+        row = f"| `qed {name}` | {a[0]} / {a[1]} / {a[2]} | {b[0]} / {b[1]} / {b[2]} |"
+        if baseline:
+            c = class_counts(jdk, [java, "-jar", baseline] + args, env, False)
+            row += f" {c[0]} / {c[1]} / {c[2]} |"
+        md.append(row)
     h = class_counts(jdk, variants(jdk)[1][0][2], env, False)
-    md.append(f"| hello world | — | {h[0]} / {h[1]} / 0 |")
+    md.append(f"| hello world | — | {h[0]} / {h[1]} / 0 |" + (" — |" if baseline else ""))
     md.append("")
 md.append("Load average (1/5/15 min) before and after each JDK's rounds: "
           + "; ".join(" ".join(l) for l in load) + f" (on {machine['cores']} cores).")
