@@ -157,7 +157,8 @@ for jdk in jdks:
     kinds = ["qemu-img", "qed (launcher)", "qed (java -jar)"] + (["baseline (java -jar)"] if baseline else [])
     ratios = ["qed (launcher)", "qed (java -jar)"] + (["baseline (java -jar)"] if baseline else [])
     md.append("| command | " + " | ".join(kinds) + " | "
-              + " | ".join(k.replace("qed ", "").strip("()") + " ÷ hello" for k in ratios) + " | CPU s, launcher |")
+              + " | ".join({"qed (launcher)": "launcher", "qed (java -jar)": "java -jar", "baseline (java -jar)": "baseline"}[k]
+                           + " ÷ hello" for k in ratios) + " | CPU s, launcher |")
     md.append("|---" * (len(kinds) + len(ratios) + 2) + "|")
     for name, _ in commands:
         cells = [fmt(walls[(name, k)]) for k in kinds]

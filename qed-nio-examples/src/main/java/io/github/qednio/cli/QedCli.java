@@ -60,6 +60,7 @@ public final class QedCli implements Runnable {
         PrintWriter err = new PrintWriter(System.err, true);
         if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
             // What picocli's --version would print and return, without building the command model first.
+            configureLogging(false);
             printVersion(out);
             err.flush();
             System.exit(0);
