@@ -100,9 +100,9 @@ public final class QedCli implements Runnable {
 
     /**
      * The command line for {@code args}: when they name a command (after {@code qed}'s own options only), with just
-     * that subcommand; for {@code --version} alone, with none; otherwise with all of them, so that {@code qed --help}, {@code qed help CMD} and every
-     * mistake read as before. picocli reads each command's annotations and fields by reflection when the command is
-     * added: one command instead of seventeen is most of the start-up time it saves.
+     * that subcommand; for {@code --version} alone, with none; otherwise with all of them, so that {@code qed --help},
+     * {@code qed help CMD} and every mistake read as before. picocli reads each command's annotations and fields by
+     * reflection when the command is added: one command instead of seventeen is most of the start-up time it saves.
      */
     static CommandLine newCommandLine(String... args) {
         CommandLine cl = new CommandLine(new QedCli());
