@@ -115,7 +115,7 @@ final class DemoCommand implements Callable<Integer> {
                         r.totalClusters());
             }
             out.println("6. info:");
-            int rc = new CommandLine(new QedCli()).setOut(out).setErr(spec.commandLine().getErr())
+            int rc = QedCli.newCommandLine("info").setOut(out).setErr(spec.commandLine().getErr())
                     .execute("info", image.toString());
             if (rc != 0) {
                 throw new IOException("verification failed: info exited with " + rc);

@@ -10,6 +10,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.util.List;
+import java.util.Set;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -27,13 +28,18 @@ import picocli.CommandLine.Command;
 @Command(name = "qed", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
         version = QedCli.VERSION,
         description = "Create, inspect, check, map, convert, compare, resize, commit, rebase, amend and measure QED"
-                + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.",
-        subcommands = {CreateCommand.class, InfoCommand.class, CheckCommand.class, MapCommand.class,
-                ConvertCommand.class, ConvertInPlaceCommand.class, CompareCommand.class, ResizeCommand.class,
-                CommitCommand.class, RebaseCommand.class, AmendCommand.class, MeasureCommand.class, CompactCommand.class,
-                IoCommand.class, PackCommand.class, UnpackCommand.class, DemoCommand.class,
-                CommandLine.HelpCommand.class})
+                + " (QEMU Enhanced Disk) images, as qemu-img does; run qemu-io commands; pack and unpack archives.")
 public final class QedCli implements Runnable {
+    /**
+     * The subcommands in the order {@code qed --help} lists them ({@code help} follows). Not in the {@code @Command}
+     * annotation: picocli would then reflect over all of them, and load every command's classes, on every run.
+     */
+    static final List<String> COMMANDS = List.of("create", "info", "check", "map", "convert", "convert-in-place",
+            "compare", "resize", "commit", "rebase", "amend", "measure", "compact", "io", "pack", "unpack", "demo");
+
+    /** The options of {@code qed} itself, none of which takes a value. */
+    private static final Set<String> ROOT_OPTIONS = Set.of("--debug", "-h", "--help", "-V", "--version");
+
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
@@ -45,8 +51,20 @@ public final class QedCli implements Runnable {
 
     /** Entry point: runs the command and exits with its code. */
     public static void main(String[] args) {
+        skipUnusedConverters();
+        if (Boolean.getBoolean("qed.startupTraining")) { // the launcher making its start-up cache
+            configureLogging(false);
+            System.exit(StartupTraining.run());
+        }
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            // What picocli's --version would print and return, without building the command model first.
+            configureLogging(false);
+            printVersion(out);
+            err.flush();
+            System.exit(0);
+        }
         int code = run(args, out, err, true);
         out.flush();
         err.flush();
@@ -67,20 +85,134 @@ public final class QedCli implements Runnable {
             // Before any library class is loaded: slf4j-simple reads its level when the first logger is made.
             configureLogging(List.of(args).contains("--debug"));
         }
-        QedCli root = new QedCli();
-        CommandLine cl = new CommandLine(root);
-        cl.setExecutionStrategy(parseResult -> {
+        CommandLine cl = newCommandLine(args);
+        Handlers handlers = new Handlers(cl, err);
+        cl.setExecutionStrategy(handlers);
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler(handlers);
+        cl.setParameterExceptionHandler(handlers);
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    /**
+     * The command line for {@code args}: when they name a command (after {@code qed}'s own options only), with just
+     * that subcommand; for {@code --version} alone, with none; otherwise with all of them, so that {@code qed --help},
+     * {@code qed help CMD} and every mistake read as before. picocli reads each command's annotations and fields by
+     * reflection when the command is added: one command instead of seventeen is most of the start-up time it saves.
+     */
+    static CommandLine newCommandLine(String... args) {
+        CommandLine cl = new CommandLine(new QedCli());
+        if (versionOnly(args)) {
+            return cl; // "qed --version" prints the same with or without the subcommands
+        }
+        String chosen = chosenCommand(args);
+        for (String name : COMMANDS) {
+            if (chosen == null || chosen.equals(name)) {
+                cl.addSubcommand(newCommand(name));
+            }
+        }
+        if (chosen == null) {
+            cl.addSubcommand(new CommandLine.HelpCommand());
+        }
+        CommandLine resize = cl.getSubcommands().get("resize");
+        if (resize != null) {
+            // "qed resize IMG -1M": a negative size, not an option.
+            resize.setUnmatchedOptionsArePositionalParams(true);
+        }
+        return cl;
+    }
+
+    /** The command {@code args} name, or null when they name none of {@link #COMMANDS} right after qed's options. */
+    static String chosenCommand(String... args) {
+        for (String arg : args) {
+            if (ROOT_OPTIONS.contains(arg)) {
+                continue;
+            }
+            return COMMANDS.contains(arg) ? arg : null;
+        }
+        return null;
+    }
+
+    /** Whether {@code args} are qed's own options only, with {@code --version} and without {@code --help}. */
+    static boolean versionOnly(String... args) {
+        boolean version = false;
+        for (String arg : args) {
+            if (!ROOT_OPTIONS.contains(arg) || arg.equals("-h") || arg.equals("--help")) {
+                return false;
+            }
+            version |= arg.equals("-V") || arg.equals("--version");
+        }
+        return version;
+    }
+
+    /** A new instance of the named command; a switch rather than a table of lambdas, which cost classes too. */
+    private static Object newCommand(String name) {
+        return switch (name) {
+            case "create" -> new CreateCommand();
+            case "info" -> new InfoCommand();
+            case "check" -> new CheckCommand();
+            case "map" -> new MapCommand();
+            case "convert" -> new ConvertCommand();
+            case "convert-in-place" -> new ConvertInPlaceCommand();
+            case "compare" -> new CompareCommand();
+            case "resize" -> new ResizeCommand();
+            case "commit" -> new CommitCommand();
+            case "rebase" -> new RebaseCommand();
+            case "amend" -> new AmendCommand();
+            case "measure" -> new MeasureCommand();
+            case "compact" -> new CompactCommand();
+            case "io" -> new IoCommand();
+            case "pack" -> new PackCommand();
+            case "unpack" -> new UnpackCommand();
+            case "demo" -> new DemoCommand();
+            default -> throw new IllegalArgumentException("no command " + name);
+        };
+    }
+
+    /**
+     * picocli registers a converter for every java.time and java.sql type by reflection for each command line it
+     * builds, which initialises java.time's formatters at every start; no qed option has such a type
+     * (LazyCommandsTest checks). A value the user set with -D stays.
+     */
+    private static void skipUnusedConverters() {
+        if (System.getProperty(CONVERTER_EXCLUDES) == null) {
+            System.setProperty(CONVERTER_EXCLUDES, "java\\.(time|sql)\\..*"); // one pattern: compiled per type
+        }
+    }
+
+    /** picocli's system property: regular expressions of the built-in converters' types to leave out. */
+    static final String CONVERTER_EXCLUDES = "picocli.converters.excludes";
+
+    /**
+     * How {@code qed} runs a parsed command line and reports failures. A class, not three lambdas: each lambda is
+     * linked through invokedynamic the first time it runs, which every start paid for.
+     */
+    private static final class Handlers implements CommandLine.IExecutionStrategy,
+            CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {
+        private final CommandLine cl;
+        private final PrintWriter err;
+
+        Handlers(CommandLine cl, PrintWriter err) {
+            this.cl = cl;
+            this.err = err;
+        }
+
+        @Override
+        public int execute(CommandLine.ParseResult parseResult) {
             if (versionRequested(parseResult)) {
                 printVersion(cl.getOut());
                 return cl.getCommandSpec().exitCodeOnVersionHelp();
             }
             return new CommandLine.RunLast().execute(parseResult);
-        });
-        // "qed resize IMG -1M": a negative size, not an option.
-        cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
-        cl.setOut(out);
-        cl.setErr(err);
-        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+        }
+
+        @Override
+        public int handleExecutionException(Exception ex, CommandLine commandLine,
+                CommandLine.ParseResult parseResult) {
             err.println("qed: " + (ex instanceof ImageLockedException l && l.forceShareWouldOpen()
                     ? describeLockRefusal(l, Options.ForceShare.offeredBy(commandLine.getCommandSpec()))
                     : describe(ex)));
@@ -89,17 +221,15 @@ public final class QedCli implements Runnable {
             }
             err.flush();
             return commandLine.getCommandSpec().exitCodeOnExecutionException();
-        });
-        cl.setParameterExceptionHandler((ex, args2) -> {
+        }
+
+        @Override
+        public int handleParseException(CommandLine.ParameterException ex, String[] args) {
             CommandLine c = ex.getCommandLine();
             err.println("qed: " + ex.getMessage() + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
             err.flush();
             return c.getCommandSpec().exitCodeOnInvalidInput();
-        });
-        int code = cl.execute(args);
-        out.flush();
-        err.flush();
-        return code;
+        }
     }
 
     private static void configureLogging(boolean debug) {

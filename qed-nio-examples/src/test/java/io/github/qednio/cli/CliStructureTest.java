@@ -30,7 +30,7 @@ class CliStructureTest {
 
     @Test
     void helpOfEveryCommandPrintsItsUsageAndExitsZeroEvenWithoutItsRequiredParameters() {
-        Set<String> commands = new CommandLine(new QedCli()).getSubcommands().keySet();
+        Set<String> commands = QedCli.newCommandLine().getSubcommands().keySet();
         assertThat(commands).contains("create", "info", "check", "map", "convert", "compare", "resize", "commit",
                 "rebase", "amend", "measure");
         for (String command : commands) {
@@ -72,7 +72,7 @@ class CliStructureTest {
 
     @Test
     void helpOfEveryCommandListsExactlyTheOptionsAndParametersItAccepts() {
-        for (CommandLine sub : new CommandLine(new QedCli()).getSubcommands().values()) {
+        for (CommandLine sub : QedCli.newCommandLine().getSubcommands().values()) {
             CommandSpec spec = sub.getCommandSpec();
             String name = spec.name();
             String help = QedCliTest.cli(name, "--help").out();
@@ -125,7 +125,7 @@ class CliStructureTest {
 
     @Test
     void helpOfEveryBackingFormatOptionNamesEveryFormatItAccepts() {
-        CommandLine qed = new CommandLine(new QedCli());
+        CommandLine qed = QedCli.newCommandLine();
         for (String[] option : new String[][] {{"create", "-F"}, {"rebase", "-F"}, {"convert", "-F"},
                 {"amend", "-o"}}) {
             String description = String.join(" ", qed.getSubcommands().get(option[0]).getCommandSpec()
@@ -147,7 +147,7 @@ class CliStructureTest {
     void ioHelpNamesExactlyTheQemuIoCommandsItRuns() throws IOException {
         Path img = dir.resolve("io.qed");
         QedImage.create(img, CreateOptions.ofSize(1 << 20)).close();
-        String description = String.join(" ", new CommandLine(new QedCli()).getSubcommands().get("io")
+        String description = String.join(" ", QedCli.newCommandLine().getSubcommands().get("io")
                 .getCommandSpec().usageMessage().description());
         assertThat(QedCliTest.cli("io", "--help").out().replaceAll("\\s+", " "))
                 .contains(description.replaceAll("\\s+", " "));
@@ -181,6 +181,6 @@ class CliStructureTest {
                 rows.add(m.group(1));
             }
         }
-        assertThat(rows).isEqualTo(new TreeSet<>(new CommandLine(new QedCli()).getSubcommands().keySet()));
+        assertThat(rows).isEqualTo(new TreeSet<>(QedCli.newCommandLine().getSubcommands().keySet()));
     }
 }
