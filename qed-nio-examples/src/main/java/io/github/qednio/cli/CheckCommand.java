@@ -1,6 +1,7 @@
 package io.github.qednio.cli;
 
 import io.github.qednio.image.CheckResult;
+import io.github.qednio.ops.ImageCheck;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.QedImage;
 import io.github.qednio.image.Repair;
@@ -39,16 +40,21 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ImageFormat format = ImageFormat.probe(image.file);
-        if (format == ImageFormat.QCOW2) {
-            throw new java.io.IOException(image.file + ": is a qcow2 image, which this tool does not read");
-        }
         if (format == ImageFormat.RAW) {
             // qemu-img's words and exit code: a raw file has nothing to check.
             spec.commandLine().getErr().println("qed: This image format does not support checks");
             return 63;
         }
         CheckResult result;
-        if (repair == null) {
+        if (format == ImageFormat.QCOW2) {
+            if (repair != null) {
+                // Checked, never repaired here: qcow2's repair rewrites refcounts, which is qemu-img's job.
+                spec.commandLine().getErr().println("qed: " + image.file + ": -r: qcow2 images are checked, not"
+                        + " repaired (use qemu-img check -r " + repair + ")");
+                return 1;
+            }
+            result = ImageCheck.of(image.file, format, share.forceShare);
+        } else if (repair == null) {
             try (QedImage img = QedImage.open(image.file, share.readOnly())) {
                 result = img.check(Repair.NONE);
             }
@@ -75,7 +81,7 @@ final class CheckCommand implements Callable<Integer> {
         long leaksFixed = result.leaksFixed();
         PrintWriter out = spec.commandLine().getOut();
         if (output.json()) {
-            out.println(json(result, corruptionsFixed, leaksFixed).render());
+            out.println(json(format, result, corruptionsFixed, leaksFixed).render());
         } else {
             if (corruptionsFixed > 0 || leaksFixed > 0) {
                 out.printf("The following inconsistencies were found and repaired:%n%n    %d leaked clusters%n"
@@ -91,9 +97,12 @@ final class CheckCommand implements Callable<Integer> {
      * qemu-img's {@code ImageCheck}: {@code check-errors}, {@code filename} and {@code format} always, every count
      * only when it is not zero (they are optional in QEMU's schema), in the order qemu-img prints them.
      */
-    private Json json(CheckResult r, long corruptionsFixed, long leaksFixed) {
-        Json j = new Json().put("filename", image.file.toString()).put("format", "qed")
+    private Json json(ImageFormat format, CheckResult r, long corruptionsFixed, long leaksFixed) {
+        Json j = new Json().put("filename", image.file.toString()).put("format", format.qemuName())
                 .put("check-errors", r.checkErrors());
+        if (format == ImageFormat.QCOW2) {
+            j.put("image-end-offset", r.imageEndOffset());
+        }
         putUnlessZero(j, "corruptions", r.corruptions());
         putUnlessZero(j, "leaks", r.leaks());
         putUnlessZero(j, "corruptions-fixed", corruptionsFixed);
@@ -101,6 +110,7 @@ final class CheckCommand implements Callable<Integer> {
         putUnlessZero(j, "total-clusters", r.totalClusters());
         putUnlessZero(j, "allocated-clusters", r.allocatedClusters());
         putUnlessZero(j, "fragmented-clusters", r.fragmentedClusters());
+        putUnlessZero(j, "compressed-clusters", r.compressedClusters());
         return j.inQemuOrder();
     }
 
@@ -131,7 +141,11 @@ final class CheckCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "%d/%d = %s%% allocated, %s%% fragmented, %s%% compressed clusters%n",
                     r.allocatedClusters(), r.totalClusters(),
                     CFormat.fixed(r.allocatedClusters() * 100.0 / r.totalClusters(), 2),
-                    CFormat.fixed(r.fragmentedClusters() * 100.0 / r.allocatedClusters(), 2), CFormat.fixed(0, 2));
+                    CFormat.fixed(r.fragmentedClusters() * 100.0 / r.allocatedClusters(), 2),
+                    CFormat.fixed(r.compressedClusters() * 100.0 / r.allocatedClusters(), 2));
+        }
+        if (r.imageEndOffset() != 0) {
+            out.printf("Image end offset: %d%n", r.imageEndOffset());
         }
     }
 }

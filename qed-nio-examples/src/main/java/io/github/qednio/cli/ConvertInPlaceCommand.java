@@ -35,7 +35,11 @@ final class ConvertInPlaceCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ImageFormat to = ImageFormat.parse(targetFormat);
+        ImageFormat to = targetFormat.equalsIgnoreCase("qed") || targetFormat.equalsIgnoreCase("qcow2")
+                ? ImageFormat.parse(targetFormat) : null;
+        if (to == null) {
+            throw new IllegalArgumentException("-O: unknown image format '" + targetFormat + "' (qed or qcow2)");
+        }
         PrintWriter out = spec.commandLine().getOut();
         if (dryRun) {
             ConversionReport r = InPlaceConverter.dryRun(image, to);

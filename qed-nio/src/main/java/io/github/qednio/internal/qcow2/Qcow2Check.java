@@ -1,8 +1,7 @@
 package io.github.qednio.internal.qcow2;
 
-import io.github.qednio.engine.CheckResult;
-import io.github.qednio.engine.Qcow2Image;
-import io.github.qednio.engine.RawImageFile;
+import io.github.qednio.image.CheckResult;
+import io.github.qednio.internal.storage.RawImageFile;
 import io.github.qednio.format.Qcow2Header;
 import io.github.qednio.format.QedFormatException;
 import java.io.IOException;

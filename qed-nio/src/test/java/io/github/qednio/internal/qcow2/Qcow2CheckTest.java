@@ -3,7 +3,7 @@ package io.github.qednio.internal.qcow2;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.github.qednio.engine.CheckResult;
+import io.github.qednio.image.CheckResult;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.testing.Qemu;
 import java.io.IOException;
