@@ -34,16 +34,21 @@ final class ImageRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(ImageRegistry.class);
 
     private final ConcurrentMap<Path, CompletableFuture<OpenImage>> open = new ConcurrentHashMap<>();
-    /** Options of images opened implicitly; replaced only by tests (to put a storage hook under them). */
-    private volatile OpenOptions implicitOptions = OpenOptions.defaults();
+    /** Options of images opened implicitly. */
+    private final OpenOptions implicitOptions;
 
-    OpenOptions implicitOptions() {
-        return implicitOptions;
+    /**
+     * An empty registry whose implicit file systems open their images with {@code implicitOptions}: the JVM's has
+     * the defaults ({@link QedFileSystemProvider}); a test makes one with a storage hook under its images, and a
+     * provider over it.
+     */
+    ImageRegistry(OpenOptions implicitOptions) {
+        this.implicitOptions = implicitOptions;
     }
 
-    /** For tests: the options implicit file systems made from now on open their images with. */
-    void implicitOptions(OpenOptions options) {
-        implicitOptions = options;
+    /** The options implicit file systems open their images with. */
+    OpenOptions implicitOptions() {
+        return implicitOptions;
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.github.qednio.nio;
 
+import io.github.qednio.internal.JvmState;
 import io.github.qednio.internal.storage.LockSafeFiles;
 import io.github.qednio.image.OpenOptions;
 import java.io.IOException;
@@ -42,35 +43,34 @@ import java.util.Set;
  * @see QedFileSystem for lifecycles, read-only semantics and the rule for {@code newFileSystem(Path, env)}
  */
 public final class QedFileSystemProvider extends FileSystemProvider {
-    private static final ImageRegistry REGISTRY = new ImageRegistry();
-    private static volatile QedFileSystemProvider fallback;
+    /** The JVM's registry ({@link JvmState}), unless a test gave this provider one of its own. */
+    private final ImageRegistry registry;
 
     /** Called by the service loader. */
     public QedFileSystemProvider() {
+        this(JvmState.jvm().part(ImageRegistry.class, () -> new ImageRegistry(OpenOptions.defaults())));
     }
 
-    /** The installed provider of this class, or a private instance when the service loader did not install it. */
+    /** A provider over {@code registry} (tests: one whose implicit file systems open images with a hook). */
+    QedFileSystemProvider(ImageRegistry registry) {
+        this.registry = registry;
+    }
+
+    /**
+     * The installed provider of this class, or the JVM's own instance ({@link JvmState}) when the service loader did
+     * not install it.
+     */
     static QedFileSystemProvider instance() {
         for (FileSystemProvider p : FileSystemProvider.installedProviders()) {
             if (p instanceof QedFileSystemProvider q) {
                 return q;
             }
         }
-        QedFileSystemProvider f = fallback;
-        if (f == null) {
-            synchronized (QedFileSystemProvider.class) {
-                f = fallback;
-                if (f == null) {
-                    f = new QedFileSystemProvider();
-                    fallback = f;
-                }
-            }
-        }
-        return f;
+        return JvmState.jvm().part(QedFileSystemProvider.class, QedFileSystemProvider::new);
     }
 
     ImageRegistry registry() {
-        return REGISTRY;
+        return registry;
     }
 
     /** Returns {@code "qed"}. */
@@ -92,7 +92,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
     public QedFileSystem newFileSystem(URI uri, Map<String, ?> env) throws IOException {
         QedEnv e = QedEnv.parse(env);
         Path image = QedUris.imagePath(uri);
-        return REGISTRY.openExplicit(this, image, e.create() ? e.createOptions() : null, e.openOptions(),
+        return registry.openExplicit(this, image, e.create() ? e.createOptions() : null, e.openOptions(),
                 "no such QED image (pass env create=true with a size to create one)");
     }
 
@@ -108,12 +108,12 @@ public final class QedFileSystemProvider extends FileSystemProvider {
             throw new UnsupportedOperationException(path + " is not a QED image");
         }
         QedEnv e = QedEnv.parse(env);
-        return REGISTRY.openExplicit(this, path.toAbsolutePath(), null, e.openOptions());
+        return registry.openExplicit(this, path.toAbsolutePath(), null, e.openOptions());
     }
 
     QedFileSystem open(Path image, io.github.qednio.image.CreateOptions create, OpenOptions options)
             throws IOException {
-        return REGISTRY.openExplicit(this, image.toAbsolutePath(), create, options);
+        return registry.openExplicit(this, image.toAbsolutePath(), create, options);
     }
 
     /** Probes through the engine's lock manager: never drops an image lock this JVM holds on the file. */
@@ -129,7 +129,7 @@ public final class QedFileSystemProvider extends FileSystemProvider {
     @Override
     public QedFileSystem getFileSystem(URI uri) {
         Path image = QedUris.imagePath(uri);
-        OpenImage entry = REGISTRY.find(image);
+        OpenImage entry = registry.find(image);
         if (entry == null || !entry.owner.isOpen()) {
             throw new FileSystemNotFoundException("no qed: file system is open for " + image);
         }
@@ -143,9 +143,9 @@ public final class QedFileSystemProvider extends FileSystemProvider {
     @Override
     public Path getPath(URI uri) {
         Path image = QedUris.imagePath(uri);
-        OpenImage entry = REGISTRY.find(image);
+        OpenImage entry = registry.find(image);
         QedFileSystem fs = entry != null && entry.owner.isOpen() ? entry.owner
-                : new QedFileSystem(this, image, REGISTRY.implicitOptions(), true);
+                : new QedFileSystem(this, image, registry.implicitOptions(), true);
         String fragment = QedUris.fragmentPath(uri);
         return fragment == null ? fs.disk() : fs.getPath(fragment);
     }

@@ -165,7 +165,7 @@ public final class BackingOperations {
             }
             current = next;
         }
-        if (SharedBackings.isInUse(basePath.toRealPath())) {
+        if (SharedBackings.jvm().isInUse(basePath.toRealPath())) {
             throw new IOException(overlay + ": cannot commit into " + basePath + ": other images open in this JVM"
                     + " read it as their backing file; close them first");
         }

@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,11 +33,6 @@ class CloseDrainsTest {
 
     @TempDir
     Path dir;
-
-    @AfterEach
-    void resetImplicitOptions() {
-        QedFileSystemProvider.instance().registry().implicitOptions(OpenOptions.defaults());
-    }
 
     @Test
     void fileSystemCloseReturnsOnlyAfterTheWriteInProgressAndRefusesNewChannelsMeanwhile() throws Exception {
@@ -75,11 +69,11 @@ class CloseDrainsTest {
         Path image = dir.resolve("implicit drain.qed");
         QedFileSystems.create(image, CreateOptions.ofSize(1 << 20).withClusterSize(CLUSTER)).close();
         HookedStorage[] s = new HookedStorage[1];
-        QedFileSystemProvider.instance().registry()
-                .implicitOptions(HookedStorage.options(OpenOptions.defaults(), s, null));
-        Path disk = Path.of(uri(image));
+        // A provider of the test's own, whose implicit file systems open their images with the hook.
+        ImageRegistry registry = new ImageRegistry(HookedStorage.options(OpenOptions.defaults(), s, null));
+        Path disk = new QedFileSystemProvider(registry).getPath(uri(image));
         FileChannel ch = FileChannel.open(disk, READ, WRITE);
-        long host = allocateClusterZero(ch, image);
+        long host = allocateClusterZero(ch, image, registry);
 
         CompletableFuture<Integer> write = stopWriteAt(s[0], host, ch);
         Thread closer = start(ch::close);
@@ -128,9 +122,14 @@ class CloseDrainsTest {
 
     /** Writes cluster 0 (so later writes there go straight to the file) and returns its offset in the file. */
     private static long allocateClusterZero(FileChannel ch, Path image) throws IOException {
+        return allocateClusterZero(ch, image, QedFileSystemProvider.instance().registry());
+    }
+
+    /** As above, for an image open in {@code registry}. */
+    private static long allocateClusterZero(FileChannel ch, Path image, ImageRegistry registry) throws IOException {
         ch.write(ByteBuffer.allocate(CLUSTER), 0);
         ch.force(true);
-        return QedFileSystemProvider.instance().registry().find(image).image().map(0, 1).get(0).hostOffset();
+        return registry.find(image).image().map(0, 1).get(0).hostOffset();
     }
 
     /** Starts a write of 1, 2, 3 at 0 that stops inside the file write at {@code host}, and waits until it does. */

@@ -74,7 +74,7 @@ class WriteBehindTest {
     void writesRunInTheirOrderOnOneOtherThreadAndFinishWaitsForThemAll() throws IOException {
         Recording target = new Recording(-1);
         List<String> expected = new ArrayList<>();
-        try (ImageConverter.WriteBehind pipe = new ImageConverter.WriteBehind(target, CHUNK, 3)) {
+        try (WriteBehind pipe = new WriteBehind(target, CHUNK, 3)) {
             for (int chunk = 0; chunk < 50; chunk++) {
                 ByteBuffer buf = pipe.nextBuffer();
                 byte mark = (byte) chunk;
@@ -101,7 +101,7 @@ class WriteBehindTest {
     @Test
     void aFailedWriteFailsTheCallersNextCallWithItsOwnExceptionAndSkipsTheRest() throws IOException {
         Recording target = new Recording(2);
-        try (ImageConverter.WriteBehind pipe = new ImageConverter.WriteBehind(target, CHUNK, 3)) {
+        try (WriteBehind pipe = new WriteBehind(target, CHUNK, 3)) {
             assertThatThrownBy(() -> {
                 // More chunks than buffers: with the writer failed, the caller must still get buffers back.
                 for (int chunk = 0; chunk < 20; chunk++) {
@@ -119,7 +119,7 @@ class WriteBehindTest {
     @Test
     void depthOneRunsEverythingOnTheCallersThread() throws IOException {
         Recording target = new Recording(-1);
-        try (ImageConverter.WriteBehind pipe = new ImageConverter.WriteBehind(target, CHUNK, 1)) {
+        try (WriteBehind pipe = new WriteBehind(target, CHUNK, 1)) {
             ByteBuffer buf = pipe.nextBuffer();
             pipe.write(buf.slice(0, 16), 0);
             pipe.endChunk(buf);

@@ -177,7 +177,7 @@ public final class BackingChain {
         OpenOptions ro = options.withReadOnly(true).withCopyOnRead(false);
         List<Path> below = new ArrayList<>(images);
         below.add(real);
-        return SharedBackings.acquire(new SharedBackings.Key(real, f, options.storageFactory(),
+        return SharedBackings.jvm().acquire(new SharedBackings.Key(real, f, options.storageFactory(),
                         options.maxTableBytes(), options.forceShare()),
                 new SharedBackings.Link(image, name, real, probed), p,
                 () -> switch (f) {

@@ -2,6 +2,7 @@ package io.github.qednio.internal.chain;
 
 import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.QedImage;
+import io.github.qednio.internal.JvmState;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.storage.StorageFactory;
 import java.io.IOException;
@@ -23,6 +24,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * from writing it, so it cannot serve an overlay opened without it). A policy decision made for the first overlay
  * does not carry over to the next: whoever reuses an entry re-applies its own policy to the chain below it
  * ({@link Link}s).
+ *
+ * <p>The JVM's backing files are in one instance, {@link #jvm()}; tests may make their own.
  */
 public final class SharedBackings {
     /** What makes two opens of a backing file interchangeable. */
@@ -58,9 +61,19 @@ public final class SharedBackings {
      * that needs it without any lock held, and each entry's reference count has its own monitor, so opening or
      * closing one backing file never waits for another's I/O.
      */
-    private static final ConcurrentMap<Key, Entry> OPEN = new ConcurrentHashMap<>();
+    private final ConcurrentMap<Key, Entry> open = new ConcurrentHashMap<>();
 
-    private SharedBackings() {
+    /** An empty set of shared backing files; the library uses the JVM's ({@link #jvm()}). */
+    SharedBackings() {
+    }
+
+    /**
+     * The backing files shared in this JVM.
+     *
+     * @return the one instance of the class loader, kept in {@link JvmState}
+     */
+    public static SharedBackings jvm() {
+        return JvmState.jvm().part(SharedBackings.class, SharedBackings::new);
     }
 
     private static final class Entry {
@@ -70,7 +83,7 @@ public final class SharedBackings {
         final List<Link> below;
         /** Guarded by this entry's monitor. */
         public int references;
-        /** Set (under the monitor) when the last reference went: the entry is out of {@link #OPEN}. */
+        /** Set (under the monitor) when the last reference went: the entry is out of the map. */
         boolean retired;
 
         Entry(Key key, Backing backing, List<Link> below) {
@@ -89,10 +102,10 @@ public final class SharedBackings {
      * manager, so it drops no lock). Waiting for another thread's open instead could deadlock on a crafted pair of
      * images that name each other as backing files, opened from both ends at once.
      */
-    static Backing acquire(Key key, Link link, Path resolved, Opener opener, Validator validator)
+    Backing acquire(Key key, Link link, Path resolved, Opener opener, Validator validator)
             throws IOException {
         for (;;) {
-            Entry e = OPEN.get(key);
+            Entry e = open.get(key);
             if (e == null) {
                 Backing b = opener.open();
                 Entry fresh;
@@ -103,12 +116,12 @@ public final class SharedBackings {
                     throw ex;
                 }
                 fresh.references = 1;
-                e = OPEN.putIfAbsent(key, fresh);
+                e = open.putIfAbsent(key, fresh);
                 if (e == null) {
                     if (b.image() != null) {
                         b.image().markSharedBacking();
                     }
-                    return new Handle(fresh, link, resolved);
+                    return new Handle(this, fresh, link, resolved);
                 }
                 // Another thread published the same file first: use its entry, drop this copy.
                 b.close();
@@ -117,7 +130,7 @@ public final class SharedBackings {
                 if (!e.retired) {
                     validator.check(e.below);
                     e.references++;
-                    return new Handle(e, link, resolved);
+                    return new Handle(this, e, link, resolved);
                 }
             }
             // Retired between the lookup and the monitor: its last overlay closed it; look again.
@@ -142,13 +155,13 @@ public final class SharedBackings {
         return List.copyOf(below);
     }
 
-    private static void release(Entry e) throws IOException {
+    private void release(Entry e) throws IOException {
         synchronized (e) {
             if (--e.references > 0) {
                 return;
             }
             e.retired = true;
-            OPEN.remove(e.key, e);
+            open.remove(e.key, e);
         }
         // Closed outside every monitor: its flush and closes are this file's I/O only.
         if (e.backing.image() != null) {
@@ -159,14 +172,14 @@ public final class SharedBackings {
     }
 
     /** Whether any overlay in this JVM reads {@code realPath} as a backing file now. */
-    public static boolean isInUse(Path realPath) {
-        return OPEN.keySet().stream().anyMatch(k -> k.realPath().equals(realPath));
+    public boolean isInUse(Path realPath) {
+        return open.keySet().stream().anyMatch(k -> k.realPath().equals(realPath));
     }
 
-    /** Number of references to {@code realPath} (all formats), for tests. */
-    public static int references(Path realPath) {
+    /** Number of overlays' references to {@code realPath} (all formats): none once every overlay is closed. */
+    public int references(Path realPath) {
         int n = 0;
-        for (Entry e : OPEN.values()) {
+        for (Entry e : open.values()) {
             if (e.key.realPath().equals(realPath)) {
                 synchronized (e) {
                     n += e.retired ? 0 : e.references;
@@ -178,13 +191,15 @@ public final class SharedBackings {
 
     /** One overlay's reference to a shared backing file. */
     static final class Handle implements Backing {
+        private final SharedBackings owner;
         private final Entry entry;
         private final Link link;
         /** The path as this overlay resolved the name (the entry may have been opened through another). */
         private final Path path;
         private final AtomicBoolean closed = new AtomicBoolean();
 
-        private Handle(Entry entry, Link link, Path path) {
+        private Handle(SharedBackings owner, Entry entry, Link link, Path path) {
+            this.owner = owner;
             this.entry = entry;
             this.link = link;
             this.path = path;
@@ -228,7 +243,7 @@ public final class SharedBackings {
         @Override
         public void close() throws IOException {
             if (closed.compareAndSet(false, true)) {
-                release(entry);
+                owner.release(entry);
             }
         }
     }

@@ -29,34 +29,39 @@ public final class FileStorage implements Storage {
     private final Path file;
     private final String name;
     /** The image lock when on the default file system, else null. */
-    private final ImageLock.Handle lock;
+    private final LockHandle lock;
     /** Set for read-only opens, whose channel may be a read-write one shared with a writer in this JVM. */
     private final boolean readOnly;
     private volatile boolean closed;
-    /** Channels replaced after an interrupt closed them (for tests). */
+    /** Channels replaced after an interrupt closed them. */
     private int reopens;
     /** This storage's hole probe, opened on first use through the lock manager; null until then or if none. */
     private HoleProbe holes;
     private boolean holesAsked;
     /** A writer's space reservation past the end of the file (shared with the file's other writers), or null. */
     private final Preallocation preallocation;
-    /** Test hook run on the calling thread just before each channel call; null in production. */
-    private volatile CallHook callHook;
+    /** Run on the calling thread just before each channel call; null for none (only tests give one). */
+    private final CallHook callHook;
 
-    /** Acts just before a channel call, as a fault would: interrupts the caller, closes the channel, fails. */
+    /**
+     * Acts just before a channel call, as a fault would: interrupts the caller, closes the channel, fails. Given
+     * at {@link #open(Path, boolean, boolean, LockTable, CallHook) open}, so that tests make faults deterministic
+     * without any state shared with other storages.
+     */
     @FunctionalInterface
     interface CallHook {
         void beforeCall(FileChannel ch) throws IOException;
     }
 
-    private FileStorage(FileChannel channel, Path file, ImageLock.Handle lock, boolean readOnly,
-            Preallocation preallocation) {
+    private FileStorage(FileChannel channel, Path file, LockHandle lock, boolean readOnly,
+            Preallocation preallocation, CallHook callHook) {
         this.channel = channel;
         this.file = file;
         this.name = file.toString();
         this.lock = lock;
         this.readOnly = readOnly;
         this.preallocation = preallocation;
+        this.callHook = callHook;
     }
 
     /**
@@ -73,12 +78,21 @@ public final class FileStorage implements Storage {
      * and shares everything, as {@code qemu-io -r -U}.
      */
     static FileStorage open(Path file, boolean readOnly, boolean forceShare) throws IOException {
+        return open(file, readOnly, forceShare, LockTable.jvm(), null);
+    }
+
+    /**
+     * As {@link #open(Path, boolean, boolean)}, locking through {@code locks} (the JVM's table, or a test's own) and
+     * running {@code callHook} (if not null) before each channel call.
+     */
+    static FileStorage open(Path file, boolean readOnly, boolean forceShare, LockTable locks, CallHook callHook)
+            throws IOException {
         if (!ImageLock.applies(file)) {
-            return new FileStorage(openUnlocked(file, readOnly), file, null, readOnly, null);
+            return new FileStorage(openUnlocked(file, readOnly), file, null, readOnly, null, callHook);
         }
-        ImageLock.Handle lock = ImageLock.open(file, !readOnly, forceShare);
+        LockHandle lock = locks.open(file, !readOnly, forceShare);
         try {
-            return new FileStorage(lock.channel(), file, lock, readOnly, lock.preallocation());
+            return new FileStorage(lock.channel(), file, lock, readOnly, lock.preallocation(), callHook);
         } catch (IOException | RuntimeException e) {
             try {
                 lock.close();
@@ -135,14 +149,9 @@ public final class FileStorage implements Storage {
         return channel;
     }
 
-    /** How many times a channel closed by an interrupt was replaced (for tests). */
+    /** How many times a channel closed by an interrupt was replaced. */
     synchronized int reopens() {
         return reopens;
-    }
-
-    /** Sets the hook run before each channel call, or null for none (for tests: deterministic faults). */
-    void callHook(CallHook hook) {
-        callHook = hook;
     }
 
     @Override

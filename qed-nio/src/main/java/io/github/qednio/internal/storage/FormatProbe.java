@@ -39,7 +39,12 @@ public final class FormatProbe {
 
     /** The format of {@code file}, read through the lock manager (see {@link LockSafeFiles#probeFormat}). */
     public static String probe(Path file) throws IOException {
-        ByteBuffer head = ImageLock.read(file, ch -> {
+        return probe(file, LockTable.jvm());
+    }
+
+    /** The format of {@code file}, read through {@code locks} (the JVM's table, or a test's own). */
+    static String probe(Path file, LockTable locks) throws IOException {
+        ByteBuffer head = locks.read(file, ch -> {
             ByteBuffer b = ByteBuffer.allocate(PROBE_BYTES);
             Buffers.fill(ch::read, b, 0);
             return b.flip();

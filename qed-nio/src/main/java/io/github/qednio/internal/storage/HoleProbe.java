@@ -9,7 +9,7 @@ import java.nio.file.Path;
  * and {@code SEEK_HOLE}, which Java's own API cannot ask. Those calls need a descriptor, and Java gives none out,
  * so a probe opens its own with {@code open(2)}; closing it would drop every POSIX lock this process holds on the
  * file (see {@link ImageLock}), so a probe is only ever opened and closed by the lock manager
- * ({@link ImageLock.Handle#holeProbe}), which keeps it open until no user of the file is left.
+ * ({@link LockHandle#holeProbe}), which keeps it open until no user of the file is left.
  *
  * <p>On Java 17 to 21 there is no probe (everything is data). On Java 22 and later, the multi-release jar adds
  * {@code NativeHoleProbe}, which calls {@code lseek} through the Foreign Function API on Linux, when the library's

@@ -17,7 +17,7 @@ import java.util.List;
  * (type, mode, access, pid, {@code major:minor:inode} of the file, first and last byte; adjacent ranges of one
  * owner are merged). The file stays open and is read again from offset 0 each time (the kernel regenerates it),
  * which costs about 2-4 µs against 10-30 µs for an open, read and close; writers still look only once per write
- * epoch ({@link ImageLock.Handle#beforeWrite}).
+ * epoch ({@link LockHandle#beforeWrite}).
  *
  * <p>Reading {@code /proc/locks} opens no descriptor of any image, so it cannot itself drop a lock.
  */

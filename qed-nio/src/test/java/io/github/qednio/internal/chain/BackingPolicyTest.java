@@ -108,10 +108,10 @@ class BackingPolicyTest {
         Path first = imageNaming(vm.resolve("first.qed"), "base.qed", ImageFormat.QED);
         Path second = imageNaming(vm.resolve("second.qed"), "base.qed", ImageFormat.QED);
         try (QedImage open = QedImage.open(first, policy(BackingPolicy.FOLLOW))) {
-            assertThat(SharedBackings.references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
+            assertThat(SharedBackings.jvm().references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
             assertThatThrownBy(() -> QedImage.open(second, policy(BackingPolicy.CONFINE)))
                     .isInstanceOf(QedFormatException.class).hasMessageContaining("confine");
-            assertThat(SharedBackings.references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
+            assertThat(SharedBackings.jvm().references(vm.resolve("base.qed").toRealPath())).isEqualTo(1);
             assertThatThrownBy(() -> QedImage.open(second, policy(BackingPolicy.FOLLOW).withMaxChainDepth(1)))
                     .isInstanceOf(QedFormatException.class).hasMessageContaining("deeper than the limit of 1");
         }
@@ -364,8 +364,8 @@ class BackingPolicyTest {
         } finally {
             pool.shutdownNow();
         }
-        assertThat(SharedBackings.references(mid.toRealPath())).isZero();
-        assertThat(SharedBackings.references(tmp.resolve("base.raw").toRealPath())).isZero();
+        assertThat(SharedBackings.jvm().references(mid.toRealPath())).isZero();
+        assertThat(SharedBackings.jvm().references(tmp.resolve("base.raw").toRealPath())).isZero();
     }
 
     @Test
@@ -385,8 +385,8 @@ class BackingPolicyTest {
         assertThat(second.backingFile()).as("as b names it").isEqualTo(tmp.resolve("./mid.qed"));
         assertThat(shared.isReadOnly()).isTrue();
         assertThatThrownBy(() -> shared.write(ByteBuffer.allocate(1), 0)).isInstanceOf(AccessDeniedException.class);
-        assertThat(SharedBackings.references(midReal)).isEqualTo(2);
-        assertThat(SharedBackings.references(rawReal)).as("opened once, by the shared mid").isEqualTo(1);
+        assertThat(SharedBackings.jvm().references(midReal)).isEqualTo(2);
+        assertThat(SharedBackings.jvm().references(rawReal)).as("opened once, by the shared mid").isEqualTo(1);
 
         shared.close(); // owned by the overlays: does nothing
         first.close();
@@ -394,7 +394,7 @@ class BackingPolicyTest {
         assertThat(Arrays.copyOf(readAll(second), 16)).isEqualTo(Arrays.copyOf(pattern(M, 5), 16));
         second.close();
         assertThat(shared.isOpen()).isFalse();
-        assertThat(SharedBackings.references(midReal)).isZero();
-        assertThat(SharedBackings.references(rawReal)).isZero();
+        assertThat(SharedBackings.jvm().references(midReal)).isZero();
+        assertThat(SharedBackings.jvm().references(rawReal)).isZero();
     }
 }

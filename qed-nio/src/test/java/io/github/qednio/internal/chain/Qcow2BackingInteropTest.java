@@ -368,7 +368,7 @@ class Qcow2BackingInteropTest {
         try (QedImage a = QedImage.open(ov, OpenOptions.defaults());
              QedImage b = QedImage.open(qemuOverlay(base, "ov2.qed"), OpenOptions.readOnlyDefaults())) {
             assertThat(a.backingFormat()).isEqualTo(ImageFormat.QCOW2);
-            assertThat(SharedBackings.references(real)).as("one shared open for both overlays").isEqualTo(2);
+            assertThat(SharedBackings.jvm().references(real)).as("one shared open for both overlays").isEqualTo(2);
             String token = ProcLocks.tokenOf(base, 100);
             org.junit.jupiter.api.Assumptions.assumeTrue(token != null, "no /proc/locks");
             List<long[]> held = ProcLocks.ranges(token);
@@ -377,7 +377,7 @@ class Qcow2BackingInteropTest {
             assertThat(Qemu.io("-r", "-f", "qcow2", "-c", "read -P 0x11 0 64k", base.toString()).exitCode())
                     .as("a QEMU reader shares it").isZero();
         }
-        assertThat(SharedBackings.references(real)).isZero();
+        assertThat(SharedBackings.jvm().references(real)).isZero();
         assertThat(ProcLocks.tokenOf(base, 100)).as("the lock goes with the last overlay").isNull();
     }
 }

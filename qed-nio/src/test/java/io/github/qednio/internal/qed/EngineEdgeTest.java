@@ -215,7 +215,7 @@ class EngineEdgeTest {
         };
         assertThatThrownBy(() -> QedImage.open(top, OpenOptions.readOnlyDefaults().withStorageFactory(failing)))
                 .hasMessageContaining("injected");
-        assertThat(SharedBackings.references(base.toRealPath())).as("references to the backing file").isZero();
+        assertThat(SharedBackings.jvm().references(base.toRealPath())).as("references to the backing file").isZero();
         try (QedImage img = QedImage.open(top, OpenOptions.defaults())) {
             assertThat(img.backingImage()).isNotNull();
         }

@@ -18,15 +18,17 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@link FileStorage} under faults made deterministic by its call hook, which runs on the calling thread just
- * before each channel call: an interrupt that lands inside the call (the JDK closes the channel, and the kernel
- * drops every lock of the process on the file), a channel closed under every call, a bare I/O error. The
+ * {@link FileStorage} under faults made deterministic by its call hook (given when it is opened), which runs on the
+ * calling thread just before each channel call: an interrupt that lands inside the call (the JDK closes the
+ * channel, and the kernel drops every lock of the process on the file), a channel closed under every call, a bare
+ * I/O error. The
  * outcomes are checked in the file, in {@code /proc/locks} and, where QEMU is installed, with {@code qemu-io}.
  */
 class FileStorageFaultTest {
@@ -45,6 +47,19 @@ class FileStorageFaultTest {
         Thread.interrupted();
     }
 
+    /** The fault the storage's call hook acts out now (none if null); the hook itself is fixed at open. */
+    private final AtomicReference<FileStorage.CallHook> fault = new AtomicReference<>();
+
+    /** Opens the image for writing with a call hook that acts out {@link #fault}. */
+    private FileStorage openWithFaults() throws IOException {
+        return FileStorage.open(image, false, false, LockTable.jvm(), ch -> {
+            FileStorage.CallHook f = fault.get();
+            if (f != null) {
+                f.beforeCall(ch);
+            }
+        });
+    }
+
     /** A hook that interrupts the caller inside its next channel call, once. */
     private static FileStorage.CallHook interruptOnce() {
         AtomicBoolean once = new AtomicBoolean(true);
@@ -57,10 +72,10 @@ class FileStorageFaultTest {
 
     @Test
     void anInterruptInsideACallReplacesTheChannelAtOnceAndTakesTheLocksAgainBeforeAnyOtherCall() throws IOException {
-        try (FileStorage s = FileStorage.open(image, false)) {
+        try (FileStorage s = openWithFaults()) {
             String token = token(image);
             FileChannel first = s.channel();
-            s.callHook(interruptOnce());
+            fault.set(interruptOnce());
             assertThatThrownBy(() -> s.read(ByteBuffer.allocate(512), 0))
                     .isInstanceOf(ClosedByInterruptException.class);
             assertThat(Thread.interrupted()).as("the interrupted thread keeps its interrupt status").isTrue();
@@ -86,13 +101,13 @@ class FileStorageFaultTest {
 
     @Test
     void aCallWhoseChannelIsClosedUnderItEveryTimeGivesUpAfterABoundedNumberOfReopens() throws IOException {
-        try (FileStorage s = FileStorage.open(image, false)) {
+        try (FileStorage s = openWithFaults()) {
             String token = token(image);
-            s.callHook(FileChannel::close);
+            fault.set(FileChannel::close);
             assertThatThrownBy(() -> s.read(ByteBuffer.allocate(512), 0)).isInstanceOf(ClosedChannelException.class);
             assertThat(s.reopens()).isEqualTo(FileStorage.MAX_RETRIES);
 
-            s.callHook(null);
+            fault.set(null);
             ByteBuffer magic = ByteBuffer.allocate(4);
             assertThat(s.read(magic, 0)).isEqualTo(4); // the next call replaces the channel left closed
             assertThat(magic.array()).containsExactly('Q', 'E', 'D', 0);
@@ -104,9 +119,9 @@ class FileStorageFaultTest {
 
     @Test
     void aBareIoErrorNamesTheFileTheOperationAndTheOffset() throws IOException {
-        try (FileStorage s = FileStorage.open(image, false)) {
+        try (FileStorage s = openWithFaults()) {
             IOException eio = new IOException("Input/output error");
-            s.callHook(ch -> {
+            fault.set(ch -> {
                 throw eio;
             });
             assertThatThrownBy(() -> s.write(ByteBuffer.allocate(512), 4096))
@@ -116,7 +131,7 @@ class FileStorageFaultTest {
                     .hasMessage(image + ": flush failed: Input/output error");
 
             AccessDeniedException denied = new AccessDeniedException(image.toString());
-            s.callHook(ch -> {
+            fault.set(ch -> {
                 throw denied;
             });
             assertThatThrownBy(() -> s.read(ByteBuffer.allocate(512), 0)).as("says what happened already")
@@ -131,11 +146,11 @@ class FileStorageFaultTest {
      */
     @Test
     void aChannelThatCannotBeReplacedReportsWhyAndTheStorageRecoversWhenItCan() throws IOException {
-        try (FileStorage s = FileStorage.open(image, false)) {
+        try (FileStorage s = openWithFaults()) {
             String token = token(image);
             Path moved = dir.resolve("moved.qed");
             Files.move(image, moved); // the descriptor and its locks stay; the name is gone
-            s.callHook(interruptOnce());
+            fault.set(interruptOnce());
             Throwable interrupted = org.assertj.core.api.Assertions.catchThrowable(
                     () -> s.read(ByteBuffer.allocate(512), 0));
             assertThat(interrupted).isInstanceOf(ClosedByInterruptException.class);

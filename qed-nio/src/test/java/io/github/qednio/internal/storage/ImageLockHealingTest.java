@@ -63,7 +63,6 @@ class ImageLockHealingTest {
 
     @AfterEach
     void cleanUp() {
-        ImageLock.ioHook = null;
         Thread.interrupted();
         pool.shutdownNow();
     }
@@ -91,13 +90,13 @@ class ImageLockHealingTest {
 
     @Test
     void aReaderOpeningAfterForeignCodeDroppedTheWritersLocksTakesThemAgainBeforeAnyWrite() throws IOException {
-        ImageLock.Handle writer = ImageLock.open(image, true);
+        LockHandle writer = ImageLock.open(image, true);
         try {
             String token = token(image);
             Files.readAllBytes(image); // a descriptor opened and closed outside the library: the kernel drops all
             assertThat(holdsWriterBytes(token)).as("the kernel rule").isFalse();
 
-            ImageLock.Handle reader = ImageLock.open(image, false);
+            LockHandle reader = ImageLock.open(image, false);
             assertThat(holdsWriterBytes(token)).as("healed by the reader's open").isTrue();
             if (Qemu.crossChecks()) {
                 assertThat(qemuCanWrite(image)).isFalse();
@@ -111,7 +110,7 @@ class ImageLockHealingTest {
 
     @Test
     void repeatedlyRefusedSecondWritersReuseOneDescriptorAndLeaveTheFirstLocked() throws IOException {
-        ImageLock.Handle writer = ImageLock.open(image, true);
+        LockHandle writer = ImageLock.open(image, true);
         try {
             String token = token(image);
             for (int i = 0; i < 3; i++) {
@@ -136,11 +135,11 @@ class ImageLockHealingTest {
         } catch (UnsupportedOperationException | IOException e) {
             assumeTrue(false, "no hard links here: " + e);
         }
-        ImageLock.Handle writer = ImageLock.open(image, true);
+        LockHandle writer = ImageLock.open(image, true);
         try {
             String token = token(image);
             // Another name, one inode: one entry (the JVM would refuse a second entry's locks as overlapping).
-            ImageLock.Handle reader = ImageLock.open(link, false);
+            LockHandle reader = ImageLock.open(link, false);
             assertThat(ImageLock.openChannels(image)).isEqualTo(2);
             reader.close();
             assertThat(holdsWriterBytes(token)).isTrue();
@@ -160,8 +159,8 @@ class ImageLockHealingTest {
      */
     @Test
     void afterAnInterruptClosedTheWritersChannelSetTimesRelocksTheReaderAndReopenTheWriter() throws IOException {
-        ImageLock.Handle writer = ImageLock.open(image, true);
-        ImageLock.Handle reader = ImageLock.open(image, false);
+        LockHandle writer = ImageLock.open(image, true);
+        LockHandle reader = ImageLock.open(image, false);
         String token = token(image);
         FileChannel old = writer.channel();
         closeByInterrupt(old);
@@ -175,8 +174,8 @@ class ImageLockHealingTest {
     /** The same, when the interrupt lands inside a library read of the file ({@link ImageLock#read}). */
     @Test
     void anInterruptInsideALibraryReadRelocksTheReaderAtOnceAndTheWriterAtItsReopen() throws Exception {
-        ImageLock.Handle writer = ImageLock.open(image, true);
-        ImageLock.Handle reader = ImageLock.open(image, false);
+        LockHandle writer = ImageLock.open(image, true);
+        LockHandle reader = ImageLock.open(image, false);
         String token = token(image);
         FileChannel old = writer.channel();
         // On a thread of its own, as a cancelled task would be: the entry must be free for this thread afterwards.
@@ -206,36 +205,36 @@ class ImageLockHealingTest {
     void anOpenQueuedBehindAProbeOfAnUnusedFileSucceeds() throws Exception {
         CountDownLatch probing = new CountDownLatch(1);
         CountDownLatch releaseProbe = new CountDownLatch(1);
-        ImageLock.ioHook = file -> {
+        LockTable locks = new LockTable(file -> {
             if (Thread.currentThread().getName().equals("prober")) {
                 probing.countDown();
                 await(releaseProbe);
             }
-        };
+        });
         AtomicReference<Object> probed = new AtomicReference<>();
         Thread prober = new Thread(() -> {
             try {
-                probed.set(LockSafeFiles.probeFormat(image));
+                probed.set(FormatProbe.probe(image, locks));
             } catch (Throwable t) {
                 probed.set(t);
             }
         }, "prober");
         prober.start();
         probing.await(); // the prober holds the file's entry
-        Future<ImageLock.Handle> open = pool.submit(() -> ImageLock.open(image, true));
-        while (ImageLock.waiters(image) == 0 && !open.isDone()) {
+        Future<LockHandle> open = pool.submit(() -> locks.open(image, true));
+        while (locks.waiters(image) == 0 && !open.isDone()) {
             Thread.onSpinWait(); // until the opener queued for the prober's entry (or failed)
         }
         releaseProbe.countDown();
         prober.join();
         assertThat(probed.get()).isEqualTo("qed");
-        ImageLock.Handle writer = open.get(60, TimeUnit.SECONDS); // a hang guard, not a timing assertion
+        LockHandle writer = open.get(60, TimeUnit.SECONDS); // a hang guard, not a timing assertion
         assertThat(writer.channel().isOpen()).isTrue();
         writer.close();
-        assertThat(ImageLock.tracks(image)).isFalse();
+        assertThat(locks.tracks(image)).isFalse();
     }
 
-    private void assertReaderLockOnlyThenWriterReopens(ImageLock.Handle writer, ImageLock.Handle reader,
+    private void assertReaderLockOnlyThenWriterReopens(LockHandle writer, LockHandle reader,
             String token, FileChannel old) throws IOException {
         assertThat(holds(token, 100)).as("the reader's lock, taken again at once").isTrue();
         assertThat(holds(token, 101)).as("the writer's, not yet: its channel is closed").isFalse();
@@ -254,7 +253,7 @@ class ImageLockHealingTest {
         fresh.write(first.flip(), 0); // read-write, as a writer's channel must be (the byte is written unchanged)
 
         writer.close();
-        ImageLock.Handle next = ImageLock.open(image, true);
+        LockHandle next = ImageLock.open(image, true);
         assertThat(next.channel()).as("the reopened channel is reused by the next writer").isSameAs(fresh);
         assertThat(ImageLock.openChannels(image)).isEqualTo(2);
         next.close();
@@ -264,8 +263,8 @@ class ImageLockHealingTest {
 
     @Test
     void aClosedHandleCannotBeReopened() throws IOException {
-        ImageLock.Handle writer = ImageLock.open(image, true);
-        ImageLock.Handle keep = ImageLock.open(image, false);
+        LockHandle writer = ImageLock.open(image, true);
+        LockHandle keep = ImageLock.open(image, false);
         FileChannel ch = writer.channel();
         writer.close();
         assertThatThrownBy(writer::reopen).isInstanceOf(ClosedChannelException.class);
@@ -276,7 +275,7 @@ class ImageLockHealingTest {
 
     @Test
     void aLibraryReadWithAPendingInterruptLeavesTheSharedChannelOpenAndTheInterruptSet() throws IOException {
-        ImageLock.Handle writer = ImageLock.open(image, true);
+        LockHandle writer = ImageLock.open(image, true);
         try {
             String token = token(image);
             Thread.currentThread().interrupt();
@@ -311,14 +310,14 @@ class ImageLockHealingTest {
     @Test
     void probesAndTimeChangesOfAFileNobodyUsesLeaveNoEntryBehind() throws IOException {
         assertThat(LockSafeFiles.probeFormat(image)).isEqualTo("qed");
-        assertThat(ImageLock.tracks(image)).as("after a probe").isFalse();
+        assertThat(LockTable.jvm().tracks(image)).as("after a probe").isFalse();
         assertThat(Thread.currentThread().isInterrupted()).as("no interrupt made up").isFalse();
         LockSafeFiles.setTimes(image, FileTime.fromMillis(1_500_000_000_000L), null, null);
-        assertThat(ImageLock.tracks(image)).as("after setTimes").isFalse();
-        ImageLock.Handle reader = ImageLock.open(image, false);
-        assertThat(ImageLock.tracks(image)).as("while open").isTrue();
+        assertThat(LockTable.jvm().tracks(image)).as("after setTimes").isFalse();
+        LockHandle reader = ImageLock.open(image, false);
+        assertThat(LockTable.jvm().tracks(image)).as("while open").isTrue();
         reader.close();
-        assertThat(ImageLock.tracks(image)).as("after an open and close").isFalse();
+        assertThat(LockTable.jvm().tracks(image)).as("after an open and close").isFalse();
     }
 
     @Test
@@ -335,7 +334,7 @@ class ImageLockHealingTest {
 
     @Test
     void probesAndTimeChangesFromOtherThreadsLeaveTheWritersEntryFreeForItsOwnThread() throws Exception {
-        ImageLock.Handle writer = ImageLock.open(image, true);
+        LockHandle writer = ImageLock.open(image, true);
         String token = token(image);
         // A thread of its own, which the writer's thread below can never be.
         AtomicReference<Throwable> failure = new AtomicReference<>();

@@ -38,7 +38,6 @@ class LockManagerTest {
 
     @AfterEach
     void cleanUp() {
-        ImageLock.ioHook = null;
         pool.shutdownNow();
     }
 
@@ -54,27 +53,28 @@ class LockManagerTest {
         Path b = image("b.qed");
         CountDownLatch aInIo = new CountDownLatch(1);
         CountDownLatch releaseA = new CountDownLatch(1);
-        ImageLock.ioHook = file -> {
+        LockTable locks = new LockTable(file -> {
             if (file.getFileName().toString().equals("a.qed")) {
                 aInIo.countDown();
                 await(releaseA);
             }
-        };
-        Future<QedImage> openA = pool.submit(() -> QedImage.open(a, OpenOptions.defaults()));
+        });
+        Future<FileStorage> openA = pool.submit(() -> FileStorage.open(a, false, false, locks, null));
         aInIo.await();
         // B's open, write, flush and close all go through the manager while A's thread is inside it.
         Future<Void> useB = pool.submit(() -> {
-            try (QedImage img = QedImage.open(b, OpenOptions.defaults())) {
-                img.write(ByteBuffer.wrap(new byte[] {1}), 0);
-                img.flush();
+            try (FileStorage s = FileStorage.open(b, false, false, locks, null)) {
+                s.write(ByteBuffer.wrap(new byte[] {1}), s.size());
+                s.force();
             }
-            assertThat(LockSafeFiles.probeFormat(b)).isEqualTo("qed");
+            assertThat(FormatProbe.probe(b, locks)).isEqualTo("qed");
             return null;
         });
         useB.get(60, TimeUnit.SECONDS); // a guard against a hang, not a timing assertion
         assertThat(openA.isDone()).as("A is still blocked in its I/O").isFalse();
         releaseA.countDown();
         openA.get().close();
+        assertThat(locks.tracks(a) || locks.tracks(b)).as("every entry retired").isFalse();
     }
 
     /**
@@ -84,15 +84,15 @@ class LockManagerTest {
     @Test
     void opensWhileTheLastUserOfTheSameFileIsClosingWaitForTheCloseAndAllSucceed() throws Exception {
         Path a = image("a.qed");
-        ImageLock.Handle last = ImageLock.open(a, false);
         CountDownLatch closing = new CountDownLatch(1);
         CountDownLatch releaseClose = new CountDownLatch(1);
-        ImageLock.ioHook = file -> {
+        LockTable locks = new LockTable(file -> {
             if (Thread.currentThread().getName().equals("closer")) {
                 closing.countDown();
                 await(releaseClose);
             }
-        };
+        });
+        LockHandle last = locks.open(a, false);
         Thread closer = new Thread(() -> {
             try {
                 last.close();
@@ -104,22 +104,22 @@ class LockManagerTest {
         closing.await(); // the closer is about to close the file's last channels, holding its entry
         // A new user of the same file must not make a second entry meanwhile: the JVM would refuse its locks as
         // overlapping the closing entry's, which are still in its lock table.
-        Future<ImageLock.Handle> reopen = pool.submit(() -> ImageLock.open(a, true));
-        Future<ImageLock.Handle> reader = pool.submit(() -> ImageLock.open(a, false));
-        while (!(reopen.isDone() && reader.isDone()) && ImageLock.waiters(a) < 2) {
+        Future<LockHandle> reopen = pool.submit(() -> locks.open(a, true));
+        Future<LockHandle> reader = pool.submit(() -> locks.open(a, false));
+        while (!(reopen.isDone() && reader.isDone()) && locks.waiters(a) < 2) {
             Thread.onSpinWait(); // until both openers have either failed or queued for the closing entry
         }
         releaseClose.countDown();
         closer.join();
-        ImageLock.Handle writer = reopen.get(60, TimeUnit.SECONDS); // hang guards, not timing assertions
-        ImageLock.Handle second = reader.get(60, TimeUnit.SECONDS);
+        LockHandle writer = reopen.get(60, TimeUnit.SECONDS); // hang guards, not timing assertions
+        LockHandle second = reader.get(60, TimeUnit.SECONDS);
         assertThat(writer.channel().isOpen()).isTrue();
         assertThat(second.channel().isOpen()).isTrue();
-        assertThat(ImageLock.openChannels(a)).isEqualTo(2);
+        assertThat(locks.openChannels(a)).isEqualTo(2);
         writer.close();
         second.close();
-        assertThat(ImageLock.openChannels(a)).isZero();
-        assertThat(ImageLock.tracks(a)).isFalse();
+        assertThat(locks.openChannels(a)).isZero();
+        assertThat(locks.tracks(a)).isFalse();
     }
 
     @Test
@@ -151,7 +151,7 @@ class LockManagerTest {
         try (QedImage img = openA.get()) {
             assertThat(img.backingFile()).isEqualTo(dir.resolve("a.raw"));
         }
-        assertThat(SharedBackings.references(baseA.toRealPath())).isZero();
+        assertThat(SharedBackings.jvm().references(baseA.toRealPath())).isZero();
     }
 
     @Test
@@ -175,17 +175,17 @@ class LockManagerTest {
         Future<QedImage> first = pool.submit(() -> QedImage.open(over1, options));
         firstInIo.await();
         try (QedImage second = pool.submit(() -> QedImage.open(over2, options)).get(60, TimeUnit.SECONDS)) {
-            assertThat(SharedBackings.references(base.toRealPath())).isEqualTo(1);
+            assertThat(SharedBackings.jvm().references(base.toRealPath())).isEqualTo(1);
             releaseFirst.countDown();
             try (QedImage img = first.get()) {
                 // The first opener found the second's entry published: it dropped its own copy and shares.
-                assertThat(SharedBackings.references(base.toRealPath())).isEqualTo(2);
+                assertThat(SharedBackings.jvm().references(base.toRealPath())).isEqualTo(2);
                 assertThat(ChainFixtures.readAll(img)).isEqualTo(ChainFixtures.readAll(second));
                 // The dropped copy's descriptor is kept idle, not closed, while the shared copy holds a lock.
                 assertThat(ImageLock.openChannels(base)).isEqualTo(2);
             }
         }
-        assertThat(SharedBackings.references(base.toRealPath())).isZero();
+        assertThat(SharedBackings.jvm().references(base.toRealPath())).isZero();
         assertThat(ImageLock.openChannels(base)).isZero();
         assertThat(baseOpens.get()).isEqualTo(2);
     }
@@ -242,7 +242,7 @@ class LockManagerTest {
             w.write(ByteBuffer.wrap(new byte[] {5}), 0); // the epoch's first write checks
             String token = token(p);
             Files.readAllBytes(p);
-            for (int i = 0; i < ImageLock.WRITES_PER_CHECK; i++) {
+            for (int i = 0; i < LockHealing.WRITES_PER_CHECK; i++) {
                 w.write(ByteBuffer.wrap(new byte[] {7}), 512L * (i % 8));
             }
             assertThat(holdsWriterBytes(token)).isTrue();
