@@ -186,6 +186,8 @@ public final class Qcow2Check {
         } else if ((h.incompatibleFeatures() & Qcow2Header.INCOMPAT_DATA_FILE) != 0
                 || (h.extensions() & Qcow2Header.EXT_DATA_FILE) != 0) {
             feature = "external data file";
+        } else if ((h.autoclearFeatures() & 2) != 0) {
+            feature = "raw external data file"; // QEMU: "data-file-raw requires a data file"
         } else if ((h.incompatibleFeatures() & Qcow2Header.INCOMPAT_EXTL2) != 0) {
             feature = "extended L2 entries";
         }
