@@ -37,9 +37,15 @@ final class Libc {
 
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    /** Why {@link #INSTANCE} is null; set by {@link #link} (so declared before it, without an initializer). */
-    private static String unavailable;
-    private static final Libc INSTANCE = link();
+    private static final Libc INSTANCE;
+    /** Why {@link #INSTANCE} is null, as {@link #link} found it; null when it is not. */
+    private static final String UNAVAILABLE;
+
+    static {
+        String[] why = new String[1];
+        INSTANCE = link(why);
+        UNAVAILABLE = why[0];
+    }
 
     private final MethodHandle open;
     private final MethodHandle close;
@@ -65,13 +71,14 @@ final class Libc {
 
     /** Why {@link #get} is null, in a few words ({@link Natives#unavailable} calls it by reflection), or null. */
     static String unavailable() {
-        return unavailable;
+        return UNAVAILABLE;
     }
 
-    private static Libc link() {
+    /** Links the calls, or returns null with the reason in {@code why[0]}. */
+    private static Libc link(String[] why) {
         if (!System.getProperty("os.name", "").startsWith("Linux")) {
             LOG.debug("native file calls off: the constants used are only known here for Linux");
-            unavailable = "not Linux (the native calls use Linux's constants)";
+            why[0] = "not Linux (the native calls use Linux's constants)";
             return null;
         }
         Module module = Libc.class.getModule();
@@ -79,7 +86,7 @@ final class Libc {
             String name = module.isNamed() ? module.getName() : "ALL-UNNAMED";
             LOG.debug("native file calls off (hole detection, preallocation): run with --enable-native-access={}",
                     name);
-            unavailable = "no native access: run java with --enable-native-access=" + name;
+            why[0] = "no native access: run java with --enable-native-access=" + name;
             return null;
         }
         try {
@@ -103,7 +110,7 @@ final class Libc {
                             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT), errno));
         } catch (RuntimeException e) {
             LOG.warn("native file calls off: cannot link open/close/lseek/fallocate/ftruncate/sync_file_range", e);
-            unavailable = "the C library calls could not be linked: " + e;
+            why[0] = "the C library calls could not be linked: " + e;
             return null;
         }
     }
