@@ -1,52 +1,20 @@
 package io.github.qednio.image;
 
-import io.github.qednio.internal.chain.Backing;
-import io.github.qednio.internal.chain.BackingChain;
-import io.github.qednio.internal.chain.ChainMapper;
-import io.github.qednio.internal.qed.AllocatingWrite;
-import io.github.qednio.internal.qed.BackingReads;
-import io.github.qednio.internal.qed.CheckAndRepair;
-import io.github.qednio.internal.qed.ClusterAllocator;
-import io.github.qednio.internal.qed.ClusterGuard;
-import io.github.qednio.internal.qed.ClusterLookup;
-import io.github.qednio.internal.qed.Compaction;
-import io.github.qednio.internal.qed.Discard;
-import io.github.qednio.internal.qed.Extent;
-import io.github.qednio.internal.qed.FreeClusters;
-import io.github.qednio.internal.qed.FreeSpace;
-import io.github.qednio.internal.qed.HeaderState;
-import io.github.qednio.internal.qed.ImageCreator;
-import io.github.qednio.internal.qed.InFlightGate;
-import io.github.qednio.internal.qed.L1Table;
-import io.github.qednio.internal.qed.L2Cache;
-import io.github.qednio.internal.qed.ReadPath;
-import io.github.qednio.internal.qed.Table;
-import io.github.qednio.internal.qed.TableIO;
-import io.github.qednio.internal.qed.WritePath;
-import io.github.qednio.internal.storage.Buffers;
-import io.github.qednio.internal.storage.RawImageFile;
-import io.github.qednio.internal.storage.Storage;
 import io.github.qednio.format.Geometry;
 import io.github.qednio.format.QedFormatException;
 import io.github.qednio.format.QedHeader;
+import io.github.qednio.internal.chain.BackingChain;
+import io.github.qednio.internal.qed.QedEngine;
+import io.github.qednio.internal.storage.RawImageFile;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.locks.ReentrantLock;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
-import static io.github.qednio.format.QedHeader.QED_F_BACKING_FILE;
-import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
 
 /**
  * An open QED image: a virtual disk of {@link #size()} bytes that can be read and written at any byte offset.
@@ -65,7 +33,7 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  * appends at the cluster-rounded end of the file (unless it can reuse clusters freed by {@link #discard},
  * {@link #compact} or a leak-reclaiming {@link #check}, which QEMU never does); an allocating write puts data before
  * the L2 update, writes a new L2 table whole and flushes it before L1 points at it, defers updates of existing L2 tables to flush, close,
- * check or eviction ({@link L2Cache}), and flushes data first when there is a backing file;
+ * check or eviction, and flushes data first when there is a backing file;
  * {@code QED_F_NEED_CHECK} is set durably before the first allocating write and cleared by {@link #flush()} and
  * {@link #close()}. A read-write open of an image with the bit set runs check-and-repair first. Unlike QEMU, which
  * sets the bit only for images without a backing file, this sets it for every image, so that a table write torn
@@ -75,92 +43,16 @@ import static io.github.qednio.format.QedHeader.QED_F_BACKING_FORMAT_NO_PROBE;
  * parallel; allocating writes are serialised among themselves (as in QEMU) but never block reads. {@link #close()}
  * waits for the operations in progress and refuses new ones.
  *
- * <p>This class is the façade; the work is split as QEMU splits its driver: {@code ClusterLookup} (tables to
- * extents, {@code qed-cluster.c}), {@code L1Table} and the {@code L2Cache} ({@code qed-table.c}),
- * {@code AllocatingWrite} (allocation, copy-on-write, table linking), {@code ReadPath} and {@code WritePath},
- * {@code HeaderState} (header and {@code QED_F_NEED_CHECK}), {@code CheckAndRepair} and {@code ConsistencyCheck}
- * ({@code qed-check.c}), {@code ChainMapper} (the {@link BlockMapping} query) and {@code InFlightGate} (close).
+ * <p>This class is the public face of the engine, which lives in a package of its own and is split as QEMU splits
+ * its driver: table lookup ({@code qed-cluster.c}), the L1 table and L2 cache ({@code qed-table.c}), allocating
+ * writes, reads and writes, header state, check and repair ({@code qed-check.c}), compaction and discard, all
+ * sharing one state object as QEMU's functions share {@code BDRVQEDState}.
  */
 public final class QedImage implements Closeable, BlockMapping {
-    private static final Logger LOG = LoggerFactory.getLogger(QedImage.class);
+    private final QedEngine engine;
 
-    private final Path path;
-    private final Storage storage;
-    private final OpenOptions options;
-    private final Geometry geo;
-    private final ClusterAllocator allocator;
-    /** Draws from the JVM-wide (or the options') {@link CacheBudget}; holds deferred L2 entry updates. */
-    private final L2Cache l2Cache;
-    /** Serialises allocating writes, header updates and checks (QEMU's allocating-write queue). */
-    private final ReentrantLock allocLock = new ReentrantLock(true);
-    private final HeaderState header;
-    private final ClusterLookup lookup;
-    private final ReadPath reads;
-    private final WritePath writes;
-    private final CheckAndRepair checker;
-    /** Keeps reads and in-place writes off clusters being freed or moved. */
-    private final ClusterGuard guard = new ClusterGuard();
-    private final FreeSpace space;
-    private final Discard discards;
-    private final Compaction compaction;
-    private final Backing backing;
-    private final String backingName;
-    /** Operations in progress; close waits for them. */
-    private final InFlightGate gate = new InFlightGate();
-    /** Released once close has closed the file. */
-    private final CountDownLatch closed = new CountDownLatch(1);
-    /** Set when this image is a backing file shared by overlays: only the last of them closes it. */
-    private volatile boolean sharedBacking;
-    /** The automatic check-and-repair of this open, or null if there was none. */
-    private CheckResult repairAtOpen;
-
-    private QedImage(Path path, Storage storage, OpenOptions options, QedHeader header, Geometry geo,
-                     L1Table l1, Backing backing, String backingName, long fileLength) {
-        this.path = path;
-        this.storage = storage;
-        this.options = options;
-        this.geo = geo;
-        this.backing = backing;
-        this.backingName = backingName;
-        this.header = new HeaderState(storage, allocLock, header);
-        TableIO tableIO = new TableIO(storage, geo);
-        FreeClusters free = new FreeClusters();
-        // Data must be durable before an entry points at it when a backing file would show through otherwise, or
-        // when the cluster was reused (it holds another position's old data).
-        this.l2Cache = new L2Cache(tableIO, options.cacheBudget(), options.l2CacheTables(), () -> {
-            if (backing != null || free.everReused()) {
-                storage.force();
-            }
-        });
-        this.allocator = new ClusterAllocator(storage, geo, fileLength, free);
-        this.lookup = new ClusterLookup(storage.name(), geo, l1, l2Cache, allocator);
-        BackingReads backingReads = new BackingReads(backing, this.header);
-        AllocatingWrite allocating = new AllocatingWrite(storage, geo, allocLock, this.header, lookup, l2Cache,
-                tableIO, allocator, backingReads);
-        this.reads = new ReadPath(storage, lookup, backingReads,
-                options.copyOnRead() && !options.readOnly() ? allocating : null, guard);
-        this.writes = new WritePath(storage, geo, lookup, allocating, guard, options.detectZeroes(), backing != null);
-        this.checker = new CheckAndRepair(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
-                allocator, free);
-        this.space = new FreeSpace(storage, allocLock, l2Cache, allocator, free, guard, geo,
-                new FreeSpace.Tables() {
-                    @Override
-                    public Table l1() throws IOException {
-                        return checker.l1();
-                    }
-
-                    @Override
-                    public Table l2(long offset) throws IOException {
-                        return l2Cache.get(offset);
-                    }
-                });
-        allocator.setReclaimer(space::reclaimFreed);
-        allocating.setFreeSpace(space);
-        this.discards = new Discard(geo, allocLock, this.header, lookup, l2Cache, free, allocating, writes,
-                backing != null);
-        this.compaction = new Compaction(storage, geo, allocLock, this.header, lookup, l2Cache, tableIO,
-                allocator, free, guard, space, backing != null);
-        checker.setLeakClearer(() -> compaction.run(Progress.NONE));
+    private QedImage(QedEngine engine) {
+        this.engine = engine;
     }
 
     // ---------------------------------------------------------------------------------------------- open/create
@@ -178,7 +70,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the file cannot be read, or the repair of a NEED_CHECK image fails
      */
     public static QedImage open(Path file, OpenOptions options) throws IOException {
-        return BackingChain.openTop(file, options);
+        return new QedImage(BackingChain.openTop(file, options));
     }
 
     /**
@@ -192,7 +84,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the image cannot be opened (as {@link #open})
      */
     public static QedImage openWithoutBacking(Path file, OpenOptions options) throws IOException {
-        return BackingChain.openDetached(file, options);
+        return new QedImage(BackingChain.openDetached(file, options));
     }
 
     /**
@@ -214,96 +106,7 @@ public final class QedImage implements Closeable, BlockMapping {
             throw new IllegalArgumentException(file + ": a check-only open is read-write; the options are"
                     + " read-only");
         }
-        return BackingChain.openTop(file, options, false);
-    }
-
-    /** Opens one image of a chain; {@code chain} describes the images above it. */
-    public static QedImage open(Path file, OpenOptions options, BackingChain chain) throws IOException {
-        return open(file, options, chain, true);
-    }
-
-    /**
-     * Opens one image of a chain; {@code chain} describes the images above it.
-     *
-     * @param repairOnOpen whether a read-write open repairs an image with {@code QED_F_NEED_CHECK} set
-     */
-    public static QedImage open(Path file, OpenOptions options, BackingChain chain, boolean repairOnOpen)
-            throws IOException {
-        Storage storage = options.openStorage(file, options.readOnly());
-        Backing backing = null;
-        try {
-            String name = storage.name();
-            long length = storage.size();
-            ByteBuffer hb = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
-            Buffers.fill(storage::read, hb, 0); // a file shorter than the header: decode refuses it with its length
-            QedHeader header = QedHeader.decode(hb.flip(), name);
-            Geometry geo = header.validate(length, name);
-            if (geo.tableBytes() > options.maxTableBytes()) {
-                throw new QedFormatException("table_size", String.format(
-                        "%s: tables of %d bytes (table_size %d x cluster_size %d) exceed the limit of %d bytes",
-                        name, geo.tableBytes(), geo.tableSize(), geo.clusterSize(), options.maxTableBytes()),
-                        "OpenOptions.withMaxTableBytes");
-            }
-            String backingName = null;
-            if (header.hasFeature(QED_F_BACKING_FILE)) {
-                backingName = readBackingName(storage, header, name);
-                if (backingName.isEmpty()) {
-                    backingName = null; // as in QEMU, an empty name means no backing file
-                } else {
-                    backing = chain.openBacking(file, backingName,
-                            header.hasFeature(QED_F_BACKING_FORMAT_NO_PROBE), options);
-                }
-            }
-            L1Table l1 = new L1Table(storage, geo, header.l1TableOffset(), header.imageSize());
-            QedImage img = new QedImage(file, storage, options, header, geo, l1, backing, backingName, length);
-            if (!options.readOnly()) {
-                img.prepareForWriting(repairOnOpen);
-            }
-            return img;
-        } catch (IOException | RuntimeException | Error e) {
-            closeQuietly(backing, e);
-            closeQuietly(storage, e);
-            throw e;
-        }
-    }
-
-    private static String readBackingName(Storage storage, QedHeader header, String name) throws IOException {
-        ByteBuffer nb = ByteBuffer.allocate((int) header.backingFilenameSize());
-        storage.readFully(nb, header.backingFilenameOffset());
-        // QEMU reads the name as a C string: it ends at the first NUL byte, if any.
-        nb.flip();
-        for (int i = 0; i < nb.limit(); i++) {
-            if (nb.get(i) == 0) {
-                nb.limit(i);
-                break;
-            }
-        }
-        try {
-            return StandardCharsets.UTF_8.newDecoder().decode(nb).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new QedFormatException("backing_filename", name + ": backing file name at offset "
-                    + header.backingFilenameOffset() + " (" + header.backingFilenameSize()
-                    + " bytes) is not valid UTF-8");
-        }
-    }
-
-    /**
-     * Read-write open: clear unknown autoclear bits, then repair if a previous writer did not close cleanly (unless
-     * this is a check-only open, as QEMU's {@code BDRV_O_CHECK}).
-     */
-    private void prepareForWriting(boolean repairOnOpen) throws IOException {
-        QedHeader h = header.current();
-        if ((h.autoclearFeatures() & ~QedHeader.QED_AUTOCLEAR_FEATURE_MASK) != 0) {
-            LOG.debug("{}: clearing unknown autoclear features 0x{}", storage.name(),
-                    Long.toHexString(h.autoclearFeatures()));
-            header.clearUnknownAutoclear();
-        }
-        if (repairOnOpen && header.needsCheck()) {
-            CheckResult r = checker.check(Repair.ERRORS);
-            repairAtOpen = r;
-            LOG.info("{}: was not closed cleanly; repaired {} corruption(s), {} remain, {} leaked cluster(s)",
-                    storage.name(), r.corruptionsFixed(), r.corruptions(), r.leaks());
-        }
+        return new QedImage(BackingChain.openTop(file, options, false));
     }
 
     /**
@@ -336,7 +139,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the file cannot be written or the backing chain cannot be opened
      */
     public static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
-        return ImageCreator.create(file, options, openOptions);
+        return new QedImage(BackingChain.create(file, options, openOptions));
     }
 
     // ------------------------------------------------------------------------------------------------- queries
@@ -347,7 +150,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return the path it was opened with (not resolved to a real path)
      */
     public Path path() {
-        return path;
+        return engine.path();
     }
 
     /**
@@ -357,7 +160,7 @@ public final class QedImage implements Closeable, BlockMapping {
      */
     @Override
     public long size() {
-        return header.imageSize();
+        return engine.size();
     }
 
     /**
@@ -366,7 +169,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return an immutable snapshot, never null
      */
     public QedHeader header() {
-        return header.current();
+        return engine.header();
     }
 
     /**
@@ -375,7 +178,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return the image's geometry, fixed for its lifetime
      */
     public Geometry geometry() {
-        return geo;
+        return engine.geometry();
     }
 
     /**
@@ -384,7 +187,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return true if nothing is ever written to the file through this image
      */
     public boolean isReadOnly() {
-        return options.readOnly();
+        return engine.isReadOnly();
     }
 
     /**
@@ -393,7 +196,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return false once {@link #close()} has been called (even while it is still draining)
      */
     public boolean isOpen() {
-        return !gate.isClosing();
+        return engine.isOpen();
     }
 
     /**
@@ -402,7 +205,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return the options, never null
      */
     public OpenOptions options() {
-        return options;
+        return engine.options();
     }
 
     /**
@@ -411,7 +214,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return the name up to its first NUL byte (as QEMU reads it), or null without a backing file
      */
     public String backingFileName() {
-        return backingName;
+        return engine.backingFileName();
     }
 
     /**
@@ -420,7 +223,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @return its path, or null without a backing file
      */
     public Path backingFile() {
-        return backing == null ? null : backing.path();
+        return engine.backingFile();
     }
 
     /**
@@ -430,17 +233,7 @@ public final class QedImage implements Closeable, BlockMapping {
      *         file
      */
     public ImageFormat backingFormat() {
-        return backing == null ? null : backing.format();
-    }
-
-    /**
-     * The backing image if the backing file is a QED image, else null. It is open read-only and may be shared
-     * with other overlays in this JVM: it closes when the last overlay above it closes, and its own
-     * {@link #close()} does nothing. Internal (tests): handing it out would let a caller close or query an image
-     * other overlays share.
-     */
-    public QedImage backingImage() {
-        return backing == null ? null : backing.image();
+        return engine.backingFormat();
     }
 
     /**
@@ -450,7 +243,7 @@ public final class QedImage implements Closeable, BlockMapping {
      *         read-only or for a check)
      */
     public boolean needsCheck() {
-        return header.needsCheck();
+        return engine.needsCheck();
     }
 
     /**
@@ -462,7 +255,7 @@ public final class QedImage implements Closeable, BlockMapping {
      *         not set)
      */
     public Optional<CheckResult> repairAtOpen() {
-        return Optional.ofNullable(repairAtOpen);
+        return engine.repairAtOpen();
     }
 
     /**
@@ -498,7 +291,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * cluster can be reused. Table entries must point below it.
      */
     public long nextAllocationOffset() {
-        return allocator.nextAllocationOffset();
+        return engine.nextAllocationOffset();
     }
 
     /**
@@ -509,21 +302,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if an L2 table cannot be read
      */
     public long allocatedBytes() throws IOException {
-        List<MappedExtent> own = new ArrayList<>();
-        gate.enter();
-        try {
-            // This image's own mapping only: the backing chain is not consulted.
-            ChainMapper.map(lookup::lookup, null, null, path, 0, size(), 0, own);
-        } finally {
-            gate.exit();
-        }
-        long clusters = 0;
-        for (MappedExtent e : own) {
-            if (e.type() == MappedExtent.Type.DATA) {
-                clusters += geo.clustersFor(geo.offsetInCluster(e.start()) + e.length());
-            }
-        }
-        return clusters * geo.clusterSize();
+        return engine.allocatedBytes();
     }
 
     /**
@@ -532,40 +311,7 @@ public final class QedImage implements Closeable, BlockMapping {
      */
     @Override
     public List<MappedExtent> map(long offset, long length) throws IOException {
-        if (offset < 0 || length < 0) {
-            throw new IllegalArgumentException("offset " + offset + " and length " + length + " must not be"
-                    + " negative");
-        }
-        List<MappedExtent> out = new ArrayList<>();
-        long end = offset + Math.min(length, Math.max(0, size() - offset));
-        mapInto(path, offset, end, 0, out);
-        return out;
-    }
-
-    /** Appends the mapping of {@code [start, end)} with this image at chain level {@code depth}, named {@code name}. */
-    public void mapInto(Path name, long start, long end, int depth, List<MappedExtent> out) throws IOException {
-        gate.enter();
-        try {
-            ChainMapper.map(lookup::lookup, backing, backingName, name, start, end, depth, out);
-        } finally {
-            gate.exit();
-        }
-    }
-
-    /**
-     * The run of bytes starting at {@code position} that share one allocation state in this image, never crossing
-     * an L2 table's range (as {@code qemu-img map} reports at depth 0).
-     */
-    public Extent extentAt(long position) throws IOException {
-        gate.enter();
-        try {
-            if (position < 0 || position >= size()) {
-                throw new IllegalArgumentException("position " + position + " is not in [0, " + size() + ")");
-            }
-            return lookup.lookup(position, size());
-        } finally {
-            gate.exit();
-        }
+        return engine.map(offset, length);
     }
 
     // --------------------------------------------------------------------------------------------------- reads
@@ -581,34 +327,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the image or a backing file cannot be read
      */
     public int read(ByteBuffer dst, long position) throws IOException {
-        gate.enter();
-        try {
-            return readClipped(dst, position);
-        } finally {
-            gate.exit();
-        }
-    }
-
-    private int readClipped(ByteBuffer dst, long position) throws IOException {
-        if (position < 0) {
-            throw new IllegalArgumentException("position " + position + " is negative");
-        }
-        if (!dst.hasRemaining()) {
-            return 0;
-        }
-        long size = size();
-        if (position >= size) {
-            return -1;
-        }
-        int n = (int) Math.min(dst.remaining(), size - position);
-        int limit = dst.limit();
-        dst.limit(dst.position() + n);
-        try {
-            reads.read(dst, position);
-        } finally {
-            dst.limit(limit);
-        }
-        return n;
+        return engine.read(dst, position);
     }
 
     /**
@@ -621,16 +340,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the image or a backing file cannot be read
      */
     public void readFully(ByteBuffer dst, long position) throws IOException {
-        gate.enter();
-        try {
-            if (position < 0 || position > size() - dst.remaining()) {
-                throw new EOFException(path + ": read of " + dst.remaining() + " bytes at offset " + position
-                        + " ends past the virtual size " + size());
-            }
-            readClipped(dst, position);
-        } finally {
-            gate.exit();
-        }
+        engine.readFully(dst, position);
     }
 
     // -------------------------------------------------------------------------------------------------- writes
@@ -648,15 +358,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws java.nio.channels.ClosedChannelException if the image is closed
      */
     public int write(ByteBuffer src, long position) throws IOException {
-        enterWritable();
-        try {
-            int n = src.remaining();
-            checkRange(position, n, "write");
-            writes.write(src, position);
-            return n;
-        } finally {
-            gate.exit();
-        }
+        return engine.write(src, position);
     }
 
     /**
@@ -672,13 +374,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws java.nio.channels.ClosedChannelException if the image is closed
      */
     public void writeZeroes(long position, long length) throws IOException {
-        enterWritable();
-        try {
-            checkRange(position, length, "write-zeroes");
-            writes.writeZeroes(position, position + length);
-        } finally {
-            gate.exit();
-        }
+        engine.writeZeroes(position, length);
     }
 
     /**
@@ -698,13 +394,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws java.nio.channels.ClosedChannelException if the image is closed
      */
     public void discard(long offset, long length) throws IOException {
-        enterWritable();
-        try {
-            checkRange(offset, length, "discard");
-            discards.discard(offset, offset + length);
-        } finally {
-            gate.exit();
-        }
+        engine.discard(offset, length);
     }
 
     /**
@@ -728,21 +418,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the file cannot be read or written
      */
     public long compact(Progress progress) throws IOException {
-        enterWritable();
-        try {
-            return compaction.run(progress);
-        } finally {
-            gate.exit();
-        }
-    }
-
-    private void checkRange(long position, long length, String what) throws IOException {
-        long size = size();
-        if (position < 0 || length < 0 || position > size || length > size - position) {
-            throw new IOException(String.format("%s: %s of %d bytes at offset %d does not fit in the virtual disk"
-                    + " of %d bytes (images never grow by writing; nothing was written)", path, what, length,
-                    position, size));
-        }
+        return engine.compact(progress);
     }
 
     // -------------------------------------------------------------------------------------------------- flush
@@ -756,27 +432,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the sync or the header write fails (the bit then stays set)
      */
     public void flush() throws IOException {
-        gate.enter();
-        try {
-            flushNow();
-        } finally {
-            gate.exit();
-        }
-    }
-
-    private void flushNow() throws IOException {
-        if (options.readOnly()) {
-            return;
-        }
-        allocLock.lock();
-        try {
-            l2Cache.writeBack();
-            storage.force();
-            space.afterFlush();
-            header.clearNeedCheck();
-        } finally {
-            allocLock.unlock();
-        }
+        engine.flush();
     }
 
     // ------------------------------------------------------------------------------------------ check, resize
@@ -798,16 +454,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if a table cannot be written during the repair, or the L1 table cannot be read
      */
     public CheckResult check(Repair repair) throws IOException {
-        if (repair == Repair.NONE) {
-            gate.enter();
-        } else {
-            enterWritable();
-        }
-        try {
-            return checker.check(repair);
-        } finally {
-            gate.exit();
-        }
+        return engine.check(repair);
     }
 
     /**
@@ -822,12 +469,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException if the header cannot be written (size in memory and on disk then stay the old one)
      */
     public void resize(long newSize) throws IOException {
-        enterWritable();
-        try {
-            header.grow(newSize, geo.maxImageSize(), path.toString(), () -> lookup.l1Table().cover(newSize));
-        } finally {
-            gate.exit();
-        }
+        engine.resize(newSize);
     }
 
     /**
@@ -844,21 +486,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws AccessDeniedException if the image is open read-only
      */
     public void shrink(long newSize) throws IOException {
-        enterWritable();
-        try {
-            header.shrink(newSize, path.toString(), (start, end) -> {
-                List<MappedExtent> own = new ArrayList<>();
-                ChainMapper.map(lookup::lookup, null, null, path, start, end, 0, own);
-                for (MappedExtent e : own) {
-                    if (e.type() != MappedExtent.Type.UNALLOCATED) {
-                        return e.start();
-                    }
-                }
-                return -1;
-            });
-        } finally {
-            gate.exit();
-        }
+        engine.shrink(newSize);
     }
 
     /**
@@ -873,19 +501,7 @@ public final class QedImage implements Closeable, BlockMapping {
      * @throws IOException naming the image if the name does not fit in the header, or the write fails
      */
     public void setBackingFileInHeader(String name, ImageFormat format) throws IOException {
-        enterWritable();
-        try {
-            byte[] bytes = name == null ? null : name.getBytes(StandardCharsets.UTF_8);
-            int length = bytes == null ? 0 : bytes.length;
-            if (length > QedHeader.MAX_BACKING_FILENAME_SIZE
-                    || QedHeader.HEADER_LENGTH + length > geo.headerBytes()) {
-                throw new IOException(path + ": no space left in the file header for a backing file name of "
-                        + length + " bytes");
-            }
-            header.setBackingFile(bytes, format == ImageFormat.RAW, path.toString());
-        } finally {
-            gate.exit();
-        }
+        engine.setBackingFileInHeader(name, format);
     }
 
     // ------------------------------------------------------------------------------------------------- close
@@ -905,88 +521,27 @@ public final class QedImage implements Closeable, BlockMapping {
      */
     @Override
     public void close() throws IOException {
-        if (sharedBacking) {
-            return;
-        }
-        closeNow();
+        engine.close();
     }
 
-    /** Marks this image as a backing file shared between overlays (see {@link SharedBackings}). */
-    public void markSharedBacking() {
-        sharedBacking = true;
+    /** Internal (tests not yet moved to the engine): {@link QedEngine#extentAt}. */
+    public io.github.qednio.internal.qed.Extent extentAt(long position) throws IOException {
+        return engine.extentAt(position);
     }
 
-    /** Closes the image even if it is a shared backing file; called when its last overlay lets go. */
-    public void closeNow() throws IOException {
-        if (!gate.beginClose()) {
-            // Another thread is closing. Waiting for it from inside an operation would wait for ourselves.
-            if (!gate.isInsideOperation()) {
-                awaitClosed();
-            }
-            return;
-        }
-        gate.awaitDrained();
-        try {
-            flushNow();
-        } finally {
-            try {
-                l2Cache.release();
-                storage.close();
-            } finally {
-                try {
-                    if (backing != null) {
-                        backing.close();
-                    }
-                } finally {
-                    closed.countDown();
-                }
-            }
-        }
+    /** Internal (tests not yet moved to the engine): {@link QedEngine#backing}. */
+    public io.github.qednio.internal.qed.Backing backing() {
+        return engine.backing();
     }
 
-    private void awaitClosed() {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                closed.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    /** Enters an operation that writes: fails if the image is closed or read-only. */
-    private void enterWritable() throws IOException {
-        gate.enter();
-        if (options.readOnly()) {
-            gate.exit();
-            throw new AccessDeniedException(path.toString(), null, "the image is open read-only");
-        }
-    }
-
-    private static void closeQuietly(Closeable c, Throwable cause) {
-        if (c == null) {
-            return;
-        }
-        try {
-            c.close();
-        } catch (IOException | RuntimeException e) {
-            cause.addSuppressed(e);
-        }
-    }
-
-    /** The backing file as this image holds it (a shared handle, or a detached one), or null. */
-    public Backing backing() {
-        return backing;
+    /** Internal (tests not yet moved to the engine): the shared QED backing image, or null. */
+    public QedImage backingImage() {
+        QedEngine b = engine.backingImage();
+        return b == null ? null : new QedImage(b);
     }
 
     @Override
     public String toString() {
-        return "QedImage[" + path + ", " + geo + ", size=" + size() + (backingName == null ? ""
-                : ", backing=" + backingName) + (options.readOnly() ? ", read-only" : "") + "]";
+        return engine.toString();
     }
 }

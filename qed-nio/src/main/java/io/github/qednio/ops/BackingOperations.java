@@ -5,11 +5,12 @@ import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
 import io.github.qednio.image.Progress;
 import io.github.qednio.image.QedImage;
-import io.github.qednio.internal.chain.Backing;
+import io.github.qednio.internal.qed.Backing;
 import io.github.qednio.internal.chain.BackingChain;
 import io.github.qednio.internal.chain.SharedBackings;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.qed.Extent;
+import io.github.qednio.internal.qed.QedEngine;
 import io.github.qednio.internal.storage.Buffers;
 import io.github.qednio.internal.storage.FormatProbe;
 import io.github.qednio.internal.storage.Storage;
@@ -145,7 +146,7 @@ public final class BackingOperations {
             layers.add(current);
             Path next;
             ImageFormat nextFormat;
-            try (QedImage img = BackingChain.openDetached(current, ro)) {
+            try (QedEngine img = BackingChain.openDetached(current, ro)) {
                 next = img.backingFile();
                 // A detached image has not probed its backing file: the header's NO_PROBE says raw, else probe.
                 nextFormat = next == null ? null
@@ -174,7 +175,7 @@ public final class BackingOperations {
         int total = layers.size();
         for (int i = total - 1; i >= 0; i--) {
             int done = total - 1 - i;
-            try (QedImage layer = BackingChain.openDetached(layers.get(i), ro)) {
+            try (QedEngine layer = BackingChain.openDetached(layers.get(i), ro)) {
                 long size = layer.size();
                 Progress part = (pos, all) -> progress.update(done * size + pos, total * size);
                 if (baseFormat == ImageFormat.QED) {
@@ -252,7 +253,7 @@ public final class BackingOperations {
         }
     }
 
-    private static long copyOwnClusters(QedImage top, Target target, Progress progress) throws IOException {
+    private static long copyOwnClusters(QedEngine top, Target target, Progress progress) throws IOException {
         long written = 0;
         ByteBuffer buf = ByteBuffer.allocate(CHUNK);
         for (long pos = 0; pos < top.size(); ) {
@@ -314,7 +315,7 @@ public final class BackingOperations {
                               Progress progress) throws IOException {
         checkName(overlay, newBackingName);
         OpenOptions rw = options.withReadOnly(false).withCopyOnRead(false);
-        try (QedImage top = QedImage.open(overlay, rw);
+        try (QedEngine top = BackingChain.openTop(overlay, rw);
              Backing next = newBackingName == null ? null
                      : BackingChain.openAsBackingOf(overlay, newBackingName, newFormat, options)) {
             long copied = copyDifferences(top, next, progress);
@@ -351,7 +352,7 @@ public final class BackingOperations {
     public static void rebaseUnsafe(Path overlay, String newBackingName, ImageFormat newFormat)
             throws IOException {
         checkName(overlay, newBackingName);
-        try (QedImage top = BackingChain.openDetached(overlay, OpenOptions.defaults())) {
+        try (QedEngine top = BackingChain.openDetached(overlay, OpenOptions.defaults())) {
             top.setBackingFileInHeader(newBackingName, newFormat);
         }
     }
@@ -371,7 +372,7 @@ public final class BackingOperations {
     }
 
     /** Copies into {@code top} each unallocated cluster whose content through {@code next} would differ. */
-    private static long copyDifferences(QedImage top, Backing next, Progress progress) throws IOException {
+    private static long copyDifferences(QedEngine top, Backing next, Progress progress) throws IOException {
         int cs = top.geometry().clusterSize();
         int chunk = Math.max(CHUNK, cs);
         ByteBuffer old = ByteBuffer.allocate(chunk);

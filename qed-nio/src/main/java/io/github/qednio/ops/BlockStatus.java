@@ -1,8 +1,8 @@
 package io.github.qednio.ops;
 
 import io.github.qednio.image.MappedExtent;
-import io.github.qednio.image.QedImage;
-import io.github.qednio.internal.chain.Backing;
+import io.github.qednio.internal.qed.QedEngine;
+import io.github.qednio.internal.qed.Backing;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.qed.Extent;
 import java.io.IOException;
@@ -137,7 +137,7 @@ final class BlockStatus {
     }
 
     /** A QED image: its own extents, which never cross an L2 table's range ({@code qed_find_cluster}). */
-    static Layer qed(QedImage img) {
+    static Layer qed(QedEngine img) {
         return new Layer() {
             @Override
             public long size() {

@@ -4,10 +4,10 @@ import io.github.qednio.image.ImageFormat;
 import io.github.qednio.internal.storage.LockSafeFiles;
 import io.github.qednio.image.MappedExtent;
 import io.github.qednio.image.OpenOptions;
-import io.github.qednio.image.QedImage;
-import io.github.qednio.internal.chain.Backing;
+import io.github.qednio.internal.qed.Backing;
+import io.github.qednio.internal.qed.QedEngine;
 import io.github.qednio.internal.chain.BackingChain;
-import io.github.qednio.internal.chain.ChainMapper;
+import io.github.qednio.internal.qed.ChainMapper;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
@@ -152,12 +152,12 @@ interface GuestImage extends Closeable {
     final class Qed implements GuestImage {
         /** Guest bytes mapped per query: bounds the memory a fragmented image's mapping takes. */
         private static final long WINDOW = 1L << 30;
-        private final QedImage img;
+        private final QedEngine img;
         private List<MappedExtent> window = List.of();
         private int index;
 
         Qed(Path file, boolean forceShare) throws IOException {
-            this.img = QedImage.open(file, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
+            this.img = BackingChain.openTop(file, OpenOptions.readOnlyDefaults().withForceShare(forceShare));
         }
 
         @Override

@@ -32,7 +32,7 @@ class BackingOperationsNamesTest {
         Path ov = overlayOverRaw();
         String longest = "n".repeat(4095);
         BackingOperations.rebaseUnsafe(ov, longest, ImageFormat.RAW);
-        try (QedImage img = BackingChain.openDetached(ov, OpenOptions.readOnlyDefaults())) {
+        try (io.github.qednio.internal.qed.QedEngine img = BackingChain.openDetached(ov, OpenOptions.readOnlyDefaults())) {
             assertThat(img.header().backingFilenameSize()).isEqualTo(4095);
         }
         byte[] before = Files.readAllBytes(ov);

@@ -130,7 +130,7 @@ class BackingOperationsTest {
                 .hasMessageContaining("too long");
         assertThat(Files.readAllBytes(ov)).isEqualTo(header);
         BackingOperations.rebaseUnsafe(ov, longest, ImageFormat.RAW);
-        try (QedImage img = BackingChain.openDetached(ov, OpenOptions.readOnlyDefaults())) {
+        try (io.github.qednio.internal.qed.QedEngine img = BackingChain.openDetached(ov, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFile().getFileName().toString()).isEqualTo(longest);
         }
     }

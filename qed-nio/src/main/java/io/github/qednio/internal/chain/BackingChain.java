@@ -1,9 +1,12 @@
 package io.github.qednio.internal.chain;
 
+import io.github.qednio.internal.qed.Backing;
 import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.BackingPolicy;
+import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.OpenOptions;
-import io.github.qednio.image.QedImage;
+import io.github.qednio.internal.qed.ImageCreator;
+import io.github.qednio.internal.qed.QedEngine;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.storage.FormatProbe;
 import io.github.qednio.internal.storage.RawImageFile;
@@ -39,24 +42,53 @@ public final class BackingChain {
         this.detached = detached;
     }
 
-    public static QedImage openTop(Path file, OpenOptions options) throws IOException {
+    public static QedEngine openTop(Path file, OpenOptions options) throws IOException {
         return openTop(file, options, true);
     }
 
     /** @param repairOnOpen false for a check-only open (QEMU's {@code BDRV_O_CHECK}) */
-    public static QedImage openTop(Path file, OpenOptions options, boolean repairOnOpen) throws IOException {
+    public static QedEngine openTop(Path file, OpenOptions options, boolean repairOnOpen) throws IOException {
         Path real = file.toRealPath();
-        return QedImage.open(file, options, new BackingChain(real.getParent(), List.of(real), false), repairOnOpen);
+        return new BackingChain(real.getParent(), List.of(real), false).openImage(file, options, repairOnOpen);
+    }
+
+    /** Opens one QED image of this chain; its backing file, if any, is opened (or shared) by this chain. */
+    private QedEngine openImage(Path file, OpenOptions options, boolean repairOnOpen) throws IOException {
+        return QedEngine.open(file, options, (image, name, noProbe) -> openBacking(image, name, noProbe, options),
+                repairOnOpen);
+    }
+
+    /**
+     * Creates a new image, as {@code qemu-img create -f qed} does, and opens it read-write with its chain: the
+     * backing file's format is probed and its size taken here when the options leave them open.
+     */
+    public static QedEngine create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
+        return ImageCreator.create(file, options, openOptions, new ImageCreator.Chain() {
+            @Override
+            public ImageFormat formatOf(String name) throws IOException {
+                return formatForCreate(file, name, openOptions);
+            }
+
+            @Override
+            public long sizeOf(String name, ImageFormat format) throws IOException {
+                return backingSize(file, name, format, openOptions);
+            }
+
+            @Override
+            public QedEngine open() throws IOException {
+                return openTop(file, openOptions.withReadOnly(false));
+            }
+        });
     }
 
     /**
      * Opens an image without opening its backing file, which may be missing: its name is resolved but neither
      * checked nor read. For operations that touch only the header or the image's own clusters.
      */
-    public static QedImage openDetached(Path file, OpenOptions options) throws IOException {
+    public static QedEngine openDetached(Path file, OpenOptions options) throws IOException {
         Path real = file.toRealPath();
-        return QedImage.open(file, options.withCopyOnRead(false),
-                new BackingChain(real.getParent(), List.of(real), true));
+        return new BackingChain(real.getParent(), List.of(real), true).openImage(file,
+                options.withCopyOnRead(false), true);
     }
 
     /**
@@ -119,7 +151,7 @@ public final class BackingChain {
                 return img.size();
             }
         }
-        try (QedImage img = QedImage.open(p, options.withReadOnly(true).withCopyOnRead(false))) {
+        try (QedEngine img = openTop(p, options.withReadOnly(true).withCopyOnRead(false))) {
             return img.size();
         }
     }
@@ -182,7 +214,7 @@ public final class BackingChain {
                 new SharedBackings.Link(image, name, real, probed), p,
                 () -> switch (f) {
                     case RAW -> new RawBacking(ro.openStorage(p, true), p);
-                    case QED -> new QedBacking(QedImage.open(p, ro, new BackingChain(topDirectory, below, false)));
+                    case QED -> new QedBacking(new BackingChain(topDirectory, below, false).openImage(p, ro, true));
                     case QCOW2 -> Qcow2Backing.open(p, ro, new BackingChain(topDirectory, below, false));
                 },
                 chain -> checkShared(chain, below, options));

@@ -1,5 +1,6 @@
 package io.github.qednio.internal.chain;
 
+import io.github.qednio.internal.qed.Backing;
 import io.github.qednio.image.ImageFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;

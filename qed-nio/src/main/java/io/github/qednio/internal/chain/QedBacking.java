@@ -1,7 +1,8 @@
 package io.github.qednio.internal.chain;
 
+import io.github.qednio.internal.qed.Backing;
 import io.github.qednio.image.ImageFormat;
-import io.github.qednio.image.QedImage;
+import io.github.qednio.internal.qed.QedEngine;
 import io.github.qednio.internal.storage.Buffers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -9,14 +10,14 @@ import java.nio.file.Path;
 
 /** A QED image used as a backing file: opened read-only; reads past its virtual size are zeros. */
 final class QedBacking implements Backing {
-    private final QedImage image;
+    private final QedEngine image;
 
-    QedBacking(QedImage image) {
+    QedBacking(QedEngine image) {
         this.image = image;
     }
 
     @Override
-    public QedImage image() {
+    public QedEngine image() {
         return image;
     }
 

@@ -1,8 +1,9 @@
 package io.github.qednio.internal.chain;
 
+import io.github.qednio.internal.qed.Backing;
 import io.github.qednio.image.ImageFormat;
-import io.github.qednio.image.QedImage;
 import io.github.qednio.internal.JvmState;
+import io.github.qednio.internal.qed.QedEngine;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import io.github.qednio.internal.storage.StorageFactory;
 import java.io.IOException;
@@ -226,7 +227,7 @@ public final class SharedBackings {
         }
 
         @Override
-        public QedImage image() {
+        public QedEngine image() {
             return entry.backing.image();
         }
 

@@ -1,12 +1,10 @@
 package io.github.qednio.internal.qed;
 
 import io.github.qednio.internal.storage.Buffers;
-import io.github.qednio.internal.storage.Storage;
 import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.concurrent.locks.ReentrantLock;
 
 import static io.github.qednio.format.Geometry.ENTRY_UNALLOCATED;
 import static io.github.qednio.format.Geometry.ENTRY_ZERO;
@@ -22,42 +20,18 @@ public final class AllocatingWrite {
     /** The last byte of a new cluster whose tail is left as a hole. */
     private static final ByteBuffer ZERO_BYTE = ByteBuffer.allocateDirect(1).asReadOnlyBuffer();
 
-    private final Storage storage;
-    private final Geometry geo;
-    private final ReentrantLock lock;
-    private final HeaderState header;
-    private final ClusterLookup lookup;
-    private final L2Cache l2Cache;
-    private final TableIO tableIO;
-    private final ClusterAllocator allocator;
-    private final BackingReads backing;
-    /** Scratch cluster for copy-on-write fills; guarded by {@link #lock}. */
+    /** Scratch cluster for copy-on-write fills; guarded by the allocation lock. */
     private ByteBuffer scratch;
-    /** Finds free clusters left by an earlier session before the first allocation; null until set. */
-    private FreeSpace freeSpace;
 
-    public AllocatingWrite(Storage storage, Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup,
-                    L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator, BackingReads backing) {
-        this.storage = storage;
-        this.geo = geo;
-        this.lock = lock;
-        this.header = header;
-        this.lookup = lookup;
-        this.l2Cache = l2Cache;
-        this.tableIO = tableIO;
-        this.allocator = allocator;
-        this.backing = backing;
-    }
+    private final QedState st;
 
-    public void setFreeSpace(FreeSpace freeSpace) {
-        this.freeSpace = freeSpace;
+    AllocatingWrite(QedState st) {
+        this.st = st;
     }
 
     /** Before anything is allocated by this request (nothing allocated yet may be mistaken for free space). */
     private void beforeAllocating() throws IOException {
-        if (freeSpace != null) {
-            freeSpace.findFreeOnce();
-        }
+        st.space.findFreeOnce();
     }
 
     /**
@@ -67,10 +41,10 @@ public final class AllocatingWrite {
      * @param onlyIfUnallocated for copy-on-read: skip (rather than overwrite) clusters allocated meanwhile
      */
     long write(ByteBuffer src, long pos, boolean onlyIfUnallocated) throws IOException {
-        lock.lock();
+        st.lock.lock();
         try {
             int limit = src.limit();
-            Extent run = lookup.lookup(pos, pos + src.remaining());
+            Extent run = st.lookup.lookup(pos, pos + src.remaining());
             int len = (int) run.length();
             if (onlyIfUnallocated && run.kind() != Extent.Kind.UNALLOCATED) {
                 src.position(src.position() + len);
@@ -79,7 +53,7 @@ public final class AllocatingWrite {
             src.limit(src.position() + len);
             try {
                 if (run.kind() == Extent.Kind.DATA) {
-                    storage.write(src, run.hostOffset());
+                    st.storage.write(src, run.hostOffset());
                 } else {
                     allocateAndWrite(src, pos, run.kind());
                 }
@@ -88,7 +62,7 @@ public final class AllocatingWrite {
             }
             return len;
         } finally {
-            lock.unlock();
+            st.lock.unlock();
         }
     }
 
@@ -98,31 +72,31 @@ public final class AllocatingWrite {
      * the caller to overwrite with zeros.
      */
     Extent zeroClusters(long pos, long end) throws IOException {
-        lock.lock();
+        st.lock.lock();
         try {
-            Extent run = lookup.lookup(pos, end);
+            Extent run = st.lookup.lookup(pos, end);
             if (run.kind() == Extent.Kind.UNALLOCATED) {
                 beforeAllocating();
-                header.setNeedCheck();
-                link(pos, (int) (run.length() >> geo.clusterBits()), ENTRY_ZERO);
+                st.header.setNeedCheck();
+                link(pos, (int) (run.length() >> st.geo.clusterBits()), ENTRY_ZERO);
             }
             return run;
         } finally {
-            lock.unlock();
+            st.lock.unlock();
         }
     }
 
     /** Copy-on-read: allocates the clusters under {@code [pos, pos + len)} with backing content. */
     void copyOnRead(long pos, int len) throws IOException {
-        long size = header.imageSize();
-        long first = geo.roundDownToCluster(pos);
-        long last = Math.min(geo.roundUpToCluster(pos + len), geo.roundUpToCluster(size));
-        int step = Math.max(geo.clusterSize(), 1 << 20);
+        long size = st.header.imageSize();
+        long first = st.geo.roundDownToCluster(pos);
+        long last = Math.min(st.geo.roundUpToCluster(pos + len), st.geo.roundUpToCluster(size));
+        int step = Math.max(st.geo.clusterSize(), 1 << 20);
         for (long p = first; p < last; ) {
             int n = (int) Math.min(step, last - p);
             int inside = (int) Math.min(n, size - p);
             ByteBuffer buf = ByteBuffer.allocate(inside);
-            backing.read(buf, p);
+            st.backingReads.read(buf, p);
             buf.flip();
             long q = p;
             while (buf.hasRemaining()) {
@@ -134,25 +108,25 @@ public final class AllocatingWrite {
 
     /** Appends clusters for {@code [pos, pos + src.remaining())}, fills them, and links them into the tables. */
     private void allocateAndWrite(ByteBuffer src, long pos, Extent.Kind was) throws IOException {
-        int cs = geo.clusterSize();
+        int cs = st.geo.clusterSize();
         long end = pos + src.remaining();
-        long first = geo.roundDownToCluster(pos);
-        long last = geo.roundUpToCluster(end);
-        int clusters = (int) ((last - first) >> geo.clusterBits());
+        long first = st.geo.roundDownToCluster(pos);
+        long last = st.geo.roundUpToCluster(end);
+        int clusters = (int) ((last - first) >> st.geo.clusterBits());
         beforeAllocating();
-        header.setNeedCheck();
-        long start = allocator.allocate(last - first);
+        st.header.setNeedCheck();
+        long start = st.allocator.allocate(last - first);
         try {
             int head = (int) (pos - first);
             int tail = (int) (last - end);
-            if ((head > 0 || tail > 0) && (!backing.hasBacking() || was == Extent.Kind.ZERO)
-                    && storage.size() <= start) {
+            if ((head > 0 || tail > 0) && (!st.backingReads.hasBacking() || was == Extent.Kind.ZERO)
+                    && st.storage.size() <= start) {
                 // The untouched parts must read as zeros and the new clusters lie past the end of the file: leave
                 // them as holes, which read as zeros, instead of writing zeros; one byte at the end keeps the file
                 // ending on a cluster boundary (where the next allocation, also after a reopen, goes).
-                storage.write(src, start + head);
+                st.storage.write(src, start + head);
                 if (tail > 0) {
-                    storage.write(ZERO_BYTE.duplicate(), start + (last - first) - 1);
+                    st.storage.write(ZERO_BYTE.duplicate(), start + (last - first) - 1);
                 }
             } else if (clusters == 1 && (head > 0 || tail > 0)) {
                 // One partial cluster: assemble it and write it with a single I/O.
@@ -160,22 +134,22 @@ public final class AllocatingWrite {
                 fillUnwritten(buf.limit(head), first, was);
                 buf.limit(head + src.remaining()).put(src);
                 fillUnwritten(buf.limit(cs), end, was);
-                storage.write(buf.flip(), start);
+                st.storage.write(buf.flip(), start);
             } else {
                 // QEMU's order: copy-on-write head, then tail, then the data.
                 if (head > 0) {
-                    storage.write(fillUnwritten(scratch().limit(head), first, was).flip(), start);
+                    st.storage.write(fillUnwritten(scratch().limit(head), first, was).flip(), start);
                 }
                 if (tail > 0) {
-                    storage.write(fillUnwritten(scratch().limit(tail), end, was).flip(), start + (end - first));
+                    st.storage.write(fillUnwritten(scratch().limit(tail), end, was).flip(), start + (end - first));
                 }
-                storage.write(src, start + head);
+                st.storage.write(src, start + head);
             }
             // With a backing file, or in a reused cluster (which holds another position's old data), the data must
             // be durable before an L2 entry points at it (notes §8.4): a new L2 table is forced before L1 links
             // it, and deferred updates of existing tables force at write-back.
         } catch (IOException | RuntimeException e) {
-            allocator.release(start, last - first);
+            st.allocator.release(start, last - first);
             throw e;
         }
         link(pos, clusters, start);
@@ -189,14 +163,14 @@ public final class AllocatingWrite {
         if (was == Extent.Kind.ZERO) {
             Buffers.putZeros(buf, buf.remaining());
         } else {
-            backing.read(buf, guestPos);
+            st.backingReads.read(buf, guestPos);
         }
         return buf;
     }
 
     private ByteBuffer scratch() {
         if (scratch == null) {
-            scratch = ByteBuffer.allocateDirect(geo.clusterSize());
+            scratch = ByteBuffer.allocateDirect(st.geo.clusterSize());
         }
         return scratch.clear();
     }
@@ -207,38 +181,38 @@ public final class AllocatingWrite {
      * is allocated after the data, written whole and flushed before L1 points at it.
      */
     private void link(long pos, int clusters, long target) throws IOException {
-        int l1i = geo.l1Index(pos);
-        int idx = geo.l2Index(pos);
+        int l1i = st.geo.l1Index(pos);
+        int idx = st.geo.l2Index(pos);
         long[] values = new long[clusters];
         for (int k = 0; k < clusters; k++) {
-            values[k] = target == ENTRY_ZERO ? ENTRY_ZERO : target + ((long) k << geo.clusterBits());
+            values[k] = target == ENTRY_ZERO ? ENTRY_ZERO : target + ((long) k << st.geo.clusterBits());
         }
-        Table l1 = lookup.l1();
+        Table l1 = st.lookup.l1();
         long l1e = l1.get(l1i);
         if (l1e != ENTRY_UNALLOCATED) {
-            l2Cache.update(l1e, idx, values);
+            st.l2Cache.update(l1e, idx, values);
             return;
         }
-        long tableOffset = allocator.allocate(geo.tableBytes());
-        Table l2 = new Table(tableOffset, geo.entriesPerTable());
+        long tableOffset = st.allocator.allocate(st.geo.tableBytes());
+        Table l2 = new Table(tableOffset, st.geo.entriesPerTable());
         for (int k = 0; k < clusters; k++) {
             l2.set(idx + k, values[k]);
         }
         try {
-            tableIO.writeAll(l2);
-            storage.force();
+            st.tableIO.writeAll(l2);
+            st.storage.force();
         } catch (IOException | RuntimeException e) {
             // Nothing points at the table yet; if the data clusters were new, nothing points at them either.
-            allocator.release(tableOffset, geo.tableBytes());
+            st.allocator.release(tableOffset, st.geo.tableBytes());
             if (target != ENTRY_ZERO) {
-                allocator.release(target, (long) clusters << geo.clusterBits());
+                st.allocator.release(target, (long) clusters << st.geo.clusterBits());
             }
             throw e;
         }
-        l2Cache.put(l2);
+        st.l2Cache.put(l2);
         l1.set(l1i, tableOffset);
         try {
-            tableIO.writeEntries(l1, l1i, 1);
+            st.tableIO.writeEntries(l1, l1i, 1);
         } catch (IOException | RuntimeException e) {
             // The failed write may have reached the disk in part: keep in memory what the file now holds, or reads
             // would disagree with the image after a flush or a reopen.
@@ -251,14 +225,14 @@ public final class AllocatingWrite {
     private long l1EntryOnDisk(Table l1, int l1i, long tableOffset, Exception failure) {
         ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         try {
-            storage.readFully(b, l1.offset + 8L * l1i);
+            st.storage.readFully(b, l1.offset + 8L * l1i);
             long v = b.flip().getLong();
             if (v == tableOffset || v == ENTRY_UNALLOCATED) {
                 return v;
             }
             // Torn inside the entry: put the old value back rather than leave a pointer to anywhere.
             l1.set(l1i, ENTRY_UNALLOCATED);
-            tableIO.writeEntries(l1, l1i, 1);
+            st.tableIO.writeEntries(l1, l1i, 1);
             return ENTRY_UNALLOCATED;
         } catch (IOException | RuntimeException e) {
             failure.addSuppressed(e);

@@ -1,6 +1,5 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.internal.chain.Backing;
 import io.github.qednio.internal.storage.Buffers;
 import java.io.IOException;
 import java.nio.ByteBuffer;

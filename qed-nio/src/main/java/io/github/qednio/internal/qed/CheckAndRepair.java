@@ -1,13 +1,12 @@
 package io.github.qednio.internal.qed;
 
 import io.github.qednio.image.CheckResult;
+import io.github.qednio.image.Progress;
 import io.github.qednio.image.Repair;
-import io.github.qednio.internal.storage.Storage;
 import io.github.qednio.format.Geometry;
 import io.github.qednio.format.QedHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Check and repair of one image ({@code qed-check.c} plus qemu-img's "double check"): runs
@@ -19,68 +18,40 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code QED_F_NEED_CHECK} is cleared only if it finds no corruption.
  */
 public final class CheckAndRepair {
-    /** Clears every leaked cluster of a consistent image: a compaction ({@link Compaction#run}). */
-    public interface LeakClearer {
-        void clearLeaks() throws IOException;
-    }
+    private final QedState st;
 
-    private final Storage storage;
-    private final Geometry geo;
-    private final ReentrantLock lock;
-    private final HeaderState header;
-    private final ClusterLookup lookup;
-    private final L2Cache l2Cache;
-    private final TableIO tableIO;
-    private final ClusterAllocator allocator;
-    private final FreeClusters free;
-    private LeakClearer leaks;
-
-    public CheckAndRepair(Storage storage, Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup,
-                   L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator, FreeClusters free) {
-        this.free = free;
-        this.storage = storage;
-        this.geo = geo;
-        this.lock = lock;
-        this.header = header;
-        this.lookup = lookup;
-        this.l2Cache = l2Cache;
-        this.tableIO = tableIO;
-        this.allocator = allocator;
-    }
-
-    /** What clears leaks (set once, after construction). */
-    public void setLeakClearer(LeakClearer leaks) {
-        this.leaks = leaks;
+    CheckAndRepair(QedState st) {
+        this.st = st;
     }
 
     public CheckResult check(Repair repair) throws IOException {
-        lock.lock();
+        st.lock.lock();
         try {
-            l2Cache.writeBack(); // the check reads the tables from the file: deferred L2 updates must be there
+            st.l2Cache.writeBack(); // the check reads the tables from the file: deferred L2 updates must be there
             CheckResult first = new ConsistencyCheck(new InUse(), repair).run();
             if (repair == Repair.NONE) {
                 // Clusters this image freed (discarded, or left by a compaction) are not leaks to its own check.
-                long known = (free.reusableBytes() + free.pendingBytes()) >> geo.clusterBits();
+                long known = (st.free.reusableBytes() + st.free.pendingBytes()) >> st.geo.clusterBits();
                 return withCounts(first, first.corruptions(), Math.max(0, first.leaks() - known), 0, 0);
             }
-            l2Cache.clear(); // entries the first pass cleared were written past the cache
+            st.l2Cache.clear(); // entries the first pass cleared were written past the cache
             // With corruptions left, a table skipped as a duplicate may reference clusters counted as leaked;
             // moving data over them could destroy it, so leaks are cleared only from an otherwise consistent image.
             if (repair.fixesLeaks() && first.leaks() > 0 && first.isConsistent()) {
-                leaks.clearLeaks();
+                st.compaction.run(Progress.NONE); // reclaims every leaked cluster
             }
-            l2Cache.writeBack();
-            storage.force();
-            l2Cache.clear();
+            st.l2Cache.writeBack();
+            st.storage.force();
+            st.l2Cache.clear();
             CheckResult fresh = new ConsistencyCheck(new FileTables(), Repair.NONE).run();
-            if (fresh.isConsistent() && header.needsCheck()) {
-                header.clearNeedCheck();
+            if (fresh.isConsistent() && st.header.needsCheck()) {
+                st.header.clearNeedCheck();
             }
             long found = first.corruptions() + first.corruptionsFixed();
             return withCounts(fresh, fresh.corruptions(), fresh.leaks(),
                     Math.max(0, found - fresh.corruptions()), Math.max(0, first.leaks() - fresh.leaks()));
         } finally {
-            lock.unlock();
+            st.lock.unlock();
         }
     }
 
@@ -95,25 +66,25 @@ public final class CheckAndRepair {
      * (which equals the loaded part, since L1 updates are written through).
      */
     public Table l1() throws IOException {
-        L1Table l1 = lookup.l1Table();
-        return l1.isComplete() ? l1.table() : tableIO.read(l1.offset());
+        L1Table l1 = st.lookup.l1Table();
+        return l1.isComplete() ? l1.table() : st.tableIO.read(l1.offset());
     }
 
     /** What both views of the image share: its file, its geometry, and L2 tables read from the file. */
     private abstract class FileView implements ConsistencyCheck.Target {
         @Override
         public String name() {
-            return storage.name();
+            return st.storage.name();
         }
 
         @Override
         public Geometry geometry() {
-            return geo;
+            return st.geo;
         }
 
         @Override
         public Table readL2(long offset) throws IOException {
-            return tableIO.read(offset);
+            return st.tableIO.read(offset);
         }
     }
 
@@ -121,12 +92,12 @@ public final class CheckAndRepair {
     private final class InUse extends FileView {
         @Override
         public long virtualSize() {
-            return header.imageSize();
+            return st.header.imageSize();
         }
 
         @Override
         public long nextAllocationOffset() {
-            return allocator.nextAllocationOffset();
+            return st.allocator.nextAllocationOffset();
         }
 
         @Override
@@ -136,8 +107,8 @@ public final class CheckAndRepair {
 
         @Override
         public void writeL1(Table l1) throws IOException {
-            tableIO.writeAll(l1);
-            Table loaded = lookup.l1();
+            st.tableIO.writeAll(l1);
+            Table loaded = st.lookup.l1();
             if (loaded != l1) {
                 for (int i = 0; i < loaded.length(); i++) {
                     loaded.set(i, l1.get(i));
@@ -147,7 +118,7 @@ public final class CheckAndRepair {
 
         @Override
         public void writeL2(Table l2) throws IOException {
-            tableIO.writeAll(l2);
+            st.tableIO.writeAll(l2);
         }
     }
 
@@ -161,9 +132,9 @@ public final class CheckAndRepair {
 
         FileTables() throws IOException {
             ByteBuffer hb = ByteBuffer.allocate(QedHeader.HEADER_LENGTH);
-            storage.readFully(hb, 0);
-            onDisk = QedHeader.decode(hb.flip(), storage.name());
-            fileSize = geo.roundDownToCluster(storage.size());
+            st.storage.readFully(hb, 0);
+            onDisk = QedHeader.decode(hb.flip(), st.storage.name());
+            fileSize = st.geo.roundDownToCluster(st.storage.size());
         }
 
         @Override
@@ -178,7 +149,7 @@ public final class CheckAndRepair {
 
         @Override
         public Table l1() throws IOException {
-            return tableIO.read(onDisk.l1TableOffset());
+            return st.tableIO.read(onDisk.l1TableOffset());
         }
 
         @Override

@@ -20,21 +20,19 @@ public final class ClusterAllocator {
     private final Geometry geometry;
     private final FreeClusters free;
     private volatile long next;
-    private Reclaimer reclaimer;
+    private final Reclaimer reclaimer;
 
-    public ClusterAllocator(Storage storage, Geometry geometry, long fileLength) {
-        this(storage, geometry, fileLength, new FreeClusters());
+    ClusterAllocator(Storage storage, Geometry geometry, long fileLength) {
+        this(storage, geometry, fileLength, new FreeClusters(), null);
     }
 
-    public ClusterAllocator(Storage storage, Geometry geometry, long fileLength, FreeClusters free) {
+    /** @param reclaimer makes pending clusters reusable when an allocation could use them; null for none */
+    ClusterAllocator(Storage storage, Geometry geometry, long fileLength, FreeClusters free, Reclaimer reclaimer) {
         this.storage = storage;
         this.geometry = geometry;
         this.free = free;
-        this.next = geometry.roundDownToCluster(fileLength);
-    }
-
-    public void setReclaimer(Reclaimer reclaimer) {
         this.reclaimer = reclaimer;
+        this.next = geometry.roundDownToCluster(fileLength);
     }
 
     /** The file length rounded down to a whole cluster: where the next allocation at the end goes. */

@@ -2,7 +2,6 @@ package io.github.qednio.internal.qed;
 
 import io.github.qednio.image.Progress;
 import io.github.qednio.internal.storage.Buffers;
-import io.github.qednio.internal.storage.Storage;
 import io.github.qednio.format.CorruptImageException;
 import io.github.qednio.format.Geometry;
 import java.io.IOException;
@@ -16,7 +15,6 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
 
 import static io.github.qednio.format.Geometry.ENTRY_UNALLOCATED;
 import static io.github.qednio.format.Geometry.ENTRY_ZERO;
@@ -87,36 +85,13 @@ public final class Compaction {
     private record Window(List<Unit> inWay, List<Unit> belong) {
     }
 
-    private final Storage storage;
-    private final Geometry geo;
-    private final ReentrantLock lock;
-    private final HeaderState header;
-    private final ClusterLookup lookup;
-    private final L2Cache l2Cache;
-    private final TableIO tableIO;
-    private final ClusterAllocator allocator;
-    private final FreeClusters free;
-    private final ClusterGuard guard;
-    private final FreeSpace space;
-    private final boolean hasBacking;
     private long done;
     private long total;
 
-    public Compaction(Storage storage, Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup,
-               L2Cache l2Cache, TableIO tableIO, ClusterAllocator allocator, FreeClusters free, ClusterGuard guard,
-               FreeSpace space, boolean hasBacking) {
-        this.storage = storage;
-        this.geo = geo;
-        this.lock = lock;
-        this.header = header;
-        this.lookup = lookup;
-        this.l2Cache = l2Cache;
-        this.tableIO = tableIO;
-        this.allocator = allocator;
-        this.free = free;
-        this.guard = guard;
-        this.space = space;
-        this.hasBacking = hasBacking;
+    private final QedState st;
+
+    Compaction(QedState st) {
+        this.st = st;
     }
 
     /**
@@ -129,7 +104,7 @@ public final class Compaction {
      * @throws CorruptImageException if the tables are inconsistent; nothing is changed then
      */
     public long run(Progress progress) throws IOException {
-        lock.lock();
+        st.lock.lock();
         try {
             flush();
             List<TableRef> tables = new ArrayList<>();
@@ -144,8 +119,8 @@ public final class Compaction {
             tables.clear();
             data.clear();
             ClusterBitmap used = scan(tables, data);
-            long clusters = allocator.nextAllocationOffset() >> geo.clusterBits();
-            space.reclaimLeaks(used, geo.headerSize(), clusters, geo.clusterBits());
+            long clusters = st.allocator.nextAllocationOffset() >> st.geo.clusterBits();
+            st.space.reclaimLeaks(used, st.geo.headerSize(), clusters, st.geo.clusterBits());
             List<Unit> layout = layout(tables, data);
             List<Window> windows = plan(layout);
             for (Window w : windows) {
@@ -160,22 +135,22 @@ public final class Compaction {
             flush();
             done = total;
             report(progress);
-            return allocator.nextAllocationOffset();
+            return st.allocator.nextAllocationOffset();
         } finally {
-            lock.unlock();
+            st.lock.unlock();
         }
     }
 
     /** Reports the clusters processed so far, in bytes. */
     private void report(Progress progress) {
-        progress.update(done << geo.clusterBits(), total << geo.clusterBits());
+        progress.update(done << st.geo.clusterBits(), total << st.geo.clusterBits());
     }
 
     /** Every deferred update durable, freed clusters reusable, free space at the end cut off. */
     private void flush() throws IOException {
-        l2Cache.writeBack();
-        storage.force();
-        space.afterFlush();
+        st.l2Cache.writeBack();
+        st.storage.force();
+        st.space.afterFlush();
     }
 
     /**
@@ -185,35 +160,35 @@ public final class Compaction {
      */
     private ClusterBitmap scan(List<TableRef> tables, List<DataRef> data) throws IOException {
         ClusterBitmap used = new ClusterBitmap();
-        L1Table l1Table = lookup.l1Table();
+        L1Table l1Table = st.lookup.l1Table();
         if (!l1Table.isComplete()) {
-            Table all = tableIO.read(l1Table.offset());
+            Table all = st.tableIO.read(l1Table.offset());
             for (int i = l1Table.table().length(); i < all.length(); i++) {
                 if (all.get(i) != ENTRY_UNALLOCATED) {
                     throw corrupt(String.format("L1 entry %d (past the virtual size) is 0x%x", i, all.get(i)));
                 }
             }
         }
-        long fileSize = allocator.nextAllocationOffset();
+        long fileSize = st.allocator.nextAllocationOffset();
         try {
-            mark(used, l1Table.offset(), geo.tableSize());
-            Table l1 = lookup.l1();
+            mark(used, l1Table.offset(), st.geo.tableSize());
+            Table l1 = st.lookup.l1();
             for (int i = 0; i < l1.length(); i++) {
                 long e = l1.get(i);
                 if (e == ENTRY_UNALLOCATED) {
                     continue;
                 }
-                if (!geo.isValidTableOffset(e, fileSize) || mark(used, e, geo.tableSize())) {
+                if (!st.geo.isValidTableOffset(e, fileSize) || mark(used, e, st.geo.tableSize())) {
                     throw corrupt(String.format("L1 entry %d is 0x%x", i, e));
                 }
                 tables.add(new TableRef(i, e));
-                Table l2 = l2Cache.get(e);
+                Table l2 = st.l2Cache.get(e);
                 for (int j = 0; j < l2.length(); j++) {
                     long v = l2.get(j);
                     if (v == ENTRY_UNALLOCATED || v == ENTRY_ZERO) {
                         continue;
                     }
-                    if (!geo.isValidClusterOffset(v, fileSize) || mark(used, v, 1)) {
+                    if (!st.geo.isValidClusterOffset(v, fileSize) || mark(used, v, 1)) {
                         throw corrupt(String.format("entry %d of the L2 table at 0x%x is 0x%x", j, e, v));
                     }
                     data.add(new DataRef(i, j, v));
@@ -229,13 +204,13 @@ public final class Compaction {
     private boolean mark(ClusterBitmap used, long offset, int count) throws ClusterBitmap.TooLargeException {
         boolean duplicate = false;
         for (int k = 0; k < count; k++) {
-            duplicate |= used.testAndSet((offset >> geo.clusterBits()) + k);
+            duplicate |= used.testAndSet((offset >> st.geo.clusterBits()) + k);
         }
         return duplicate;
     }
 
     private CorruptImageException corrupt(String what) {
-        return new CorruptImageException("table entry", storage.name() + ": " + what + "; compaction needs a"
+        return new CorruptImageException("table entry", st.storage.name() + ": " + what + "; compaction needs a"
                 + " consistent image (run check with repair first); nothing was moved");
     }
 
@@ -246,40 +221,40 @@ public final class Compaction {
     private void dropZeroClusters(List<DataRef> data, Progress progress) throws IOException {
         List<DataRef> byHost = new ArrayList<>(data);
         byHost.sort(Comparator.comparingLong(DataRef::host));
-        int cs = geo.clusterSize();
+        int cs = st.geo.clusterSize();
         int perBatch = Math.max(1, BATCH_BYTES / cs);
         ByteBuffer buf = ByteBuffer.allocate(cs);
         for (int from = 0; from < byHost.size(); from += perBatch) {
             List<DataRef> batch = byHost.subList(from, Math.min(byHost.size(), from + perBatch));
             // Exclusive: an in-place write between reading a cluster and unlinking it would be lost.
-            long stamp = guard.enterExclusive();
+            long stamp = st.guard.enterExclusive();
             try {
                 for (DataRef r : batch) {
-                    storage.readFully(buf.clear(), r.host());
+                    st.storage.readFully(buf.clear(), r.host());
                     if (Buffers.isAllZeros(buf.flip())) {
-                        header.setNeedCheck();
-                        setEntry(r, hasBacking ? ENTRY_ZERO : ENTRY_UNALLOCATED);
-                        free.freed(r.host(), cs);
+                        st.header.setNeedCheck();
+                        setEntry(r, st.hasBacking() ? ENTRY_ZERO : ENTRY_UNALLOCATED);
+                        st.free.freed(r.host(), cs);
                     }
                 }
             } finally {
-                guard.exitExclusive(stamp);
+                st.guard.exitExclusive(stamp);
             }
             done += batch.size();
             report(progress);
         }
-        if (!hasBacking) {
-            Table l1 = lookup.l1();
+        if (!st.hasBacking()) {
+            Table l1 = st.lookup.l1();
             for (int i = 0; i < l1.length(); i++) {
                 long e = l1.get(i);
                 if (e == ENTRY_UNALLOCATED) {
                     continue;
                 }
-                Table l2 = l2Cache.get(e);
+                Table l2 = st.l2Cache.get(e);
                 for (int j = 0; j < l2.length(); j++) {
                     if (l2.get(j) == ENTRY_ZERO) {
-                        header.setNeedCheck();
-                        l2Cache.update(e, j, new long[] {ENTRY_UNALLOCATED});
+                        st.header.setNeedCheck();
+                        st.l2Cache.update(e, j, new long[] {ENTRY_UNALLOCATED});
                     }
                 }
             }
@@ -287,15 +262,15 @@ public final class Compaction {
     }
 
     private void setEntry(DataRef r, long value) throws IOException {
-        l2Cache.update(lookup.l1().get(r.l1Index()), r.l2Index(), new long[] {value});
+        st.l2Cache.update(st.lookup.l1().get(r.l1Index()), r.l2Index(), new long[] {value});
     }
 
     /** Unlinks L2 tables whose entries are all 0 (nothing to map, nothing to mask). */
     private void dropEmptyTables(List<TableRef> tables) throws IOException {
-        Table l1 = lookup.l1();
+        Table l1 = st.lookup.l1();
         boolean dropped = false;
         for (TableRef t : tables) {
-            Table l2 = l2Cache.get(t.offset());
+            Table l2 = st.l2Cache.get(t.offset());
             boolean empty = true;
             for (int j = 0; j < l2.length() && empty; j++) {
                 empty = l2.get(j) == ENTRY_UNALLOCATED;
@@ -303,20 +278,20 @@ public final class Compaction {
             if (!empty) {
                 continue;
             }
-            header.setNeedCheck();
-            long stamp = guard.enterExclusive();
+            st.header.setNeedCheck();
+            long stamp = st.guard.enterExclusive();
             try {
                 l1.set(t.l1Index(), ENTRY_UNALLOCATED);
-                tableIO.writeEntries(l1, t.l1Index(), 1);
+                st.tableIO.writeEntries(l1, t.l1Index(), 1);
             } finally {
-                guard.exitExclusive(stamp);
+                st.guard.exitExclusive(stamp);
             }
-            free.freed(t.offset(), geo.tableBytes());
+            st.free.freed(t.offset(), st.geo.tableBytes());
             dropped = true;
         }
         if (dropped) {
-            l2Cache.writeBack();
-            l2Cache.clear(); // no unlinked table may stay cached: its clusters will hold other data
+            st.l2Cache.writeBack();
+            st.l2Cache.clear(); // no unlinked table may stay cached: its clusters will hold other data
         }
     }
 
@@ -327,16 +302,16 @@ public final class Compaction {
      */
     private List<Unit> layout(List<TableRef> tables, List<DataRef> data) {
         List<List<Unit>> blocks = new ArrayList<>();
-        blocks.add(List.of(new Unit(Kind.L1, -1, -1, lookup.l1Table().offset(), geo.tableBytes())));
+        blocks.add(List.of(new Unit(Kind.L1, -1, -1, st.lookup.l1Table().offset(), st.geo.tableBytes())));
         Map<Integer, List<Unit>> runs = new HashMap<>();
         for (TableRef t : tables) {
-            blocks.add(List.of(new Unit(Kind.L2, t.l1Index(), -1, t.offset(), geo.tableBytes())));
+            blocks.add(List.of(new Unit(Kind.L2, t.l1Index(), -1, t.offset(), st.geo.tableBytes())));
             List<Unit> run = new ArrayList<>();
             runs.put(t.l1Index(), run);
             blocks.add(run);
         }
         for (DataRef r : data) { // in guest order: scan walks L1, then each L2, by index
-            runs.get(r.l1Index()).add(new Unit(Kind.DATA, r.l1Index(), r.l2Index(), r.host(), geo.clusterSize()));
+            runs.get(r.l1Index()).add(new Unit(Kind.DATA, r.l1Index(), r.l2Index(), r.host(), st.geo.clusterSize()));
         }
         blocks.removeIf(List::isEmpty);
         Map<List<Unit>, Long> begins = new IdentityHashMap<>();
@@ -345,7 +320,7 @@ public final class Compaction {
         }
         blocks.sort(Comparator.comparingLong(begins::get));
         List<Unit> layout = new ArrayList<>();
-        long next = geo.headerBytes();
+        long next = st.geo.headerBytes();
         for (List<Unit> b : blocks) {
             for (Unit u : b) {
                 u.target = next;
@@ -416,7 +391,7 @@ public final class Compaction {
         for (Unit u : units) {
             bytes += u.bytes;
         }
-        return bytes >> geo.clusterBits();
+        return bytes >> st.geo.clusterBits();
     }
 
     /**
@@ -430,8 +405,8 @@ public final class Compaction {
         long[] dst = new long[units.size()];
         for (int k = 0; k < dst.length; k++) {
             long bytes = units.get(k).bytes;
-            long at = free.takeFrom(layoutEnd, bytes);
-            dst[k] = at >= 0 ? at : allocator.allocateAtEnd(bytes);
+            long at = st.free.takeFrom(layoutEnd, bytes);
+            dst[k] = at >= 0 ? at : st.allocator.allocateAtEnd(bytes);
         }
         move(units, dst, progress);
     }
@@ -446,9 +421,9 @@ public final class Compaction {
             Unit u = units.get(k);
             // Free by now: everything in the window's way has moved out and the flush made its place reusable.
             // Nor was the target cut off: the units in use end at or past the end of the layout.
-            if (!free.takeAt(u.target, u.bytes)) {
+            if (!st.free.takeAt(u.target, u.bytes)) {
                 throw new IllegalStateException(String.format("%s: compaction found the target 0x%x of the"
-                        + " cluster at 0x%x in use; nothing was moved in this step", storage.name(), u.target, u.at));
+                        + " cluster at 0x%x in use; nothing was moved in this step", st.storage.name(), u.target, u.at));
             }
             dst[k] = u.target;
         }
@@ -461,7 +436,7 @@ public final class Compaction {
      * header); the old places are freed, and become reusable at the flush that ends the step.
      */
     private void move(List<Unit> units, long[] dst, Progress progress) throws IOException {
-        header.setNeedCheck();
+        st.header.setNeedCheck();
         moveData(units, dst);
         moveTables(units, dst);
         for (int k = 0; k < units.size(); k++) {
@@ -471,7 +446,7 @@ public final class Compaction {
         }
         for (int k = 0; k < units.size(); k++) {
             Unit u = units.get(k);
-            free.freed(u.at, u.bytes);
+            st.free.freed(u.at, u.bytes);
             u.at = dst[k];
         }
         flush();
@@ -480,31 +455,31 @@ public final class Compaction {
     }
 
     private void moveData(List<Unit> units, long[] dst) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(geo.clusterSize());
+        ByteBuffer buf = ByteBuffer.allocate(st.geo.clusterSize());
         // Exclusive: an in-place write between reading a cluster and repointing its entry would be lost.
-        long stamp = guard.enterExclusive();
+        long stamp = st.guard.enterExclusive();
         try {
             boolean copied = false;
             for (int k = 0; k < units.size(); k++) {
                 Unit u = units.get(k);
                 if (u.kind == Kind.DATA) {
-                    storage.readFully(buf.clear(), u.at);
-                    storage.write(buf.flip(), dst[k]);
+                    st.storage.readFully(buf.clear(), u.at);
+                    st.storage.write(buf.flip(), dst[k]);
                     copied = true;
                 }
             }
             if (!copied) {
                 return;
             }
-            storage.force(); // the copies are durable before any entry points at them
+            st.storage.force(); // the copies are durable before any entry points at them
             for (int k = 0; k < units.size(); k++) {
                 Unit u = units.get(k);
                 if (u.kind == Kind.DATA) {
-                    l2Cache.update(lookup.l1().get(u.l1Index), u.l2Index, new long[] {dst[k]});
+                    st.l2Cache.update(st.lookup.l1().get(u.l1Index), u.l2Index, new long[] {dst[k]});
                 }
             }
         } finally {
-            guard.exitExclusive(stamp);
+            st.guard.exitExclusive(stamp);
         }
     }
 
@@ -520,30 +495,30 @@ public final class Compaction {
         }
         // The copies take the entries as they are now; the old tables get them too, and leave the cache clean, so
         // that no stale copy is found by its offset (nor written back there) once its clusters hold other data.
-        l2Cache.writeBack();
+        st.l2Cache.writeBack();
         for (int k : tables) {
-            tableIO.writeAll(l2Cache.get(units.get(k).at).copyAt(dst[k]));
+            st.tableIO.writeAll(st.l2Cache.get(units.get(k).at).copyAt(dst[k]));
         }
-        storage.force(); // the copies are durable before L1 points at them
-        Table l1 = lookup.l1();
+        st.storage.force(); // the copies are durable before L1 points at them
+        Table l1 = st.lookup.l1();
         for (int k : tables) {
             Unit u = units.get(k);
             l1.set(u.l1Index, dst[k]);
             try {
-                tableIO.writeEntries(l1, u.l1Index, 1);
+                st.tableIO.writeEntries(l1, u.l1Index, 1);
             } catch (IOException | RuntimeException e) {
                 // The L1 sector may hold either offset now (both tables are identical): point it back at the old
                 // one if possible, and leave the copy leaked rather than free, as it may still be referenced.
                 l1.set(u.l1Index, u.at);
                 try {
-                    tableIO.writeEntries(l1, u.l1Index, 1);
+                    st.tableIO.writeEntries(l1, u.l1Index, 1);
                 } catch (IOException | RuntimeException again) {
                     e.addSuppressed(again);
                 }
                 throw e;
             }
         }
-        l2Cache.clear();
+        st.l2Cache.clear();
     }
 
     /**
@@ -551,17 +526,17 @@ public final class Compaction {
      * write that names it.
      */
     private void moveL1(long dst) throws IOException {
-        L1Table l1 = lookup.l1Table();
+        L1Table l1 = st.lookup.l1Table();
         Table copy = l1.table().copyAt(dst);
-        tableIO.writeAll(copy);
+        st.tableIO.writeAll(copy);
         long loaded = (long) copy.length() * 8;
-        Buffers.writeZeros(storage, dst + loaded, geo.tableBytes() - loaded);
-        storage.force();
+        Buffers.writeZeros(st.storage, dst + loaded, st.geo.tableBytes() - loaded);
+        st.storage.force();
         try {
-            header.moveL1(dst);
+            st.header.moveL1(dst);
         } finally {
             // Whatever the write did, the header in memory names the table the file names.
-            if (header.current().l1TableOffset() == dst) {
+            if (st.header.current().l1TableOffset() == dst) {
                 l1.moveTo(copy);
             }
         }

@@ -3,7 +3,6 @@ package io.github.qednio.internal.qed;
 import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.util.Arrays;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Discard (QEMU's qed has none, notes §8.5): whole clusters stop holding data. Their L2 entries become 0
@@ -15,33 +14,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code QED_F_NEED_CHECK} is set first, as for any table change.
  */
 public final class Discard {
-    private final Geometry geo;
-    private final ReentrantLock lock;
-    private final HeaderState header;
-    private final ClusterLookup lookup;
-    private final L2Cache l2Cache;
-    private final FreeClusters free;
-    private final AllocatingWrite allocating;
-    private final WritePath writes;
-    private final boolean hasBacking;
 
-    public Discard(Geometry geo, ReentrantLock lock, HeaderState header, ClusterLookup lookup, L2Cache l2Cache,
-            FreeClusters free, AllocatingWrite allocating, WritePath writes, boolean hasBacking) {
-        this.geo = geo;
-        this.lock = lock;
-        this.header = header;
-        this.lookup = lookup;
-        this.l2Cache = l2Cache;
-        this.free = free;
-        this.allocating = allocating;
-        this.writes = writes;
-        this.hasBacking = hasBacking;
+    private final QedState st;
+
+    Discard(QedState st) {
+        this.st = st;
     }
 
     /** Discards {@code [position, end)}; the range is inside the disk. */
     public void discard(long position, long end) throws IOException {
-        long alignedStart = Math.min(end, geo.roundUpToCluster(position));
-        long alignedEnd = Math.max(alignedStart, geo.roundDownToCluster(end));
+        long alignedStart = Math.min(end, st.geo.roundUpToCluster(position));
+        long alignedEnd = Math.max(alignedStart, st.geo.roundDownToCluster(end));
         zeroPartial(position, alignedStart);
         for (long pos = alignedStart; pos < alignedEnd; ) {
             pos = discardRun(pos, alignedEnd);
@@ -51,28 +34,28 @@ public final class Discard {
 
     /** Discards the run of whole clusters at {@code pos}; returns its end. */
     private long discardRun(long pos, long end) throws IOException {
-        lock.lock();
+        st.lock.lock();
         try {
-            Extent run = lookup.lookup(pos, end);
+            Extent run = st.lookup.lookup(pos, end);
             switch (run.kind()) {
                 case DATA -> {
-                    header.setNeedCheck();
-                    int clusters = (int) (run.length() >> geo.clusterBits());
+                    st.header.setNeedCheck();
+                    int clusters = (int) (run.length() >> st.geo.clusterBits());
                     long[] values = new long[clusters];
-                    Arrays.fill(values, hasBacking ? Geometry.ENTRY_ZERO : Geometry.ENTRY_UNALLOCATED);
-                    l2Cache.update(lookup.l1().get(geo.l1Index(pos)), geo.l2Index(pos), values);
-                    free.freed(run.hostOffset(), run.length());
+                    Arrays.fill(values, st.hasBacking() ? Geometry.ENTRY_ZERO : Geometry.ENTRY_UNALLOCATED);
+                    st.l2Cache.update(st.lookup.l1().get(st.geo.l1Index(pos)), st.geo.l2Index(pos), values);
+                    st.free.freed(run.hostOffset(), run.length());
                 }
                 case UNALLOCATED -> {
-                    if (hasBacking) {
-                        allocating.zeroClusters(pos, run.end()); // mask the backing file
+                    if (st.hasBacking()) {
+                        st.allocating.zeroClusters(pos, run.end()); // mask the backing file
                     }
                 }
                 case ZERO -> { }
             }
             return run.end();
         } finally {
-            lock.unlock();
+            st.lock.unlock();
         }
     }
 
@@ -81,10 +64,10 @@ public final class Discard {
         if (from >= to) {
             return;
         }
-        Extent run = lookup.lookup(from, to);
-        boolean zeros = run.kind() == Extent.Kind.ZERO || (run.kind() == Extent.Kind.UNALLOCATED && !hasBacking);
+        Extent run = st.lookup.lookup(from, to);
+        boolean zeros = run.kind() == Extent.Kind.ZERO || (run.kind() == Extent.Kind.UNALLOCATED && !st.hasBacking());
         if (!zeros) {
-            writes.writeZeroData(from, to);
+            st.writes.writeZeroData(from, to);
         }
     }
 }

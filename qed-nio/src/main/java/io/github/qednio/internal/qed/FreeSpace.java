@@ -1,9 +1,7 @@
 package io.github.qednio.internal.qed;
 
-import io.github.qednio.internal.storage.Storage;
 import io.github.qednio.format.Geometry;
 import java.io.IOException;
-import java.util.concurrent.locks.ReentrantLock;
 
 import static io.github.qednio.format.Geometry.ENTRY_UNALLOCATED;
 import static io.github.qednio.format.Geometry.ENTRY_ZERO;
@@ -23,32 +21,12 @@ public final class FreeSpace {
      */
     static final long SCAN_LIMIT_BYTES = 64L << 20;
 
-    /** The tables as the image uses them now: the whole L1 table, and its L2 tables (cached, with deferred entries). */
-    public interface Tables {
-        Table l1() throws IOException;
-
-        Table l2(long offset) throws IOException;
-    }
-    private final Storage storage;
-    private final ReentrantLock lock;
-    private final L2Cache l2Cache;
-    private final ClusterAllocator allocator;
-    private final FreeClusters free;
-    private final ClusterGuard guard;
-    private final Geometry geo;
-    private final Tables tables;
     private boolean scanned;
 
-    public FreeSpace(Storage storage, ReentrantLock lock, L2Cache l2Cache, ClusterAllocator allocator, FreeClusters free,
-              ClusterGuard guard, Geometry geo, Tables tables) {
-        this.geo = geo;
-        this.tables = tables;
-        this.storage = storage;
-        this.lock = lock;
-        this.l2Cache = l2Cache;
-        this.allocator = allocator;
-        this.free = free;
-        this.guard = guard;
+    private final QedState st;
+
+    FreeSpace(QedState st) {
+        this.st = st;
     }
 
     /**
@@ -57,22 +35,22 @@ public final class FreeSpace {
      * cuts free space at the end of the file off.
      */
     public void afterFlush() throws IOException {
-        if (free.pendingBytes() > 0) {
-            guard.awaitQuiescence();
-            free.promote();
+        if (st.free.pendingBytes() > 0) {
+            st.guard.awaitQuiescence();
+            st.free.promote();
         }
-        allocator.trimFreeTail();
+        st.allocator.trimFreeTail();
     }
 
     /** An allocation could use the pending clusters: flush the tables that freed them, then make them reusable. */
     public void reclaimFreed() throws IOException {
-        lock.lock();
+        st.lock.lock();
         try {
-            l2Cache.writeBack();
-            storage.force();
+            st.l2Cache.writeBack();
+            st.storage.force();
             afterFlush();
         } finally {
-            lock.unlock();
+            st.lock.unlock();
         }
     }
 
@@ -83,18 +61,18 @@ public final class FreeSpace {
      * @return the number of clusters reclaimed that were not known to be free before
      */
     long reclaimLeaks(ClusterBitmap used, long firstCluster, long clusters, int clusterBits) throws IOException {
-        storage.force(); // the repair's own table writes must be durable before their clusters are reused
-        guard.awaitQuiescence();
-        long known = (free.reusableBytes() + free.pendingBytes()) >> clusterBits;
-        free.clear();
+        st.storage.force(); // the repair's own table writes must be durable before their clusters are reused
+        st.guard.awaitQuiescence();
+        long known = (st.free.reusableBytes() + st.free.pendingBytes()) >> clusterBits;
+        st.free.clear();
         long found = 0;
         for (long c = firstCluster; c < clusters; c++) {
             if (!used.get(c)) {
-                free.addReusable(c << clusterBits, 1L << clusterBits);
+                st.free.addReusable(c << clusterBits, 1L << clusterBits);
                 found++;
             }
         }
-        allocator.trimFreeTail();
+        st.allocator.trimFreeTail();
         scanned = true;
         return Math.max(0, found - known);
     }
@@ -111,36 +89,36 @@ public final class FreeSpace {
             return;
         }
         scanned = true;
-        long fileSize = allocator.nextAllocationOffset();
-        Table l1 = tables.l1();
+        long fileSize = st.allocator.nextAllocationOffset();
+        Table l1 = st.checker.l1();
         long tableCount = 0;
         for (int i = 0; i < l1.length(); i++) {
             tableCount += l1.get(i) != ENTRY_UNALLOCATED ? 1 : 0;
         }
-        long clusters = fileSize >> geo.clusterBits();
-        long fixed = geo.headerSize() + geo.tableSize() * (tableCount + 1);
-        if (tableCount * geo.tableBytes() > SCAN_LIMIT_BYTES || clusters <= fixed) {
+        long clusters = fileSize >> st.geo.clusterBits();
+        long fixed = st.geo.headerSize() + st.geo.tableSize() * (tableCount + 1);
+        if (tableCount * st.geo.tableBytes() > SCAN_LIMIT_BYTES || clusters <= fixed) {
             return;
         }
         ClusterBitmap used = new ClusterBitmap();
         try {
-            mark(used, l1.offset, geo.tableSize());
+            mark(used, l1.offset, st.geo.tableSize());
             for (int i = 0; i < l1.length(); i++) {
                 long e = l1.get(i);
                 if (e == ENTRY_UNALLOCATED) {
                     continue;
                 }
-                if (!geo.isValidTableOffset(e, fileSize)) {
+                if (!st.geo.isValidTableOffset(e, fileSize)) {
                     return;
                 }
-                mark(used, e, geo.tableSize());
-                Table l2 = tables.l2(e);
+                mark(used, e, st.geo.tableSize());
+                Table l2 = st.l2Cache.get(e);
                 for (int j = 0; j < l2.length(); j++) {
                     long v = l2.get(j);
                     if (v == ENTRY_UNALLOCATED || v == ENTRY_ZERO) {
                         continue;
                     }
-                    if (!geo.isValidClusterOffset(v, fileSize)) {
+                    if (!st.geo.isValidClusterOffset(v, fileSize)) {
                         return;
                     }
                     mark(used, v, 1);
@@ -149,17 +127,17 @@ public final class FreeSpace {
         } catch (ClusterBitmap.TooLargeException e) {
             return;
         }
-        for (long c = geo.headerSize(); c < clusters; c++) {
-            long off = c << geo.clusterBits();
-            if (!used.get(c) && !free.isReusable(off) && !free.isPending(off)) {
-                free.addReusable(off, geo.clusterSize());
+        for (long c = st.geo.headerSize(); c < clusters; c++) {
+            long off = c << st.geo.clusterBits();
+            if (!used.get(c) && !st.free.isReusable(off) && !st.free.isPending(off)) {
+                st.free.addReusable(off, st.geo.clusterSize());
             }
         }
     }
 
     private void mark(ClusterBitmap used, long offset, int count) throws ClusterBitmap.TooLargeException {
         for (int k = 0; k < count; k++) {
-            used.testAndSet((offset >> geo.clusterBits()) + k);
+            used.testAndSet((offset >> st.geo.clusterBits()) + k);
         }
     }
 }

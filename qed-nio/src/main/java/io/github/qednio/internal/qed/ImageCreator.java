@@ -4,8 +4,6 @@ import io.github.qednio.image.ImageFormat;
 import io.github.qednio.image.CreateOptions;
 import io.github.qednio.image.InvalidOptionException;
 import io.github.qednio.image.OpenOptions;
-import io.github.qednio.image.QedImage;
-import io.github.qednio.internal.chain.BackingChain;
 import io.github.qednio.internal.storage.FileStorage;
 import io.github.qednio.internal.storage.Storage;
 import static io.github.qednio.format.QedHeader.QED_F_BACKING_FILE;
@@ -27,7 +25,20 @@ public final class ImageCreator {
     private ImageCreator() {
     }
 
-    public static QedImage create(Path file, CreateOptions options, OpenOptions openOptions) throws IOException {
+    /** What creating an image needs from its backing chain, which is opened above this package. */
+    public interface Chain {
+        /** The probed format of backing file {@code name}, for an overlay whose caller did not state one. */
+        ImageFormat formatOf(String name) throws IOException;
+
+        /** The virtual size of backing file {@code name}, for an overlay created without a size. */
+        long sizeOf(String name, ImageFormat format) throws IOException;
+
+        /** Opens the new image read-write, with its backing chain. */
+        QedEngine open() throws IOException;
+    }
+
+    public static QedEngine create(Path file, CreateOptions options, OpenOptions openOptions, Chain chain)
+            throws IOException {
         Geometry geo = geometry(file, options);
         byte[] name = options.backingFile() == null ? new byte[0]
                 : options.backingFile().getBytes(StandardCharsets.UTF_8);
@@ -42,14 +53,14 @@ public final class ImageCreator {
         if (options.backingFile() != null && options.backingFormat() == null) {
             // Decide the format once, now, so that a raw base is recorded as raw and never probed again (§9.5).
             options = options.withBackingFile(options.backingFile(),
-                    BackingChain.formatForCreate(file, options.backingFile(), openOptions));
+                    chain.formatOf(options.backingFile()));
         }
         long size = options.size();
         if (size == CreateOptions.SIZE_FROM_BACKING) {
             if (options.backingFile() == null) {
                 throw new IllegalArgumentException("size is required for an image without a backing file");
             }
-            size = BackingChain.backingSize(file, options.backingFile(), options.backingFormat(), openOptions);
+            size = chain.sizeOf(options.backingFile(), options.backingFormat());
         }
         QedHeader header = newHeader(file, options, geo, size, name.length);
         header.validate(Long.MAX_VALUE, file.toString());
@@ -62,7 +73,7 @@ public final class ImageCreator {
             s.force();
         }
         try {
-            return QedImage.open(file, openOptions.withReadOnly(false));
+            return chain.open();
         } catch (IOException | RuntimeException e) {
             // The chain cannot be opened (missing backing file, policy, cycle): do not leave a half-usable image.
             try {

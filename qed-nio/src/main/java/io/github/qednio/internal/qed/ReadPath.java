@@ -1,7 +1,6 @@
 package io.github.qednio.internal.qed;
 
 import io.github.qednio.internal.storage.Buffers;
-import io.github.qednio.internal.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -10,20 +9,15 @@ import java.nio.ByteBuffer;
  * copy-on-read is then copied into the image.
  */
 public final class ReadPath {
-    private final Storage storage;
-    private final ClusterLookup lookup;
-    private final BackingReads backing;
     /** The allocating-write path when copy-on-read is on, else null. */
     private final AllocatingWrite copyOnRead;
-    private final ClusterGuard guard;
 
-    public ReadPath(Storage storage, ClusterLookup lookup, BackingReads backing, AllocatingWrite copyOnRead,
-             ClusterGuard guard) {
-        this.storage = storage;
-        this.lookup = lookup;
-        this.backing = backing;
-        this.copyOnRead = copyOnRead;
-        this.guard = guard;
+    private final QedState st;
+
+    ReadPath(QedState st) {
+        this.st = st;
+        // Copy-on-read writes, so a read-only image never copies.
+        this.copyOnRead = st.options.copyOnRead() && !st.options.readOnly() ? st.allocating : null;
     }
 
     /**
@@ -33,26 +27,26 @@ public final class ReadPath {
      */
     public void read(ByteBuffer buf, long pos) throws IOException {
         int start = buf.position();
-        long stamp = guard.optimistic();
+        long stamp = st.guard.optimistic();
         if (stamp != 0) {
             try {
                 readRuns(buf, pos, true);
-                if (guard.validate(stamp)) {
+                if (st.guard.validate(stamp)) {
                     return;
                 }
             } catch (IOException | RuntimeException e) {
-                if (guard.validate(stamp)) {
+                if (st.guard.validate(stamp)) {
                     throw e;
                 }
             }
             buf.position(start);
         }
-        long shared = guard.enterShared();
+        long shared = st.guard.enterShared();
         try {
             // No copy-on-read here: it takes the allocation lock, which must not be taken in a shared section.
             readRuns(buf, pos, false);
         } finally {
-            guard.exitShared(shared);
+            st.guard.exitShared(shared);
         }
     }
 
@@ -60,15 +54,15 @@ public final class ReadPath {
         int limit = buf.limit();
         try {
             while (buf.position() < limit) {
-                Extent run = lookup.lookup(pos, pos + (limit - buf.position()));
+                Extent run = st.lookup.lookup(pos, pos + (limit - buf.position()));
                 int len = (int) run.length();
                 buf.limit(buf.position() + len);
                 switch (run.kind()) {
-                    case DATA -> storage.readFully(buf, run.hostOffset());
+                    case DATA -> st.storage.readFully(buf, run.hostOffset());
                     case ZERO -> Buffers.putZeros(buf, len);
                     case UNALLOCATED -> {
-                        backing.read(buf, pos);
-                        if (mayCopy && copyOnRead != null && backing.hasBacking()) {
+                        st.backingReads.read(buf, pos);
+                        if (mayCopy && copyOnRead != null && st.backingReads.hasBacking()) {
                             copyOnRead.copyOnRead(pos, len);
                         }
                     }

@@ -1,8 +1,6 @@
 package io.github.qednio.internal.qed;
 
 import io.github.qednio.internal.storage.Buffers;
-import io.github.qednio.internal.storage.Storage;
-import io.github.qednio.format.Geometry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -12,24 +10,13 @@ import java.nio.ByteBuffer;
  * detection ({@link OpenOptions#withDetectZeroes}) an all-zero write allocates nothing it does not have to.
  */
 public final class WritePath {
-    private final Storage storage;
-    private final Geometry geo;
-    private final ClusterLookup lookup;
-    private final AllocatingWrite allocating;
-    private final ClusterGuard guard;
     private final boolean detectZeroes;
-    /** Whether unallocated clusters show a backing file (else they read as zeros). */
-    private final boolean hasBacking;
 
-    public WritePath(Storage storage, Geometry geo, ClusterLookup lookup, AllocatingWrite allocating, ClusterGuard guard,
-              boolean detectZeroes, boolean hasBacking) {
-        this.storage = storage;
-        this.geo = geo;
-        this.lookup = lookup;
-        this.allocating = allocating;
-        this.guard = guard;
-        this.detectZeroes = detectZeroes;
-        this.hasBacking = hasBacking;
+    private final QedState st;
+
+    WritePath(QedState st) {
+        this.st = st;
+        this.detectZeroes = st.options.detectZeroes();
     }
 
     /** Writes {@code src} (position to limit) at guest offset {@code position}; the range is inside the disk. */
@@ -47,23 +34,23 @@ public final class WritePath {
         try {
             while (src.position() < limit) {
                 // From lookup to the end of the write, the cluster cannot be freed and handed to another position.
-                long stamp = guard.enterShared();
+                long stamp = st.guard.enterShared();
                 boolean inPlace;
                 try {
-                    Extent run = lookup.lookup(pos, pos + (limit - src.position()));
+                    Extent run = st.lookup.lookup(pos, pos + (limit - src.position()));
                     inPlace = run.kind() == Extent.Kind.DATA;
                     if (inPlace) {
                         src.limit(src.position() + (int) run.length());
-                        storage.write(src, run.hostOffset());
+                        st.storage.write(src, run.hostOffset());
                         pos += run.length();
                     }
                 } finally {
-                    guard.exitShared(stamp);
+                    st.guard.exitShared(stamp);
                     src.limit(limit);
                 }
                 if (!inPlace) {
                     // Outside the shared section: the allocating path takes the allocation lock.
-                    pos += allocating.write(src, pos, false);
+                    pos += st.allocating.write(src, pos, false);
                 }
             }
         } finally {
@@ -83,15 +70,15 @@ public final class WritePath {
         long end = position + (limit - base);
         try {
             for (long pos = position; pos < end; ) {
-                Extent run = lookup.lookup(pos, end);
+                Extent run = st.lookup.lookup(pos, end);
                 long runEnd = run.end();
                 src.limit(limit).position(base + (int) (pos - position));
                 if (run.kind() == Extent.Kind.DATA) {
                     src.limit(base + (int) (runEnd - position));
                     writeData(src, pos);
-                } else if (run.kind() == Extent.Kind.UNALLOCATED && hasBacking) {
-                    long alignedStart = Math.min(runEnd, geo.roundUpToCluster(pos));
-                    long alignedEnd = Math.max(alignedStart, geo.roundDownToCluster(runEnd));
+                } else if (run.kind() == Extent.Kind.UNALLOCATED && st.hasBacking()) {
+                    long alignedStart = Math.min(runEnd, st.geo.roundUpToCluster(pos));
+                    long alignedEnd = Math.max(alignedStart, st.geo.roundDownToCluster(runEnd));
                     if (alignedStart == alignedEnd || alignedStart > pos) {
                         // The part of a cluster before its end: copy-on-write with zeros, as an ordinary write.
                         runEnd = alignedStart == alignedEnd ? runEnd : alignedStart;
@@ -99,7 +86,7 @@ public final class WritePath {
                         writeData(src, pos);
                     } else {
                         // Under the allocation lock the run may have changed: zeroClusters returns it as it was.
-                        Extent zeroed = allocating.zeroClusters(pos, alignedEnd);
+                        Extent zeroed = st.allocating.zeroClusters(pos, alignedEnd);
                         runEnd = zeroed.end();
                         if (zeroed.kind() == Extent.Kind.DATA) {
                             src.limit(base + (int) (runEnd - position));
@@ -116,12 +103,12 @@ public final class WritePath {
 
     /** Makes {@code [position, end)} read as zeros; the range is inside the disk. */
     public void writeZeroes(long position, long end) throws IOException {
-        long alignedStart = Math.min(end, geo.roundUpToCluster(position));
-        long alignedEnd = Math.max(alignedStart, geo.roundDownToCluster(end));
+        long alignedStart = Math.min(end, st.geo.roundUpToCluster(position));
+        long alignedEnd = Math.max(alignedStart, st.geo.roundDownToCluster(end));
         writeZeroData(position, alignedStart);
         long pos = alignedStart;
         while (pos < alignedEnd) {
-            Extent run = allocating.zeroClusters(pos, alignedEnd);
+            Extent run = st.allocating.zeroClusters(pos, alignedEnd);
             if (run.kind() == Extent.Kind.DATA) {
                 // Allocated clusters stay allocated, so zeroing them in place needs no lock.
                 writeZeroData(pos, run.end());

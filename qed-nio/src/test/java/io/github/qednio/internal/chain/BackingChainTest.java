@@ -50,7 +50,7 @@ class BackingChainTest {
     @Test
     void aHeaderOnlyOpenNamesTheBackingFileAndItsRecordedFormatEvenWhenItIsMissing() throws IOException {
         Path raw = overlay("raw.qed", "missing.raw", ImageFormat.RAW);
-        try (QedImage img = BackingChain.openDetached(raw, OpenOptions.readOnlyDefaults())) {
+        try (io.github.qednio.internal.qed.QedEngine img = BackingChain.openDetached(raw, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFile()).isEqualTo(tmp.resolve("missing.raw"));
             assertThat(img.backingFormat()).isEqualTo(ImageFormat.RAW);
             // Unallocated clusters come from the backing file, which was not opened: a clear error, not zeros.
@@ -58,7 +58,7 @@ class BackingChainTest {
                     .hasMessageContaining("missing.raw").hasMessageContaining("was not opened");
         }
         Path probed = overlay("probed.qed", "/nowhere/missing.img", null);
-        try (QedImage img = BackingChain.openDetached(probed, OpenOptions.readOnlyDefaults())) {
+        try (io.github.qednio.internal.qed.QedEngine img = BackingChain.openDetached(probed, OpenOptions.readOnlyDefaults())) {
             assertThat(img.backingFile()).isEqualTo(Path.of("/nowhere/missing.img"));
             assertThat(img.backingFormat()).as("unrecorded and not probed").isNull();
         }

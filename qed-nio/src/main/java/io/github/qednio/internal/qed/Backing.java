@@ -1,7 +1,6 @@
-package io.github.qednio.internal.chain;
+package io.github.qednio.internal.qed;
 
 import io.github.qednio.image.ImageFormat;
-import io.github.qednio.image.QedImage;
 import io.github.qednio.internal.qcow2.Qcow2Image;
 import java.io.Closeable;
 import java.io.IOException;
@@ -20,7 +19,7 @@ public interface Backing extends Closeable {
     java.nio.file.Path path();
 
     /** The QED image this reads, or null for a raw file or a qcow2 image. */
-    default QedImage image() {
+    default QedEngine image() {
         return null;
     }
 
@@ -31,7 +30,7 @@ public interface Backing extends Closeable {
 
     /** The backing file of the image this reads, as that image holds it, or null (a raw file has none). */
     default Backing below() {
-        QedImage img = image();
+        QedEngine img = image();
         return img == null ? null : img.backing();
     }
 }

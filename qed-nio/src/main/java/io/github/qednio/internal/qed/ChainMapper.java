@@ -1,9 +1,7 @@
-package io.github.qednio.internal.chain;
+package io.github.qednio.internal.qed;
 
 import io.github.qednio.image.MappedExtent;
-import io.github.qednio.image.QedImage;
 import io.github.qednio.internal.qcow2.Qcow2Image;
-import io.github.qednio.internal.qed.Extent;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -46,7 +44,7 @@ public final class ChainMapper {
             return;
         }
         Path baseName = name.resolveSibling(backingName);
-        QedImage base = backing.image();
+        QedEngine base = backing.image();
         long inside = Math.max(pos, Math.min(stop, base != null ? base.size() : backing.size()));
         if (inside > pos) {
             if (base != null) {
