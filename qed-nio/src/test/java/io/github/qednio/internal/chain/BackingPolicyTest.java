@@ -379,8 +379,8 @@ class BackingPolicyTest {
 
         QedImage first = QedImage.open(a, OpenOptions.defaults());
         QedImage second = QedImage.open(b, OpenOptions.readOnlyDefaults());
-        QedImage shared = first.backingImage();
-        assertThat(second.backingImage()).isSameAs(shared);
+        io.github.qednio.internal.qed.QedEngine shared = first.backing().image();
+        assertThat(second.backing().image()).isSameAs(shared);
         assertThat(first.backingFile()).isEqualTo(tmp.resolve("mid.qed"));
         assertThat(second.backingFile()).as("as b names it").isEqualTo(tmp.resolve("./mid.qed"));
         assertThat(shared.isReadOnly()).isTrue();
