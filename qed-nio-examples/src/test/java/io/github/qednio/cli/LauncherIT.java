@@ -34,6 +34,16 @@ import org.junit.jupiter.params.provider.MethodSource;
  * installation directory's (a second JDK missing skips only the comparison between JDKs).
  */
 class LauncherIT {
+    /**
+     * Runs each stream drain on a thread of its own: the common pool has one thread on a two-core machine, so a tool
+     * that fills its stderr pipe while stdout is drained would block forever.
+     */
+    private static final java.util.concurrent.Executor OWN_THREAD = task -> {
+        Thread t = new Thread(task, "process-output");
+        t.setDaemon(true);
+        t.start();
+    };
+
     @TempDir
     static Path shared;
 
@@ -307,8 +317,8 @@ class LauncherIT {
         pb.environment().putAll(env);
         Process p = pb.start();
         p.getOutputStream().close();
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()));
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), OWN_THREAD);
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), OWN_THREAD);
         assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("%s finished", cmd).isTrue();
         return new Run(p.exitValue(), out.join(), err.join());
     }

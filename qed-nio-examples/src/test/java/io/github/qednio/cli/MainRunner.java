@@ -17,6 +17,16 @@ import java.util.concurrent.TimeUnit;
  * tool's own default applies.
  */
 final class MainRunner {
+    /**
+     * Runs each stream drain on a thread of its own: the common pool has one thread on a two-core machine, so a tool
+     * that fills its stderr pipe while stdout is drained would block forever.
+     */
+    private static final java.util.concurrent.Executor OWN_THREAD = task -> {
+        Thread t = new Thread(task, "process-output");
+        t.setDaemon(true);
+        t.start();
+    };
+
     private MainRunner() {
     }
 
@@ -28,8 +38,8 @@ final class MainRunner {
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).start();
         p.getOutputStream().close();
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()));
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), OWN_THREAD);
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), OWN_THREAD);
         assertThat(p.waitFor(2, TimeUnit.MINUTES)).as("%s finished", cmd).isTrue();
         return new Run(p.exitValue(), out.join(), err.join());
     }

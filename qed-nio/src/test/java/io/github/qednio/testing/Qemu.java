@@ -25,6 +25,16 @@ import org.junit.jupiter.api.Assumptions;
  * ({@link SkippedCrossChecks}).
  */
 public final class Qemu {
+    /**
+     * Runs each stream drain on a thread of its own: the common pool has one thread on a two-core machine, so a tool
+     * that fills its stderr pipe while stdout is drained would block forever.
+     */
+    private static final java.util.concurrent.Executor OWN_THREAD = task -> {
+        Thread t = new Thread(task, "process-output");
+        t.setDaemon(true);
+        t.start();
+    };
+
     static final String MISSING = "qemu-img/qemu-io are not on the PATH";
     private static final boolean AVAILABLE = probe();
 
@@ -155,8 +165,8 @@ public final class Qemu {
         try {
             Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.PIPE).start();
             p.getOutputStream().close();
-            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()));
-            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), OWN_THREAD);
+            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), OWN_THREAD);
             if (!p.waitFor(5, TimeUnit.MINUTES)) {
                 p.destroyForcibly();
                 Assertions.fail(cmd + " did not finish within 5 minutes");
