@@ -52,7 +52,7 @@ class FatJarProviderIT {
             assertThat(main.getValue("Enable-Native-Access")).isEqualTo("ALL-UNNAMED");
             if (Runtime.version().feature() >= 22 || Java22.required()) {
                 // Built by the JDK that runs the tests, or by a JDK 22+ the build found (CI has one).
-                assertThat(jar.getEntry("META-INF/versions/22/io/github/qednio/engine/NativeHoleProbe.class"))
+                assertThat(jar.getEntry("META-INF/versions/22/io/github/qednio/internal/storage/NativeHoleProbe.class"))
                         .isNotNull();
             }
         }
