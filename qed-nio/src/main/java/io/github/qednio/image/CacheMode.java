@@ -32,7 +32,12 @@ public enum CacheMode {
      */
     UNSAFE;
 
-    /** {@code storage} with this mode's flush behaviour. */
+    /**
+     * {@code storage} with this mode's flush behaviour (internal: the storage type is not part of the API).
+     *
+     * @param storage the image's storage
+     * @return {@code storage}, or a view of it whose flushes do nothing for {@link #UNSAFE}
+     */
     public Storage apply(Storage storage) {
         return this == UNSAFE ? new UnsyncedStorage(storage) : storage;
     }

@@ -28,6 +28,10 @@ public final class ImageLockedException extends FileSystemException {
     /**
      * A refusal that force-share would have avoided when {@code forceShareWouldOpen}: then {@code reason} is
      * QEMU's words for the lock alone, and the message adds what holds the image and the way to read it anyway.
+     *
+     * @param file the image file, as the caller named it
+     * @param reason QEMU's words for the refusal
+     * @param forceShareWouldOpen whether force-share would have opened the image
      */
     public ImageLockedException(String file, String reason, boolean forceShareWouldOpen) {
         super(file, null, reason);

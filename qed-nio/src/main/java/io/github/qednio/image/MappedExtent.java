@@ -93,12 +93,23 @@ public record MappedExtent(long start, long length, Type type, int depth, Path f
         return type != Type.DATA;
     }
 
-    /** Whether {@code next} directly continues this run with the same mapping (host offsets contiguous too). */
+    /**
+     * Whether {@code next} directly continues this run with the same mapping (host offsets contiguous too).
+     *
+     * @param next the run after this one
+     * @return true if the two can be merged into one run
+     */
     public boolean isContinuedBy(MappedExtent next) {
         return end() == next.start && type == next.type && depth == next.depth && Objects.equals(file, next.file)
                 && (hostOffset < 0 ? next.hostOffset < 0 : next.hostOffset == hostOffset + length);
     }
 
+    /**
+     * This run merged with {@code next}, which {@linkplain #isContinuedBy continues} it.
+     *
+     * @param next the run after this one
+     * @return one run covering both
+     */
     public MappedExtent extendedBy(MappedExtent next) {
         return new MappedExtent(start, length + next.length, type, depth, file, hostOffset);
     }

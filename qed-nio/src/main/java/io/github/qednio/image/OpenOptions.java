@@ -140,7 +140,11 @@ public final class OpenOptions {
         return probeBacking;
     }
 
-    /** Where the image's bytes come from (tests wrap it to inject faults). */
+    /**
+     * Where the image's bytes come from (internal; tests wrap it to inject faults).
+     *
+     * @return the storage factory
+     */
     public StorageFactory storageFactory() {
         return storageFactory;
     }
@@ -156,7 +160,12 @@ public final class OpenOptions {
 
     /**
      * Opens the storage of {@code file} from the factory, with this cache mode applied over it; a read-only open
-     * shares the file as {@link #forceShare()} says.
+     * shares the file as {@link #forceShare()} says (internal).
+     *
+     * @param file the image file
+     * @param readOnly whether it is opened for reading only
+     * @return the storage
+     * @throws java.io.IOException if the file cannot be opened or is locked by another process
      */
     public Storage openStorage(java.nio.file.Path file, boolean readOnly) throws java.io.IOException {
         if (forceShare && !readOnly) {
@@ -267,7 +276,12 @@ public final class OpenOptions {
                 value, storageFactory, cacheMode, cacheBudget, detectZeroes, bytesPerSync, forceShare);
     }
 
-    /** Where the image's bytes come from; tests use this to inject faults (not part of the public API). */
+    /**
+     * Where the image's bytes come from; tests use this to inject faults (not part of the public API).
+     *
+     * @param factory opens an image file's storage
+     * @return options like these with that factory
+     */
     public OpenOptions withStorageFactory(StorageFactory factory) {
         return new OpenOptions(readOnly, copyOnRead, l2CacheTables, maxTableBytes, backingPolicy, maxChainDepth,
                 probeBacking, Objects.requireNonNull(factory), cacheMode, cacheBudget, detectZeroes, bytesPerSync,

@@ -289,6 +289,8 @@ public final class QedImage implements Closeable, BlockMapping {
     /**
      * The end of the image file rounded down to a whole cluster: where the next allocation goes when no freed
      * cluster can be reused. Table entries must point below it.
+     *
+     * @return the offset of the next cluster allocated at the end of the file
      */
     public long nextAllocationOffset() {
         return engine.nextAllocationOffset();
@@ -524,17 +526,31 @@ public final class QedImage implements Closeable, BlockMapping {
         engine.close();
     }
 
-    /** Internal (tests not yet moved to the engine): {@link QedEngine#extentAt}. */
+    /**
+     * Internal (tests not yet moved to the engine): {@link QedEngine#extentAt}.
+     *
+     * @param position guest offset
+     * @return the run of clusters with one state holding it
+     * @throws IOException if a table cannot be read
+     */
     public io.github.qednio.internal.qed.Extent extentAt(long position) throws IOException {
         return engine.extentAt(position);
     }
 
-    /** Internal (tests not yet moved to the engine): {@link QedEngine#backing}. */
+    /**
+     * Internal (tests not yet moved to the engine): {@link QedEngine#backing}.
+     *
+     * @return the backing file as the engine reads it, or null
+     */
     public io.github.qednio.internal.qed.Backing backing() {
         return engine.backing();
     }
 
-    /** Internal (tests not yet moved to the engine): the shared QED backing image, or null. */
+    /**
+     * Internal (tests not yet moved to the engine).
+     *
+     * @return the shared QED backing image, or null
+     */
     public QedImage backingImage() {
         QedEngine b = engine.backingImage();
         return b == null ? null : new QedImage(b);

@@ -28,10 +28,20 @@ public enum Repair {
     /** {@link #ERRORS}, and then, if no corruption remains, {@link #LEAKS}. */
     ERRORS_AND_LEAKS;
 
+    /**
+     * Whether this mode clears invalid table entries.
+     *
+     * @return true for {@link #ERRORS} and {@link #ERRORS_AND_LEAKS}
+     */
     public boolean fixesErrors() {
         return this == ERRORS || this == ERRORS_AND_LEAKS;
     }
 
+    /**
+     * Whether this mode clears leaked clusters.
+     *
+     * @return true for {@link #LEAKS} and {@link #ERRORS_AND_LEAKS}
+     */
     public boolean fixesLeaks() {
         return this == LEAKS || this == ERRORS_AND_LEAKS;
     }

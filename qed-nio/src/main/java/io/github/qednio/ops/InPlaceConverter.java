@@ -78,6 +78,14 @@ public final class InPlaceConverter {
     /**
      * The conversion on an open file (tests pass a file whose writes can fail or crash). The source is read
      * through the engine from {@code image}, which must hold the same bytes as {@code file}.
+     *
+     * @param image the image file
+     * @param file the same file, opened for the conversion's writes
+     * @param target the format to convert to
+     * @param dryRun plan only, writing nothing
+     * @param progress told how many bytes of metadata have been written
+     * @return what was done, or would be
+     * @throws IOException if the image cannot be read or written, or cannot be converted in place
      */
     public static ConversionReport run(Path image, RawImageFile file, ImageFormat target, boolean dryRun,
                                 Progress progress) throws IOException {
