@@ -21,7 +21,7 @@ class SourceSizeTest {
     private static final int MAX_PACKAGE_LINES = 3000;
     /** Still too long; to be split by concern. */
     private static final Map<String, Long> KNOWN_LONG_FILES = Map.of(
-            "io/github/qednio/internal/qcow2/Qcow2Check.java", 634L,
+            "io/github/qednio/internal/qcow2/Qcow2Check.java", 624L,
             "io/github/qednio/internal/qed/L2Cache.java", 601L,
             "io/github/qednio/image/QedImage.java", 563L,
             "io/github/qednio/internal/qed/Compaction.java", 544L,

@@ -562,17 +562,7 @@ public final class Qcow2Check {
         }
         long index = cluster & ((1L << refcountBlockBits) - 1);
         int bits = header.refcountBits();
-        if (bits < 8) {
-            int b = cachedBlock.get((int) (index * bits / 8)) & 0xff;
-            return (b >>> (int) (index * bits % 8)) & ((1 << bits) - 1);
-        }
-        int at = (int) (index * (bits / 8));
-        return switch (bits) {
-            case 8 -> cachedBlock.get(at) & 0xffL;
-            case 16 -> cachedBlock.getShort(at) & 0xffffL;
-            case 32 -> cachedBlock.getInt(at) & 0xffff_ffffL;
-            default -> cachedBlock.getLong(at);
-        };
+        return Qcow2Image.refcountEntry(cachedBlock, index, bits);
     }
 
     /** {@code length} bytes at {@code offset}, zeros past the end of the file (as QEMU's block layer reads). */

@@ -437,16 +437,21 @@ public final class Qcow2Image implements BlockMapping, Closeable {
             cachedBlockOffset = block;
         }
         long index = clusterIndex % perBlock;
+        return refcountEntry(cachedBlock, index, bits);
+    }
+
+    /** Entry {@code index} of a refcount block whose entries are {@code bits} wide (1 to 64, a power of two). */
+    static long refcountEntry(ByteBuffer block, long index, int bits) {
         if (bits < 8) {
-            int b = cachedBlock.get((int) (index * bits / 8)) & 0xff;
+            int b = block.get((int) (index * bits / 8)) & 0xff;
             return (b >>> (int) (index * bits % 8)) & ((1 << bits) - 1);
         }
         int at = (int) (index * (bits / 8));
         return switch (bits) {
-            case 8 -> cachedBlock.get(at) & 0xffL;
-            case 16 -> cachedBlock.getShort(at) & 0xffffL;
-            case 32 -> cachedBlock.getInt(at) & 0xffff_ffffL;
-            default -> cachedBlock.getLong(at);
+            case 8 -> block.get(at) & 0xffL;
+            case 16 -> block.getShort(at) & 0xffffL;
+            case 32 -> block.getInt(at) & 0xffff_ffffL;
+            default -> block.getLong(at);
         };
     }
 
